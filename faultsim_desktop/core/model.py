@@ -1,0 +1,89 @@
+"""Plain data types shared by every stage of the engine (no behaviour, no I/O)."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+class RejectCode(str, enum.Enum):
+    """Why an input or an event was rejected; the value is stable and stored."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_UTF8 = "invalid_utf8"
+    UTF16 = "utf16"
+    NOT_AN_OBJECT = "not_an_object"
+    TOO_LARGE = "too_large"
+    TOO_DEEP = "too_deep"
+    NUMBER_TOO_LONG = "number_too_long"
+    NON_FINITE_NUMBER = "non_finite_number"
+    DUPLICATE_KEY = "duplicate_key"
+    UNPAIRED_SURROGATE = "unpaired_surrogate"
+    NO_CLIENT = "no_client"
+    BAD_CLIENT = "bad_client"
+    NO_AMOUNT = "no_amount"
+    BAD_AMOUNT = "bad_amount"
+    CURRENCY_CONFLICT = "currency_conflict"
+    BAD_IDEMPOTENCY_KEY = "bad_idempotency_key"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A typed rejection: what is wrong and, where known, where (1-based line and column)."""
+
+    code: RejectCode
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is not None and self.column is not None:
+            return f"line {self.line}, column {self.column}: {self.message}"
+        if self.line is not None:
+            return f"line {self.line}: {self.message}"
+        return self.message
+
+
+class RejectedEvent(Exception):
+    """Raised by normalization; carries the typed rejection."""
+
+    def __init__(self, rejection: Rejection):
+        super().__init__(str(rejection))
+        self.rejection = rejection
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One event as split out of raw input: either a parsed object or a rejection.
+
+    ``text`` is the event's own raw text (a line, an array element, a pretty-printed object);
+    ``line``/``column`` are where it starts in the source (1-based). Numbers inside ``obj`` are
+    ``int`` or ``Decimal`` (never ``float``).
+    """
+
+    text: str | bytes
+    source: str
+    line: int
+    column: int = 1
+    obj: dict | None = None
+    rejection: Rejection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedEvent:
+    client: str  # display form: NFC, trimmed, whitespace collapsed
+    client_key: str  # grouping key: casefold of the display form
+    amount: Decimal
+    currency: str | None  # ISO 4217 code or None
+    event_time: str | None  # ISO 8601 UTC ("2024-01-02T03:04:05.000000Z") or None if unknown
+    idempotency_key: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+class Outcome(str, enum.Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    FAILED = "failed"  # storage failed after every retry; the event waits in the pending outbox
+    RETRYING = "retrying"  # not final: a write attempt failed and will be tried again
