@@ -4,6 +4,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 
 class RejectCode(str, enum.Enum):
@@ -87,3 +88,44 @@ class Outcome(str, enum.Enum):
     REJECTED = "rejected"
     FAILED = "failed"  # storage failed after every retry; the event waits in the pending outbox
     RETRYING = "retrying"  # not final: a write attempt failed and will be tried again
+
+
+class Prepared(NamedTuple):
+    """One event after the CPU stage (parse, normalize, fingerprint), ready for the writer.
+
+    A plain tuple so that it pickles cheaply between worker processes. ``reject_code`` is set
+    (and the event fields are None) when the event was rejected before storage.
+    """
+
+    raw: str | bytes
+    source: str
+    line: int
+    column: int
+    fingerprint: bytes | None = None
+    client: str | None = None
+    client_key: str | None = None
+    amount: str | None = None  # plain decimal text, exact
+    currency: str | None = None
+    event_time: str | None = None
+    idempotency_key: str | None = None
+    warnings: tuple[str, ...] = ()
+    reject_code: str | None = None
+    reason: str | None = None
+    outbox_id: int | None = None  # set when the event comes back from the pending outbox
+
+
+class OutcomeRecord(NamedTuple):
+    """What happened to one submitted event: published to subscribers and kept in the log."""
+
+    at: str  # ISO UTC time of the outcome
+    outcome: Outcome
+    client: str | None
+    amount: str | None
+    currency: str | None
+    fingerprint: bytes | None
+    attempt: int
+    reason: str | None
+    source: str
+    line: int
+    event_id: int | None = None  # the stored event (the original one for a duplicate)
+    quarantine_id: int | None = None

@@ -1,0 +1,108 @@
+"""End-to-end ingest benchmark: a messy corpus of N events through `faultsim ingest`.
+
+Prints one JSON line: events/s, peak RSS (the faultsim process, and with its worker processes),
+whether the totals equal the corpus' ground truth, and with --compare the same measurements for
+`sqlite-utils insert --nl` (no dedup, no normalization) on the same events in the same run.
+
+    python benchmarks/ingest.py --events 1000000 --compare
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import generate  # noqa: E402
+
+
+def run_measured(argv: list[str]) -> dict:
+    """Run a command; sample RSS of it and its children every 20 ms."""
+    start = time.perf_counter()
+    proc = psutil.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_main = peak_tree = 0
+    while proc.poll() is None:
+        try:
+            main = proc.memory_info().rss
+            tree = main + sum(c.memory_info().rss for c in proc.children(recursive=True))
+        except psutil.Error:
+            continue
+        peak_main, peak_tree = max(peak_main, main), max(peak_tree, tree)
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err[-2000:]}")
+    return {"seconds": round(seconds, 3), "peak_rss_mb": round(peak_main / 2**20, 1),
+            "peak_rss_tree_mb": round(peak_tree / 2**20, 1), "stdout": out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--compare", action="store_true", help="also run sqlite-utils insert --nl")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--synchronous", default=None, help="(informational) PRAGMA synchronous")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="faultsim-bench-"))
+    try:
+        corpus = tmp / "corpus.ndjson"
+        t = time.perf_counter()
+        info = generate(corpus, args.events)
+        gen_s = time.perf_counter() - t
+        argv = [sys.executable, "-m", "faultsim_desktop.cli", "ingest", str(corpus),
+                "--db", str(tmp / "bench.db"), "--json"]
+        if args.workers is not None:
+            argv += ["--workers", str(args.workers)]
+        ours = run_measured(argv)
+        summary = json.loads(ours.pop("stdout").strip().splitlines()[-1])
+        stats = subprocess.run([sys.executable, "-m", "faultsim_desktop.cli", "stats", "--db",
+                                str(tmp / "bench.db"), "--json"], capture_output=True,
+                               text=True, check=True)
+        got = {(r["client"], r["currency"]): (r["count"], Decimal(r["total"]))
+               for r in json.loads(stats.stdout)}
+        truth = {k: (v[0], v[1]) for k, v in info["truth"].items()}
+        result = {
+            "events": args.events, "lines": info["lines"],
+            "file_mb": round(corpus.stat().st_size / 2**20, 1),
+            "cpu_count": os.cpu_count(),
+            "faultsim": {**ours, "events_per_s": round(info["lines"] / ours["seconds"]),
+                         "summary": summary, "totals_exact": got == truth},
+            "generate_s": round(gen_s, 1),
+        }
+        if args.compare:
+            exe = shutil.which("sqlite-utils") or str(Path(sys.executable).parent / "sqlite-utils")
+            clean = tmp / "clean.ndjson"  # sqlite-utils stops at the first bad line
+            with open(corpus, encoding="utf-8") as src, open(clean, "w", encoding="utf-8") as dst:
+                for line in src:
+                    try:
+                        if isinstance(json.loads(line), dict):
+                            dst.write(line)
+                    except ValueError:
+                        pass
+            theirs = run_measured([exe, "insert", str(tmp / "su.db"), "events", str(clean),
+                                   "--nl", "--alter"])
+            theirs.pop("stdout")
+            lines = sum(1 for _ in open(clean, encoding="utf-8"))
+            theirs["events_per_s"] = round(lines / theirs["seconds"])
+            result["sqlite_utils"] = theirs
+            result["ratio"] = round(result["faultsim"]["events_per_s"] / theirs["events_per_s"], 2)
+        print(json.dumps(result))
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Canonical JSON of a parsed event and its SHA-256 fingerprint.
+
+Like sqlite-utils' ``hash_record``: keys sorted, no insignificant whitespace, strings as UTF-8
+(so escaping does not matter), and numbers written in one canonical form so that numerically
+equal numbers (``1``, ``1.0``, ``1e0``; ``12.50``, ``12.5``) hash alike.
+"""
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+import orjson
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_PLAIN_EXPONENT_LIMIT = 100  # beyond this a number is written in normalized E-notation
+
+
+class NotCanonicalizable(ValueError):
+    """The value cannot be written as canonical UTF-8 JSON (e.g. a lone surrogate)."""
+
+
+def canonical_number(value: int | Decimal) -> str:
+    """One text per numeric value: integers plain, others plain without trailing zeros."""
+    if isinstance(value, int):
+        return str(value)
+    d = value.normalize()
+    if d.is_zero():
+        return "0"
+    if -_PLAIN_EXPONENT_LIMIT <= d.adjusted() <= _PLAIN_EXPONENT_LIMIT:
+        return format(d, "f")
+    return str(d)
+
+
+def _default(value):
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise NotCanonicalizable(f"non-finite number {value}")
+        return orjson.Fragment(canonical_number(value).encode("ascii"))
+    if isinstance(value, int):  # ints beyond 64 bits reach here only via _widen
+        return orjson.Fragment(str(value).encode("ascii"))
+    raise NotCanonicalizable(f"cannot canonicalize {type(value).__name__}")
+
+
+def _widen(value):
+    """Big ints become Decimals so orjson hands them to ``_default`` instead of failing."""
+    if type(value) is int and not (_INT64_MIN <= value <= _INT64_MAX):
+        return Decimal(value)
+    if type(value) is dict:
+        return {k: _widen(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_widen(v) for v in value]
+    return value
+
+
+def canonical_json(obj) -> bytes:
+    """Canonical UTF-8 bytes of a parsed JSON value (ints and Decimals for numbers)."""
+    try:
+        return orjson.dumps(obj, default=_default, option=orjson.OPT_SORT_KEYS)
+    except NotCanonicalizable:
+        raise
+    except TypeError as exc:
+        if "64-bit" in str(exc):
+            return canonical_json(_widen(obj))
+        if "surrogates" in str(exc) or "UTF-8" in str(exc):
+            raise NotCanonicalizable("text contains an unpaired surrogate escape") from exc
+        raise NotCanonicalizable(str(exc)) from exc
+
+
+def fingerprint(obj) -> bytes:
+    """SHA-256 (32 raw bytes) of the canonical form."""
+    return hashlib.sha256(canonical_json(obj)).digest()

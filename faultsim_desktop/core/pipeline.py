@@ -1,0 +1,45 @@
+"""The CPU stage: candidates -> Prepared (normalized, fingerprinted) events.
+
+``process_chunk`` is what worker processes run; it imports nothing but the Qt-free core, so
+spawning a worker from the window's process is cheap and safe.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from .fingerprint import NotCanonicalizable, fingerprint
+from .model import Candidate, Prepared, RejectCode, RejectedEvent, Rejection
+from .normalize import normalize
+from .parsing import Chunk, parse_chunk
+
+
+def _rejected(c: Candidate, rejection: Rejection) -> Prepared:
+    if rejection.line is None:
+        rejection = Rejection(rejection.code, rejection.message, c.line, c.column)
+    return Prepared(c.text, c.source, c.line, c.column, reject_code=rejection.code.value,
+                    reason=str(rejection))
+
+
+def prepare_one(c: Candidate, received_at: str, outbox_id: int | None = None) -> Prepared:
+    if c.rejection is not None:
+        return _rejected(c, c.rejection)._replace(outbox_id=outbox_id)
+    try:
+        fp = fingerprint(c.obj)
+    except NotCanonicalizable as exc:
+        return _rejected(c, Rejection(RejectCode.UNPAIRED_SURROGATE, str(exc)))._replace(
+            outbox_id=outbox_id)
+    try:
+        ev = normalize(c.obj, received_at=received_at)
+    except RejectedEvent as exc:
+        return _rejected(c, exc.rejection)._replace(fingerprint=fp, outbox_id=outbox_id)
+    return Prepared(c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
+                    format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
+                    ev.idempotency_key, ev.warnings, None, None, outbox_id)
+
+
+def prepare(candidates: Iterable[Candidate], received_at: str) -> list[Prepared]:
+    return [prepare_one(c, received_at) for c in candidates]
+
+
+def process_chunk(chunk: Chunk, received_at: str) -> list[Prepared]:
+    return prepare(parse_chunk(chunk), received_at)

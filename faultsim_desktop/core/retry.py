@@ -1,0 +1,136 @@
+"""Retry policy (exponential backoff with jitter) and the pending outbox.
+
+The outbox is a second SQLite file beside the database, so events whose retries ran out survive
+the main database being unavailable and the program being restarted.
+"""
+from __future__ import annotations
+
+import random
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5  # tries in all, the first one included
+    base_delay_s: float = 0.05
+    factor: float = 2.0
+    cap_s: float = 2.0
+    jitter: bool = True
+
+    @classmethod
+    def with_retries(cls, retries: int, **kwargs) -> "RetryPolicy":
+        return cls(attempts=max(0, retries) + 1, **kwargs)
+
+    def delay(self, failed_attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after attempt number ``failed_attempt`` (1-based) failed."""
+        ceiling = min(self.cap_s, self.base_delay_s * self.factor ** (failed_attempt - 1))
+        if not self.jitter:
+            return ceiling
+        # "equal jitter": never less than half the ceiling, so retries do not bunch up at zero
+        return ceiling / 2 + (rng or random).random() * ceiling / 2
+
+
+class PendingEvent(NamedTuple):
+    id: int
+    raw: str | bytes
+    source: str
+    line: int
+    column: int
+    failed_at: str
+    attempts: int
+    last_error: str
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY,
+    raw NOT NULL,
+    source TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    col INTEGER NOT NULL,
+    failed_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL
+)
+"""
+
+
+def outbox_path_for(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".outbox")
+
+
+class Outbox:
+    """Durable list of events that could not be stored. Each call opens its own connection,
+    so any thread may use it (calls are rare: only when retries run out or on a drain)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(_SCHEMA)
+        return conn
+
+    def add(self, rows: Iterable[tuple[str | bytes, str, int, int, int, str]], failed_at: str) -> int:
+        """Store (raw, source, line, column, attempts, error) rows; returns how many."""
+        rows = [(r[0], r[1], r[2], r[3], failed_at, r[4], r[5]) for r in rows]
+        if not rows:
+            return 0
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO pending(raw, source, line, col, failed_at, attempts, last_error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute("COMMIT")
+        return len(rows)
+
+    def note_failure(self, ids: list[int], attempts: int, error: str) -> None:
+        if not ids:
+            return
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "UPDATE pending SET attempts = attempts + ?, last_error = ? WHERE id = ?",
+                [(attempts, error, i) for i in ids],
+            )
+            conn.execute("COMMIT")
+
+    def remove(self, ids: Iterable[int]) -> None:
+        ids = [(i,) for i in ids]
+        if not ids:
+            return
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("DELETE FROM pending WHERE id = ?", ids)
+            conn.execute("COMMIT")
+
+    def count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with closing(self._connect()) as conn:
+            return conn.execute("SELECT count(*) FROM pending").fetchone()[0]
+
+    def list(self, limit: int | None = None, after_id: int = 0) -> list[PendingEvent]:
+        if not self.path.exists():
+            return []
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                "SELECT id, raw, source, line, col, failed_at, attempts, last_error FROM pending"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, -1 if limit is None else limit),
+            ).fetchall()
+        return [PendingEvent(*r) for r in rows]
+
+    def iter_all(self, page: int = 5000) -> Iterator[list[PendingEvent]]:
+        last = 0
+        while rows := self.list(page, after_id=last):
+            yield rows
+            last = rows[-1].id

@@ -1,0 +1,486 @@
+"""IngestService: the one entry point that the command line and the window both use."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, TextIO
+
+from .faults import FaultSwitch
+from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
+from .parsing import decode_value, iter_chunks, parse_chunk, split_text
+from .pipeline import prepare, prepare_one, process_chunk
+from .retry import Outbox, PendingEvent, RetryPolicy, outbox_path_for
+from .store import ClientTotal, QuarantineEntry, ReadSession, StorageError, WriteSession, connect
+from .writer import Writer, WriteJob, utc_now
+
+Subscriber = Callable[[list[OutcomeRecord]], None]
+# Files larger than this are parsed by worker processes; smaller ones in the calling thread.
+POOL_THRESHOLD_BYTES = 4 << 20
+
+
+def default_db_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("faultsim-desktop", appauthor=False)) / "faultsim.db"
+
+
+@dataclass
+class Summary:
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    failed: int = 0
+    pending: int = 0
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    def add(self, records: Iterable[OutcomeRecord]) -> None:
+        for r in records:
+            o = r.outcome
+            if o is Outcome.ACCEPTED:
+                self.accepted += 1
+            elif o is Outcome.DUPLICATE:
+                self.duplicates += 1
+            elif o is Outcome.REJECTED:
+                self.rejected += 1
+            elif o is Outcome.FAILED:
+                self.failed += 1
+
+    @property
+    def finished(self) -> int:
+        return self.accepted + self.duplicates + self.rejected + self.failed
+
+    def as_dict(self) -> dict:
+        keys = ("received", "accepted", "duplicates", "rejected", "failed", "pending")
+        return {k: getattr(self, k) for k in keys}
+
+
+class Ticket:
+    """Tracks the outcomes of one submission; ``wait`` returns its Summary."""
+
+    def __init__(self) -> None:
+        self.summary = Summary()
+        self.records: list[OutcomeRecord] | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._sealed = False
+        self._started = time.perf_counter()
+
+    def keep_records(self) -> "Ticket":
+        self.records = []
+        return self
+
+    def expect(self, n: int) -> None:
+        with self._lock:
+            self.summary.received += n
+
+    def add(self, records: list[OutcomeRecord]) -> None:
+        with self._lock:
+            self.summary.add(records)
+            if self.records is not None:
+                self.records.extend(records)
+            self._check()
+
+    def seal(self, cancelled: bool = False) -> None:
+        with self._lock:
+            self._sealed = True
+            self.summary.cancelled = cancelled
+            self._check()
+
+    def _check(self) -> None:
+        if self._sealed and self.summary.finished >= self.summary.received:
+            self.summary.seconds = time.perf_counter() - self._started
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> Summary:
+        if not self._done.wait(timeout):
+            raise TimeoutError("outcomes did not arrive in time")
+        return self.summary
+
+
+@dataclass
+class SessionCounters:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    failed: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, records: list[OutcomeRecord]) -> None:
+        with self._lock:
+            for r in records:
+                o = r.outcome
+                if o is Outcome.ACCEPTED:
+                    self.accepted += 1
+                elif o is Outcome.DUPLICATE:
+                    self.duplicates += 1
+                elif o is Outcome.REJECTED:
+                    self.rejected += 1
+                elif o is Outcome.FAILED:
+                    self.failed += 1
+                else:
+                    self.retries += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {"accepted": self.accepted, "duplicates": self.duplicates,
+                    "rejected": self.rejected, "failed": self.failed, "retries": self.retries}
+
+
+class IngestService:
+    """Parse, normalize, deduplicate and store events; publish every outcome.
+
+    One writer thread owns the database; CPU-heavy parsing of large files runs in worker
+    processes. Every public method is safe to call from any thread.
+    """
+
+    def __init__(self, db_path: str | os.PathLike | None = None, *,
+                 faults: FaultSwitch | None = None, retry: RetryPolicy | None = None,
+                 batch_size: int = 2000, workers: int | None = None,
+                 synchronous: str = "FULL", seed: int | None = None):
+        self.db_path = Path(db_path) if db_path is not None else default_db_path()
+        self.faults = faults if faults is not None else FaultSwitch(seed)
+        self.outbox = Outbox(outbox_path_for(self.db_path))
+        self.counters = SessionCounters()
+        self.batch_size = batch_size
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self._subscribers: list[Subscriber] = []
+        self._sub_lock = threading.Lock()
+        self._drain_lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
+        self._writer = Writer(self.db_path, self.outbox, self.faults, retry or RetryPolicy(),
+                              self._publish, batch_size=batch_size, synchronous=synchronous,
+                              seed=seed)
+        self._writer.start()
+        self._writer.ready.wait()
+        if self._writer.open_error is not None:
+            self._writer.stop()
+            raise self._writer.open_error
+
+    # -- settings --------------------------------------------------------------------------
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._writer.policy
+
+    @retry_policy.setter
+    def retry_policy(self, policy: RetryPolicy) -> None:
+        self._writer.policy = policy
+
+    @property
+    def queue_depth(self) -> int:
+        """Events waiting for the writer."""
+        return self._writer.queued_events
+
+    # -- outcomes --------------------------------------------------------------------------
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(records)`` (on the writer thread) for every batch of outcomes."""
+        with self._sub_lock:
+            self._subscribers = self._subscribers + [fn]
+
+        def unsubscribe() -> None:
+            with self._sub_lock:
+                self._subscribers = [s for s in self._subscribers if s is not fn]
+        return unsubscribe
+
+    def _publish(self, records: list[OutcomeRecord]) -> None:
+        self.counters.add(records)
+        for fn in self._subscribers:
+            try:
+                fn(records)
+            except Exception:  # one broken subscriber must not stop ingestion
+                import logging
+                logging.getLogger(__name__).exception("subscriber failed")
+
+    # -- submitting ------------------------------------------------------------------------
+    def _enqueue(self, items: list[Prepared], ticket: Ticket) -> None:
+        ticket.expect(len(items))
+        for i in range(0, len(items), self.batch_size):
+            self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=ticket.add))
+
+    def submit_text(self, text: str | bytes, source: str = "pasted", *,
+                    keep_records: bool = False) -> Ticket:
+        """Split, normalize and queue pasted text; returns at once with a Ticket."""
+        ticket = Ticket()
+        if keep_records:
+            ticket.keep_records()
+        self._enqueue(prepare(split_text(text, source), utc_now()), ticket)
+        ticket.seal()
+        return ticket
+
+    def ingest_text(self, text: str | bytes, source: str = "pasted") -> Summary:
+        summary = self.submit_text(text, source).wait()
+        summary.pending = self.outbox.count()
+        return summary
+
+    def ingest_file(self, path: str | os.PathLike, *,
+                    progress: Callable[[int, int | None], None] | None = None,
+                    cancel: threading.Event | None = None) -> Summary:
+        """Stream a file (or "-" for standard input) through the engine; blocks until done."""
+        if str(path) == "-":
+            return self.ingest_stream(sys.stdin.buffer, "<stdin>", progress=progress,
+                                      cancel=cancel)
+        p = Path(path)
+        try:
+            size = p.stat().st_size
+            f = open(p, "rb")
+        except OSError as exc:
+            raise FileNotFoundError(f"cannot read {p}: {exc.strerror or exc}") from exc
+        with f:
+            return self.ingest_stream(f, str(p), size=size, progress=progress, cancel=cancel)
+
+    def ingest_stream(self, stream: BinaryIO, source: str, *, size: int | None = None,
+                      progress: Callable[[int, int | None], None] | None = None,
+                      cancel: threading.Event | None = None) -> Summary:
+        ticket = Ticket()
+        use_pool = self.workers > 0 and (size is None or size > POOL_THRESHOLD_BYTES)
+        cancelled = False
+        try:
+            if use_pool:
+                cancelled = self._ingest_pooled(stream, source, size, ticket, progress, cancel)
+            else:
+                for chunk in iter_chunks(stream, source):
+                    if cancel is not None and cancel.is_set():
+                        cancelled = True
+                        break
+                    self._enqueue(prepare(parse_chunk(chunk), utc_now()), ticket)
+                    if progress is not None:
+                        progress(_tell(stream), size)
+        finally:
+            ticket.seal(cancelled)
+        summary = ticket.wait()
+        summary.pending = self.outbox.count()
+        return summary
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                                 mp_context=get_context("spawn"))
+            return self._pool
+
+    def _ingest_pooled(self, stream, source, size, ticket, progress, cancel) -> bool:
+        pool = self._get_pool()
+        inflight: deque = deque()
+        limit = self.workers * 2 + 1
+        try:
+            for chunk in iter_chunks(stream, source):
+                if cancel is not None and cancel.is_set():
+                    return True
+                inflight.append(pool.submit(process_chunk, chunk, utc_now()))
+                while len(inflight) >= limit:
+                    self._enqueue(inflight.popleft().result(), ticket)
+                if progress is not None:
+                    progress(_tell(stream), size)
+            while inflight:
+                if cancel is not None and cancel.is_set():
+                    return True
+                self._enqueue(inflight.popleft().result(), ticket)
+            return False
+        finally:
+            for fut in inflight:
+                fut.cancel()
+
+    # -- the pending outbox ----------------------------------------------------------------
+    def pending(self, limit: int | None = 1000) -> list[PendingEvent]:
+        return self.outbox.list(limit)
+
+    def retry_pending(self) -> Summary:
+        """Send every event of the outbox again; final outcomes remove them from it."""
+        if not self._drain_lock.acquire(blocking=False):
+            return Summary(pending=self.outbox.count())  # a drain is already under way
+        try:
+            ticket = Ticket()
+            now = utc_now()
+            for page in self.outbox.iter_all():
+                self._enqueue([prepare_one(_candidate_from_pending(p), now, outbox_id=p.id)
+                               for p in page], ticket)
+            ticket.seal()
+            summary = ticket.wait()
+        finally:
+            self._drain_lock.release()
+        summary.pending = self.outbox.count()
+        return summary
+
+    # -- quarantine ------------------------------------------------------------------------
+    def quarantine(self, status: str | None = "open", limit: int = 1000) -> list[QuarantineEntry]:
+        with self._reader() as r:
+            return r.quarantine(status, limit)
+
+    def quarantine_entry(self, qid: int) -> QuarantineEntry | None:
+        with self._reader() as r:
+            return r.quarantine_entry(qid)
+
+    def resubmit_quarantined(self, qid: int, text: str | bytes | None = None) -> Summary:
+        """Submit a quarantined input again (as fixed by the user); resolves it when every
+        event it holds is stored (accepted or duplicate)."""
+        entry = self.quarantine_entry(qid)
+        if entry is None:
+            raise KeyError(f"no quarantine entry #{qid}")
+        body = entry.raw if text is None else text
+        ticket = self.submit_text(body, source=f"quarantine #{qid}")
+        summary = ticket.wait()
+        if summary.received and summary.accepted + summary.duplicates == summary.received:
+            self._command(lambda s: s.set_quarantine_status([qid], "resolved"))
+        summary.pending = self.outbox.count()
+        return summary
+
+    # -- reading ---------------------------------------------------------------------------
+    def _reader(self):
+        return closing(_ReadConn(self.db_path))
+
+    def stats(self) -> list[ClientTotal]:
+        with self._reader() as r:
+            return r.stats()
+
+    def stats_from_events(self) -> list[ClientTotal]:
+        with self._reader() as r:
+            return r.group_by_events()
+
+    def recent_log(self, limit: int = 100, before_seq: int | None = None) -> list[tuple]:
+        with self._reader() as r:
+            return r.recent_log(limit, before_seq)
+
+    def event(self, event_id: int) -> dict | None:
+        with self._reader() as r:
+            return r.event(event_id)
+
+    def counts(self) -> dict[str, int]:
+        with self._reader() as r:
+            counts = r.counts()
+        counts["pending"] = self.outbox.count()
+        return counts
+
+    def integrity_check(self) -> str:
+        with self._reader() as r:
+            return r.integrity_check()
+
+    def export_events(self, out: TextIO, fmt: str = "csv") -> int:
+        """Write every stored event as CSV (spreadsheet-safe) or NDJSON; returns the count."""
+        n = 0
+        with self._reader() as r:
+            rows = r.iter_events()
+            if fmt == "ndjson":
+                for row in rows:
+                    row["fingerprint"] = row["fingerprint"].hex()
+                    row["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
+                    row["currency"] = row["currency"] or None
+                    if isinstance(row["raw"], bytes):
+                        row["raw"] = row["raw"].decode("utf-8", "replace")
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    n += 1
+            elif fmt == "csv":
+                w = csv.writer(out)
+                header = ["id", "client", "currency", "amount", "event_time", "received_at",
+                          "idempotency_key", "warnings", "source", "line", "fingerprint", "raw"]
+                w.writerow(header)
+                for row in rows:
+                    row["fingerprint"] = row["fingerprint"].hex()
+                    w.writerow([safe_cell(row[h]) for h in header])
+                    n += 1
+            else:
+                raise ValueError(f"unknown export format {fmt!r}; use csv or ndjson")
+        return n
+
+    def export_stats_csv(self, out: TextIO) -> int:
+        w = csv.writer(out)
+        w.writerow(["client", "currency", "count", "total", "first_seen", "last_seen"])
+        rows = self.stats()
+        for r in rows:
+            w.writerow([safe_cell(r.client), r.currency or "", r.count, str(r.total),
+                        r.first_seen, r.last_seen])
+        return len(rows)
+
+    # -- maintenance -----------------------------------------------------------------------
+    def _command(self, fn: Callable[[WriteSession], object], timeout: float | None = 60):
+        job = WriteJob([], command=fn)
+        self._writer.submit(job)
+        if not job.done.wait(timeout):
+            raise TimeoutError("the database did not answer in time")
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def reset(self) -> None:
+        """Delete every event, total, log row, quarantine entry and pending event."""
+        self._command(lambda s: s.reset())
+        self.outbox.remove(p.id for page in self.outbox.iter_all() for p in page)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+        self._writer.stop()
+
+    def __enter__(self) -> "IngestService":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _ReadConn(ReadSession):
+    def __init__(self, path: Path):
+        super().__init__(connect(path, write=False))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _tell(stream) -> int:
+    try:
+        return stream.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+def _candidate_from_pending(p: PendingEvent) -> Candidate:
+    if isinstance(p.raw, bytes):
+        try:
+            text = p.raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Candidate(p.raw, p.source, p.line, p.column, rejection=Rejection(
+                RejectCode.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start} of the event",
+                p.line, p.column))
+    else:
+        text = p.raw
+    return decode_value(text, line=p.line, column=p.column, source=p.source)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-[0-9]+(\.[0-9]+)?\Z")
+
+
+def safe_cell(value) -> object:
+    """Neutralize spreadsheet formulas: a text cell starting with = + - @ gets a leading '."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        if _PLAIN_NUMBER.match(value):  # a negative amount is data, not a formula
+            return value
+        return "'" + value
+    return value

@@ -1,0 +1,470 @@
+"""The SQLite schema, its migrations, and every SQL statement of the project."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+from .model import Outcome, OutcomeRecord, Prepared
+
+APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch anyone else's
+SCHEMA_VERSION = 1
+# Sums must never round silently: any inexact result raises instead.
+MONEY = Context(prec=1000, traps=[Inexact, InvalidOperation, Overflow])
+
+
+class StorageError(Exception):
+    """A database problem explained for a person: what happened to which file, and what to do."""
+
+    def __init__(self, message: str, *, path: Path | None = None, kind: str = "error"):
+        super().__init__(message)
+        self.path = path
+        self.kind = kind
+
+
+def explain(exc: BaseException, path: Path) -> StorageError:
+    """Turn a sqlite3/OS error into a StorageError naming the file and the remedy."""
+    text = str(exc).lower()
+    if isinstance(exc, StorageError):
+        return exc
+    if "locked" in text or "busy" in text:
+        return StorageError(
+            f"The database {path} is locked by another program. Close the other program, "
+            "or choose another file with --db.", path=path, kind="locked")
+    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        return StorageError(
+            f"The database {path} is read-only (or its folder is). Make it writable, "
+            "or choose another file with --db.", path=path, kind="readonly")
+    if "full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return StorageError(
+            f"The disk holding {path} is full (or the database reached its size limit). "
+            "Free some space and retry; events not stored wait in the pending outbox.",
+            path=path, kind="full")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StorageError(
+            f"The file {path} is not a faultsim database or is corrupt. It was left as it was; "
+            "open or create another database (--db NEW.db).", path=path, kind="corrupt")
+    if "unable to open" in text or isinstance(exc, (FileNotFoundError, IsADirectoryError)):
+        return StorageError(
+            f"The database {path} cannot be opened ({exc}). Check that its folder exists and "
+            "is writable, or choose another file with --db.", path=path, kind="open")
+    if "disk i/o" in text:
+        return StorageError(
+            f"Reading or writing {path} failed (disk I/O error). Check the disk; events not "
+            "stored wait in the pending outbox.", path=path, kind="io")
+    return StorageError(f"Database error on {path}: {exc}", path=path, kind="error")
+
+
+_SCHEMA_V1 = [
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        fingerprint BLOB NOT NULL,
+        client TEXT NOT NULL,
+        client_key TEXT NOT NULL,
+        currency TEXT NOT NULL,          -- '' when none: NULLs would defeat the keys below
+        amount TEXT NOT NULL,            -- exact decimal text
+        event_time TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        idempotency_key TEXT,
+        warnings TEXT,
+        source TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        raw TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX events_fingerprint ON events(fingerprint)",
+    """CREATE UNIQUE INDEX events_idempotency ON events(client_key, idempotency_key)
+        WHERE idempotency_key IS NOT NULL""",
+    """CREATE TABLE clients (
+        client_key TEXT PRIMARY KEY,
+        display TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE aggregates (
+        client_key TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        total TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        PRIMARY KEY (client_key, currency)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        raw_hash BLOB NOT NULL UNIQUE,
+        raw NOT NULL,
+        code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        source TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        col INTEGER NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        times_seen INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open'
+    )""",
+    """CREATE TABLE log (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        client TEXT,
+        amount TEXT,
+        currency TEXT,
+        fingerprint BLOB,
+        attempt INTEGER NOT NULL,
+        reason TEXT,
+        source TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        event_id INTEGER,
+        quarantine_id INTEGER
+    )""",
+]
+_MIGRATIONS = {1: _SCHEMA_V1}
+
+
+def _check_ours(conn: sqlite3.Connection, path: Path) -> int:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id != APPLICATION_ID and (tables or version):
+        raise StorageError(
+            f"The file {path} is an SQLite database of another program, not a faultsim "
+            "database. It was left as it was; choose another file with --db.",
+            path=path, kind="foreign")
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"The database {path} was written by a newer faultsim (schema {version}); "
+            "upgrade faultsim to open it.", path=path, kind="newer")
+    return version
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _check_ours(conn, path)
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target]:
+                conn.execute(statement)
+        if version < SCHEMA_VERSION:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _refuse_non_sqlite(path: Path) -> None:
+    """SQLite would report garbage only later; check the header first and never write to it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise explain(exc, path) from exc
+    if head and head != b"SQLite format 3\x00":
+        raise StorageError(
+            f"The file {path} is not a faultsim database or is corrupt (its header is not "
+            "SQLite's). It was left as it was; open or create another database (--db NEW.db).",
+            path=path, kind="corrupt")
+
+
+def connect(path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_000,
+            write: bool = True) -> sqlite3.Connection:
+    """Open (and for writers create and migrate) the database; errors become StorageError."""
+    path = Path(path)
+    _refuse_non_sqlite(path)
+    try:
+        if write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000,
+                               check_same_thread=True)
+    except (sqlite3.Error, OSError) as exc:
+        raise explain(exc, path) from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if write:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StorageError(f"The database {path} could not switch to WAL mode ({mode}).",
+                                   path=path)
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            _migrate(conn, path)
+        else:
+            _check_ours(conn, path)
+            conn.execute("PRAGMA query_only = 1")
+    except BaseException as exc:
+        conn.close()
+        if isinstance(exc, (sqlite3.Error, OSError)):
+            raise explain(exc, path) from exc
+        raise
+    return conn
+
+
+class ClientTotal(NamedTuple):
+    client: str
+    currency: str | None
+    count: int
+    total: Decimal
+    first_seen: str
+    last_seen: str
+
+
+class QuarantineEntry(NamedTuple):
+    id: int
+    raw: str | bytes
+    code: str
+    reason: str
+    source: str
+    line: int
+    column: int
+    first_seen: str
+    last_seen: str
+    times_seen: int
+    status: str
+
+
+@dataclass
+class _Delta:
+    count: int
+    total: Decimal
+    first: str
+    last: str
+
+
+def _raw_bytes(raw: str | bytes) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+
+
+def _storable(raw: str | bytes) -> str | bytes:
+    """Raw text as SQLite can keep it: text when it is valid UTF-8, else the exact bytes."""
+    if isinstance(raw, str):
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            return raw.encode("utf-8", "surrogatepass")
+    return raw
+
+
+class WriteSession:
+    """The writer thread's statements. One instance per write connection; one thread only."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.cur = conn.cursor()
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def store_events(self, items: list[Prepared], attempt: int, now: str
+                     ) -> list[OutcomeRecord]:
+        """Insert a batch inside the open transaction; the UNIQUE indexes decide duplicates."""
+        cur = self.cur
+        records: list[OutcomeRecord] = []
+        deltas: dict[tuple[str, str], _Delta] = {}
+        displays: dict[str, str] = {}
+        insert = ("INSERT INTO events(fingerprint, client, client_key, currency, amount,"
+                  " event_time, received_at, idempotency_key, warnings, source, line, raw)"
+                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
+        add = MONEY.add
+        for it in items:
+            if it.reject_code is not None:
+                qid = self.quarantine(it.raw, it.reject_code, it.reason, it.source, it.line,
+                                      it.column, now)
+                records.append(OutcomeRecord(now, Outcome.REJECTED, it.client, it.amount,
+                                             it.currency, it.fingerprint, attempt, it.reason,
+                                             it.source, it.line, None, qid))
+                continue
+            currency = it.currency or ""
+            cur.execute(insert, (
+                it.fingerprint, it.client, it.client_key, currency, it.amount, it.event_time,
+                now, it.idempotency_key,
+                json.dumps(it.warnings, ensure_ascii=False) if it.warnings else None,
+                it.source, it.line, _storable(it.raw)))
+            if cur.rowcount == 1:
+                key = (it.client_key, currency)
+                d = deltas.get(key)
+                amount = Decimal(it.amount)
+                if d is None:
+                    deltas[key] = _Delta(1, amount, it.event_time, it.event_time)
+                    displays.setdefault(it.client_key, it.client)
+                else:
+                    d.count += 1
+                    d.total = add(d.total, amount)
+                    if it.event_time < d.first:
+                        d.first = it.event_time
+                    if it.event_time > d.last:
+                        d.last = it.event_time
+                records.append(OutcomeRecord(now, Outcome.ACCEPTED, it.client, it.amount,
+                                             it.currency, it.fingerprint, attempt, None,
+                                             it.source, it.line, cur.lastrowid))
+                continue
+            row = cur.execute("SELECT id FROM events WHERE fingerprint = ?",
+                              (it.fingerprint,)).fetchone()
+            if row is not None:
+                records.append(OutcomeRecord(now, Outcome.DUPLICATE, it.client, it.amount,
+                                             it.currency, it.fingerprint, attempt,
+                                             f"same as event #{row[0]}", it.source, it.line,
+                                             row[0]))
+                continue
+            first = cur.execute(
+                "SELECT id FROM events WHERE client_key = ? AND idempotency_key = ?",
+                (it.client_key, it.idempotency_key)).fetchone()
+            reason = (f"idempotency key {it.idempotency_key!r} of client {it.client!r} was "
+                      f"already used by event #{first[0] if first else '?'} with different "
+                      "content; the first one stands")
+            qid = self.quarantine(it.raw, "idempotency_conflict", reason, it.source, it.line,
+                                  it.column, now)
+            records.append(OutcomeRecord(now, Outcome.REJECTED, it.client, it.amount,
+                                         it.currency, it.fingerprint, attempt, reason,
+                                         it.source, it.line, first[0] if first else None, qid))
+        if deltas:
+            self._apply_deltas(deltas, displays)
+        self._log(records)
+        return records
+
+    def _apply_deltas(self, deltas: dict[tuple[str, str], _Delta], displays: dict[str, str]
+                      ) -> None:
+        cur = self.cur
+        cur.executemany("INSERT INTO clients(client_key, display) VALUES (?, ?)"
+                        " ON CONFLICT DO NOTHING", displays.items())
+        rows = []
+        for (client_key, currency), d in deltas.items():
+            old = cur.execute("SELECT count, total, first_seen, last_seen FROM aggregates"
+                              " WHERE client_key = ? AND currency = ?",
+                              (client_key, currency)).fetchone()
+            if old is None:
+                rows.append((client_key, currency, d.count, str(d.total), d.first, d.last))
+            else:
+                rows.append((client_key, currency, old[0] + d.count,
+                             str(MONEY.add(Decimal(old[1]), d.total)),
+                             min(old[2], d.first), max(old[3], d.last)))
+        cur.executemany(
+            "INSERT INTO aggregates(client_key, currency, count, total, first_seen, last_seen)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT(client_key, currency) DO UPDATE SET"
+            " count = excluded.count, total = excluded.total,"
+            " first_seen = excluded.first_seen, last_seen = excluded.last_seen", rows)
+
+    def _log(self, records: list[OutcomeRecord]) -> None:
+        self.cur.executemany(
+            "INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt, reason,"
+            " source, line, event_id, quarantine_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(r.at, r.outcome.value, r.client, r.amount, r.currency,
+              r.fingerprint[:8] if r.fingerprint else None, r.attempt, r.reason, r.source,
+              r.line, r.event_id, r.quarantine_id) for r in records])
+
+    def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
+                   line: int, column: int, now: str) -> int:
+        raw_hash = hashlib.sha256(_raw_bytes(raw)).digest()
+        return self.cur.execute(
+            "INSERT INTO quarantine(raw_hash, raw, code, reason, source, line, col, first_seen,"
+            " last_seen, times_seen) VALUES (?,?,?,?,?,?,?,?,?,1)"
+            " ON CONFLICT(raw_hash) DO UPDATE SET last_seen = excluded.last_seen,"
+            " times_seen = times_seen + 1, code = excluded.code, reason = excluded.reason,"
+            " source = excluded.source, line = excluded.line, col = excluded.col,"
+            " status = 'open' RETURNING id",
+            (raw_hash, _storable(raw), code, reason or code, source, line, column, now, now),
+        ).fetchone()[0]
+
+    def set_quarantine_status(self, ids: Iterable[int], status: str) -> None:
+        self.cur.executemany("UPDATE quarantine SET status = ? WHERE id = ?",
+                             [(status, i) for i in ids])
+
+    def reset(self) -> None:
+        for table in ("events", "clients", "aggregates", "quarantine", "log"):
+            self.cur.execute(f"DELETE FROM {table}")
+
+
+class ReadSession:
+    """Queries for any thread that opened its own read connection."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def stats(self) -> list[ClientTotal]:
+        rows = self.conn.execute(
+            "SELECT c.display, a.currency, a.count, a.total, a.first_seen, a.last_seen"
+            " FROM aggregates a JOIN clients c USING (client_key)"
+            " ORDER BY c.display COLLATE NOCASE, a.currency").fetchall()
+        return [ClientTotal(r[0], r[1] or None, r[2], Decimal(r[3]), r[4], r[5]) for r in rows]
+
+    def group_by_events(self) -> list[ClientTotal]:
+        """The aggregates recomputed from the stored events (for checks and tests)."""
+        totals: dict[tuple[str, str], list] = {}
+        for key, currency, amount, t in self.conn.execute(
+                "SELECT client_key, currency, amount, event_time FROM events"):
+            agg = totals.get((key, currency))
+            if agg is None:
+                totals[(key, currency)] = [1, Decimal(amount), t, t]
+            else:
+                agg[0] += 1
+                agg[1] = MONEY.add(agg[1], Decimal(amount))
+                agg[2] = min(agg[2], t)
+                agg[3] = max(agg[3], t)
+        names = dict(self.conn.execute("SELECT client_key, display FROM clients"))
+        out = [ClientTotal(names.get(k, k), c or None, *v) for (k, c), v in totals.items()]
+        return sorted(out, key=lambda r: (r.client.lower(), r.currency or ""))
+
+    def counts(self) -> dict[str, int]:
+        events = self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        quarantined = self.conn.execute(
+            "SELECT count(*) FROM quarantine WHERE status = 'open'").fetchone()[0]
+        return {"events": events, "quarantined": quarantined}
+
+    def recent_log(self, limit: int = 100, before_seq: int | None = None) -> list[tuple]:
+        return self.conn.execute(
+            "SELECT seq, at, outcome, client, amount, currency, fingerprint, attempt, reason,"
+            " source, line, event_id, quarantine_id FROM log WHERE seq < ?"
+            " ORDER BY seq DESC LIMIT ?",
+            (before_seq if before_seq is not None else (1 << 62), limit)).fetchall()
+
+    def event(self, event_id: int) -> dict | None:
+        cur = self.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cur.description], row))
+
+    def iter_events(self, page: int = 10_000) -> Iterator[dict]:
+        last = 0
+        columns = ("id, client, currency, amount, event_time, received_at, idempotency_key,"
+                   " warnings, source, line, fingerprint, raw")
+        names = [c.strip() for c in columns.split(",")]
+        while True:
+            rows = self.conn.execute(f"SELECT {columns} FROM events WHERE id > ? ORDER BY id"
+                                     " LIMIT ?", (last, page)).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield dict(zip(names, row))
+            last = rows[-1][0]
+
+    def quarantine(self, status: str | None = "open", limit: int = 1000) -> list[QuarantineEntry]:
+        sql = ("SELECT id, raw, code, reason, source, line, col, first_seen, last_seen,"
+               " times_seen, status FROM quarantine")
+        args: tuple = ()
+        if status:
+            sql += " WHERE status = ?"
+            args = (status,)
+        sql += " ORDER BY id LIMIT ?"
+        return [QuarantineEntry(*r) for r in self.conn.execute(sql, args + (limit,))]
+
+    def quarantine_entry(self, qid: int) -> QuarantineEntry | None:
+        row = self.conn.execute(
+            "SELECT id, raw, code, reason, source, line, col, first_seen, last_seen,"
+            " times_seen, status FROM quarantine WHERE id = ?", (qid,)).fetchone()
+        return QuarantineEntry(*row) if row else None
+
+    def integrity_check(self) -> str:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]

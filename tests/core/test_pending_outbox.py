@@ -1,0 +1,67 @@
+"""Events whose retries run out wait in the outbox; later drains count them exactly once."""
+from decimal import Decimal
+
+from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
+from faultsim_desktop.core.retry import RetryPolicy
+from faultsim_desktop.core.service import IngestService
+
+EVENTS = "\n".join('{"client": "c%d", "amount": %d}' % (i % 4, i) for i in range(40))
+TRUTH = {f"c{k}": (10, Decimal(sum(i for i in range(40) if i % 4 == k))) for k in range(4)}
+
+
+def open_service(db_path, point=None, mode=FaultMode.ALWAYS):
+    faults = FaultSwitch(3)
+    if point:
+        faults.set(point, FaultConfig(mode))
+    return IngestService(db_path, faults=faults, workers=0,
+                         retry=RetryPolicy(attempts=2, base_delay_s=0.001, cap_s=0.002))
+
+
+def state(svc):
+    return {r.client: (r.count, r.total) for r in svc.stats()}
+
+
+def test_exhausted_retries_go_to_the_outbox_and_survive_a_restart(db_path):
+    with open_service(db_path, FaultPoint.BEFORE_WRITE) as svc:
+        s = svc.submit_text(EVENTS).wait(30)
+        assert (s.failed, svc.outbox.count()) == (40, 40)
+        [p, *_] = svc.pending()
+        assert "simulated database crash" in p.last_error and p.attempts == 2
+    with open_service(db_path) as svc:  # a restart: the outbox is still there
+        assert svc.outbox.count() == 40
+        s = svc.retry_pending()
+        assert (s.accepted, s.pending) == (40, 0)
+        assert state(svc) == TRUTH
+
+
+def test_draining_after_a_lost_acknowledgement_does_not_double_count(db_path):
+    # committed, but the caller never heard: the events sit in the outbox though stored
+    with open_service(db_path, FaultPoint.AFTER_COMMIT) as svc:
+        s = svc.submit_text(EVENTS).wait(30)
+        assert s.failed == 40 and state(svc) == TRUTH
+    with open_service(db_path) as svc:
+        s = svc.retry_pending()
+        assert (s.duplicates, s.accepted, s.pending) == (40, 0, 0)
+        assert state(svc) == TRUTH
+
+
+def test_a_drain_that_fails_again_keeps_one_copy_in_the_outbox(db_path):
+    with open_service(db_path, FaultPoint.MID_TRANSACTION) as svc:
+        svc.submit_text(EVENTS).wait(30)
+        s = svc.retry_pending()
+        assert s.failed == 40 and svc.outbox.count() == 40
+        assert {p.attempts for p in svc.pending()} == {4}
+        svc.faults.enabled = False
+        assert svc.retry_pending().accepted == 40
+        assert svc.outbox.count() == 0 and state(svc) == TRUTH
+
+
+def test_rejected_input_that_could_not_be_stored_is_quarantined_on_drain(db_path):
+    with open_service(db_path, FaultPoint.BEFORE_WRITE) as svc:
+        svc.submit_text('{"client": "a", "amount": "oops"}').wait(30)
+        assert svc.outbox.count() == 1
+        svc.faults.enabled = False
+        s = svc.retry_pending()
+        assert s.rejected == 1 and svc.outbox.count() == 0
+        [entry] = svc.quarantine()
+        assert "oops" in entry.reason
