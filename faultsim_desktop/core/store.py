@@ -49,7 +49,8 @@ def explain(exc: BaseException, path: Path) -> StorageError:
         return StorageError(
             f"The file {path} is not a faultsim database or is corrupt. It was left as it was; "
             "open or create another database (--db NEW.db).", path=path, kind="corrupt")
-    if "unable to open" in text or isinstance(exc, (FileNotFoundError, IsADirectoryError)):
+    if "unable to open" in text or isinstance(exc, (FileNotFoundError, IsADirectoryError,
+                                                    NotADirectoryError, FileExistsError)):
         return StorageError(
             f"The database {path} cannot be opened ({exc}). Check that its folder exists and "
             "is writable, or choose another file with --db.", path=path, kind="open")
@@ -187,6 +188,7 @@ def connect(path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_
         raise explain(exc, path) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        _check_ours(conn, path)  # before anything writes, even the WAL switch
         if write:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode.lower() != "wal":
@@ -195,7 +197,6 @@ def connect(path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_
             conn.execute(f"PRAGMA synchronous={synchronous}")
             _migrate(conn, path)
         else:
-            _check_ours(conn, path)
             conn.execute("PRAGMA query_only = 1")
     except BaseException as exc:
         conn.close()
@@ -259,6 +260,11 @@ class WriteSession:
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        # an open cursor keeps the connection a zombie: SQLite would skip the final checkpoint
+        self.cur.close()
+        self.conn.close()
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")

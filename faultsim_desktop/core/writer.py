@@ -100,7 +100,8 @@ class Writer(threading.Thread):
                     break
         finally:
             if self._session is not None:
-                self._session.conn.close()
+                self._session.close()
+                self._session = None
 
     def _open(self) -> None:
         if self._session is None:

@@ -76,7 +76,7 @@ def test_locked_database_waits_then_reports_locked(tmp_path):
     from faultsim_desktop.core.retry import RetryPolicy
     with IngestService(path, workers=0,
                        retry=RetryPolicy(attempts=2, base_delay_s=0.001)) as svc:
-        svc._writer._session.conn.execute("PRAGMA busy_timeout = 50")
+        svc._command(lambda s: s.conn.execute("PRAGMA busy_timeout = 50"))
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
         try:
