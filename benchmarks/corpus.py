@@ -9,11 +9,13 @@ import json
 import random
 from decimal import Decimal
 
-CLIENT_KEYS = ["client_id", "clientId", "Client-ID", "CLIENT_ID", "client", "source",
-               "customer_id", "customerId", "customer", "account_id", "account", "tenant_id",
-               "tenant", "user_id"]
-AMOUNT_KEYS = ["amount", "amt", "value", "cost", "price", "total", "sum", "charge", "fee",
-               "payment", "Amount", "PRICE"]
+# No two spellings differ only by case: SQLite column names (for the sqlite-utils comparison)
+# are case-insensitive.
+CLIENT_KEYS = ["client_id", "clientId", "Client-ID", "CLIENT", "source", "customer_id",
+               "customerId", "Customer", "account_id", "ACCOUNT", "tenant_id", "tenant",
+               "user_id"]
+AMOUNT_KEYS = ["Amount", "amt", "value", "cost", "PRICE", "total", "sum", "Charge", "fee",
+               "payment"]
 BAD_LINES = [
     '{"client": "x", "amount": NaN}',
     "{'client': 'x', 'amount': 1}",

@@ -48,7 +48,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     p.add_argument("--workers", type=int, default=None,
                    help="parsing processes for large files (default: one per core; 0: none)")
-    p.add_argument("--batch-size", type=int, default=2000, help="events per transaction")
+    p.add_argument("--batch-size", type=int, default=5000, help="events per transaction")
 
     p = sub.add_parser("stats", parents=[common], help="totals per client and currency")
     fmt = p.add_mutually_exclusive_group()

@@ -114,6 +114,9 @@ class Prepared(NamedTuple):
     outbox_id: int | None = None  # set when the event comes back from the pending outbox
 
 
+OUTBOX_ID = len(Prepared._fields) - 1  # the writer reads plain tuples by position
+
+
 class OutcomeRecord(NamedTuple):
     """What happened to one submitted event: published to subscribers and kept in the log."""
 

@@ -41,5 +41,6 @@ def prepare(candidates: Iterable[Candidate], received_at: str) -> list[Prepared]
     return [prepare_one(c, received_at) for c in candidates]
 
 
-def process_chunk(chunk: Chunk, received_at: str) -> list[Prepared]:
-    return prepare(parse_chunk(chunk), received_at)
+def process_chunk(chunk: Chunk, received_at: str) -> list[tuple]:
+    # plain tuples: a NamedTuple costs a Python-level __new__ per item when unpickled
+    return [tuple(p) for p in prepare(parse_chunk(chunk), received_at)]

@@ -5,7 +5,6 @@ import errno
 import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -117,8 +116,8 @@ _SCHEMA_V1 = [
         fingerprint BLOB,
         attempt INTEGER NOT NULL,
         reason TEXT,
-        source TEXT NOT NULL,
-        line INTEGER NOT NULL,
+        source TEXT,                     -- NULL on accepted rows: the event row has it
+        line INTEGER,
         event_id INTEGER,
         quarantine_id INTEGER
     )""",
@@ -229,12 +228,13 @@ class QuarantineEntry(NamedTuple):
     status: str
 
 
-@dataclass
-class _Delta:
-    count: int
-    total: Decimal
-    first: str
-    last: str
+def _exact_sum(amounts: list[str]) -> Decimal:
+    """Sum decimal texts exactly (the money context traps any rounding)."""
+    add = MONEY.add
+    total = Decimal(0)
+    for a in amounts:
+        total = add(total, Decimal(a))
+    return total
 
 
 def _raw_bytes(raw: str | bytes) -> bytes:
@@ -252,14 +252,34 @@ def _storable(raw: str | bytes) -> str | bytes:
 
 
 class WriteSession:
-    """The writer thread's statements. One instance per write connection; one thread only."""
+    """The writer thread's statements. One instance per write connection; one thread only.
+
+    It keeps the aggregates in memory, checked against ``PRAGMA data_version`` at the start of
+    each transaction: when another connection (another process) has committed meanwhile, the
+    cache is reloaded, so concurrent writers still add to the true totals.
+    """
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self.cur = conn.cursor()
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: the fingerprint index stays hot
+        conn.execute("PRAGMA temp_store = MEMORY")
+        self._aggs: dict[tuple[str, str], tuple[int, Decimal, str, str]] | None = None
+        self._clients: set[str] = set()
+        self._version: int | None = None
+        self._pending_aggs: dict | None = None
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._aggs is None or version != self._version:
+            self._load_aggregates()
+            self._version = version
+
+    def _load_aggregates(self) -> None:
+        self._aggs = {(k, c): (n, Decimal(t), f, last) for k, c, n, t, f, last in self.conn.execute(
+            "SELECT client_key, currency, count, total, first_seen, last_seen FROM aggregates")}
+        self._clients = {k for (k,) in self.conn.execute("SELECT client_key FROM clients")}
 
     def close(self) -> None:
         # an open cursor keeps the connection a zombie: SQLite would skip the final checkpoint
@@ -268,107 +288,110 @@ class WriteSession:
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
+        if self._pending_aggs:
+            self._aggs.update(self._pending_aggs)
+        self._pending_aggs = None
 
     def rollback(self) -> None:
+        self._pending_aggs = None
+        self._aggs = None  # reload at the next begin: never trust state a failure touched
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
     def store_events(self, items: list[Prepared], attempt: int, now: str
                      ) -> list[OutcomeRecord]:
         """Insert a batch inside the open transaction; the UNIQUE indexes decide duplicates."""
-        cur = self.cur
+        execute = self.cur.execute
         records: list[OutcomeRecord] = []
-        deltas: dict[tuple[str, str], _Delta] = {}
-        displays: dict[str, str] = {}
+        append = records.append
+        deltas: dict[tuple[str, str], list] = {}
+        new_clients: dict[str, str] = {}
         insert = ("INSERT INTO events(fingerprint, client, client_key, currency, amount,"
                   " event_time, received_at, idempotency_key, warnings, source, line, raw)"
                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
-        add = MONEY.add
+        accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
         for it in items:
-            if it.reject_code is not None:
-                qid = self.quarantine(it.raw, it.reject_code, it.reason, it.source, it.line,
-                                      it.column, now)
-                records.append(OutcomeRecord(now, Outcome.REJECTED, it.client, it.amount,
-                                             it.currency, it.fingerprint, attempt, it.reason,
-                                             it.source, it.line, None, qid))
+            (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
+             idem, warnings, reject_code, reason, _outbox) = it
+            if reject_code is not None:
+                qid = self.quarantine(raw, reject_code, reason, source, line, column, now)
+                append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
+                                     attempt, reason, source, line, None, qid))
                 continue
-            currency = it.currency or ""
-            cur.execute(insert, (
-                it.fingerprint, it.client, it.client_key, currency, it.amount, it.event_time,
-                now, it.idempotency_key,
-                json.dumps(it.warnings, ensure_ascii=False) if it.warnings else None,
-                it.source, it.line, _storable(it.raw)))
+            cur = execute(insert, (
+                fp, client, client_key, currency or "", amount, event_time, now, idem,
+                json.dumps(warnings, ensure_ascii=False) if warnings else None,
+                source, line, raw if type(raw) is str and raw.isascii() else _storable(raw)))
             if cur.rowcount == 1:
-                key = (it.client_key, currency)
+                key = (client_key, currency or "")
                 d = deltas.get(key)
-                amount = Decimal(it.amount)
                 if d is None:
-                    deltas[key] = _Delta(1, amount, it.event_time, it.event_time)
-                    displays.setdefault(it.client_key, it.client)
+                    deltas[key] = [1, [amount], event_time, event_time]
+                    if client_key not in self._clients:
+                        new_clients.setdefault(client_key, client)
                 else:
-                    d.count += 1
-                    d.total = add(d.total, amount)
-                    if it.event_time < d.first:
-                        d.first = it.event_time
-                    if it.event_time > d.last:
-                        d.last = it.event_time
-                records.append(OutcomeRecord(now, Outcome.ACCEPTED, it.client, it.amount,
-                                             it.currency, it.fingerprint, attempt, None,
-                                             it.source, it.line, cur.lastrowid))
+                    d[0] += 1
+                    d[1].append(amount)
+                    if event_time < d[2]:
+                        d[2] = event_time
+                    elif event_time > d[3]:
+                        d[3] = event_time
+                append(OutcomeRecord(now, accepted, client, amount, currency, fp, attempt,
+                                     None, source, line, cur.lastrowid))
                 continue
-            row = cur.execute("SELECT id FROM events WHERE fingerprint = ?",
-                              (it.fingerprint,)).fetchone()
+            row = execute("SELECT id FROM events WHERE fingerprint = ?", (fp,)).fetchone()
             if row is not None:
-                records.append(OutcomeRecord(now, Outcome.DUPLICATE, it.client, it.amount,
-                                             it.currency, it.fingerprint, attempt,
-                                             f"same as event #{row[0]}", it.source, it.line,
-                                             row[0]))
+                append(OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
+                                     f"same as event #{row[0]}", source, line, row[0]))
                 continue
-            first = cur.execute(
-                "SELECT id FROM events WHERE client_key = ? AND idempotency_key = ?",
-                (it.client_key, it.idempotency_key)).fetchone()
-            reason = (f"idempotency key {it.idempotency_key!r} of client {it.client!r} was "
-                      f"already used by event #{first[0] if first else '?'} with different "
-                      "content; the first one stands")
-            qid = self.quarantine(it.raw, "idempotency_conflict", reason, it.source, it.line,
-                                  it.column, now)
-            records.append(OutcomeRecord(now, Outcome.REJECTED, it.client, it.amount,
-                                         it.currency, it.fingerprint, attempt, reason,
-                                         it.source, it.line, first[0] if first else None, qid))
+            first = execute("SELECT id FROM events WHERE client_key = ? AND idempotency_key = ?",
+                            (client_key, idem)).fetchone()
+            reason = (f"idempotency key {idem!r} of client {client!r} was already used by "
+                      f"event #{first[0] if first else '?'} with different content; "
+                      "the first one stands")
+            qid = self.quarantine(raw, "idempotency_conflict", reason, source, line, column, now)
+            append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
+                                 reason, source, line, first[0] if first else None, qid))
         if deltas:
-            self._apply_deltas(deltas, displays)
+            self._apply_deltas(deltas, new_clients)
         self._log(records)
         return records
 
-    def _apply_deltas(self, deltas: dict[tuple[str, str], _Delta], displays: dict[str, str]
+    def _apply_deltas(self, deltas: dict[tuple[str, str], list], new_clients: dict[str, str]
                       ) -> None:
-        cur = self.cur
-        cur.executemany("INSERT INTO clients(client_key, display) VALUES (?, ?)"
-                        " ON CONFLICT DO NOTHING", displays.items())
-        rows = []
-        for (client_key, currency), d in deltas.items():
-            old = cur.execute("SELECT count, total, first_seen, last_seen FROM aggregates"
-                              " WHERE client_key = ? AND currency = ?",
-                              (client_key, currency)).fetchone()
-            if old is None:
-                rows.append((client_key, currency, d.count, str(d.total), d.first, d.last))
-            else:
-                rows.append((client_key, currency, old[0] + d.count,
-                             str(MONEY.add(Decimal(old[1]), d.total)),
-                             min(old[2], d.first), max(old[3], d.last)))
-        cur.executemany(
+        if new_clients:
+            self.cur.executemany("INSERT INTO clients(client_key, display) VALUES (?, ?)"
+                                 " ON CONFLICT DO NOTHING", new_clients.items())
+            self._clients.update(new_clients)  # rolled back with _aggs on failure
+        pending = {}
+        add = MONEY.add
+        for key, (count, amounts, first, last) in deltas.items():
+            total = _exact_sum(amounts)
+            old = self._aggs.get(key)
+            if old is not None:
+                count += old[0]
+                total = add(total, old[1])
+                first = min(first, old[2])
+                last = max(last, old[3])
+            pending[key] = (count, total, first, last)
+        self.cur.executemany(
             "INSERT INTO aggregates(client_key, currency, count, total, first_seen, last_seen)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(client_key, currency) DO UPDATE SET"
             " count = excluded.count, total = excluded.total,"
-            " first_seen = excluded.first_seen, last_seen = excluded.last_seen", rows)
+            " first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+            [(k, c, n, str(t), f, last) for (k, c), (n, t, f, last) in pending.items()])
+        self._pending_aggs = pending
 
     def _log(self, records: list[OutcomeRecord]) -> None:
+        # an accepted row only points at its event (which holds the rest): half the writing
+        accepted = Outcome.ACCEPTED
         self.cur.executemany(
             "INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt, reason,"
             " source, line, event_id, quarantine_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(r.at, r.outcome.value, r.client, r.amount, r.currency,
-              r.fingerprint[:8] if r.fingerprint else None, r.attempt, r.reason, r.source,
-              r.line, r.event_id, r.quarantine_id) for r in records])
+            [(r[0], "accepted", None, None, None, None, r[6], None, None, None, r[10], None)
+             if r[1] is accepted else
+             (r[0], r[1].value, r[2], r[3], r[4], r[5][:8] if r[5] else None, r[6], r[7],
+              r[8], r[9], r[10], r[11]) for r in records])
 
     def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
                    line: int, column: int, now: str) -> int:
@@ -390,6 +413,8 @@ class WriteSession:
     def reset(self) -> None:
         for table in ("events", "clients", "aggregates", "quarantine", "log"):
             self.cur.execute(f"DELETE FROM {table}")
+        self._pending_aggs = None
+        self._aggs, self._clients = {}, set()
 
 
 class ReadSession:
@@ -429,10 +454,16 @@ class ReadSession:
         return {"events": events, "quarantined": quarantined}
 
     def recent_log(self, limit: int = 100, before_seq: int | None = None) -> list[tuple]:
+        """Newest first: (seq, at, outcome, client, amount, currency, fingerprint prefix,
+        attempt, reason, source, line, event_id, quarantine_id)."""
         return self.conn.execute(
-            "SELECT seq, at, outcome, client, amount, currency, fingerprint, attempt, reason,"
-            " source, line, event_id, quarantine_id FROM log WHERE seq < ?"
-            " ORDER BY seq DESC LIMIT ?",
+            "SELECT l.seq, l.at, l.outcome, coalesce(l.client, e.client),"
+            " coalesce(l.amount, e.amount), coalesce(l.currency, nullif(e.currency, '')),"
+            " coalesce(l.fingerprint, substr(e.fingerprint, 1, 8)), l.attempt, l.reason,"
+            " coalesce(l.source, e.source), coalesce(l.line, e.line), l.event_id,"
+            " l.quarantine_id FROM log l"
+            " LEFT JOIN events e ON l.source IS NULL AND e.id = l.event_id"
+            " WHERE l.seq < ? ORDER BY l.seq DESC LIMIT ?",
             (before_seq if before_seq is not None else (1 << 62), limit)).fetchall()
 
     def event(self, event_id: int) -> dict | None:

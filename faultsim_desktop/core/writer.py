@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .faults import FaultPoint, FaultSwitch, InjectedFault, sleep_unless
-from .model import Outcome, OutcomeRecord, Prepared
+from .model import OUTBOX_ID, Outcome, OutcomeRecord, Prepared
 from .retry import Outbox, RetryPolicy
 from .store import StorageError, WriteSession, connect, explain
 
@@ -49,8 +49,8 @@ class Writer(threading.Thread):
     """
 
     def __init__(self, db_path: Path, outbox: Outbox, faults: FaultSwitch, policy: RetryPolicy,
-                 publish: Callable[[list[OutcomeRecord]], None], *, batch_size: int = 2000,
-                 queue_jobs: int = 16, synchronous: str = "FULL", seed: int | None = None):
+                 publish: Callable[[list[OutcomeRecord]], None], *, batch_size: int = 5000,
+                 queue_jobs: int = 6, synchronous: str = "FULL", seed: int | None = None):
         super().__init__(name="faultsim-writer", daemon=True)
         self.db_path = Path(db_path)
         self.outbox = outbox
@@ -183,7 +183,8 @@ class Writer(threading.Thread):
                 now = utc_now()
                 self.publish([OutcomeRecord(now, Outcome.RETRYING, it.client, it.amount,
                                             it.currency, it.fingerprint, attempt, reason,
-                                            it.source, it.line) for it in items])
+                                            it.source, it.line)
+                              for it in map(Prepared._make, items)])
                 if sleep_unless(self._stopping, self.policy.delay(attempt, self._rng)):
                     return self._to_outbox(items, attempt, reason)
                 attempt += 1
@@ -205,8 +206,8 @@ class Writer(threading.Thread):
             s.rollback()
             raise
         # the commit is durable; from here only the caller's acknowledgement can be lost
-        done = [it.outbox_id for it, r in zip(items, records)
-                if it.outbox_id is not None and r.outcome in _FINAL]
+        done = [it[OUTBOX_ID] for it, r in zip(items, records)
+                if it[OUTBOX_ID] is not None and r.outcome in _FINAL]
         if done:
             self.outbox.remove(done)
         faults.check(FaultPoint.AFTER_COMMIT)
@@ -215,6 +216,7 @@ class Writer(threading.Thread):
     def _to_outbox(self, items: list[Prepared], attempts: int, reason: str
                    ) -> list[OutcomeRecord]:
         now = utc_now()
+        items = [Prepared._make(it) for it in items]  # worker processes send plain tuples
         fresh = [(it.raw, it.source, it.line, it.column, attempts, reason)
                  for it in items if it.outbox_id is None]
         again = [it.outbox_id for it in items if it.outbox_id is not None]
