@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -54,13 +54,12 @@ class RejectedEvent(Exception):
         self.rejection = rejection
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One event as split out of raw input: either a parsed object or a rejection.
 
     ``text`` is the event's own raw text (a line, an array element, a pretty-printed object);
     ``line``/``column`` are where it starts in the source (1-based). Numbers inside ``obj`` are
-    ``int`` or ``Decimal`` (never ``float``).
+    ``int`` or ``Decimal`` (never ``float``). A NamedTuple: millions are made per run.
     """
 
     text: str | bytes
@@ -71,15 +70,14 @@ class Candidate:
     rejection: Rejection | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedEvent:
+class NormalizedEvent(NamedTuple):
     client: str  # display form: NFC, trimmed, whitespace collapsed
     client_key: str  # grouping key: casefold of the display form
     amount: Decimal
     currency: str | None  # ISO 4217 code or None
     event_time: str | None  # ISO 8601 UTC ("2024-01-02T03:04:05.000000Z") or None if unknown
     idempotency_key: str | None = None
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
 
 class Outcome(str, enum.Enum):
