@@ -1,0 +1,148 @@
+"""``faultsim-desktop``: QApplication set-up, settings and command-line flags."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ORGANIZATION = "faultsim"
+APPLICATION = "faultsim-desktop"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="faultsim-desktop",
+                                description="The faultsim window: ingest messy JSON, watch totals, "
+                                            "simulate database crashes.")
+    p.add_argument("--db", type=Path, help="database file (default: the last one used)")
+    p.add_argument("--demo", action="store_true",
+                   help="play the scripted demo (on a fresh temporary database unless --db)")
+    p.add_argument("--screenshot", type=Path, metavar="FILE.png",
+                   help="render the window (after the demo with --demo) to a PNG and exit")
+    p.add_argument("--reset-settings", action="store_true",
+                   help="forget the remembered layout, window size, database and fault settings")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parsing processes for large files (default: one per core; 0: none)")
+    p.add_argument("files", nargs="*", type=Path, help="JSON files to ingest at start")
+    return p
+
+
+def make_settings(path: str | os.PathLike | None = None):
+    """The app's QSettings; a path gives an INI file (tests, benchmarks)."""
+    from PySide6.QtCore import QSettings
+
+    if path is not None:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, ORGANIZATION,
+                     APPLICATION)
+
+
+def make_application(argv: list[str] | None = None):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication, QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from .paths import icon_path
+
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(argv if argv is not None else [sys.argv[0]])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("faultsim-desktop")
+    app.setDesktopFileName(APPLICATION)
+    icon = icon_path()
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True)
+    return app
+
+
+def create_window(db_path: Path, settings, *, workers: int | None = None, seed: int | None = 7,
+                  restore: bool = True):
+    """Open the engine on ``db_path`` and build the window around it."""
+    from ..core.retry import RetryPolicy
+    from ..core.service import IngestService
+    from .main_window import MainWindow
+
+    def factory(path: Path) -> IngestService:
+        return IngestService(path, retry=RetryPolicy(attempts=4, base_delay_s=0.1, cap_s=2.0),
+                             workers=workers, seed=seed)
+    service = factory(db_path)
+    try:
+        return MainWindow(service, settings, service_factory=factory, restore=restore)
+    except BaseException:
+        service.close()
+        raise
+
+
+def screenshot(window, path: Path) -> bool:
+    """Render the window to a PNG (works with QT_QPA_PLATFORM=offscreen)."""
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return window.grab().save(str(path), "PNG")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    app = make_application()
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from ..core.service import default_db_path
+    from ..core.store import StorageError
+
+    settings = make_settings(os.environ.get("FAULTSIM_SETTINGS") or None)
+    if args.reset_settings:
+        settings.clear()
+    if args.db is not None:
+        db_path = args.db
+    elif args.demo:
+        db_path = Path(tempfile.mkdtemp(prefix="faultsim-demo-")) / "demo.db"
+    else:
+        last = settings.value("database/last")
+        db_path = Path(last) if isinstance(last, str) and last else default_db_path()
+    headless = args.screenshot is not None
+    try:
+        window = create_window(db_path, settings, workers=args.workers)
+    except StorageError as exc:
+        if headless:
+            print(f"faultsim-desktop: {exc}", file=sys.stderr)
+            return 1
+        QMessageBox.critical(None, "faultsim-desktop", str(exc))
+        return 1
+    if args.db is None and args.demo:
+        window.remember_db = False  # the demo's temporary database is not the user's
+    window.show()
+    exit_code = [0]
+
+    def finish() -> None:
+        if args.screenshot is not None:
+            ok = screenshot(window, args.screenshot)
+            if not ok:
+                print(f"faultsim-desktop: could not write {args.screenshot}", file=sys.stderr)
+                exit_code[0] = 1
+            window.close()
+            app.quit()
+
+    if args.files:
+        window.ingest_files([str(f) for f in args.files])
+    if args.demo:
+        demo = window.play_demo(speed=4.0 if headless else 1.0)
+        demo.finished.connect(lambda ok: QTimer.singleShot(400 if headless else 0, finish))
+    elif headless:
+        QTimer.singleShot(800, finish)  # let the first aggregates arrive and paint
+    code = app.exec()
+    window.close()
+    return exit_code[0] or code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,436 @@
+"""The one bridge between the engine and the window: engine outcomes become Qt signals.
+
+The engine calls subscribers on its writer thread. The bridge only appends those batches to a
+deque there; a GUI-thread timer drains it at most ten times a second and emits coalesced
+signals. Blocking engine calls run on worker ``QThread``s ("lanes"), each a ``QObject`` moved
+to its thread, reporting back through signals.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from ..core.model import Outcome, OutcomeRecord
+from ..core.retry import RetryPolicy
+from ..core.service import IngestService, Summary
+from ..core.store import ClientTotal
+
+TICK_MS = 100  # drain and repaint at most ten times a second
+_FINAL_KEYS = ("accepted", "duplicates", "rejected", "failed")
+
+
+class _Box:
+    """Carries any Python value through a queued signal. PySide6 has mishandled the reference
+    counts of bare bools and None passed as ``object`` across threads, so values travel boxed."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object):
+        self.value = value
+
+
+class _Runner(QObject):
+    """Runs callables on its own thread; reports results and errors as signals."""
+
+    done = Signal(str, object)
+    failed = Signal(str, str)
+
+    @Slot(str, object)
+    def run(self, tag: str, box: object) -> None:
+        try:
+            result = _Box(box.value())  # type: ignore[attr-defined]
+        except Exception as exc:  # errors travel as signals, never as silent prints
+            self.failed.emit(tag, f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
+        else:
+            self.done.emit(tag, result)
+
+
+class Lane(QObject):
+    """A worker thread with a queue of tasks (the thread's event loop is the queue)."""
+
+    request = Signal(str, object)
+    done = Signal(str, object)
+    failed = Signal(str, str)
+    busyChanged = Signal(bool)
+
+    def __init__(self, name: str, parent: QObject | None = None):
+        super().__init__(parent)
+        self.name = name
+        self.thread = QThread()
+        self.thread.setObjectName(f"faultsim-{name}")
+        self._runner = _Runner()
+        self._runner.moveToThread(self.thread)
+        self.request.connect(self._runner.run)
+        self._runner.done.connect(self._on_done)
+        self._runner.failed.connect(self._on_failed)
+        self.thread.finished.connect(self._runner.deleteLater)
+        self.inflight = 0
+        self.thread.start()
+
+    def submit(self, tag: str, fn: Callable[[], object]) -> None:
+        self.inflight += 1
+        if self.inflight == 1:
+            self.busyChanged.emit(True)
+        self.request.emit(tag, _Box(fn))
+
+    @property
+    def busy(self) -> bool:
+        return self.inflight > 0
+
+    def _finish(self) -> None:
+        self.inflight = max(0, self.inflight - 1)
+        if self.inflight == 0:
+            self.busyChanged.emit(False)
+
+    @Slot(str, object)
+    def _on_done(self, tag: str, result: object) -> None:
+        self._finish()
+        self.done.emit(tag, result.value)  # type: ignore[attr-defined]
+
+    @Slot(str, str)
+    def _on_failed(self, tag: str, message: str) -> None:
+        self._finish()
+        self.failed.emit(tag, message)
+
+    def stop(self) -> None:
+        if self.thread.isRunning():
+            self.thread.quit()
+            self.thread.wait()
+
+
+def _ingest_path(svc: IngestService, path: str, progress, cancel: threading.Event) -> Summary:
+    """Ingest a file with its parsing always in worker processes when the service has them.
+
+    The engine parses files under its pool threshold in the calling thread; in the window that
+    thread shares the GIL with painting, so even a few MB stall the GUI. Passing no size makes
+    the engine use its pool; the progress total is put back here.
+    """
+    if svc.workers <= 0:
+        return svc.ingest_file(path, progress=progress, cancel=cancel)
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise FileNotFoundError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        return svc.ingest_stream(f, path, size=None, cancel=cancel,
+                                 progress=lambda done, _total: progress(done, size))
+
+
+@dataclass
+class Snapshot:
+    """What the reader lane brings back from the database in one go."""
+
+    stats: list[ClientTotal] | None = None
+    pending_count: int = 0
+    pending: list | None = None
+    quarantine: list | None = None
+
+
+@dataclass
+class FileProgress:
+    index: int
+    count: int
+    path: str
+    done: int
+    total: int | None
+
+
+@dataclass
+class Counters:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    failed: int = 0
+    retries: int = 0
+    pending: int = 0
+    queue_depth: int = 0
+    events_per_s: float = 0.0
+    at: float = field(default_factory=time.monotonic)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class EngineBridge(QObject):
+    """Owns the service's subscription and the worker lanes; everything it emits arrives on
+    the GUI thread."""
+
+    outcomes = Signal(list)  # coalesced OutcomeRecords, at most ten batches a second
+    countersChanged = Signal(object)  # Counters, every tick
+    statsChanged = Signal(list)  # list[ClientTotal], after committed changes (<= 10 Hz)
+    pendingChanged = Signal(list)
+    quarantineChanged = Signal(list)
+    textFinished = Signal(object)  # Summary of a Send
+    fileProgress = Signal(object)  # FileProgress
+    filesFinished = Signal(object)  # Summary over every file of one Open
+    retryFinished = Signal(object)  # Summary of a pending drain
+    resubmitFinished = Signal(int, object)  # quarantine id, Summary
+    resetFinished = Signal()
+    exportFinished = Signal(str, int)  # path, rows
+    taskFailed = Signal(str, str)  # what, message
+    taskDone = Signal(str, object)  # run_task's tag, result
+    busyChanged = Signal(bool)  # a file or text is being ingested
+    serviceChanged = Signal(object)
+
+    def __init__(self, service: IngestService, parent: QObject | None = None):
+        super().__init__(parent)
+        self.service = service
+        self._inbox: deque[list[OutcomeRecord]] = deque()
+        self._unsubscribe = service.subscribe(self._inbox.append)  # runs on the writer thread
+        self.ingest_lane = Lane("ingest", self)
+        self.ops_lane = Lane("ops", self)
+        self.reader_lane = Lane("reader", self)
+        self.check_lane = Lane("check", self)  # the editor's live validation
+        self.lanes = (self.ingest_lane, self.ops_lane, self.reader_lane, self.check_lane)
+        for lane in self.lanes:
+            lane.done.connect(self._on_task_done)
+            lane.failed.connect(self._on_task_failed)
+        self.ingest_lane.busyChanged.connect(self.busyChanged)
+        self._cancel = threading.Event()
+        self._baseline = {k: 0 for k in (*_FINAL_KEYS, "retries")}
+        self._rate_window: deque[tuple[float, int]] = deque()
+        self._pending_count = 0
+        self._stats_dirty = True
+        self._pending_dirty = True
+        self._quarantine_dirty = True
+        self._closed = False
+        self._last_snapshot = 0.0
+        self.timer = QTimer(self)
+        self.timer.setObjectName("bridge-tick")
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+        self.refresh()
+
+    # -- the tick: drain outcomes, publish counters, ask for fresh aggregates -------------
+    @Slot()
+    def _tick(self) -> None:
+        batch: list[OutcomeRecord] = []
+        inbox = self._inbox
+        while inbox:
+            batch.extend(inbox.popleft())
+        if batch:
+            kinds = {r.outcome for r in batch}
+            if Outcome.ACCEPTED in kinds:
+                self._stats_dirty = True
+            if Outcome.REJECTED in kinds:
+                self._quarantine_dirty = True
+            if Outcome.FAILED in kinds or self._pending_count:
+                self._pending_dirty = True
+            self.outcomes.emit(batch)
+        self.countersChanged.emit(self.counters())
+        # aggregates at most ten times a second; four while a file streams in, so the reads
+        # compete less with the writer for the GIL
+        now = time.monotonic()
+        gap = 0.25 if self.ingest_lane.busy else 0.09
+        if (self._stats_dirty or self._pending_dirty or self._quarantine_dirty) \
+                and not self.reader_lane.busy and now - self._last_snapshot >= gap:
+            self._last_snapshot = now
+            self._request_snapshot()
+
+    def counters(self) -> Counters:
+        snap = self.service.counters.snapshot()
+        c = Counters(**{k: snap[k] - self._baseline[k] for k in self._baseline})
+        now = time.monotonic()
+        final = c.accepted + c.duplicates + c.rejected + c.failed
+        window = self._rate_window
+        window.append((now, final))
+        while len(window) > 2 and now - window[0][0] > 2.0:
+            window.popleft()
+        t0, n0 = window[0]
+        c.events_per_s = (final - n0) / (now - t0) if now - t0 > 0.05 else 0.0
+        c.pending = self._pending_count
+        c.queue_depth = self.service.queue_depth
+        c.at = now
+        return c
+
+    def _request_snapshot(self) -> None:
+        svc = self.service
+        want_stats, want_pending, want_q = (self._stats_dirty, self._pending_dirty,
+                                            self._quarantine_dirty)
+        self._stats_dirty = self._pending_dirty = self._quarantine_dirty = False
+
+        def read() -> Snapshot:
+            snap = Snapshot()
+            if want_stats:
+                snap.stats = svc.stats()
+            snap.pending_count = svc.outbox.count()
+            if want_pending:
+                snap.pending = svc.pending(1000)
+            if want_q:
+                snap.quarantine = svc.quarantine("open", 1000)
+            return snap
+        self.reader_lane.submit("snapshot", read)
+
+    def refresh(self) -> None:
+        """Read aggregates, pending and quarantine again at the next tick."""
+        self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
+
+    # -- commands (all return at once; results arrive as signals) -------------------------
+    def send_text(self, text: str, source: str = "pasted") -> None:
+        svc = self.service
+
+        def run() -> Summary:
+            summary = svc.submit_text(text, source).wait()
+            summary.pending = svc.outbox.count()
+            return summary
+        self.ingest_lane.submit("text", run)
+
+    def ingest_files(self, paths: list[str | Path]) -> None:
+        svc = self.service
+        self._cancel = cancel = threading.Event()
+        paths = [str(p) for p in paths]
+        progress_signal = self.fileProgress
+
+        def run() -> Summary:
+            total = Summary()
+            started = time.perf_counter()
+            for i, path in enumerate(paths):
+                if cancel.is_set():
+                    total.cancelled = True
+                    break
+                last = [0.0]
+
+                def progress(done: int, size: int | None, i=i, path=path) -> None:
+                    now = time.monotonic()
+                    if now - last[0] >= 0.1:  # at most ten progress signals a second
+                        last[0] = now
+                        progress_signal.emit(FileProgress(i, len(paths), path, done, size))
+                s = _ingest_path(svc, path, progress, cancel)
+                for k in ("received", "accepted", "duplicates", "rejected", "failed"):
+                    setattr(total, k, getattr(total, k) + getattr(s, k))
+                total.cancelled = total.cancelled or s.cancelled
+                size = Path(path).stat().st_size
+                progress_signal.emit(FileProgress(i, len(paths), path, size, size))
+            total.pending = svc.outbox.count()
+            total.seconds = time.perf_counter() - started
+            return total
+        self.ingest_lane.submit("files", run)
+
+    def cancel_files(self) -> None:
+        self._cancel.set()
+
+    @property
+    def busy(self) -> bool:
+        return self.ingest_lane.busy
+
+    def retry_pending(self) -> None:
+        svc = self.service
+        self.ops_lane.submit("retry", svc.retry_pending)
+
+    def resubmit(self, qid: int, text: str | None) -> None:
+        svc = self.service
+        self.ops_lane.submit(f"resubmit:{qid}", lambda: svc.resubmit_quarantined(qid, text))
+
+    def reset_database(self) -> None:
+        svc = self.service
+
+        def run() -> None:
+            svc.reset()
+        self.ops_lane.submit("reset", run)
+
+    def export(self, path: str, kind: str) -> None:
+        """kind: events-csv, events-ndjson or clients-csv."""
+        svc = self.service
+
+        def run() -> tuple[str, int]:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                if kind == "clients-csv":
+                    return path, svc.export_stats_csv(f)
+                return path, svc.export_events(f, "ndjson" if kind == "events-ndjson" else "csv")
+        self.ops_lane.submit("export", run)
+
+    def run_task(self, tag: str, fn: Callable[[], object], lane: str = "ops") -> None:
+        """Any other blocking work; its result comes back through ``taskDone``."""
+        target = self.check_lane if lane == "check" else self.ops_lane
+        target.submit(f"task:{tag}", fn)
+
+    def set_retry_policy(self, policy: RetryPolicy) -> None:
+        self.service.retry_policy = policy
+
+    # -- results ---------------------------------------------------------------------------
+    @Slot(str, object)
+    def _on_task_done(self, tag: str, result: object) -> None:
+        if self._closed:
+            return
+        if tag == "snapshot":
+            snap: Snapshot = result  # type: ignore[assignment]
+            self._pending_count = snap.pending_count
+            if snap.stats is not None:
+                self.statsChanged.emit(snap.stats)
+            if snap.pending is not None:
+                self.pendingChanged.emit(snap.pending)
+            if snap.quarantine is not None:
+                self.quarantineChanged.emit(snap.quarantine)
+        elif tag == "text":
+            self.textFinished.emit(result)
+        elif tag == "files":
+            self.filesFinished.emit(result)
+        elif tag == "retry":
+            self._pending_dirty = True
+            self.retryFinished.emit(result)
+        elif tag.startswith("resubmit:"):
+            self._quarantine_dirty = True
+            self.resubmitFinished.emit(int(tag.split(":", 1)[1]), result)
+        elif tag == "reset":
+            self._baseline = {k: v for k, v in self.service.counters.snapshot().items()
+                              if k in self._baseline}
+            self._rate_window.clear()
+            self.refresh()
+            self.resetFinished.emit()
+        elif tag == "export":
+            path, n = result  # type: ignore[misc]
+            self.exportFinished.emit(path, n)
+        elif tag.startswith("task:"):
+            self.taskDone.emit(tag[5:], result)
+
+    @Slot(str, str)
+    def _on_task_failed(self, tag: str, message: str) -> None:
+        if self._closed:
+            return
+        if tag == "snapshot":
+            self.refresh()
+        self.taskFailed.emit(tag.split(":", 1)[0], message)
+
+    # -- switching databases and shutting down ---------------------------------------------
+    def replace_service(self, service: IngestService) -> None:
+        """Use another database; the caller makes sure nothing is running."""
+        old = self.service
+        self._unsubscribe()
+        self._inbox.clear()
+        self.service = service
+        self._unsubscribe = service.subscribe(self._inbox.append)
+        self._baseline = {k: 0 for k in self._baseline}
+        self._rate_window.clear()
+        self._pending_count = 0
+        old.close()
+        self.refresh()
+        self.serviceChanged.emit(service)
+
+    def shutdown(self, close_service: bool = True) -> None:
+        """Stop ingesting, wait for every lane, then close the engine. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.timer.stop()
+        self._cancel.set()
+        # what cannot be stored now goes straight to the durable pending outbox instead of
+        # waiting out its backoff: closing must not hang on a simulated crash
+        self.service.retry_policy = RetryPolicy(attempts=1, base_delay_s=0.0, cap_s=0.0)
+        for lane in self.lanes:
+            lane.stop()
+        self._unsubscribe()
+        self._inbox.clear()
+        if close_service:
+            self.service.close()
+
+    def threads(self) -> list[QThread]:
+        return [lane.thread for lane in self.lanes]

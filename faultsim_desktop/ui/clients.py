@@ -1,0 +1,139 @@
+"""The clients table: per client and currency, count, exact total, first and last seen."""
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QTableView, QVBoxLayout, QWidget)
+
+from ..core.store import ClientTotal
+from .charts import NO_CURRENCY
+
+COLUMNS = ("Client", "Currency", "Count", "Total", "First seen", "Last seen")
+_SORT_KEYS = (
+    lambda r: (r.client.casefold(), r.currency or ""),
+    lambda r: (r.currency or "", r.client.casefold()),
+    lambda r: r.count,
+    lambda r: r.total,  # Decimal compares exactly
+    lambda r: r.first_seen,
+    lambda r: r.last_seen,
+)
+
+
+class ClientsModel(QAbstractTableModel):
+    """Sorts in Python with a key (fast), so a refresh at 10 Hz stays cheap."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[ClientTotal] = []
+        self._sort = (3, Qt.SortOrder.DescendingOrder)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        r = self._rows[index.row()]
+        c = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if c == 0:
+                return r.client
+            if c == 1:
+                return r.currency or NO_CURRENCY
+            if c == 2:
+                return f"{r.count:,}"
+            if c == 3:
+                return f"{r.total:f}"
+            if c == 4:
+                return r.first_seen[:19].replace("T", " ")
+            return r.last_seen[:19].replace("T", " ")
+        if role == Qt.ItemDataRole.TextAlignmentRole and c in (2, 3):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        self._sort = (column, order)
+        self.layoutAboutToBeChanged.emit()
+        self._sort_rows()
+        self.layoutChanged.emit()
+
+    def _sort_rows(self) -> None:
+        column, order = self._sort
+        self._rows.sort(key=_SORT_KEYS[column], reverse=order == Qt.SortOrder.DescendingOrder)
+
+    def set_rows(self, rows: list[ClientTotal]) -> None:
+        rows = list(rows)
+        rows.sort(key=_SORT_KEYS[self._sort[0]],
+                  reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
+        if rows and len(rows) == len(self._rows) and all(
+                (a.client, a.currency) == (b.client, b.currency) for a, b in zip(rows, self._rows)):
+            self._rows = rows  # same rows in the same order: repaint values only
+            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+            return
+        if len(rows) == len(self._rows):
+            self.layoutAboutToBeChanged.emit()
+            self._rows = rows
+            self._sort_rows()
+            self.layoutChanged.emit()
+            if rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self._rows = rows
+        self._sort_rows()
+        self.endResetModel()
+
+    def rows(self) -> list[ClientTotal]:
+        return list(self._rows)
+
+
+class ClientsView(QWidget):
+    exportRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = ClientsModel(self)
+        self.table = QTableView(self)
+        self.table.setObjectName("clientsTable")
+        self.table.setModel(self.model)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        hh = self.table.horizontalHeader()
+        hh.setStretchLastSection(True)
+        cw = self.fontMetrics().averageCharWidth()
+        for col, chars in enumerate((20, 9, 8, 14, 19)):
+            self.table.setColumnWidth(col, cw * chars + 16)
+        self.summary = QLabel(self)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setWordWrap(True)
+        self.export_button = QPushButton("Export CSV…", self)
+        self.export_button.clicked.connect(self.exportRequested)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.summary, 1)
+        row.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        self.set_stats([])
+
+    @Slot(list)
+    def set_stats(self, stats: list[ClientTotal]) -> None:
+        self.model.set_rows(stats)
+        clients = len({r.client.casefold() for r in stats})
+        events = sum(r.count for r in stats)
+        self.summary.setText(f"{clients:,} clients, {len(stats):,} client/currency rows, "
+                             f"{events:,} events")

@@ -1,0 +1,222 @@
+"""The fault panel: where and how the simulated crash strikes, the seed, and retry settings."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtWidgets import (QButtonGroup, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QComboBox, QLabel, QRadioButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout,
+                               QWidget)
+
+from ..core.faults import FaultConfig, FaultMode, FaultPoint
+from ..core.retry import RetryPolicy
+
+POINT_LABELS = {
+    FaultPoint.BEFORE_WRITE: "Before write (the database refuses)",
+    FaultPoint.MID_TRANSACTION: "Mid-transaction (rows written, then rolled back)",
+    FaultPoint.AFTER_COMMIT: "Lost acknowledgement (committed, reply lost)",
+    FaultPoint.LATENCY: "Latency (every write is slow)",
+}
+
+
+class FaultPanel(QWidget):
+    """Edits a fault point configuration and a retry policy; ``changed`` fires on every edit."""
+
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.switch_button = QToolButton(self)
+        self.switch_button.setObjectName("panelCrashSwitch")
+        self.switch_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+
+        self.point = QComboBox(self)
+        self.point.setObjectName("faultPoint")
+        for p, label in POINT_LABELS.items():
+            self.point.addItem(label, p)
+        self.point.setCurrentIndex(list(POINT_LABELS).index(FaultPoint.MID_TRANSACTION))
+
+        self.always = QRadioButton("Every write", self)
+        self.sometimes = QRadioButton("With probability", self)
+        self.next_n = QRadioButton("The next N writes", self)
+        self.always.setChecked(True)
+        self.mode_group = QButtonGroup(self)
+        for i, b in enumerate((self.always, self.sometimes, self.next_n)):
+            self.mode_group.addButton(b, i)
+        self.probability = QDoubleSpinBox(self)
+        self.probability.setRange(0.0, 1.0)
+        self.probability.setSingleStep(0.05)
+        self.probability.setDecimals(2)
+        self.probability.setValue(0.3)
+        self.count = QSpinBox(self)
+        self.count.setRange(1, 1_000_000)
+        self.count.setValue(3)
+        self.count.setSuffix(" writes")
+        self.latency = QSpinBox(self)
+        self.latency.setRange(0, 10_000)
+        self.latency.setValue(50)
+        self.latency.setSuffix(" ms")
+        self.seed = QSpinBox(self)
+        self.seed.setRange(0, 2_000_000_000)
+        self.seed.setValue(7)
+
+        self.attempts = QSpinBox(self)
+        self.attempts.setRange(1, 50)
+        self.attempts.setValue(4)
+        self.attempts.setToolTip("Tries in all per write, the first one included")
+        self.base_delay = QSpinBox(self)
+        self.base_delay.setRange(0, 60_000)
+        self.base_delay.setValue(100)
+        self.base_delay.setSuffix(" ms")
+        self.cap = QSpinBox(self)
+        self.cap.setRange(0, 600_000)
+        self.cap.setValue(2000)
+        self.cap.setSuffix(" ms")
+
+        fault_box = QGroupBox("Fault", self)
+        form = QFormLayout(fault_box)
+        form.addRow("Point", self.point)
+        prob_row = QHBoxLayout()
+        prob_row.addWidget(self.sometimes)
+        prob_row.addWidget(self.probability)
+        prob_row.addStretch(1)
+        next_row = QHBoxLayout()
+        next_row.addWidget(self.next_n)
+        next_row.addWidget(self.count)
+        next_row.addStretch(1)
+        modes = QVBoxLayout()
+        modes.addWidget(self.always)
+        modes.addLayout(prob_row)
+        modes.addLayout(next_row)
+        form.addRow("Strikes", modes)
+        form.addRow("Latency", self.latency)
+        form.addRow("Seed", self.seed)
+
+        retry_box = QGroupBox("Retries", self)
+        rform = QFormLayout(retry_box)
+        rform.addRow("Attempts", self.attempts)
+        rform.addRow("First backoff", self.base_delay)
+        rform.addRow("Longest backoff", self.cap)
+
+        self.injected = QLabel(self)
+        self.injected.setTextFormat(Qt.TextFormat.PlainText)
+        self.injected.setWordWrap(True)
+
+        inner = QWidget(self)
+        layout = QVBoxLayout(inner)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.switch_button)
+        layout.addWidget(fault_box)
+        layout.addWidget(retry_box)
+        layout.addWidget(self.injected)
+        layout.addStretch(1)
+        scroll = QScrollArea(self)  # a short dock scrolls instead of clipping the form
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        for w in (self.point,):
+            w.currentIndexChanged.connect(self._changed)
+        self.mode_group.idToggled.connect(self._changed)
+        for w in (self.probability, self.count, self.latency, self.seed, self.attempts,
+                  self.base_delay, self.cap):
+            w.valueChanged.connect(self._changed)
+        self._sync_enabled()
+
+    @Slot()
+    def _changed(self, *args) -> None:
+        self._sync_enabled()
+        self.changed.emit()
+
+    def _sync_enabled(self) -> None:
+        self.probability.setEnabled(self.sometimes.isChecked())
+        self.count.setEnabled(self.next_n.isChecked())
+        self.latency.setEnabled(self.fault_point() is FaultPoint.LATENCY)
+
+    def fault_point(self) -> FaultPoint:
+        return FaultPoint(self.point.currentData())  # Qt hands str-enums back as plain str
+
+    def fault_config(self) -> FaultConfig:
+        if self.sometimes.isChecked():
+            mode = FaultMode.PROBABILITY
+        elif self.next_n.isChecked():
+            mode = FaultMode.NEXT_N
+        else:
+            mode = FaultMode.ALWAYS
+        return FaultConfig(mode=mode, probability=self.probability.value(),
+                           remaining=self.count.value(), delay_s=self.latency.value() / 1000)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.attempts.value(),
+                           base_delay_s=self.base_delay.value() / 1000,
+                           cap_s=max(self.cap.value(), self.base_delay.value()) / 1000)
+
+    def set_fault(self, point: FaultPoint, mode: FaultMode, probability: float = 0.3,
+                  count: int = 3) -> None:
+        self.point.setCurrentIndex(list(POINT_LABELS).index(point))
+        {FaultMode.PROBABILITY: self.sometimes, FaultMode.NEXT_N: self.next_n}.get(
+            mode, self.always).setChecked(True)
+        self.probability.setValue(probability)
+        self.count.setValue(count)
+
+    def set_retry(self, attempts: int, base_ms: int, cap_ms: int) -> None:
+        self.attempts.setValue(attempts)
+        self.base_delay.setValue(base_ms)
+        self.cap.setValue(cap_ms)
+
+    def describe(self) -> str:
+        point = self.fault_point().value.replace("_", " ")
+        return f"{point}, {self.fault_config().describe()}"
+
+    def show_injected(self, injected: dict) -> None:
+        parts = [f"{p.value.replace('_', ' ')}: {n:,}" for p, n in injected.items() if n]
+        self.injected.setText("Faults injected so far — " + ("; ".join(parts) if parts else "none"))
+
+    # -- settings --------------------------------------------------------------------------
+    def save(self, s: QSettings) -> None:
+        s.beginGroup("faults")
+        s.setValue("point", self.fault_point().value)
+        s.setValue("mode", self.mode_group.checkedId())
+        s.setValue("probability", self.probability.value())
+        s.setValue("count", self.count.value())
+        s.setValue("latency_ms", self.latency.value())
+        s.setValue("seed", self.seed.value())
+        s.setValue("attempts", self.attempts.value())
+        s.setValue("base_delay_ms", self.base_delay.value())
+        s.setValue("cap_ms", self.cap.value())
+        s.endGroup()
+
+    def load(self, s: QSettings) -> None:
+        s.beginGroup("faults")
+        try:
+            try:
+                point = FaultPoint(s.value("point", FaultPoint.MID_TRANSACTION.value))
+            except ValueError:
+                point = FaultPoint.MID_TRANSACTION
+            self.point.setCurrentIndex(list(POINT_LABELS).index(point))
+            button = self.mode_group.button(_int(s.value("mode", 0)))
+            (button or self.always).setChecked(True)
+            self.probability.setValue(_float(s.value("probability", 0.3)))
+            self.count.setValue(_int(s.value("count", 3), 3))
+            self.latency.setValue(_int(s.value("latency_ms", 50), 50))
+            self.seed.setValue(_int(s.value("seed", 7), 7))
+            self.attempts.setValue(_int(s.value("attempts", 4), 4))
+            self.base_delay.setValue(_int(s.value("base_delay_ms", 100), 100))
+            self.cap.setValue(_int(s.value("cap_ms", 2000), 2000))
+        finally:
+            s.endGroup()
+
+
+def _int(v, default: int = 0) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def _float(v, default: float = 0.0) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return default
