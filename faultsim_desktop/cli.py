@@ -48,7 +48,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     p.add_argument("--workers", type=int, default=None,
                    help="parsing processes for large files (default: one per core; 0: none)")
-    p.add_argument("--batch-size", type=int, default=5000, help="events per transaction")
+    p.add_argument("--batch-size", type=int, default=20000,
+                   help="most events per transaction (default 20000)")
 
     p = sub.add_parser("stats", parents=[common], help="totals per client and currency")
     fmt = p.add_mutually_exclusive_group()
@@ -275,7 +276,7 @@ def _cmd_export(args) -> int:
 def _cmd_log(args) -> int:
     with IngestService(_db(args), workers=0) as svc:
         rows = list(reversed(svc.recent_log(args.limit)))
-    keys = ("seq", "at", "outcome", "client", "amount", "currency", "fingerprint", "attempt",
+    keys = ("at", "outcome", "client", "amount", "currency", "fingerprint", "attempt",
             "reason", "source", "line", "event_id", "quarantine_id")
     if args.json:
         for r in rows:
@@ -283,9 +284,9 @@ def _cmd_log(args) -> int:
             d["fingerprint"] = d["fingerprint"].hex() if d["fingerprint"] else None
             print(json.dumps(d, ensure_ascii=False))
     else:
-        _table(["seq", "at", "outcome", "client", "amount", "currency", "reason"],
-               [[r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", (r[8] or "")[:80]]
-                for r in rows], right={0, 4})
+        _table(["at", "outcome", "client", "amount", "currency", "source", "line", "reason"],
+               [[r[0], r[1], r[2] or "", r[3] or "", r[4] or "", r[8] or "", r[9] or "",
+                 (r[7] or "")[:80]] for r in rows], right={3, 6})
     return EXIT_OK
 
 

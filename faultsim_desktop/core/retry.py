@@ -69,12 +69,15 @@ class Outbox:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(_SCHEMA)
+        if not self._ready:  # once per instance: the window asks for the count often
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(_SCHEMA)
+            self._ready = True
         return conn
 
     def add(self, rows: Iterable[tuple[str | bytes, str, int, int, int, str]], failed_at: str) -> int:

@@ -153,7 +153,7 @@ class IngestService:
 
     def __init__(self, db_path: str | os.PathLike | None = None, *,
                  faults: FaultSwitch | None = None, retry: RetryPolicy | None = None,
-                 batch_size: int = 5000, workers: int | None = None,
+                 batch_size: int = 20000, workers: int | None = None,
                  synchronous: str = "FULL", seed: int | None = None):
         self.db_path = Path(db_path) if db_path is not None else default_db_path()
         self.faults = faults if faults is not None else FaultSwitch(seed)
@@ -355,9 +355,9 @@ class IngestService:
         with self._reader() as r:
             return r.group_by_events()
 
-    def recent_log(self, limit: int = 100, before_seq: int | None = None) -> list[tuple]:
+    def recent_log(self, limit: int = 100) -> list[tuple]:
         with self._reader() as r:
-            return r.recent_log(limit, before_seq)
+            return r.recent_log(limit)
 
     def event(self, event_id: int) -> dict | None:
         with self._reader() as r:
