@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self._apply_fault_config()
         self._show_db()
         self._default_state = None
+        self._drain_pending_on_open()
 
     # -- construction helpers -------------------------------------------------------------
     @property
@@ -662,7 +663,15 @@ class MainWindow(QMainWindow):
         self._show_db()
         self.settings.setValue("database/last", str(path))
         self.show_message(f"Opened database {path}")
+        self._drain_pending_on_open()
         return True
+
+    def _drain_pending_on_open(self) -> None:
+        """Events left in the outbox by an earlier run are sent again when a database opens."""
+        waiting = self.service.outbox.count()
+        if waiting:
+            self.show_message(f"{waiting:,} pending event(s) from an earlier run: sending again")
+            self.bridge.retry_pending()
 
     def new_database(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "New database", str(Path.home() / "faultsim.db"),
