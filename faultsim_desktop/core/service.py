@@ -21,7 +21,7 @@ from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Reje
 from .parsing import decode_value, iter_chunks, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy, outbox_path_for
-from .store import ClientTotal, QuarantineEntry, ReadSession, StorageError, WriteSession, connect
+from .store import ClientTotal, QuarantineEntry, ReadSession, WriteSession, connect
 from .writer import Writer, WriteJob, utc_now
 
 Subscriber = Callable[[list[OutcomeRecord]], None]

@@ -6,7 +6,6 @@ import queue
 import random
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path

@@ -5,14 +5,13 @@ about ten times a second); they are never cleared and re-added.
 """
 from __future__ import annotations
 
-import math
 from collections import deque
 from decimal import Decimal
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from ..core.model import Outcome

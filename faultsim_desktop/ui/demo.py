@@ -5,7 +5,6 @@ it once) or a predicate (wait until it holds). Nothing sleeps; the GUI stays liv
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot

@@ -5,13 +5,12 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton, QSizePolicy, QSplitter, QToolBar, QToolButton,
                                QVBoxLayout, QWidget)
 
-from ..core.faults import FaultPoint
 from ..core.model import Outcome, OutcomeRecord
 from ..core.service import IngestService, Summary
 from .bridge import Counters, EngineBridge, FileProgress
