@@ -48,8 +48,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     p.add_argument("--workers", type=int, default=None,
                    help="parsing processes for large files (default: one per core; 0: none)")
-    p.add_argument("--batch-size", type=int, default=20000,
-                   help="most events per transaction (default 20000)")
+    p.add_argument("--batch-size", type=int, default=50000,
+                   help="most events per transaction (default 50000)")
 
     p = sub.add_parser("stats", parents=[common], help="totals per client and currency")
     fmt = p.add_mutually_exclusive_group()

@@ -152,7 +152,7 @@ class IngestService:
 
     def __init__(self, db_path: str | os.PathLike | None = None, *,
                  faults: FaultSwitch | None = None, retry: RetryPolicy | None = None,
-                 batch_size: int = 20000, workers: int | None = None,
+                 batch_size: int = 50000, workers: int | None = None,
                  synchronous: str = "FULL", seed: int | None = None):
         self.db_path = Path(db_path) if db_path is not None else default_db_path()
         self.faults = faults if faults is not None else FaultSwitch(seed)

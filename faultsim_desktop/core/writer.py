@@ -48,8 +48,8 @@ class Writer(threading.Thread):
     """
 
     def __init__(self, db_path: Path, outbox: Outbox, faults: FaultSwitch, policy: RetryPolicy,
-                 publish: Callable[[list[OutcomeRecord]], None], *, batch_size: int = 20000,
-                 queue_jobs: int = 6, synchronous: str = "FULL", seed: int | None = None):
+                 publish: Callable[[list[OutcomeRecord]], None], *, batch_size: int = 50000,
+                 queue_jobs: int = 24, synchronous: str = "FULL", seed: int | None = None):
         super().__init__(name="faultsim-writer", daemon=True)
         self.db_path = Path(db_path)
         self.outbox = outbox

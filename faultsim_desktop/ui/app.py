@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         db_path = Path(last) if isinstance(last, str) and last else default_db_path()
     headless = args.screenshot is not None
     try:
-        window = create_window(db_path, settings, workers=args.workers)
+        # a screenshot shows the default layout at 1440x900, whatever this user last left
+        window = create_window(db_path, settings, workers=args.workers, restore=not headless)
     except StorageError as exc:
         if headless:
             print(f"faultsim-desktop: {exc}", file=sys.stderr)
