@@ -101,7 +101,14 @@ class Ticket:
     def seal(self, cancelled: bool = False) -> None:
         with self._lock:
             self._sealed = True
-            self.summary.cancelled = cancelled
+            self.summary.cancelled = self.summary.cancelled or cancelled
+            self._check()
+
+    def discard(self, n: int) -> None:
+        """``n`` queued events were dropped on Cancel before any of them was written."""
+        with self._lock:
+            self.summary.received -= n
+            self.summary.cancelled = True
             self._check()
 
     def _check(self) -> None:
@@ -210,10 +217,12 @@ class IngestService:
                 logging.getLogger(__name__).exception("subscriber failed")
 
     # -- submitting ------------------------------------------------------------------------
-    def _enqueue(self, items: list[Prepared], ticket: Ticket) -> None:
+    def _enqueue(self, items: list[Prepared], ticket: Ticket,
+                 cancel: threading.Event | None = None) -> None:
         ticket.expect(len(items))
         for i in range(0, len(items), self.batch_size):
-            self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=ticket.add))
+            self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=ticket.add,
+                                         cancel=cancel, on_cancelled=ticket.discard))
 
     def submit_text(self, text: str | bytes, source: str = "pasted", *,
                     keep_records: bool = False) -> Ticket:
@@ -260,7 +269,7 @@ class IngestService:
                     if cancel is not None and cancel.is_set():
                         cancelled = True
                         break
-                    self._enqueue(prepare(parse_chunk(chunk), utc_now()), ticket)
+                    self._enqueue(prepare(parse_chunk(chunk), utc_now()), ticket, cancel)
                     if progress is not None:
                         progress(_tell(stream), size)
         finally:
@@ -287,13 +296,13 @@ class IngestService:
                     return True
                 inflight.append(pool.submit(process_chunk, chunk, utc_now()))
                 while len(inflight) >= limit:
-                    self._enqueue(inflight.popleft().result(), ticket)
+                    self._enqueue(inflight.popleft().result(), ticket, cancel)
                 if progress is not None:
                     progress(_tell(stream), size)
             while inflight:
                 if cancel is not None and cancel.is_set():
                     return True
-                self._enqueue(inflight.popleft().result(), ticket)
+                self._enqueue(inflight.popleft().result(), ticket, cancel)
             return False
         finally:
             for fut in inflight:

@@ -31,6 +31,9 @@ class WriteJob:
     on_done: Callable[[list[OutcomeRecord]], None] | None = None
     # a command instead of events: a callable run with the WriteSession inside a transaction
     command: Callable[[WriteSession], object] | None = None
+    # set when the submitter cancelled: a job still queued then is dropped, never half-written
+    cancel: threading.Event | None = None
+    on_cancelled: Callable[[int], None] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: object = None
     error: BaseException | None = None
@@ -134,6 +137,9 @@ class Writer(threading.Thread):
         if jobs[0].command is not None:
             self._run_command(jobs[0])
             return
+        jobs = [job for job in jobs if not self._dropped(job)]
+        if not jobs:
+            return
         items = [it for job in jobs for it in job.items]
         records = self._write_with_retries(items)
         self.publish(records)
@@ -149,6 +155,15 @@ class Writer(threading.Thread):
                     log.exception("outcome callback failed")
             job.result = part
             job.done.set()
+
+    def _dropped(self, job: WriteJob) -> bool:
+        if job.cancel is None or not job.cancel.is_set():
+            return False
+        self.queued_events = max(0, self.queued_events - len(job.items))
+        if job.on_cancelled is not None:
+            job.on_cancelled(len(job.items))
+        job.done.set()
+        return True
 
     def _run_command(self, job: WriteJob) -> None:
         try:

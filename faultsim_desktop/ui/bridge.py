@@ -195,6 +195,7 @@ class EngineBridge(QObject):
             lane.failed.connect(self._on_task_failed)
         self.ingest_lane.busyChanged.connect(self.busyChanged)
         self._cancel = threading.Event()
+        self._progress_latest: FileProgress | None = None  # written by the ingest thread
         self._baseline = {k: 0 for k in (*_FINAL_KEYS, "retries")}
         self._rate_window: deque[tuple[float, int]] = deque()
         self._pending_count = 0
@@ -212,7 +213,13 @@ class EngineBridge(QObject):
 
     # -- the tick: drain outcomes, publish counters, ask for fresh aggregates -------------
     @Slot()
+    def _flush_progress(self) -> None:
+        p, self._progress_latest = self._progress_latest, None
+        if p is not None:
+            self.fileProgress.emit(p)
+
     def _tick(self) -> None:
+        self._flush_progress()
         batch: list[OutcomeRecord] = []
         inbox = self._inbox
         while inbox:
@@ -288,7 +295,10 @@ class EngineBridge(QObject):
         svc = self.service
         self._cancel = cancel = threading.Event()
         paths = [str(p) for p in paths]
-        progress_signal = self.fileProgress
+
+        def progress_signal_emit(p: FileProgress) -> None:
+            # runs on the ingest thread: only store it; the GUI thread's tick emits the signal
+            self._progress_latest = p
 
         def run() -> Summary:
             total = Summary()
@@ -303,13 +313,13 @@ class EngineBridge(QObject):
                     now = time.monotonic()
                     if now - last[0] >= 0.1:  # at most ten progress signals a second
                         last[0] = now
-                        progress_signal.emit(FileProgress(i, len(paths), path, done, size))
+                        progress_signal_emit(FileProgress(i, len(paths), path, done, size))
                 s = _ingest_path(svc, path, progress, cancel)
                 for k in ("received", "accepted", "duplicates", "rejected", "failed"):
                     setattr(total, k, getattr(total, k) + getattr(s, k))
                 total.cancelled = total.cancelled or s.cancelled
                 size = Path(path).stat().st_size
-                progress_signal.emit(FileProgress(i, len(paths), path, size, size))
+                progress_signal_emit(FileProgress(i, len(paths), path, size, size))
             total.pending = svc.outbox.count()
             total.seconds = time.perf_counter() - started
             return total
@@ -373,6 +383,7 @@ class EngineBridge(QObject):
         elif tag == "text":
             self.textFinished.emit(result)
         elif tag == "files":
+            self._flush_progress()
             self.filesFinished.emit(result)
         elif tag == "retry":
             self._pending_dirty = True
