@@ -76,3 +76,20 @@ def test_outcomes_reach_subscribers_and_counters(service):
     assert sorted(r.outcome.value for r in seen) == ["accepted", "duplicate", "rejected"]
     c = service.counters.snapshot()
     assert (c["accepted"], c["duplicates"], c["rejected"]) == (1, 1, 1)
+
+
+def test_a_128_bit_fingerprint_collision_is_rejected_not_merged(db_path):
+    from faultsim_desktop.core.model import Prepared
+    from faultsim_desktop.core.store import WriteSession, connect
+
+    def event(fp, amount):
+        return Prepared('{"client": "a"}', "test", 1, 1, fp, "a", "a", amount, None,
+                        "2024-01-01T00:00:00.000000Z")
+    s = WriteSession(connect(db_path))
+    s.begin()
+    first, twin, same = s.store_events([event(b"x" * 32, "1"), event(b"x" * 16 + b"y" * 16, "2"),
+                                        event(b"x" * 32, "1")], 1, "2024-01-01T00:00:00.000000Z")
+    s.commit()
+    s.close()
+    assert first.outcome is Outcome.ACCEPTED and same.outcome is Outcome.DUPLICATE
+    assert twin.outcome is Outcome.REJECTED and "128 bits" in twin.reason
