@@ -739,9 +739,13 @@ def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
         value = hit[2]
         amount, currency = _parse_cents(value, amount_field), None
     currency_hit = amount_found[_CURRENCY]
+    prefix = amount_field[: len(amount_field) - len(hit[1])]
+    if currency_hit is None and amount_found is not found:
+        # {"order": {"total": 75}, "currency": "USD"}: a top-level currency covers a nested amount
+        currency_hit, prefix = found[_CURRENCY], ""
     if currency_hit is not None:
         # The currency sits beside the amount, so it shares the amount's parent, if any.
-        currency_field = amount_field[: len(amount_field) - len(hit[1])] + currency_hit[1]
+        currency_field = prefix + currency_hit[1]
         named = _currency_from_field(currency_hit[2], currency_field)
         if named is not None:
             if currency is not None and currency != named:
