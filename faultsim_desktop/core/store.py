@@ -160,27 +160,17 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         raise
 
 
-def _refuse_non_sqlite(path: Path) -> None:
-    """SQLite would report garbage only later; check the header first and never write to it."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise explain(exc, path) from exc
-    if head and head != b"SQLite format 3\x00":
-        raise StorageError(
-            f"The file {path} is not a faultsim database or is corrupt (its header is not "
-            "SQLite's). It was left as it was; open or create another database (--db NEW.db).",
-            path=path, kind="corrupt")
-
-
 def connect(path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_000,
             write: bool = True) -> sqlite3.Connection:
     """Open (and for writers create and migrate) the database; errors become StorageError."""
-    path = Path(path)
-    _refuse_non_sqlite(path)
+    return _connect_once(Path(path), synchronous, busy_timeout_ms, write)
+
+
+def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: bool
+                  ) -> sqlite3.Connection:
+    # No plain open() of the file here: closing any descriptor of it drops every POSIX lock this
+    # process holds on it, and another process would then delete the WAL under our connections.
+    # SQLite itself refuses a file whose header is not its own ("file is not a database").
     try:
         if write:
             path.parent.mkdir(parents=True, exist_ok=True)

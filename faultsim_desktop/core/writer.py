@@ -88,8 +88,13 @@ class Writer(threading.Thread):
             self._open()
         except StorageError as exc:
             self.open_error = exc
+        except Exception as exc:  # never leave the service waiting on a dead thread
+            self.open_error = StorageError(f"Opening {self.db_path} failed: {exc}",
+                                           path=self.db_path)
         finally:
             self.ready.set()
+        if self.open_error is not None:
+            return
         try:
             while True:
                 job = self.queue.get()

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from ..core.model import Outcome, OutcomeRecord
 from ..core.retry import RetryPolicy
-from ..core.service import IngestService, Summary
+from ..core.service import ChildIngest, IngestService, Summary
 from ..core.store import ClientTotal
 
 TICK_MS = 100  # drain and repaint at most ten times a second
@@ -105,21 +105,27 @@ class Lane(QObject):
             self.thread.wait()
 
 
-def _ingest_path(svc: IngestService, path: str, progress, cancel: threading.Event) -> Summary:
-    """Ingest a file with its parsing always in worker processes when the service has them.
+# Files from this size on are ingested by a child process with its own writer (ChildIngest):
+# in the window's process the writer's Python would compete with painting for the GIL.
+CHILD_INGEST_BYTES = 1 << 20
 
-    The engine parses files under its pool threshold in the calling thread; in the window that
-    thread shares the GIL with painting, so even a few MB stall the GUI. Passing no size makes
-    the engine use its pool; the progress total is put back here.
-    """
-    if svc.workers <= 0:
-        return svc.ingest_file(path, progress=progress, cancel=cancel)
+
+def _ingest_path(svc: IngestService, path: str, progress, cancel: threading.Event,
+                 on_outcomes) -> Summary:
+    """Ingest a file without taxing the GUI thread: large files in a child process, small
+    ones in the engine's worker processes (or, without workers, in this thread)."""
     try:
+        size = os.path.getsize(path)
         f = open(path, "rb")
     except OSError as exc:
         raise FileNotFoundError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with f:
-        size = os.fstat(f.fileno()).st_size
+    if svc.workers <= 0:
+        with f:
+            return svc.ingest_stream(f, path, size=size, progress=progress, cancel=cancel)
+    if size >= CHILD_INGEST_BYTES:
+        f.close()
+        return ChildIngest(svc, path).run(svc, on_outcomes, progress, cancel)
+    with f:  # no size: the engine then parses in its pool, not in this thread
         return svc.ingest_stream(f, path, size=None, cancel=cancel,
                                  progress=lambda done, _total: progress(done, size))
 
@@ -296,6 +302,8 @@ class EngineBridge(QObject):
         self._cancel = cancel = threading.Event()
         paths = [str(p) for p in paths]
 
+        inbox = self._inbox
+
         def progress_signal_emit(p: FileProgress) -> None:
             # runs on the ingest thread: only store it; the GUI thread's tick emits the signal
             self._progress_latest = p
@@ -314,7 +322,7 @@ class EngineBridge(QObject):
                     if now - last[0] >= 0.1:  # at most ten progress signals a second
                         last[0] = now
                         progress_signal_emit(FileProgress(i, len(paths), path, done, size))
-                s = _ingest_path(svc, path, progress, cancel)
+                s = _ingest_path(svc, path, progress, cancel, inbox.append)
                 for k in ("received", "accepted", "duplicates", "rejected", "failed"):
                     setattr(total, k, getattr(total, k) + getattr(s, k))
                 total.cancelled = total.cancelled or s.cancelled

@@ -62,3 +62,18 @@ def test_processes_count_each_event_once(tmp_path):
     assert sum(o["duplicates"] for o in outs) == 600
     with IngestService(db, workers=0) as svc:
         assert state(svc) == TRUTH and svc.integrity_check() == "ok"
+
+
+def test_another_process_closing_never_pulls_the_wal_from_under_us(tmp_path):
+    # Regression: a plain open()/close() of the database file in this process dropped its
+    # POSIX locks, so a second process closing its last connection deleted the WAL and this
+    # process then failed with "disk I/O error".
+    db = tmp_path / "shared.db"
+    with IngestService(db, workers=0) as svc:
+        svc.submit_text(EVENTS[0]).wait(30)
+        assert len(svc.stats()) == 1  # a reader connection opened and closed here
+        subprocess.run([sys.executable, "-m", "faultsim_desktop.cli", "stats", "--db", str(db),
+                        "--json"], check=True, capture_output=True)
+        assert (tmp_path / "shared.db-wal").exists()
+        svc.submit_text(EVENTS[1]).wait(30)
+        assert sum(r.count for r in svc.stats()) == 2

@@ -91,3 +91,23 @@ def test_outcome_colours(qtbot, window):
     colours = [m.data(m.index(r, 1), Qt.ItemDataRole.ForegroundRole) for r in range(3)]
     assert all(isinstance(c, QColor) for c in colours)
     assert len({c.name() for c in colours}) == 3  # accepted, duplicate, rejected differ
+
+
+def test_crash_switch_reaches_a_child_process_ingest(qtbot, make_window, tmp_path):
+    import json
+    window = make_window(workers=1)
+    path = tmp_path / "big.ndjson"
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(20_000):
+            f.write(json.dumps({"client": f"c{i % 9}", "amount": f"{i}.25", "pad": "x" * 40}) + "\n")
+    window.crash_action.setChecked(True)  # mid-transaction, every write
+    with qtbot.waitSignal(window.bridge.filesFinished, timeout=120_000) as blocker:
+        window.ingest_files([str(path)])
+    s = blocker.args[0]
+    assert (s.accepted, s.failed) == (0, 20_000)
+    assert window.service.outbox.count() == 20_000
+    window.crash_action.setChecked(False)  # retries what waits in the outbox
+    qtbot.waitUntil(lambda: window.service.outbox.count() == 0, timeout=60_000)
+    rows = window.service.stats()
+    assert sum(r.count for r in rows) == 20_000
+    assert sum(r.total for r in rows) == sum(Decimal(f"{i}.25") for i in range(20_000))

@@ -49,3 +49,23 @@ def test_cancel_keeps_what_was_committed(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: sum(r.count for r in window.clients.model.rows()) == s.accepted)
     qtbot.waitUntil(lambda: window.log_view.model.rowCount() == s.accepted)
     assert {r.outcome for r in window.log_view.model.rows()} == {Outcome.ACCEPTED}
+
+
+def test_large_file_with_workers_goes_through_a_child_process(qtbot, make_window, tmp_path):
+    window = make_window(workers=1)  # as the app runs: large files in a child process
+    path = tmp_path / "events.ndjson"
+    _write_events(path, 40_000)  # about 3 MB: over the child-ingest threshold
+    seen = []
+    window.bridge.outcomes.connect(seen.extend)
+    with qtbot.waitSignal(window.bridge.filesFinished, timeout=120_000) as blocker:
+        window.ingest_files([str(path)])
+    s = blocker.args[0]
+    assert (s.received, s.accepted, s.failed) == (40_000, 40_000, 0)
+    qtbot.waitUntil(lambda: len(seen) == 40_000, timeout=20_000)
+    qtbot.waitUntil(lambda: sum(r.count for r in window.clients.model.rows()) == 40_000,
+                    timeout=20_000)
+    assert window.service.stats() == window.service.stats_from_events()
+    assert window.service.counters.snapshot()["accepted"] == 40_000
+    with qtbot.waitSignal(window.bridge.filesFinished, timeout=120_000) as blocker:
+        window.ingest_files([str(path)])  # the same file again: every event a duplicate
+    assert (blocker.args[0].duplicates, blocker.args[0].accepted) == (40_000, 0)
