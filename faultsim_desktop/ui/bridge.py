@@ -23,6 +23,7 @@ from ..core.service import ChildIngest, IngestService, Summary
 from ..core.store import ClientTotal
 
 TICK_MS = 100  # drain and repaint at most ten times a second
+MAX_OUTCOMES_PER_TICK = 10_000
 _FINAL_KEYS = ("accepted", "duplicates", "rejected", "failed")
 
 
@@ -228,7 +229,9 @@ class EngineBridge(QObject):
         self._flush_progress()
         batch: list[OutcomeRecord] = []
         inbox = self._inbox
-        while inbox:
+        # A commit can report 50,000 outcomes at once; spreading a burst over a few ticks keeps
+        # each tick short (up to 100,000 outcomes a second still pass).
+        while inbox and len(batch) < MAX_OUTCOMES_PER_TICK:
             batch.extend(inbox.popleft())
         if batch:
             kinds = {r.outcome for r in batch}
