@@ -462,9 +462,23 @@ class _ReadConn(ReadSession):
 def _lower_priority() -> None:
     """Worker processes yield the CPU to the writer and to a window in the parent process:
     on two cores, four busy threads otherwise leave the GUI thread waiting 50 ms and more."""
+    _die_with_parent()
     try:
         os.nice(10)
     except OSError:
+        pass
+
+
+def _die_with_parent() -> None:
+    """A killed parent must not leave orphans parsing (or writing) on (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
         pass
 
 
@@ -567,6 +581,7 @@ class ChildIngest:
 
 
 def _child_main(conn, db_path, path, fault_configs, seed, retry, workers, crash_on, cancel):
+    _die_with_parent()
     lock = threading.Lock()
 
     def send(kind, payload) -> None:
