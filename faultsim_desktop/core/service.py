@@ -235,11 +235,6 @@ class IngestService:
         ticket.seal()
         return ticket
 
-    def ingest_text(self, text: str | bytes, source: str = "pasted") -> Summary:
-        summary = self.submit_text(text, source).wait()
-        summary.pending = self.outbox.count()
-        return summary
-
     def ingest_file(self, path: str | os.PathLike, *,
                     progress: Callable[[int, int | None], None] | None = None,
                     cancel: threading.Event | None = None) -> Summary:

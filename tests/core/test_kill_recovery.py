@@ -1,7 +1,6 @@
 """SIGKILL at random moments, restart on the same database and input: the totals converge on
 the corpus' ground truth, nothing is counted twice, and SQLite's integrity check passes."""
 import json
-import os
 import random
 import signal
 import subprocess
