@@ -22,6 +22,16 @@ def _db(args) -> Path | None:
     return getattr(args, "db", None)
 
 
+def _existing_db(args) -> Path:
+    """Commands that only read or fix must not create an empty database on a typo."""
+    path = _db(args) or default_db_path()
+    if not Path(path).exists():
+        raise StorageError(f"There is no database at {path}. Ingest events first "
+                           "(faultsim ingest FILE --db PATH), or check the --db path.",
+                           path=Path(path), kind="missing")
+    return Path(path)
+
+
 def _fault(text: str):
     try:
         return parse_fault_spec(text)
@@ -156,7 +166,7 @@ def _cmd_ingest(args) -> int:
 
 
 def _cmd_stats(args) -> int:
-    with IngestService(_db(args), workers=0) as svc:
+    with IngestService(_existing_db(args), workers=0) as svc:
         rows = svc.stats()
         if args.csv:
             svc.export_stats_csv(sys.stdout)
@@ -191,7 +201,7 @@ def _raw_text(raw) -> str:
 
 def _cmd_quarantine(args) -> int:
     action = args.action or "list"
-    with IngestService(_db(args), workers=0) as svc:
+    with IngestService(_existing_db(args), workers=0) as svc:
         if action == "list":
             entries = svc.quarantine(None if args.all else "open")
             if getattr(args, "json", False):
@@ -244,7 +254,7 @@ def _edit(text: str) -> str:
 
 def _cmd_pending(args) -> int:
     action = args.action or "list"
-    with IngestService(_db(args), workers=0) as svc:
+    with IngestService(_existing_db(args), workers=0) as svc:
         if action == "retry":
             s = svc.retry_pending()
             _print_summary(s, getattr(args, "json", False))
@@ -263,7 +273,7 @@ def _cmd_pending(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    with IngestService(_db(args), workers=0) as svc:
+    with IngestService(_existing_db(args), workers=0) as svc:
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as f:
                 n = svc.export_events(f, args.format)
@@ -274,7 +284,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_log(args) -> int:
-    with IngestService(_db(args), workers=0) as svc:
+    with IngestService(_existing_db(args), workers=0) as svc:
         rows = list(reversed(svc.recent_log(args.limit)))
     keys = ("at", "outcome", "client", "amount", "currency", "fingerprint", "attempt",
             "reason", "source", "line", "event_id", "quarantine_id")

@@ -130,3 +130,11 @@ def test_missing_file_and_corrupt_db_are_clear_errors(capsys, tmp_path):
     bad.write_bytes(b"not a database at all" * 100)
     code, _, err = run(capsys, "stats", "--db", bad)
     assert code == 1 and "bad.db" in err and "corrupt" in err
+
+
+def test_reading_commands_do_not_create_a_database_on_a_typo(capsys, tmp_path):
+    typo = tmp_path / "tpyo.db"
+    for argv in (["stats"], ["log"], ["quarantine", "list"], ["pending", "list"], ["export"]):
+        code, _, err = run(capsys, *argv, "--db", typo)
+        assert code == 1 and "no database" in err and str(typo) in err
+    assert not typo.exists()
