@@ -51,7 +51,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--compare", action="store_true", help="also run sqlite-utils insert --nl")
     ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--synchronous", default=None, help="(informational) PRAGMA synchronous")
+    ap.add_argument("--synchronous", default=None, choices=("FULL", "NORMAL"),
+                    help="PRAGMA synchronous for faultsim (default: its own, FULL)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
 
@@ -65,6 +66,8 @@ def main() -> None:
                 "--db", str(tmp / "bench.db"), "--json"]
         if args.workers is not None:
             argv += ["--workers", str(args.workers)]
+        if args.synchronous:
+            argv += ["--synchronous", args.synchronous]
         ours = run_measured(argv)
         summary = json.loads(ours.pop("stdout").strip().splitlines()[-1])
         stats = subprocess.run([sys.executable, "-m", "faultsim_desktop.cli", "stats", "--db",

@@ -58,6 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     p.add_argument("--workers", type=int, default=None,
                    help="parsing processes for large files (default: one per core; 0: none)")
+    p.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL", type=str.upper,
+                   help="FULL (default): an accepted event survives a power loss; NORMAL: "
+                        "faster, the last commits may be lost on power loss (not on a crash)")
     p.add_argument("--batch-size", type=int, default=50000,
                    help="most events per transaction (default 50000)")
 
@@ -139,6 +142,7 @@ def _cmd_ingest(args) -> int:
         faults.set(point, config)
     policy = RetryPolicy.with_retries(args.retries)
     with IngestService(_db(args), faults=faults, retry=policy, seed=args.seed,
+                       synchronous=args.synchronous,
                        workers=args.workers, batch_size=max(1, args.batch_size)) as svc:
         if svc.outbox.count():
             drained = svc.retry_pending()
