@@ -557,11 +557,25 @@ def _format_utc(dt: datetime) -> str:
     )
 
 
+_DAY_TEXT: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DDT": events cluster in days
+
+
 def _time_from_micros(micros: int) -> str | None:
-    try:
-        return _format_utc(_EPOCH + timedelta(microseconds=micros))
-    except OverflowError:
-        return None
+    days, rem = divmod(micros, 86_400_000_000)
+    day = _DAY_TEXT.get(days)
+    if day is None:
+        try:
+            d = _EPOCH + timedelta(days=days)
+        except OverflowError:
+            return None
+        day = "%04d-%02d-%02dT" % (d.year, d.month, d.day)
+        if len(_DAY_TEXT) > 4096:
+            _DAY_TEXT.clear()
+        _DAY_TEXT[days] = day
+    seconds, us = divmod(rem, 1_000_000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return "%s%02d:%02d:%02d.%06dZ" % (day, hours, minutes, seconds, us)
 
 
 def _time_from_number(value: int | Decimal) -> str | None:
