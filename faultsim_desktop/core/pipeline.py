@@ -42,5 +42,21 @@ def prepare(candidates: Iterable[Candidate], received_at: str) -> list[Prepared]
 
 
 def process_chunk(chunk: Chunk, received_at: str) -> list[tuple]:
-    # plain tuples: a NamedTuple costs a Python-level __new__ per item when unpickled
-    return [tuple(p) for p in prepare(parse_chunk(chunk), received_at)]
+    """What a worker process returns: plain tuples in Prepared's field order (a NamedTuple
+    costs a Python-level ``__new__`` per item, here and again when unpickled)."""
+    out = []
+    append = out.append
+    for c in parse_chunk(chunk):
+        if c.rejection is None:
+            try:
+                fp = fingerprint(c.obj)
+                ev = normalize(c.obj, received_at=received_at)
+            except (NotCanonicalizable, RejectedEvent):
+                append(tuple(prepare_one(c, received_at)))
+                continue
+            append((c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
+                    format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
+                    ev.idempotency_key, ev.warnings, None, None, None))
+        else:
+            append(tuple(prepare_one(c, received_at)))
+    return out
