@@ -32,3 +32,21 @@ def test_close_during_crash_retries(qtbot, make_window):
     window.close()
     assert_nothing_running(window)
     assert window.service.outbox.count() == 1  # kept durably for the next run
+
+
+def test_close_during_a_child_process_ingest(qtbot, make_window, tmp_path):
+    import multiprocessing
+
+    window = make_window(workers=1)
+    path = tmp_path / "big.ndjson"
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(300_000):
+            f.write(json.dumps({"client": f"c{i % 7}", "amount": i, "event_id": str(i)}) + "\n")
+    with qtbot.waitSignal(window.bridge.fileProgress, timeout=60_000):
+        window.ingest_files([str(path)])
+    window.close()
+    assert_nothing_running(window)
+    assert multiprocessing.active_children() == []  # the ingest process and its workers ended
+    stats = window.service.stats()  # whatever was committed is whole and consistent
+    assert stats == window.service.stats_from_events()
+    assert sum(r.count for r in stats) < 300_000
