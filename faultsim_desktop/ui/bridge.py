@@ -7,6 +7,7 @@ to its thread, reporting back through signals.
 """
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -131,6 +132,46 @@ def _ingest_path(svc: IngestService, path: str, progress, cancel: threading.Even
                                  progress=lambda done, _total: progress(done, size))
 
 
+class MainThreadGC(QObject):
+    """Collect cyclic garbage on the GUI thread only, as pyqtgraph's GarbageCollector does.
+
+    Python's collector runs in whichever thread allocates when a threshold trips. If a cycle
+    holds Qt wrappers, their C++ objects then die on a worker thread and the process can crash
+    (seen: a segfault "Garbage-collecting" in the ingest thread). Rare, larger collections also
+    keep the 100,000-row log from being walked every few hundred thousand allocations
+    (measured on 200,000 events: heartbeat p99 26 -> 17 ms, max 88 -> 34 ms).
+    """
+
+    _users = 0  # automatic collection stays off while any window lives
+
+    def __init__(self, parent: QObject, interval_ms: int = TICK_MS,
+                 thresholds: tuple[int, int, int] = (100_000, 50, 1000)):
+        super().__init__(parent)
+        self._thresholds = thresholds
+        MainThreadGC._users += 1
+        gc.disable()
+        self.timer = QTimer(self)
+        self.timer.setObjectName("main-thread-gc")
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.check)
+        self.timer.start()
+
+    @Slot()
+    def check(self) -> None:
+        t0, t1, t2 = self._thresholds
+        c0, c1, c2 = gc.get_count()
+        if c0 > t0:
+            gc.collect(0 if c1 < t1 else 1 if c2 < t2 else 2)
+
+    def stop(self) -> None:
+        if self.timer.isActive():
+            self.timer.stop()
+            MainThreadGC._users -= 1
+            if MainThreadGC._users == 0:
+                gc.collect()  # here, on the GUI thread, before workers may run it
+                gc.enable()
+
+
 @dataclass
 class Snapshot:
     """What the reader lane brings back from the database in one go."""
@@ -216,6 +257,7 @@ class EngineBridge(QObject):
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
         self.timer.start()
+        self.gc = MainThreadGC(self)
         self.refresh()
 
     # -- the tick: drain outcomes, publish counters, ask for fresh aggregates -------------
@@ -449,6 +491,7 @@ class EngineBridge(QObject):
         self.service.retry_policy = RetryPolicy(attempts=1, base_delay_s=0.0, cap_s=0.0)
         for lane in self.lanes:
             lane.stop()
+        self.gc.stop()  # after the lanes: no worker thread is left to collect on
         self._unsubscribe()
         self._inbox.clear()
         if close_service:
