@@ -173,7 +173,6 @@ class PendingPanel(QWidget):
         self.summary = QLabel(self)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
-        self.summary.setWordWrap(True)
         self.retry_button = QPushButton("Retry now", self)
         self.retry_button.setObjectName("retryNow")
         row = QHBoxLayout()
