@@ -387,6 +387,17 @@ class WriteSession:
             [(k, c, n, str(t), f, last) for (k, c), (n, t, f, last) in pending.items()])
         self._pending_aggs = pending
 
+    def log_outcomes(self, records: list[OutcomeRecord]) -> None:
+        """Log rows in a transaction of their own: retries and failures, whose batch rolled back."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._log(records)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
     def _log(self, records: list[OutcomeRecord]) -> None:
         # Accepted outcomes are not copied here: the event row (received_at, source, line) is
         # their log entry, and skipping them halves what a batch writes.

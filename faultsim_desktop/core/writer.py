@@ -198,14 +198,20 @@ class Writer(threading.Thread):
                 reason = str(error)
                 last = attempt >= self.policy.attempts or self._stopping.is_set()
                 if last:
-                    return self._to_outbox(items, attempt, reason)
+                    failed = self._to_outbox(items, attempt, reason)
+                    self._keep_in_log(failed, error)
+                    return failed
                 now = utc_now()
-                self.publish([OutcomeRecord(now, Outcome.RETRYING, it.client, it.amount,
-                                            it.currency, it.fingerprint, attempt, reason,
-                                            it.source, it.line)
-                              for it in map(Prepared._make, items)])
+                retrying = [OutcomeRecord(now, Outcome.RETRYING, it.client, it.amount,
+                                          it.currency, it.fingerprint, attempt, reason,
+                                          it.source, it.line)
+                            for it in map(Prepared._make, items)]
+                self._keep_in_log(retrying, error)
+                self.publish(retrying)
                 if sleep_unless(self._stopping, self.policy.delay(attempt, self._rng)):
-                    return self._to_outbox(items, attempt, reason)
+                    failed = self._to_outbox(items, attempt, reason)
+                    self._keep_in_log(failed, error)
+                    return failed
                 attempt += 1
 
     def _transact(self, items: list[Prepared], attempt: int) -> list[OutcomeRecord]:
@@ -231,6 +237,17 @@ class Writer(threading.Thread):
             self.outbox.remove(done)
         faults.check(FaultPoint.AFTER_COMMIT)
         return records
+
+    def _keep_in_log(self, records: list[OutcomeRecord], error: BaseException) -> None:
+        # Every retry and failure goes in the log table, so `faultsim log` shows them as the
+        # window does. Best effort: when the database itself is what fails, the pending outbox
+        # keeps the reason; a locked file is not waited on a second time.
+        if getattr(error, "kind", None) == "locked" or self._session is None:
+            return
+        try:
+            self._session.log_outcomes(records)
+        except (sqlite3.Error, OSError, StorageError):
+            pass
 
     def _to_outbox(self, items: list[Prepared], attempts: int, reason: str
                    ) -> list[OutcomeRecord]:
