@@ -197,6 +197,11 @@ class IngestService:
         """Events waiting for the writer."""
         return self._writer.queued_events
 
+    @property
+    def queue_full(self) -> bool:
+        """True while the writer's bounded queue takes no more jobs (a submit would wait)."""
+        return self._writer.queue.full()
+
     # -- outcomes --------------------------------------------------------------------------
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(records)`` (on the writer thread) for every batch of outcomes."""
@@ -232,6 +237,16 @@ class IngestService:
         if keep_records:
             ticket.keep_records()
         self._enqueue(prepare(split_text(text, source), utc_now()), ticket)
+        ticket.seal()
+        return ticket
+
+    def submit_prepared(self, items: list[Prepared], *, keep_records: bool = False) -> Ticket:
+        """Queue events that went through the CPU stage (``pipeline.prepare``) already, for a
+        caller that adjusts them first (the HTTP server's Idempotency-Key header)."""
+        ticket = Ticket()
+        if keep_records:
+            ticket.keep_records()
+        self._enqueue(items, ticket)
         ticket.seal()
         return ticket
 
@@ -367,6 +382,15 @@ class IngestService:
     def event(self, event_id: int) -> dict | None:
         with self._reader() as r:
             return r.event(event_id)
+
+    def events_by_id(self, ids: Iterable[int]) -> dict[int, tuple]:
+        with self._reader() as r:
+            return r.events_by_id(ids)
+
+    def events_page(self, client_key: str | None = None, since: str | None = None,
+                    after: int = 0, limit: int = 100) -> list[tuple]:
+        with self._reader() as r:
+            return r.events_page(client_key, since, after, limit)
 
     def counts(self) -> dict[str, int]:
         with self._reader() as r:

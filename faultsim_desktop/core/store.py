@@ -494,6 +494,39 @@ class ReadSession:
             return None
         return dict(zip([c[0] for c in cur.description], row))
 
+    _BRIEF = ("id, fingerprint, client, nullif(currency, ''), amount, event_time, received_at,"
+              " idempotency_key, warnings, source, line")
+
+    def events_by_id(self, ids: Iterable[int]) -> dict[int, tuple]:
+        """Stored events as (id, fingerprint, client, currency, amount, event_time, received_at,
+        idempotency_key, warnings, source, line), keyed by id."""
+        ids = sorted(set(ids))
+        out: dict[int, tuple] = {}
+        for i in range(0, len(ids), 500):  # within SQLite's limit on bound parameters
+            part = ids[i:i + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.conn.execute(
+                    f"SELECT {self._BRIEF} FROM events WHERE id IN ({marks})", part):
+                out[row[0]] = row
+        return out
+
+    def events_page(self, client_key: str | None = None, since: str | None = None,
+                    after: int = 0, limit: int = 100) -> list[tuple]:
+        """Events with id > ``after`` in id order (keyset paging), optionally of one client
+        (by grouping key) and with event_time >= ``since`` (ISO UTC); same columns as
+        ``events_by_id``."""
+        sql = f"SELECT {self._BRIEF} FROM events WHERE id > ?"
+        args: list = [after]
+        if client_key is not None:
+            sql += " AND client_key = ?"
+            args.append(client_key)
+        if since is not None:
+            sql += " AND event_time >= ?"
+            args.append(since)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        return self.conn.execute(sql, args).fetchall()
+
     def iter_events(self, page: int = 10_000) -> Iterator[dict]:
         last = 0
         columns = ("id, client, currency, amount, event_time, received_at, idempotency_key,"
