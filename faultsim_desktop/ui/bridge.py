@@ -25,6 +25,7 @@ from ..core.store import ClientTotal
 
 TICK_MS = 100  # drain and repaint at most ten times a second
 MAX_OUTCOMES_PER_TICK = 10_000
+EXTERNAL_REFRESH_S = 2.0  # aggregates are read again this often even with no outcomes
 _FINAL_KEYS = ("accepted", "duplicates", "rejected", "failed")
 
 
@@ -277,8 +278,9 @@ class EngineBridge(QObject):
             batch.extend(inbox.popleft())
         if batch:
             kinds = {r.outcome for r in batch}
-            if Outcome.ACCEPTED in kinds:
-                self._stats_dirty = True
+            # Any outcome may follow a commit: a lost acknowledgement reports FAILED, then
+            # DUPLICATE on its retry, yet its events were stored and counted.
+            self._stats_dirty = True
             if Outcome.REJECTED in kinds:
                 self._quarantine_dirty = True
             if Outcome.FAILED in kinds or self._pending_count:
@@ -288,6 +290,8 @@ class EngineBridge(QObject):
         # aggregates at most ten times a second; four while a file streams in, so the reads
         # compete less with the writer for the GIL
         now = time.monotonic()
+        if now - self._last_snapshot >= EXTERNAL_REFRESH_S:
+            self._stats_dirty = True  # other processes (the CLI, a server) write here too
         gap = 0.25 if self.ingest_lane.busy else 0.09
         if (self._stats_dirty or self._pending_dirty or self._quarantine_dirty) \
                 and not self.reader_lane.busy and now - self._last_snapshot >= gap:
