@@ -98,7 +98,38 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("log", parents=[common], help="recent outcomes")
     p.add_argument("-n", "--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("serve", parents=[common],
+                       help="HTTP API: POST /events, GET /events, /stats, /health")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; any other needs a token)")
+    p.add_argument("--port", type=int, default=3001, help="port (default 3001; 0: any free one)")
+    p.add_argument("--token", default=None,
+                   help="require 'Authorization: Bearer TOKEN' (default: $FAULTSIM_TOKEN)")
+    p.add_argument("--max-body", type=_size, default=16 << 20, metavar="SIZE",
+                   help="largest request body, e.g. 16MiB (default), 512KiB, 100000")
+    p.add_argument("--fault", action="append", type=_fault, default=[], metavar="POINT:SPEC",
+                   help="inject a fault, as for ingest (repeatable)")
+    p.add_argument("--seed", type=int, default=None, help="seed for faults and backoff jitter")
+    p.add_argument("--retries", type=int, default=5, help="retries per failed write (default 5)")
     return parser
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def _size(text: str) -> int:
+    number = text.strip().rstrip("bBiIkKmMgG ")
+    unit = text.strip()[len(number):].strip().lower()
+    try:
+        value = int(float(number) * _UNITS[unit])
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 16MiB, 512KiB or 100000"
+                                         ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("the size must be at least 1 byte")
+    return value
 
 
 class _Progress:
@@ -304,8 +335,42 @@ def _cmd_log(args) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args) -> int:
+    from .server import TokenRequired, bind, check_bind, serve, url_of  # starlette only here
+
+    token = args.token or os.environ.get("FAULTSIM_TOKEN") or None
+    try:
+        check_bind(args.host, token)
+    except TokenRequired as exc:
+        print(f"faultsim: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    faults = FaultSwitch(args.seed)
+    for point, config in args.fault:
+        faults.set(point, config)
+    with IngestService(_db(args), faults=faults, retry=RetryPolicy.with_retries(args.retries),
+                       seed=args.seed, workers=0) as svc:
+        if svc.outbox.count():
+            drained = svc.retry_pending()
+            print(f"pending outbox: sent {drained.received:,} again; "
+                  f"{drained.pending:,} still pending", file=sys.stderr)
+        try:
+            sock = bind(args.host, args.port)
+        except OSError as exc:
+            print(f"faultsim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return EXIT_ERROR
+        print(f"faultsim: serving {svc.db_path} on {url_of(sock)} (Ctrl+C stops)", flush=True)
+        serve(svc, sock, token=token, max_body=args.max_body)
+        c = svc.counters.snapshot()
+    # the service is closed: every queued event was written or went to the pending outbox
+    print(f"faultsim: stopped; accepted {c['accepted']:,}, duplicates {c['duplicates']:,}, "
+          f"rejected {c['rejected']:,}, failed {c['failed']:,}", file=sys.stderr)
+    return EXIT_OK
+
+
 _COMMANDS = {"ingest": _cmd_ingest, "stats": _cmd_stats, "quarantine": _cmd_quarantine,
-             "pending": _cmd_pending, "export": _cmd_export, "log": _cmd_log}
+             "pending": _cmd_pending, "export": _cmd_export, "log": _cmd_log,
+             "serve": _cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

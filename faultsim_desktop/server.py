@@ -1,0 +1,445 @@
+"""``faultsim serve``: the HTTP ingestion API, Starlette on uvicorn, built on the one IngestService.
+
+Qt-free: the window imports this module, never the reverse. Nothing here parses events or
+writes SQL: bodies go through the engine's parser and pipeline into ``IngestService``, and
+reads go through its queries, so HTTP, the CLI and the window count events the same way.
+
+Endpoints
+    POST /events   a body in any form the engine reads: one object, an array, NDJSON
+    GET  /events   ?client=&since=&limit=&after=: stored events in id order, keyset-paged
+    GET  /stats    totals per client and currency
+    GET  /health   liveness, writer queue depth, pending outbox
+
+Decisions
+- POST /events answers with the first status that applies:
+    400  an empty body, a body that is not JSON at all (no piece of it parses) or a bad
+         Idempotency-Key header. Nothing is stored or quarantined: junk sent to an open port
+         (scanners, browsers) must not fill the quarantine; the client still has its data.
+    413  a body over the limit (16 MiB by default; ``--max-body``).
+    503  with ``Retry-After``: the writer's queue is full (checked before anything is parsed),
+         or an event's write failed after every retry (the event waits in the pending outbox;
+         the client's retry is counted once, whichever copy lands first).
+    409  an event's idempotency key was used before, by the same client, for other content
+         (the first event stands; the conflicting one is quarantined, as the engine does).
+    422  some event was rejected (reasons with line and column). The other events of the body
+         are stored: the engine works per event, and each event's outcome is listed.
+    201  something new was stored.
+    200  everything was stored before (a retry); header ``Idempotent-Replayed: true``.
+- The 201 and 200 bodies are ``{"events": [...]}`` built only from stored rows (id,
+  fingerprint, client, amount, ...), never from per-request outcome counters, so a retry's 200
+  body equals the first 201 body byte for byte. 409/422/503 bodies add per-event outcomes.
+- ``Idempotency-Key`` acts as the event's own idempotency key: it is written into the event as
+  its ``idempotency_key`` field, so the fingerprint, the stored raw text, the pending outbox and
+  exports all carry it, exactly as if the client had put it in the body. A body holding one
+  event gets the key as it is; a body of several gets ``<key>:<i>``, ``i`` being the event's
+  0-based position in the body, so resending the same batch is safe. An event that names its
+  own key (idempotency_key, event_id, message_id) keeps it; for a single-event body that key
+  must equal the header (400 otherwise). As in the engine (UNIQUE(client, key)), keys are
+  scoped per client: the same key for another client is another event.
+- Blocking engine calls run in worker threads (``run_in_threadpool``), never on the event loop,
+  and no lock serializes requests: concurrent requests land in the writer's queue together and
+  share its transactions.
+- Binding anything but a loopback address requires a token (``--token`` or FAULTSIM_TOKEN);
+  a configured token is always required, on every endpoint (``Authorization: Bearer ...``,
+  compared with ``hmac.compare_digest``), else 401.
+- Money is exact: amounts and totals are JSON strings of decimals, never numbers.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import socket
+import threading
+import time
+from urllib.parse import urlencode
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .core.model import Candidate, Outcome, Prepared, RejectCode
+from .core.normalize import IDEMPOTENCY_NAMES, client_display, field_key, parse_time
+from .core.parsing import decode_value, split_text
+from .core.pipeline import prepare_one
+from .core.service import IngestService
+from .core.store import StorageError
+from .core.writer import utc_now
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3001
+DEFAULT_MAX_BODY = 16 << 20
+MAX_QUEUED_EVENTS = 200_000  # beyond this many events waiting for the writer: 503
+MAX_KEY_CHARS = 255
+MAX_PAGE = 1000
+WAIT_S = 300.0  # a request waits this long at most for its outcomes (then 503; a retry is safe)
+
+_NOT_JSON = frozenset({RejectCode.INVALID_JSON, RejectCode.INVALID_UTF8, RejectCode.UTF16})
+_KEY_FIELDS = frozenset(field_key(n) for n in IDEMPOTENCY_NAMES)
+
+
+class TokenRequired(ValueError):
+    """Binding a non-loopback address without a token."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: str | None) -> None:
+    if not token and not is_loopback(host):
+        raise TokenRequired(
+            f"serving on {host} (not a loopback address) needs a token: pass --token or set "
+            "FAULTSIM_TOKEN; clients then send 'Authorization: Bearer <token>'")
+
+
+# -- responses ------------------------------------------------------------------------------
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra
+           ) -> Response:
+    return _json(status, {"error": message, **extra}, headers)
+
+
+def _event_json(row: tuple) -> dict:
+    (eid, fp, client, currency, amount, event_time, received_at, key, warnings, source,
+     line) = row
+    return {"id": eid, "client": client, "currency": currency, "amount": amount,
+            "event_time": event_time, "received_at": received_at, "idempotency_key": key,
+            "fingerprint": fp.hex(), "warnings": json.loads(warnings) if warnings else [],
+            "source": source, "line": line}
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+class _BearerAuth:
+    """Pure ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app, token: str):
+        self.app = app
+        self.token = token.encode("utf-8")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            scheme, _, value = Headers(scope=scope).get("authorization", "").partition(" ")
+            # header values arrive decoded as latin-1: back to their bytes for the comparison
+            given = value.strip().encode("latin-1", "replace")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given, self.token):
+                response = _error(401, "missing or wrong token: send 'Authorization: Bearer "
+                                  "<token>'", {"WWW-Authenticate": 'Bearer realm="faultsim"'})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+# -- POST /events: the work done in a worker thread ------------------------------------------
+class _Answer(Exception):
+    """A finished answer, raised from deep inside the ingest path."""
+
+    def __init__(self, status: int, body: dict, headers: dict[str, str] | None = None):
+        self.status, self.body, self.headers = status, body, headers
+
+
+def _valid_key(header: str | None) -> str | None:
+    if header is None:
+        return None
+    key = header.strip()
+    if not key or len(key) > MAX_KEY_CHARS or not all(" " <= ch <= "~" for ch in key):
+        raise _Answer(400, {"error": f"the Idempotency-Key header must be 1 to {MAX_KEY_CHARS} "
+                                     "printable ASCII characters"})
+    return key
+
+
+def _with_key(text: str, key: str) -> str:
+    """The event's text with ``"idempotency_key": key`` as its first field (the rest of the
+    text, number spellings included, stays as the client wrote it)."""
+    at = text.index("{") + 1
+    rest = text[at:]
+    sep = "" if rest.lstrip().startswith("}") else ","
+    return text[:at] + '"idempotency_key":' + json.dumps(key) + sep + rest
+
+
+def _apply_key(candidates: list[Candidate], items: list[Prepared], key: str, now: str
+               ) -> list[Prepared]:
+    single = len(candidates) == 1
+    out = list(items)
+    for i, (c, p) in enumerate(zip(candidates, items)):
+        if c.obj is None:  # unparsable: rejected with its own reason, the key changes nothing
+            continue
+        if any(field_key(name) in _KEY_FIELDS for name in c.obj):
+            if single and p.reject_code is None and p.idempotency_key != key:
+                raise _Answer(400, {"error": (
+                    f"the event names its own idempotency key {p.idempotency_key!r}, which "
+                    f"differs from the Idempotency-Key header {key!r}; send one of them")})
+            continue
+        text = c.text if isinstance(c.text, str) else c.text.decode("utf-8")
+        keyed = decode_value(_with_key(text, key if single else f"{key}:{i}"),
+                             line=c.line, column=c.column, source=c.source)
+        out[i] = prepare_one(keyed, now)
+    return out
+
+
+def _not_json(candidates: list[Candidate]) -> dict | None:
+    if any(c.rejection is None or c.rejection.code not in _NOT_JSON for c in candidates):
+        return None
+    problems = [{"line": c.rejection.line or c.line, "column": c.rejection.column or c.column,
+                 "code": c.rejection.code.value, "reason": str(c.rejection)}
+                for c in candidates[:20]]
+    return {"error": "the body is not JSON", "problems": problems}
+
+
+def ingest_body(service: IngestService, body: bytes, key_header: str | None, source: str
+                ) -> tuple[int, dict, dict[str, str] | None]:
+    """Run one POST /events body through the engine; returns (status, body, headers).
+    Blocking: call it from a worker thread."""
+    try:
+        return _ingest_body(service, body, key_header, source)
+    except _Answer as a:
+        return a.status, a.body, a.headers
+
+
+def _ingest_body(service, body, key_header, source):
+    key = _valid_key(key_header)
+    if not body.strip():
+        raise _Answer(400, {"error": "the body is empty: send a JSON object, an array of "
+                                     "objects or NDJSON"})
+    candidates = split_text(body, source)
+    if not candidates:
+        raise _Answer(422, {"error": "the body holds no event", "events": []})
+    bad = _not_json(candidates)
+    if bad is not None:
+        raise _Answer(400, bad)
+    now = utc_now()
+    items = [prepare_one(c, now) for c in candidates]
+    if key is not None:
+        items = _apply_key(candidates, items, key, now)
+    retry_later = {"Retry-After": "1"}
+    try:
+        ticket = service.submit_prepared(items, keep_records=True)
+        ticket.wait(WAIT_S)
+    except (StorageError, RuntimeError, TimeoutError) as exc:
+        # queued events are still written; a retry of this request is deduplicated
+        raise _Answer(503, {"error": f"storage is unavailable ({exc}); retry later"},
+                      retry_later) from None
+    records = ticket.records
+    stored_ids = [r.event_id for r in records if r.outcome in (Outcome.ACCEPTED,
+                                                              Outcome.DUPLICATE)]
+    rows = service.events_by_id(stored_ids) if stored_ids else {}
+    kinds = {r.outcome for r in records}
+    if kinds <= {Outcome.ACCEPTED, Outcome.DUPLICATE}:
+        answer = {"events": [_event_json(rows[r.event_id]) for r in records]}
+        if Outcome.ACCEPTED in kinds:
+            return 201, answer, None
+        return 200, answer, {"Idempotent-Replayed": "true"}
+
+    results = []
+    conflict = False
+    for i, (r, p) in enumerate(zip(records, items)):
+        if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
+            results.append({"index": i, "outcome": r.outcome.value, **_event_json(rows[r.event_id])})
+        elif r.outcome is Outcome.REJECTED:
+            code = p.reject_code
+            if code is None and r.quarantine_id is not None:  # decided by the store
+                entry = service.quarantine_entry(r.quarantine_id)
+                code = entry.code if entry is not None else None
+            conflict = conflict or code == RejectCode.IDEMPOTENCY_CONFLICT.value
+            item = {"index": i, "outcome": "rejected", "code": code, "reason": r.reason,
+                    "line": p.line, "column": p.column, "quarantine_id": r.quarantine_id}
+            if code == RejectCode.IDEMPOTENCY_CONFLICT.value:
+                item["conflicts_with"] = r.event_id
+            results.append(item)
+        else:
+            results.append({"index": i, "outcome": "failed", "reason": r.reason})
+    counts = {k: sum(1 for r in records if r.outcome is o) for k, o in (
+        ("accepted", Outcome.ACCEPTED), ("duplicates", Outcome.DUPLICATE),
+        ("rejected", Outcome.REJECTED), ("failed", Outcome.FAILED))}
+    if counts["failed"]:
+        return 503, {"error": "storage is failing: events that could not be stored wait in the "
+                              "pending outbox; send the same request again later", **counts,
+                     "events": results}, retry_later
+    if conflict:
+        return 409, {"error": "an idempotency key was used before with a different payload; "
+                              "the first event stands", **counts, "events": results}, None
+    return 422, {"error": "some events were rejected; the others were stored", **counts,
+                 "events": results}, None
+
+
+# -- the app --------------------------------------------------------------------------------
+def create_app(service: IngestService, *, token: str | None = None,
+               max_body: int = DEFAULT_MAX_BODY, max_queued_events: int = MAX_QUEUED_EVENTS,
+               retry_after_s: int = 1) -> Starlette:
+    """The ASGI app over ``service`` (which the caller owns and closes)."""
+    busy = {"Retry-After": str(retry_after_s)}
+
+    async def post_events(request: Request) -> Response:
+        if service.queue_full or service.queue_depth >= max_queued_events:
+            return _error(503, "the ingest queue is full; retry later", busy)
+        try:
+            body = await _read_body(request, max_body)
+        except _BodyTooLarge:
+            return _error(413, f"the body is larger than the limit of {max_body:,} bytes; "
+                               "split it into several requests", max_body=max_body)
+        peer = request.client.host if request.client else "?"
+        status, answer, headers = await run_in_threadpool(
+            ingest_body, service, body, request.headers.get("idempotency-key"), f"http:{peer}")
+        if headers and "Retry-After" in headers:
+            headers = {**headers, **busy}
+        return _json(status, answer, headers)
+
+    async def get_events(request: Request) -> Response:
+        q = request.query_params
+        try:
+            limit = int(q.get("limit", "100"))
+            after = int(q.get("after", "0"))
+            if not 1 <= limit <= MAX_PAGE or after < 0:
+                raise ValueError
+        except ValueError:
+            return _error(400, f"limit must be a whole number from 1 to {MAX_PAGE}, after a "
+                               "whole number >= 0")
+        client = q.get("client")
+        client_key = client_display(client).casefold() if client else None
+        since_text = q.get("since")
+        since = parse_time(since_text) if since_text else None
+        if since_text and since is None:
+            return _error(400, f"since: {since_text!r} is not a recognised time (try "
+                               "2024-01-31T12:00:00Z)")
+        rows = await run_in_threadpool(service.events_page, client_key, since, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = None
+        if more:
+            params = {k: v for k, v in (("client", client), ("since", since_text)) if v}
+            nxt = "/events?" + urlencode({**params, "limit": limit, "after": rows[-1][0]})
+        return _json(200, {"events": [_event_json(r) for r in rows], "next": nxt})
+
+    async def get_stats(request: Request) -> Response:
+        rows = await run_in_threadpool(service.stats)
+        return _json(200, {"stats": [
+            {"client": r.client, "currency": r.currency, "count": r.count, "total": str(r.total),
+             "first_seen": r.first_seen, "last_seen": r.last_seen} for r in rows]})
+
+    async def health(request: Request) -> Response:
+        pending = await run_in_threadpool(service.outbox.count)
+        return _json(200, {"status": "ok", "queue_depth": service.queue_depth,
+                           "pending": pending, "crash_switch": service.faults.active})
+
+    app = Starlette(routes=[
+        Route("/events", post_events, methods=["POST"]),
+        Route("/events", get_events, methods=["GET"]),
+        Route("/stats", get_stats, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+    ])
+    if token:
+        app.add_middleware(_BearerAuth, token=token)
+    return app
+
+
+# -- running it -----------------------------------------------------------------------------
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0: any free port); OSError at once when the port is taken."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    return socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
+
+
+def _uvicorn_server(app: Starlette):
+    import uvicorn
+
+    # log_config=None: a window or a test keeps its own logging set-up
+    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False,
+                            lifespan="off", ws="none", timeout_graceful_shutdown=10)
+    return uvicorn.Server(config)
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(service: IngestService, sock: socket.socket, *, token: str | None = None,
+          max_body: int = DEFAULT_MAX_BODY) -> None:
+    """Serve until SIGINT or SIGTERM (main thread): uvicorn stops taking connections and
+    finishes the requests under way; the caller then closes the service (the writer drains)."""
+    import signal
+
+    server = _uvicorn_server(create_app(service, token=token, max_body=max_body))
+    # uvicorn re-raises the signal that stopped it once it is done; with these handlers in place
+    # that ends nothing, and the caller closes the service before the process exits
+    previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+class BackgroundServer:
+    """uvicorn in a thread of this process, over a service the caller owns (the window's
+    "Serve on port" switch, tests). uvicorn leaves signal handlers alone off the main thread."""
+
+    def __init__(self, service: IngestService, host: str = DEFAULT_HOST,
+                 port: int = DEFAULT_PORT, *, token: str | None = None,
+                 start_timeout: float = 10.0, **app_options):
+        check_bind(host, token)
+        self.sock = bind(host, port)
+        self.url = url_of(self.sock)
+        self.port = self.sock.getsockname()[1]
+        self.server = _uvicorn_server(create_app(service, token=token, **app_options))
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="faultsim-http", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + start_timeout
+        while not self.server.started:  # a few milliseconds
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise OSError(f"the HTTP server did not start on {self.url}: {self.error}")
+            time.sleep(0.005)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.serve(sockets=[self.sock]))
+        except BaseException as exc:  # uvicorn exits with SystemExit on startup failures
+            self.error = exc
+        finally:
+            self.sock.close()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking connections, finish the requests under way, end the thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        if self.thread.is_alive():  # requests still waiting: stop waiting for them
+            self.server.force_exit = True
+            self.thread.join(timeout)
+        self.sock.close()
