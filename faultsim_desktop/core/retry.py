@@ -45,9 +45,12 @@ class PendingEvent(NamedTuple):
     last_error: str
 
 
+# AUTOINCREMENT: an id is never given to another event. A drain removes the ids it read; had a
+# second process removed one meanwhile, a plain rowid would be reused by the next failed event,
+# and the first drain would then delete that event unsent.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     raw NOT NULL,
     source TEXT NOT NULL,
     line INTEGER NOT NULL,
@@ -57,6 +60,22 @@ CREATE TABLE IF NOT EXISTS pending (
     last_error TEXT NOT NULL
 )
 """
+
+
+def _current(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'pending'").fetchone()
+    return row is not None and "AUTOINCREMENT" in row[0].upper()
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Create the table, or move an older outbox's rows (ids kept) into one with AUTOINCREMENT."""
+    old = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'pending'").fetchone()
+    if old:
+        conn.execute("ALTER TABLE pending RENAME TO pending_v0")
+    conn.execute(_SCHEMA)
+    if old:
+        conn.execute("INSERT INTO pending SELECT * FROM pending_v0")
+        conn.execute("DROP TABLE pending_v0")
 
 
 def outbox_path_for(db_path: Path) -> Path:
@@ -76,7 +95,16 @@ class Outbox:
         conn.execute("PRAGMA synchronous=FULL")
         if not self._ready:  # once per instance: the window asks for the count often
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
+            if not _current(conn):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if not _current(conn):
+                        _upgrade(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    conn.close()
+                    raise
             self._ready = True
         return conn
 

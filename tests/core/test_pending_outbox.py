@@ -1,4 +1,5 @@
 """Events whose retries run out wait in the outbox; later drains count them exactly once."""
+from contextlib import closing
 from decimal import Decimal
 
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
@@ -65,3 +66,27 @@ def test_rejected_input_that_could_not_be_stored_is_quarantined_on_drain(db_path
         assert s.rejected == 1 and svc.outbox.count() == 0
         [entry] = svc.quarantine()
         assert "oops" in entry.reason
+
+
+def test_an_older_outbox_keeps_its_events_and_never_reuses_an_id(db_path):
+    import sqlite3
+
+    from faultsim_desktop.core.retry import outbox_path_for
+
+    # the outbox of an earlier version: plain rowids, which SQLite reuses after a delete
+    with closing(sqlite3.connect(outbox_path_for(db_path))) as conn, conn:
+        conn.execute("CREATE TABLE pending (id INTEGER PRIMARY KEY, raw NOT NULL, source TEXT NOT"
+                     " NULL, line INTEGER NOT NULL, col INTEGER NOT NULL, failed_at TEXT NOT NULL,"
+                     " attempts INTEGER NOT NULL, last_error TEXT NOT NULL)")
+        conn.executemany("INSERT INTO pending VALUES (?, ?, 'old', ?, 1, 'then', 2, 'locked')",
+                         [(7, '{"client": "c0", "amount": 0}', 1),
+                          (9, '{"client": "c1", "amount": 1}', 2)])
+    with open_service(db_path, FaultPoint.BEFORE_WRITE) as svc:
+        assert [(p.id, p.source, p.attempts) for p in svc.pending()] == [(7, "old", 2),
+                                                                        (9, "old", 2)]
+        svc.outbox.remove([9])
+        svc.submit_text('{"client": "c2", "amount": 2}').wait(30)
+        assert [p.id for p in svc.pending()] == [7, 10]  # 9 named another event once
+        svc.faults.enabled = False
+        assert svc.retry_pending().accepted == 2
+        assert state(svc) == {"c0": (1, Decimal(0)), "c2": (1, Decimal(2))}
