@@ -684,6 +684,7 @@ def _idempotency_key(obj: dict, hit: tuple, warnings: list) -> str | None:
     return None
 
 
+_MAX_SAME_FIELD_WARNINGS = 10
 _NO_CLIENT_MESSAGE = "no client field (looked for " + ", ".join(CLIENT_NAMES) + ")"
 _NO_AMOUNT_MESSAGE = (
     "no amount field (looked for " + ", ".join(AMOUNT_NAMES) + " and their *_cents forms)"
@@ -796,10 +797,15 @@ def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
     idempotency_key = _idempotency_key(obj, hit, warnings) if hit is not None else None
 
     if dups is not None:
-        for role, first, second in dups:
-            used = found[role]
-            if used is not None and used[1] == first:
-                warnings.append(f'fields "{first}" and "{second}" mean the same; used "{first}"')
+        same = [(first, second) for role, first, second in dups
+                if found[role] is not None and found[role][1] == first]
+        # a hostile event may spell one field 100,000 ways: its warnings stay a few lines
+        for first, second in same[:_MAX_SAME_FIELD_WARNINGS]:
+            warnings.append(f"fields {_show(first)} and {_show(second)} mean the same; "
+                            f"used {_show(first)}")
+        if len(same) > _MAX_SAME_FIELD_WARNINGS:
+            warnings.append(f"{len(same) - _MAX_SAME_FIELD_WARNINGS:,} more fields repeat "
+                            "fields already used; the first spelling of each was used")
 
     return NormalizedEvent(
         client, client.casefold(), amount, currency, event_time, idempotency_key, tuple(warnings)

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import typing
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -333,8 +334,24 @@ def _syntax_rejection(text: str, pos: int, msg: str, line: int, column: int) -> 
         message = "invalid escape: a backslash must be followed by one of \" \\ / b f n r t u"
     else:
         message = msg[:1].lower() + msg[1:]
+    if code is RejectCode.INVALID_JSON and msg.startswith("Expecting") and pos < len(text):
+        message = _stray(text[pos]) or message
     eline, ecol = _where(text, pos, line, column)
     return Rejection(code, message, eline, ecol)
+
+
+_CONTROL_NAMES = {"\x00": "NUL", "\x0b": "vertical tab", "\x0c": "form feed", "\x85": "next line"}
+
+
+def _stray(c: str) -> str | None:
+    """Plain words for an invisible character where JSON expects a token (else None)."""
+    if c == "\ufeff":
+        return "a byte order mark (U+FEFF) is allowed only at the very start of the input"
+    if c.isspace() or unicodedata.category(c) in ("Cc", "Cf"):
+        name = _CONTROL_NAMES.get(c) or unicodedata.name(c, "control character").lower()
+        return (f"U+{ord(c):04X} ({name}) is not allowed here: JSON allows only space, tab, "
+                "CR and LF between tokens")
+    return None
 
 
 def _syntax_error(text: str) -> tuple[int, str] | None:
@@ -405,8 +422,8 @@ def _decode(text: str, line: int, column: int, source: str, index: int) -> Candi
         j = _WS.match(text, end).end()
         if j != n:
             return _reject(text, source, line, column, RejectCode.INVALID_JSON,
-                           "extra data after the event (one event per line, or wrap several "
-                           "in [ ])", _where(text, j, line, column))
+                           _stray(text[j]) or "extra data after the event (one event per "
+                           "line, or wrap several in [ ])", _where(text, j, line, column))
     if type(obj) is not dict:
         what = f"array element {index}" if index else "the value"
         return _reject(text, source, line, column, RejectCode.NOT_AN_OBJECT,

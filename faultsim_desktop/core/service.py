@@ -521,12 +521,14 @@ def _candidate_from_pending(p: PendingEvent) -> Candidate:
     return decode_value(text, line=p.line, column=p.column, source=p.source)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's CSV injection list (= + - @ tab CR), and NUL as ASVS 5.0 requirement 1.2.10 adds
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
 _PLAIN_NUMBER = re.compile(r"-[0-9]+(\.[0-9]+)?\Z")
 
 
 def safe_cell(value) -> object:
-    """Neutralize spreadsheet formulas: a text cell starting with = + - @ gets a leading '."""
+    """Neutralize spreadsheet formulas: a text cell starting with = + - @ (or tab, CR, NUL)
+    gets a leading '; a plain negative number stays a number."""
     if value is None:
         return ""
     if isinstance(value, bytes):
