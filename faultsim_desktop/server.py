@@ -435,9 +435,13 @@ class BackgroundServer:
     def running(self) -> bool:
         return self.thread.is_alive()
 
+    def request_stop(self) -> None:
+        """Stop taking connections; the thread ends once the requests under way are answered."""
+        self.server.should_exit = True
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop taking connections, finish the requests under way, end the thread."""
-        self.server.should_exit = True
+        self.request_stop()
         self.thread.join(timeout)
         if self.thread.is_alive():  # requests still waiting: stop waiting for them
             self.server.force_exit = True

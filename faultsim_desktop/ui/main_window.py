@@ -22,6 +22,7 @@ from .faults_panel import FaultPanel
 from .log_view import LogView, write_log_csv
 from .paths import icon_path, samples_dir
 from .quarantine import PendingPanel, QuarantinePanel, raw_text
+from .serve_control import ServeControl
 from .theme import CRASH_RED, is_dark
 
 MAX_RECENT = 8
@@ -297,6 +298,9 @@ class MainWindow(QMainWindow):
         self.crash_button.setStyleSheet(_CRASH_STYLE)
         tb.addWidget(self.crash_button)
         tb.addAction(self.retry_action)
+        tb.addSeparator()
+        self.serve_control = ServeControl(lambda: self.service, self)
+        tb.addWidget(self.serve_control)
         self.fault_panel.switch_button.setDefaultAction(self.crash_action)
         self.fault_panel.switch_button.setStyleSheet(_CRASH_STYLE.replace("crashSwitch",
                                                                           "panelCrashSwitch"))
@@ -369,6 +373,7 @@ class MainWindow(QMainWindow):
         self.quarantine_panel.resubmitAsIs.connect(lambda qid: self.resubmit(qid, None))
         self.pending_panel.retryRequested.connect(self.bridge.retry_pending)
         self.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.serve_control.message.connect(self.show_message)
 
     # -- settings --------------------------------------------------------------------------
     def restore_settings(self) -> None:
@@ -654,7 +659,9 @@ class MainWindow(QMainWindow):
             return False
         if self.crash_action.isChecked():
             self.crash_action.setChecked(False)
+        serving = self.serve_control.suspend()  # HTTP requests must not reach a closed service
         self.bridge.replace_service(service)
+        self.serve_control.resume(serving)
         self.service.faults.enabled = False
         self._apply_fault_config()
         self.apply_retry_policy()
@@ -830,4 +837,5 @@ class MainWindow(QMainWindow):
             d.close()
         self.editor._check_timer.stop()
         self.statusBar().clearMessage()  # stops the status bar's message timer
+        self.serve_control.shutdown()  # requests under way finish while the engine still runs
         self.bridge.shutdown()
