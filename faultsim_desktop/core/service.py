@@ -161,7 +161,8 @@ class IngestService:
     def __init__(self, db_path: str | os.PathLike | None = None, *,
                  faults: FaultSwitch | None = None, retry: RetryPolicy | None = None,
                  batch_size: int = 50000, workers: int | None = None,
-                 synchronous: str = "FULL", seed: int | None = None):
+                 synchronous: str = "FULL", seed: int | None = None,
+                 busy_timeout_ms: int = 10_000):
         self.db_path = Path(db_path) if db_path is not None else default_db_path()
         self.faults = faults if faults is not None else FaultSwitch(seed)
         self.outbox = Outbox(outbox_path_for(self.db_path))
@@ -176,7 +177,8 @@ class IngestService:
         self._closed = False
         self._writer = Writer(self.db_path, self.outbox, self.faults, retry or RetryPolicy(),
                               self._publish, batch_size=batch_size, synchronous=synchronous,
-                              seed=seed)
+                              seed=seed, busy_timeout_ms=busy_timeout_ms)
+        self._busy_timeout_ms = busy_timeout_ms
         self._writer.start()
         self._writer.ready.wait()
         if self._writer.open_error is not None:
@@ -196,6 +198,18 @@ class IngestService:
     def queue_depth(self) -> int:
         """Events waiting for the writer."""
         return self._writer.queued_events
+
+    @property
+    def problem(self) -> StorageError | None:
+        """The latest real storage problem (locked, read-only, full, missing, replaced,
+        corrupt...), or None once a write succeeds again; its message names the file and
+        says what to do."""
+        return self._writer.problem
+
+    def check_storage(self) -> None:
+        """Have the writer look at the database file soon (deleted, replaced, read-only?) and
+        update ``problem``; returns at once. The window calls it every second or so."""
+        self._writer.request_check()
 
     @property
     def queue_full(self) -> bool:
@@ -365,7 +379,22 @@ class IngestService:
 
     # -- reading ---------------------------------------------------------------------------
     def _reader(self):
-        return closing(_ReadConn(self.db_path))
+        # Never open the path while the writer still has another file open under that name:
+        # SQLite would pair the new file with our WAL and read (and checkpoint) our pages.
+        identity = self._writer.identity
+        if identity is not None:
+            try:
+                st = os.stat(self.db_path)
+                moved = (st.st_dev, st.st_ino) != identity
+            except FileNotFoundError:
+                moved = True
+            if moved:
+                self._writer.request_check()
+                raise StorageError(
+                    f"The database {self.db_path} was deleted, moved or replaced while open; "
+                    "faultsim stopped using it. Events not stored wait in the pending outbox.",
+                    path=self.db_path, kind="missing")
+        return closing(_ReadConn(self.db_path, self._busy_timeout_ms))
 
     def stats(self) -> list[ClientTotal]:
         with self._reader() as r:
@@ -471,8 +500,8 @@ class IngestService:
 
 
 class _ReadConn(ReadSession):
-    def __init__(self, path: Path):
-        super().__init__(connect(path, write=False))
+    def __init__(self, path: Path, busy_timeout_ms: int = 10_000):
+        super().__init__(connect(path, write=False, busy_timeout_ms=busy_timeout_ms))
 
     def close(self) -> None:
         self.conn.close()

@@ -4,10 +4,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import sqlite3
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
+from urllib.parse import quote
 
 from .model import Outcome, OutcomeRecord, Prepared
 
@@ -33,12 +35,11 @@ def explain(exc: BaseException, path: Path) -> StorageError:
         return exc
     if "locked" in text or "busy" in text:
         return StorageError(
-            f"The database {path} is locked by another program. Close the other program, "
-            "or choose another file with --db.", path=path, kind="locked")
+            f"The database {path} is locked by another program. Close that program (or let it "
+            "finish) and retry; events not stored wait in the pending outbox.",
+            path=path, kind="locked")
     if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
-        return StorageError(
-            f"The database {path} is read-only (or its folder is). Make it writable, "
-            "or choose another file with --db.", path=path, kind="readonly")
+        return readonly_error(path)
     if "full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
         return StorageError(
             f"The disk holding {path} is full (or the database reached its size limit). "
@@ -46,18 +47,49 @@ def explain(exc: BaseException, path: Path) -> StorageError:
             path=path, kind="full")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return StorageError(
-            f"The file {path} is not a faultsim database or is corrupt. It was left as it was; "
-            "open or create another database (--db NEW.db).", path=path, kind="corrupt")
+            f"The file {path} is not a faultsim database or is damaged ({exc}). It was left as "
+            "it was and nothing more is written to it; open or create another database "
+            "(events not stored wait in the pending outbox).", path=path, kind="corrupt")
     if "unable to open" in text or isinstance(exc, (FileNotFoundError, IsADirectoryError,
                                                     NotADirectoryError, FileExistsError)):
         return StorageError(
             f"The database {path} cannot be opened ({exc}). Check that its folder exists and "
-            "is writable, or choose another file with --db.", path=path, kind="open")
+            "is writable, or choose another database.", path=path, kind="open")
     if "disk i/o" in text:
         return StorageError(
             f"Reading or writing {path} failed (disk I/O error). Check the disk; events not "
             "stored wait in the pending outbox.", path=path, kind="io")
     return StorageError(f"Database error on {path}: {exc}", path=path, kind="error")
+
+
+def readonly_error(path: Path, folder: bool = False) -> StorageError:
+    if folder:
+        return StorageError(
+            f"The folder {path.parent} holding the database {path} is read-only; SQLite needs "
+            f"to create {path.name}-wal and {path.name}-shm (and the pending outbox) beside it. "
+            "Make the folder writable, or choose another database.", path=path, kind="readonly")
+    return StorageError(
+        f"The database {path} is read-only. Make it writable (for example chmod u+w), or "
+        "choose another database; events not stored wait in the pending outbox.",
+        path=path, kind="readonly")
+
+
+def missing_error(path: Path) -> StorageError:
+    return StorageError(
+        f"The database {path} is missing: it was deleted or moved away. Put the database "
+        "back, or open or create another one; events not stored wait in the pending outbox.",
+        path=path, kind="missing")
+
+
+def writable_problem(path: Path) -> StorageError | None:
+    """Why a writer may not write ``path`` (or create it), checked before SQLite opens it:
+    SQLite silently opens a write-protected file read-only, and a folder that is not writable
+    only fails later, when the -wal file cannot be created."""
+    if path.exists() and not os.access(path, os.W_OK):
+        return readonly_error(path)
+    if path.parent.is_dir() and not os.access(path.parent, os.W_OK | os.X_OK):
+        return readonly_error(path, folder=True)
+    return None
 
 
 _SCHEMA_V1 = [
@@ -135,7 +167,7 @@ def _check_ours(conn: sqlite3.Connection, path: Path) -> int:
     if app_id != APPLICATION_ID and (tables or version):
         raise StorageError(
             f"The file {path} is an SQLite database of another program, not a faultsim "
-            "database. It was left as it was; choose another file with --db.",
+            "database. It was left as it was; choose another database.",
             path=path, kind="foreign")
     if version > SCHEMA_VERSION:
         raise StorageError(
@@ -145,6 +177,10 @@ def _check_ours(conn: sqlite3.Connection, path: Path) -> int:
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    # A current schema needs no write lock: the database opens while another program holds one
+    # (writes then wait, retry, and at worst go to the pending outbox).
+    if _check_ours(conn, path) == SCHEMA_VERSION:
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = _check_ours(conn, path)
@@ -161,9 +197,20 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def connect(path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_000,
-            write: bool = True) -> sqlite3.Connection:
-    """Open (and for writers create and migrate) the database; errors become StorageError."""
-    return _connect_once(Path(path), synchronous, busy_timeout_ms, write)
+            write: bool = True, create: bool = True) -> sqlite3.Connection:
+    """Open (and for writers create and migrate) the database; errors become StorageError.
+
+    Readers, and writers with ``create=False``, never create the file: a database that
+    vanished is reported missing, not replaced by an empty one.
+    """
+    path = Path(path)
+    if write:
+        problem = writable_problem(path)
+        if problem is not None:
+            raise problem
+    if (not write or not create) and not path.exists():
+        raise missing_error(path)
+    return _connect_once(path, synchronous, busy_timeout_ms, write)
 
 
 def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: bool
@@ -174,8 +221,11 @@ def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: boo
     try:
         if write:
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000,
-                               check_same_thread=True)
+            target, uri = path, False
+        else:  # mode=rw: a reader never creates the file
+            target, uri = f"file:{quote(str(path.absolute()))}?mode=rw", True
+        conn = sqlite3.connect(target, isolation_level=None, timeout=busy_timeout_ms / 1000,
+                               check_same_thread=True, uri=uri)
     except (sqlite3.Error, OSError) as exc:
         raise explain(exc, path) from exc
     try:
@@ -281,6 +331,19 @@ class WriteSession:
         # an open cursor keeps the connection a zombie: SQLite would skip the final checkpoint
         self.cur.close()
         self.conn.close()
+
+    def release_wal(self) -> None:
+        """Copy the WAL into this connection's own database file and empty it. For a file that
+        was deleted or replaced under us: a WAL left with our pages under the old name would be
+        read as part of whatever file is opened at that name next."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    def copy_to(self, target: Path) -> None:
+        """Write a complete copy of the open database to ``target``; SQLite refuses a target
+        that exists and is not empty, so nothing is ever overwritten."""
+        self.conn.execute("VACUUM INTO ?", (str(target),))
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import sqlite3
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,11 +16,14 @@ from typing import Callable
 from .faults import FaultPoint, FaultSwitch, InjectedFault, sleep_unless
 from .model import OUTBOX_ID, Outcome, OutcomeRecord, Prepared
 from .retry import Outbox, RetryPolicy
-from .store import StorageError, WriteSession, connect, explain
+from .store import (StorageError, WriteSession, connect, explain, missing_error,
+                    readonly_error)
 
 log = logging.getLogger(__name__)
 
 _FINAL = (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED)
+# Problems of the file itself: nothing is written to it while they last (not even a log row).
+_FILE_KINDS = frozenset({"readonly", "missing", "replaced", "corrupt"})
 
 
 def utc_now() -> str:
@@ -42,6 +47,10 @@ class WriteJob:
 _STOP = object()
 
 
+def _check_only(session: WriteSession) -> None:
+    """The command of a check job: only look at the file (see Writer.request_check)."""
+
+
 class Writer(threading.Thread):
     """Drains a bounded queue of jobs; coalesces them into transactions of ``batch_size``.
 
@@ -52,7 +61,8 @@ class Writer(threading.Thread):
 
     def __init__(self, db_path: Path, outbox: Outbox, faults: FaultSwitch, policy: RetryPolicy,
                  publish: Callable[[list[OutcomeRecord]], None], *, batch_size: int = 50000,
-                 queue_jobs: int = 24, synchronous: str = "FULL", seed: int | None = None):
+                 queue_jobs: int = 24, synchronous: str = "FULL", seed: int | None = None,
+                 busy_timeout_ms: int = 10_000):
         super().__init__(name="faultsim-writer", daemon=True)
         self.db_path = Path(db_path)
         self.outbox = outbox
@@ -61,6 +71,7 @@ class Writer(threading.Thread):
         self.publish = publish
         self.batch_size = batch_size
         self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
         self.queue: queue.Queue = queue.Queue(maxsize=queue_jobs)
         self._stopping = threading.Event()
         self._rng = random.Random(seed)
@@ -68,6 +79,14 @@ class Writer(threading.Thread):
         self.ready = threading.Event()
         self.open_error: StorageError | None = None
         self.queued_events = 0  # events waiting in the queue (approximate, for the status bar)
+        # (st_dev, st_ino) of the file the write connection has open; None while it has none
+        self.identity: tuple[int, int] | None = None
+        # the latest real storage problem, None again after a commit (shown by the window)
+        self.problem: StorageError | None = None
+        self._opened = False
+        self._kept: str | None = None  # where the data is since the file vanished under us
+        self._corrupt: tuple[StorageError, tuple[int, int] | None] | None = None
+        self._check_queued = False
 
     # -- called from other threads -------------------------------------------------------
     def submit(self, job: WriteJob) -> None:
@@ -75,6 +94,17 @@ class Writer(threading.Thread):
             raise RuntimeError("the writer is stopped")
         self.queued_events += len(job.items)
         self.queue.put(job)
+
+    def request_check(self) -> None:
+        """Have the writer look at its file soon (deleted? replaced? read-only?) without
+        waiting; at most one such check is queued at a time."""
+        if self._check_queued or self._stopping.is_set():
+            return
+        self._check_queued = True
+        try:
+            self.queue.put_nowait(WriteJob([], command=_check_only))
+        except queue.Full:  # the writer is busy and checks before each batch anyway
+            self._check_queued = False
 
     def stop(self, timeout: float | None = 30) -> None:
         """Finish what is queued (without backoff waits), then close the connection."""
@@ -107,13 +137,110 @@ class Writer(threading.Thread):
                     break
         finally:
             if self._session is not None:
+                try:  # a file deleted or replaced meanwhile is saved, and its WAL emptied
+                    self._check_file()
+                except (StorageError, OSError, sqlite3.Error):
+                    pass
+            if self._session is not None:
                 self._session.close()
                 self._session = None
 
     def _open(self) -> None:
-        if self._session is None:
-            conn = connect(self.db_path, synchronous=self.synchronous)
-            self._session = WriteSession(conn)
+        if self._session is not None:
+            return
+        if self._corrupt is not None:
+            error, identity = self._corrupt
+            if _identity(self.db_path) == identity:  # still the damaged file: never again
+                raise error
+            self._corrupt = None  # the user put another file there; connect() checks it
+        try:
+            # Only the first open creates the file: one that vanishes later is reported
+            # missing, never silently replaced by an empty database.
+            conn = connect(self.db_path, synchronous=self.synchronous,
+                           busy_timeout_ms=self.busy_timeout_ms, create=not self._opened)
+        except StorageError as exc:
+            if self._kept is not None:
+                raise StorageError(f"{exc} {self._kept}", path=exc.path, kind=exc.kind) from None
+            raise
+        identity = _identity(self.db_path)
+        if identity is None:
+            conn.close()
+            raise missing_error(self.db_path)
+        self._session = WriteSession(conn)
+        self.identity = identity
+        self._opened = True
+        self._kept = None
+
+    def _check_file(self) -> None:
+        """Before each write: the path must still name the file we opened, and be writable.
+
+        SQLite writes on into a file that was deleted or replaced while open (the data is then
+        lost for the user) and into one made read-only after it was opened; one os.stat per
+        batch catches all three.
+        """
+        try:
+            st = os.stat(self.db_path)
+        except FileNotFoundError:
+            raise self._detach("missing") from None
+        except OSError as exc:
+            raise explain(exc, self.db_path) from exc
+        if (st.st_dev, st.st_ino) != self.identity:
+            raise self._detach("replaced")
+        if not os.access(self.db_path, os.W_OK):
+            raise readonly_error(self.db_path)
+
+    def _detach(self, kind: str) -> StorageError:
+        """Stop using a file that vanished or was replaced under us: empty our WAL into it
+        (so it cannot be paired with the next file at that name), save a copy when no name
+        reaches it any more, and close it."""
+        s, self._session = self._session, None
+        old, self.identity = self.identity, None
+        try:
+            try:
+                s.release_wal()
+            except sqlite3.Error:
+                pass  # best effort: the copy below still reads everything through this connection
+            links, now_at = _whereabouts(old)
+            if links:  # moved or hard-linked: complete where it now is
+                self._kept = f"It is complete at {now_at}." if now_at else None
+            else:  # deleted (or cannot tell): the open connection holds the only copy
+                try:
+                    self._kept = (f"Everything stored until then was saved to "
+                                  f"{self._rescue(s)}.")
+                except (sqlite3.Error, OSError) as exc:
+                    self._kept = f"A copy of it could not be saved ({exc})."
+        finally:
+            s.close()
+        path = self.db_path
+        if kind == "missing":
+            what = f"The database {path} was deleted or moved away while faultsim had it open."
+        else:
+            what = (f"The database {path} was replaced by another file while faultsim had it "
+                    "open; faultsim never writes into a file that is not a faultsim database.")
+        parts = [what,
+                 ("Nothing more is written to it; events not stored wait in the pending "
+                  "outbox."),
+                 self._kept,
+                 ("Put the database back, or open or create another one, then retry the pending "
+                  "events.")]
+        return StorageError(" ".join(p for p in parts if p), path=path, kind=kind)
+
+    def _rescue(self, s: WriteSession) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = f"{self.db_path.stem}.rescued-{stamp}{self.db_path.suffix or '.db'}"
+        error: Exception | None = None
+        for folder in (self.db_path.parent, Path(tempfile.gettempdir())):
+            for n in range(100):
+                target = folder / (name if n == 0 else name.replace(".rescued-", f".rescued{n}-"))
+                if target.exists():
+                    continue
+                try:
+                    s.copy_to(target)
+                    return target
+                except (sqlite3.Error, OSError) as exc:
+                    error = exc
+                    break
+        raise OSError(f"no folder took the copy: {error}")
 
     def _coalesce(self, jobs: list) -> bool:
         """Take more queued event jobs into the same transaction, up to batch_size events."""
@@ -170,9 +297,26 @@ class Writer(threading.Thread):
         job.done.set()
         return True
 
-    def _run_command(self, job: WriteJob) -> None:
+    def _run_check(self, job: WriteJob) -> None:
+        self._check_queued = False
         try:
             self._open()
+            self._check_file()
+        except (sqlite3.Error, OSError, StorageError) as exc:
+            self.problem = explain(exc, self.db_path)
+        else:
+            if self.problem is not None and self.problem.kind in _FILE_KINDS:
+                self.problem = None  # fixed by the user (the pending events wait for a retry)
+        finally:
+            job.done.set()
+
+    def _run_command(self, job: WriteJob) -> None:
+        if job.command is _check_only:
+            self._run_check(job)
+            return
+        try:
+            self._open()
+            self._check_file()
             s = self._session
             s.begin()
             try:
@@ -182,7 +326,7 @@ class Writer(threading.Thread):
                 s.rollback()
                 raise
         except (sqlite3.Error, OSError, StorageError) as exc:
-            job.error = explain(exc, self.db_path)
+            job.error = self._failed(explain(exc, self.db_path))
         except Exception as exc:  # report, never kill the writer
             job.error = exc
         finally:
@@ -192,9 +336,12 @@ class Writer(threading.Thread):
         attempt = 1
         while True:
             try:
-                return self._transact(items, attempt)
+                records = self._transact(items, attempt)
+                self.problem = None
+                return records
             except (sqlite3.Error, OSError, StorageError) as exc:
-                error = exc if isinstance(exc, InjectedFault) else explain(exc, self.db_path)
+                error = exc if isinstance(exc, InjectedFault) else \
+                    self._failed(explain(exc, self.db_path))
                 reason = str(error)
                 last = attempt >= self.policy.attempts or self._stopping.is_set()
                 if last:
@@ -214,8 +361,21 @@ class Writer(threading.Thread):
                     return failed
                 attempt += 1
 
+    def _failed(self, error: StorageError) -> StorageError:
+        """Note a real storage failure; a corrupt file is closed and never written again."""
+        if error.kind == "corrupt" and self._corrupt is None:
+            identity = self.identity or _identity(self.db_path)
+            self._corrupt = (error, identity)
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+                self.identity = None
+        self.problem = error
+        return error
+
     def _transact(self, items: list[Prepared], attempt: int) -> list[OutcomeRecord]:
         self._open()
+        self._check_file()
         faults = self.faults
         s = self._session
         faults.check(FaultPoint.BEFORE_WRITE)
@@ -242,7 +402,7 @@ class Writer(threading.Thread):
         # Every retry and failure goes in the log table, so `faultsim log` shows them as the
         # window does. Best effort: when the database itself is what fails, the pending outbox
         # keeps the reason; a locked file is not waited on a second time.
-        if getattr(error, "kind", None) == "locked" or self._session is None:
+        if getattr(error, "kind", None) in _FILE_KINDS | {"locked"} or self._session is None:
             return
         try:
             self._session.log_outcomes(records)
@@ -267,3 +427,31 @@ class Writer(threading.Thread):
                               it.fingerprint, attempts, why, it.source, it.line)
                 for it in items]
 
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _whereabouts(identity: tuple[int, int] | None) -> tuple[int | None, str | None]:
+    """How many names the open file ``identity`` has left (0: deleted) and its path now, or
+    (None, None) when unknown. Linux: found among this process's descriptors, which reach a
+    file even when it was moved or unlinked."""
+    if identity is None or not os.path.isdir("/proc/self/fd"):
+        return None, None
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return None, None
+    for fd in fds:
+        link = f"/proc/self/fd/{fd}"
+        try:
+            st = os.stat(link)
+            if (st.st_dev, st.st_ino) == identity:
+                return st.st_nlink, os.readlink(link) if st.st_nlink else None
+        except OSError:
+            continue
+    return None, None
