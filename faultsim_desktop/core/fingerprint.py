@@ -7,13 +7,16 @@ equal numbers (``1``, ``1.0``, ``1e0``; ``12.50``, ``12.5``) hash alike.
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 import orjson
 
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _PLAIN_EXPONENT_LIMIT = 100  # beyond this a number is written in normalized E-notation
+# normalize() rounds to its context: the default one (28 digits, exponents to 999999) would
+# give 0.1234567890123456789012345678901 and ...902 one fingerprint, and fail on 1e1000000.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 class NotCanonicalizable(ValueError):
@@ -24,7 +27,7 @@ def canonical_number(value: int | Decimal) -> str:
     """One text per numeric value: integers plain, others plain without trailing zeros."""
     if isinstance(value, int):
         return str(value)
-    d = value.normalize()
+    d = value.normalize(_EXACT)
     if d.is_zero():
         return "0"
     if -_PLAIN_EXPONENT_LIMIT <= d.adjusted() <= _PLAIN_EXPONENT_LIMIT:

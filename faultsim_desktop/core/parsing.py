@@ -22,7 +22,7 @@ import typing
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from .model import Candidate, RejectCode, Rejection
 
@@ -78,6 +78,7 @@ _LINE_BREAK_B = re.compile(rb"\r\n|\r|\n")
 # A number with more than 100 digits has a run of at least 34 (integer, fraction, exponent).
 _LONG_RUN = re.compile(r"[0-9]{34}")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_NUMBER_OUTSIDE_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|(' + _NUMBER.pattern + ")")
 _NON_FINITE = re.compile(r'(?<![\w."])-?(?:NaN|Infinity)(?![\w"])')
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # invalid UTF-8 kept by surrogateescape
 _RAW_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -140,6 +141,14 @@ def _checked_decimal(s: str) -> Decimal:
                        f"a number with {n} digits is too long (the limit is "
                        f"{MAX_NUMBER_DIGITS})", _NUMBER)
     return Decimal(s)
+
+
+def _huge_exponent(s: str) -> bool:
+    try:
+        Decimal(s)
+    except InvalidOperation:
+        return True
+    return False
 
 
 def _ignore(_s):
@@ -413,6 +422,13 @@ def _decode(text: str, line: int, column: int, source: str, index: int) -> Candi
     except RecursionError:
         return _reject(text, source, line, column, RejectCode.TOO_DEEP,
                        f"nesting is deeper than {MAX_DEPTH} levels")
+    except InvalidOperation:  # valid JSON, but Decimal holds exponents of 18 digits at most
+        m = next((x for x in _NUMBER_OUTSIDE_STRINGS.finditer(text)
+                  if x.group(1) and _huge_exponent(x.group(1))), None)
+        return _reject(text, source, line, column, RejectCode.NUMBER_TOO_LONG,
+                       f"the exponent of the number {_clip(m.group(1) if m else '', 30)} is too "
+                       "large (the limit is 18 digits)",
+                       _where(text, m.start(), line, column) if m else None)
     except ValueError as exc:  # int() over its digit limit; cannot happen after the checks above
         return _reject(text, source, line, column, RejectCode.NUMBER_TOO_LONG, str(exc))
     except Exception as exc:  # noqa: BLE001 - no input may crash the engine
