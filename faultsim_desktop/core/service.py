@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import re
 import sys
@@ -385,15 +386,17 @@ class IngestService:
         if identity is not None:
             try:
                 st = os.stat(self.db_path)
-                moved = (st.st_dev, st.st_ino) != identity
+                kind = "replaced" if (st.st_dev, st.st_ino) != identity else ""
             except FileNotFoundError:
-                moved = True
-            if moved:
-                self._writer.request_check()
+                kind = "missing"
+            if kind:
+                self._writer.request_check()  # the writer saves it and lets go of it
                 raise StorageError(
-                    f"The database {self.db_path} was deleted, moved or replaced while open; "
-                    "faultsim stopped using it. Events not stored wait in the pending outbox.",
-                    path=self.db_path, kind="missing")
+                    f"The database {self.db_path} was "
+                    f"{'deleted or moved away' if kind == 'missing' else 'replaced'} while "
+                    "open; nothing more is written to it. Put the database back, or open or "
+                    "create another one; events not stored wait in the pending outbox.",
+                    path=self.db_path, kind=kind)
         return closing(_ReadConn(self.db_path, self._busy_timeout_ms))
 
     def stats(self) -> list[ClientTotal]:
@@ -528,6 +531,10 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    # The parent may have died while this process was still starting, before the line above
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
 
 
 def _tell(stream) -> int:

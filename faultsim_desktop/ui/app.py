@@ -81,6 +81,35 @@ def create_window(db_path: Path, settings, *, workers: int | None = None, seed: 
         raise
 
 
+def open_first_window(db_path: Path, settings, *, workers: int | None = None,
+                      restore: bool = True):
+    """The window on ``db_path``; when that database cannot be opened (damaged, another
+    program's, locked, read-only...), the file is left as it was and the user chooses: a new
+    database at a new path, another file, another try, or quit (then None)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from ..core.store import StorageError
+    from .storage import OpenFailedDialog
+
+    while True:
+        try:
+            return create_window(db_path, settings, workers=workers, restore=restore)
+        except StorageError as exc:
+            dialog = OpenFailedDialog(exc, db_path)
+            dialog.exec()
+            choice = dialog.choice()
+            if choice == OpenFailedDialog.NEW:
+                db_path = dialog.new_path
+            elif choice == OpenFailedDialog.OPEN:
+                path, _ = QFileDialog.getOpenFileName(
+                    None, "Open database", str(db_path.parent),
+                    "SQLite databases (*.db *.sqlite);;All files (*)")
+                if path:
+                    db_path = Path(path)
+            elif choice != OpenFailedDialog.RETRY:
+                return None
+
+
 def screenshot(window, path: Path) -> bool:
     """Render the window to a PNG (works with QT_QPA_PLATFORM=offscreen)."""
     from PySide6.QtWidgets import QApplication
@@ -94,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     app = make_application()
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QMessageBox
 
     from ..core.service import default_db_path
     from ..core.store import StorageError
@@ -110,15 +138,17 @@ def main(argv: list[str] | None = None) -> int:
         last = settings.value("database/last")
         db_path = Path(last) if isinstance(last, str) and last else default_db_path()
     headless = args.screenshot is not None
-    try:
-        # a screenshot shows the default layout at 1440x900, whatever this user last left
-        window = create_window(db_path, settings, workers=args.workers, restore=not headless)
-    except StorageError as exc:
-        if headless:
+    if headless:
+        try:
+            # a screenshot shows the default layout at 1440x900, whatever this user last left
+            window = create_window(db_path, settings, workers=args.workers, restore=False)
+        except StorageError as exc:
             print(f"faultsim-desktop: {exc}", file=sys.stderr)
             return 1
-        QMessageBox.critical(None, "faultsim-desktop", str(exc))
-        return 1
+    else:
+        window = open_first_window(db_path, settings, workers=args.workers)
+        if window is None:
+            return 1
     if args.db is None and args.demo:
         window.remember_db = False  # the demo's temporary database is not the user's
     window.show()

@@ -21,11 +21,12 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from ..core.model import Outcome, OutcomeRecord
 from ..core.retry import RetryPolicy
 from ..core.service import ChildIngest, IngestService, Summary
-from ..core.store import ClientTotal
+from ..core.store import ClientTotal, StorageError
 
 TICK_MS = 100  # drain and repaint at most ten times a second
 MAX_OUTCOMES_PER_TICK = 10_000
 EXTERNAL_REFRESH_S = 2.0  # aggregates are read again this often even with no outcomes
+STORAGE_CHECK_TICKS = 10  # the writer looks at its file (deleted? read-only?) once a second
 _FINAL_KEYS = ("accepted", "duplicates", "rejected", "failed")
 
 
@@ -181,6 +182,7 @@ class Snapshot:
     pending_count: int = 0
     pending: list | None = None
     quarantine: list | None = None
+    problem: StorageError | None = None  # why the database could not be read, if it could not
 
 
 @dataclass
@@ -228,6 +230,7 @@ class EngineBridge(QObject):
     taskDone = Signal(str, object)  # run_task's tag, result
     busyChanged = Signal(bool)  # a file or text is being ingested
     serviceChanged = Signal(object)
+    storageProblem = Signal(str, str)  # kind and message of a storage problem; "" when gone
 
     def __init__(self, service: IngestService, parent: QObject | None = None):
         super().__init__(parent)
@@ -253,6 +256,9 @@ class EngineBridge(QObject):
         self._quarantine_dirty = True
         self._closed = False
         self._last_snapshot = 0.0
+        self._ticks = 0
+        self._read_problem: StorageError | None = None
+        self._shown_problem: StorageError | None = None
         self.timer = QTimer(self)
         self.timer.setObjectName("bridge-tick")
         self.timer.setInterval(TICK_MS)
@@ -287,6 +293,13 @@ class EngineBridge(QObject):
                 self._pending_dirty = True
             self.outcomes.emit(batch)
         self.countersChanged.emit(self.counters())
+        self._ticks += 1
+        if self._ticks % STORAGE_CHECK_TICKS == 0:
+            self.service.check_storage()  # returns at once; the writer looks
+        problem = self.service.problem or self._read_problem
+        if problem is not self._shown_problem:
+            self._shown_problem = problem
+            self.storageProblem.emit(problem.kind if problem else "", str(problem or ""))
         # aggregates at most ten times a second; four while a file streams in, so the reads
         # compete less with the writer for the GIL
         now = time.monotonic()
@@ -322,13 +335,18 @@ class EngineBridge(QObject):
 
         def read() -> Snapshot:
             snap = Snapshot()
-            if want_stats:
-                snap.stats = svc.stats()
+            # the outbox first: it is a file of its own, and what waits there must show even
+            # when the database cannot be read (locked, deleted, damaged)
             snap.pending_count = svc.outbox.count()
             if want_pending:
                 snap.pending = svc.pending(1000)
-            if want_q:
-                snap.quarantine = svc.quarantine("open", 1000)
+            try:
+                if want_stats:
+                    snap.stats = svc.stats()
+                if want_q:
+                    snap.quarantine = svc.quarantine("open", 1000)
+            except StorageError as exc:
+                snap.problem = exc
             return snap
         self.reader_lane.submit("snapshot", read)
 
@@ -431,6 +449,7 @@ class EngineBridge(QObject):
         if tag == "snapshot":
             snap: Snapshot = result  # type: ignore[assignment]
             self._pending_count = snap.pending_count
+            self._read_problem = snap.problem
             if snap.stats is not None:
                 self.statsChanged.emit(snap.stats)
             if snap.pending is not None:
@@ -479,6 +498,7 @@ class EngineBridge(QObject):
         self._baseline = {k: 0 for k in self._baseline}
         self._rate_window.clear()
         self._pending_count = 0
+        self._read_problem = None
         old.close()
         self.refresh()
         self.serviceChanged.emit(service)

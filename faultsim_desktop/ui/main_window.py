@@ -23,6 +23,7 @@ from .log_view import LogView, write_log_csv
 from .paths import icon_path, samples_dir
 from .quarantine import PendingPanel, QuarantinePanel, raw_text
 from .serve_control import ServeControl
+from .storage import OpenFailedDialog, StorageBanner
 from .theme import CRASH_RED, is_dark
 
 MAX_RECENT = 8
@@ -72,6 +73,8 @@ class MainWindow(QMainWindow):
         self.banner.setStyleSheet(f"background: {CRASH_RED}; color: white; font-weight: 700;"
                                   " font-size: 15px; padding: 6px; letter-spacing: 1px;")
         self.banner.hide()
+        self.storage_banner = StorageBanner(self)  # a real storage problem, while it lasts
+        self.open_failed_dialog: OpenFailedDialog | None = None
         self.totals_chart = TotalsChart(self)
         self.rate_chart = RateChart(self)
         self.chart_splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -85,6 +88,7 @@ class MainWindow(QMainWindow):
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
         cl.addWidget(self.banner)
+        cl.addWidget(self.storage_banner)
         cl.addWidget(self.chart_splitter, 1)
         self.setCentralWidget(central)
 
@@ -359,6 +363,9 @@ class MainWindow(QMainWindow):
         b.taskFailed.connect(self._on_task_failed)
         b.taskDone.connect(self._on_task_done)
         b.busyChanged.connect(self._on_busy)
+        b.storageProblem.connect(self._on_storage_problem)
+        b.countersChanged.connect(lambda c: self.storage_banner.set_pending(c.pending))
+        self.storage_banner.retryRequested.connect(self.bridge.retry_pending)
         self.editor.sendRequested.connect(self.send_text)
         self.editor.sendAgainRequested.connect(self.send_again)
         self.editor.resubmitRequested.connect(self.resubmit)
@@ -651,10 +658,7 @@ class MainWindow(QMainWindow):
         try:
             service = factory(Path(path))
         except Exception as exc:  # StorageError explains itself
-            box = QMessageBox(QMessageBox.Icon.Critical, "Cannot open the database", str(exc),
-                              parent=self)
-            box.setTextFormat(Qt.TextFormat.PlainText)
-            box.open()
+            self._offer_after_open_failure(exc, Path(path))
             self.show_message(str(exc))
             return False
         if self.crash_action.isChecked():
@@ -671,6 +675,34 @@ class MainWindow(QMainWindow):
         self.show_message(f"Opened database {path}")
         self._drain_pending_on_open()
         return True
+
+    def _offer_after_open_failure(self, exc: BaseException, path: Path) -> None:
+        """The refused file stays as it was; the user picks a new database, another file, a
+        second try, or keeps the current one (a window-modal dialog, answered asynchronously)."""
+        if self.open_failed_dialog is not None:
+            self.open_failed_dialog.close()
+        dialog = OpenFailedDialog(exc, path, keep_current=True, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.open_failed_dialog = dialog
+
+        def answered(_result: int) -> None:
+            if self.open_failed_dialog is dialog:
+                self.open_failed_dialog = None
+            choice = dialog.choice()
+            if choice == OpenFailedDialog.NEW:
+                self.switch_database(dialog.new_path)
+            elif choice == OpenFailedDialog.OPEN:
+                self.open_database()
+            elif choice == OpenFailedDialog.RETRY:
+                self.switch_database(path)
+        dialog.finished.connect(answered)
+        dialog.open()
+
+    @Slot(str, str)
+    def _on_storage_problem(self, kind: str, message: str) -> None:
+        self.storage_banner.set_problem(kind, message)
+        if message:
+            self.show_message(message)
 
     def _drain_pending_on_open(self) -> None:
         """Events left in the outbox by an earlier run are sent again when a database opens."""
@@ -835,6 +867,8 @@ class MainWindow(QMainWindow):
             pass
         for d in list(self._dialogs):
             d.close()
+        if self.open_failed_dialog is not None:
+            self.open_failed_dialog.close()  # answers "keep the current database"
         self.editor._check_timer.stop()
         self.statusBar().clearMessage()  # stops the status bar's message timer
         self.serve_control.shutdown()  # requests under way finish while the engine still runs

@@ -372,3 +372,23 @@ def test_deleted_then_closed_without_another_write_is_saved(tmp_path):
     [copy] = tmp_path.glob("kept.rescued-*.db")
     with IngestService(copy, workers=0) as saved:
         assert totals(saved) == TRUTH_BEFORE
+
+
+def test_deleted_while_idle_is_noticed_without_a_write(tmp_path):
+    path = tmp_path / "idle.db"
+    svc = acknowledged(path)
+    with svc:
+        os.unlink(path)
+        with pytest.raises(StorageError) as info:  # a read notices, and asks the writer to look
+            svc.stats()
+        assert info.value.kind == "missing" and "Put the database back" in str(info.value)
+        svc.check_storage()  # what the window does every second
+        with pytest.raises(StorageError):  # queued behind the checks: they have run
+            svc._command(lambda s: None)
+        assert svc.problem.kind == "missing" and str(path) in str(svc.problem)
+        assert "saved to" in str(svc.problem) and not path.exists()
+        [copy] = tmp_path.glob("idle.rescued-*.db")
+        os.replace(copy, path)
+        svc.check_storage()
+        svc._command(lambda s: None)  # the writer took the file back
+        assert svc.problem is None and totals(svc) == TRUTH_BEFORE
