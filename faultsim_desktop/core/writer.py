@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 _FINAL = (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED)
 # Problems of the file itself: nothing is written to it while they last (not even a log row).
 _FILE_KINDS = frozenset({"readonly", "missing", "replaced", "corrupt"})
+# Problems a look at the file shows are over (the pending events still wait for a retry).
+_SEEN_OVER = _FILE_KINDS | {"foreign", "newer", "open"}
 
 
 def utc_now() -> str:
@@ -305,8 +307,8 @@ class Writer(threading.Thread):
         except (sqlite3.Error, OSError, StorageError) as exc:
             self.problem = explain(exc, self.db_path)
         else:
-            if self.problem is not None and self.problem.kind in _FILE_KINDS:
-                self.problem = None  # fixed by the user (the pending events wait for a retry)
+            if self.problem is not None and self.problem.kind in _SEEN_OVER:
+                self.problem = None  # fixed by the user
         finally:
             job.done.set()
 

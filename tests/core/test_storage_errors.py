@@ -392,3 +392,20 @@ def test_deleted_while_idle_is_noticed_without_a_write(tmp_path):
         svc.check_storage()
         svc._command(lambda s: None)  # the writer took the file back
         assert svc.problem is None and totals(svc) == TRUTH_BEFORE
+
+
+def test_problem_clears_once_the_right_file_is_back(tmp_path):
+    path = tmp_path / "mine.db"
+    other = tmp_path / "photos.db"
+    sqlite3.connect(other).execute("CREATE TABLE photos (id INTEGER)").connection.close()
+    svc = acknowledged(path)
+    with svc:
+        os.rename(path, tmp_path / "aside.db")
+        os.rename(other, path)
+        fault_caught(svc, path, "foreign", "another program", f"It is complete at {tmp_path}")
+        os.rename(path, other)
+        os.rename(tmp_path / "aside.db", path)
+        svc.check_storage()
+        svc._command(lambda s: None)
+        assert svc.problem is None
+        counted_once_after_retry(svc)
