@@ -27,7 +27,8 @@ Decisions
     200  everything was stored before (a retry); header ``Idempotent-Replayed: true``.
 - The 201 and 200 bodies are ``{"events": [...]}`` built only from stored rows (id,
   fingerprint, client, amount, ...), never from per-request outcome counters, so a retry's 200
-  body equals the first 201 body byte for byte. 409/422/503 bodies add per-event outcomes.
+  body equals the first 201 body byte for byte (and equals what GET /events lists). 409/422/503
+  bodies add per-event outcomes.
 - ``Idempotency-Key`` acts as the event's own idempotency key: it is written into the event as
   its ``idempotency_key`` field, so the fingerprint, the stored raw text, the pending outbox and
   exports all carry it, exactly as if the client had put it in the body. A body holding one
@@ -217,6 +218,27 @@ def _not_json(candidates: list[Candidate]) -> dict | None:
     return {"error": "the body is not JSON", "problems": problems}
 
 
+def _stored_rows(service: IngestService, records, items: list[Prepared]) -> dict[int, tuple]:
+    """The stored row of every accepted or duplicate event, by id. An accepted event's row is
+    what its own transaction wrote (the store inserts these values as they are, and
+    received_at is the outcome's time); a duplicate's is read back, as the first request's
+    event stored it. Reading only duplicates spares most requests a database connection."""
+    rows: dict[int, tuple] = {}
+    wanted = []
+    for r, p in zip(records, items):
+        if r.outcome is Outcome.ACCEPTED:
+            rows[r.event_id] = (r.event_id, p.fingerprint, p.client, p.currency, p.amount,
+                                p.event_time, r.at, p.idempotency_key,
+                                json.dumps(p.warnings, ensure_ascii=False) if p.warnings
+                                else None, p.source, p.line)
+        elif r.outcome is Outcome.DUPLICATE:
+            wanted.append(r.event_id)
+    wanted = [i for i in wanted if i not in rows]
+    if wanted:
+        rows.update(service.events_by_id(wanted))
+    return rows
+
+
 def ingest_body(service: IngestService, body: bytes, key_header: str | None, source: str
                 ) -> tuple[int, dict, dict[str, str] | None]:
     """Run one POST /events body through the engine; returns (status, body, headers).
@@ -251,9 +273,7 @@ def _ingest_body(service, body, key_header, source):
         raise _Answer(503, {"error": f"storage is unavailable ({exc}); retry later"},
                       retry_later) from None
     records = ticket.records
-    stored_ids = [r.event_id for r in records if r.outcome in (Outcome.ACCEPTED,
-                                                              Outcome.DUPLICATE)]
-    rows = service.events_by_id(stored_ids) if stored_ids else {}
+    rows = _stored_rows(service, records, items)
     kinds = {r.outcome for r in records}
     if kinds <= {Outcome.ACCEPTED, Outcome.DUPLICATE}:
         answer = {"events": [_event_json(rows[r.event_id]) for r in records]}
@@ -265,7 +285,8 @@ def _ingest_body(service, body, key_header, source):
     conflict = False
     for i, (r, p) in enumerate(zip(records, items)):
         if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
-            results.append({"index": i, "outcome": r.outcome.value, **_event_json(rows[r.event_id])})
+            results.append({"index": i, "outcome": r.outcome.value,
+                            **_event_json(rows[r.event_id])})
         elif r.outcome is Outcome.REJECTED:
             code = p.reject_code
             if code is None and r.quarantine_id is not None:  # decided by the store
@@ -366,8 +387,19 @@ def create_app(service: IngestService, *, token: str | None = None,
 # -- running it -----------------------------------------------------------------------------
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket (port 0: any free port); OSError at once when the port is taken."""
-    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    return socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets that say TCP, and with
+    # Nagle on, each answer on a kept-alive connection waited ~40 ms for a delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _uvicorn_server(app: Starlette):

@@ -4,6 +4,7 @@ import json
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -55,26 +56,38 @@ def test_first_answer_201_and_a_retry_200_with_the_same_body(api, service):
     again = api.post("/events", content=ACME, headers={"Idempotency-Key": "order-1"})
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert again.content == first.content
+    assert api.get("/events").json()["events"] == first.json()["events"]  # the stored row
     assert totals(service) == {("acme", "USD"): (1, Decimal("12.50"))}
 
 
 def test_a_batch_resent_in_another_form_answers_the_stored_events(api, service):
     ndjson = ('{"client": "a", "amount": "1.10"}\n'
               '{"client": "b", "amount": 2.5, "currency": "EUR"}\n')
-    first = api.post("/events", content=ndjson.splitlines()[0], headers={"Idempotency-Key": "x"})
-    assert first.status_code == 201  # one event alone: key "x", not "x:0"
-    # one new and one already stored: 201; then the whole batch again, pretty-printed, numbers
-    # spelled otherwise: every event is a duplicate and the body is the same, from stored rows
-    batch = api.post("/events", content=ndjson, headers={"Idempotency-Key": "batch-7"})
+    first = api.post("/events", content=ndjson.splitlines()[0])
+    assert first.status_code == 201
+    batch = api.post("/events", content=ndjson)  # one stored before, one new: 201
     assert batch.status_code == 201
-    keys = [e["idempotency_key"] for e in batch.json()["events"]]
-    assert keys == ["batch-7:0", "batch-7:1"]
+    assert batch.json()["events"][0] == first.json()["events"][0]
+    # the batch again, pretty-printed, numbers spelled otherwise: every event is a duplicate
+    # and the body is the same, built from the stored rows
     pretty = ('[\n  {"amount": "1.10", "client": "a"},\n'
               '  {"currency": "EUR", "client": "b", "amount": 2.50}\n]')
-    replay = api.post("/events", content=pretty, headers={"Idempotency-Key": "batch-7"})
+    replay = api.post("/events", content=pretty)
     assert replay.status_code == 200 and replay.content == batch.content
     assert [e["amount"] for e in replay.json()["events"]] == ["1.10", "2.5"]
-    assert totals(service) == {("a", None): (2, Decimal("2.20")), ("b", "EUR"): (1, Decimal("2.5"))}
+    assert api.get("/events").json()["events"] == batch.json()["events"]
+    assert totals(service) == {("a", None): (1, Decimal("1.10")), ("b", "EUR"): (1, Decimal("2.5"))}
+
+
+def test_the_header_key_names_each_event_of_a_batch(api, service):
+    one = api.post("/events", content=ACME, headers={"Idempotency-Key": "x"})
+    assert one.json()["events"][0]["idempotency_key"] == "x"  # one event: the key as it is
+    batch = "\n".join([ACME.replace("acme", "a"), ACME.replace("acme", "b")])
+    first = api.post("/events", content=batch, headers={"Idempotency-Key": "batch-7"})
+    assert [e["idempotency_key"] for e in first.json()["events"]] == ["batch-7:0", "batch-7:1"]
+    again = api.post("/events", content=batch, headers={"Idempotency-Key": "batch-7"})
+    assert again.status_code == 200 and again.content == first.content
+    assert service.counts()["events"] == 3
 
 
 def test_a_key_reused_with_another_payload_is_409_and_the_first_stands(api, service):
@@ -87,8 +100,8 @@ def test_a_key_reused_with_another_payload_is_409_and_the_first_stands(api, serv
     assert item["conflicts_with"] == first.json()["events"][0]["id"]
     assert totals(service) == {("acme", "USD"): (1, Decimal("12.50"))}
     # keys are scoped per client, as in the engine: the same key for another client is new
-    r = api.post("/events", content=ACME.replace("acme", "globex"), headers={"Idempotency-Key": "k"})
-    assert r.status_code == 201
+    globex = ACME.replace("acme", "globex")
+    assert api.post("/events", content=globex, headers={"Idempotency-Key": "k"}).status_code == 201
 
 
 def test_rejected_events_are_422_with_line_and_column_and_the_rest_is_stored(api, service):
@@ -321,3 +334,12 @@ def test_the_faultsim_serve_process_serves_and_stops_cleanly(tmp_path, stop):
     with IngestService(db, workers=0) as svc:
         assert totals(svc) == {("acme", "USD"): (2, Decimal("12.55"))}
         assert svc.integrity_check() == "ok"
+
+
+def test_the_listening_socket_says_tcp():
+    from faultsim_desktop.server import bind
+
+    # asyncio turns Nagle off only on sockets created with IPPROTO_TCP; with proto 0 every
+    # answer on a kept-alive connection waited for a delayed ACK (~40 ms instead of ~1 ms)
+    with bind("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP

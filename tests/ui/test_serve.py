@@ -1,4 +1,4 @@
-"""The window's "Serve on port" switch: events posted over HTTP show up live; off closes the port."""
+"""The window's "Serve on port" switch: events posted over HTTP show up live; off frees the port."""
 import threading
 from decimal import Decimal
 
