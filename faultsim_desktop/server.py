@@ -37,9 +37,10 @@ Decisions
   own key (idempotency_key, event_id, message_id) keeps it; for a single-event body that key
   must equal the header (400 otherwise). As in the engine (UNIQUE(client, key)), keys are
   scoped per client: the same key for another client is another event.
-- Blocking engine calls run in worker threads (``run_in_threadpool``), never on the event loop,
-  and no lock serializes requests: concurrent requests land in the writer's queue together and
-  share its transactions.
+- Blocking engine calls run in worker threads (``anyio.to_thread`` / ``run_in_threadpool``),
+  never on the event loop, and no lock serializes requests: concurrent requests land in the
+  writer's queue together and share its transactions. POSTs use at most 32 threads, so reads
+  still answer while storage is failing. A full writer queue is a 503 at once, never a wait.
 - Binding anything but a loopback address requires a token (``--token`` or FAULTSIM_TOKEN);
   a configured token is always required, on every endpoint (``Authorization: Bearer ...``,
   compared with ``hmac.compare_digest``), else 401.
@@ -56,6 +57,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
+import anyio
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -79,6 +81,10 @@ MAX_QUEUED_EVENTS = 200_000  # beyond this many events waiting for the writer: 5
 MAX_KEY_CHARS = 255
 MAX_PAGE = 1000
 WAIT_S = 300.0  # a request waits this long at most for its outcomes (then 503; a retry is safe)
+# POSTs waiting for the writer hold at most this many worker threads, so the reads (GET
+# /stats, /health) always find one of the 40 that Starlette's thread pool has
+INGEST_THREADS = 32
+RETRY_LATER = {"Retry-After": "1"}
 
 _NOT_JSON = frozenset({RejectCode.INVALID_JSON, RejectCode.INVALID_UTF8, RejectCode.UTF16})
 _KEY_FIELDS = frozenset(field_key(n) for n in IDEMPOTENCY_NAMES)
@@ -236,6 +242,9 @@ def _stored_rows(service: IngestService, records, items: list[Prepared]) -> dict
     wanted = [i for i in wanted if i not in rows]
     if wanted:
         rows.update(service.events_by_id(wanted))
+        missing = [i for i in wanted if i not in rows]
+        if missing:  # deleted meanwhile (a reset of the database)
+            raise StorageError(f"stored event #{missing[0]} could not be read back.")
     return rows
 
 
@@ -247,6 +256,8 @@ def ingest_body(service: IngestService, body: bytes, key_header: str | None, sou
         return _ingest_body(service, body, key_header, source)
     except _Answer as a:
         return a.status, a.body, a.headers
+    except StorageError as exc:  # e.g. reading the stored rows back failed
+        return 503, {"error": f"{exc} Send the same request again later."}, RETRY_LATER
 
 
 def _ingest_body(service, body, key_header, source):
@@ -264,14 +275,13 @@ def _ingest_body(service, body, key_header, source):
     items = [prepare_one(c, now) for c in candidates]
     if key is not None:
         items = _apply_key(candidates, items, key, now)
-    retry_later = {"Retry-After": "1"}
     try:
         ticket = service.submit_prepared(items, keep_records=True)
         ticket.wait(WAIT_S)
-    except (StorageError, RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError) as exc:  # a stopped writer; no outcome in time
         # queued events are still written; a retry of this request is deduplicated
         raise _Answer(503, {"error": f"storage is unavailable ({exc}); retry later"},
-                      retry_later) from None
+                      RETRY_LATER) from None
     records = ticket.records
     rows = _stored_rows(service, records, items)
     kinds = {r.outcome for r in records}
@@ -306,7 +316,7 @@ def _ingest_body(service, body, key_header, source):
     if counts["failed"]:
         return 503, {"error": "storage is failing: events that could not be stored wait in the "
                               "pending outbox; send the same request again later", **counts,
-                     "events": results}, retry_later
+                     "events": results}, RETRY_LATER
     if conflict:
         return 409, {"error": "an idempotency key was used before with a different payload; "
                               "the first event stands", **counts, "events": results}, None
@@ -320,6 +330,7 @@ def create_app(service: IngestService, *, token: str | None = None,
                retry_after_s: int = 1) -> Starlette:
     """The ASGI app over ``service`` (which the caller owns and closes)."""
     busy = {"Retry-After": str(retry_after_s)}
+    ingest_threads = anyio.CapacityLimiter(INGEST_THREADS)
 
     async def post_events(request: Request) -> Response:
         if service.queue_full or service.queue_depth >= max_queued_events:
@@ -330,8 +341,9 @@ def create_app(service: IngestService, *, token: str | None = None,
             return _error(413, f"the body is larger than the limit of {max_body:,} bytes; "
                                "split it into several requests", max_body=max_body)
         peer = request.client.host if request.client else "?"
-        status, answer, headers = await run_in_threadpool(
-            ingest_body, service, body, request.headers.get("idempotency-key"), f"http:{peer}")
+        status, answer, headers = await anyio.to_thread.run_sync(
+            ingest_body, service, body, request.headers.get("idempotency-key"), f"http:{peer}",
+            limiter=ingest_threads)
         if headers and "Retry-After" in headers:
             headers = {**headers, **busy}
         return _json(status, answer, headers)
@@ -373,7 +385,10 @@ def create_app(service: IngestService, *, token: str | None = None,
         return _json(200, {"status": "ok", "queue_depth": service.queue_depth,
                            "pending": pending, "crash_switch": service.faults.active})
 
-    app = Starlette(routes=[
+    async def storage_failed(request: Request, exc: Exception) -> Response:
+        return _error(503, f"{exc} Retry later.", busy)
+
+    app = Starlette(exception_handlers={StorageError: storage_failed}, routes=[
         Route("/events", post_events, methods=["POST"]),
         Route("/events", get_events, methods=["GET"]),
         Route("/stats", get_stats, methods=["GET"]),

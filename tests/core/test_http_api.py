@@ -343,3 +343,14 @@ def test_the_listening_socket_says_tcp():
     # answer on a kept-alive connection waited for a delayed ACK (~40 ms instead of ~1 ms)
     with bind("127.0.0.1", 0) as sock:
         assert sock.proto == socket.IPPROTO_TCP
+
+
+def test_a_database_moved_away_is_503_with_the_reason_never_a_crash(api, service, db_path):
+    assert api.post("/events", content=ACME).status_code == 201
+    db_path.rename(db_path.with_name("moved.db"))
+    r = api.get("/stats")
+    assert r.status_code == 503 and "Retry-After" in r.headers
+    assert "deleted or moved away" in r.json()["error"]
+    r = api.post("/events", content=ACME.replace("acme", "initech"))
+    assert r.status_code == 503 and r.json()["events"][0]["outcome"] == "failed"
+    assert len(service.pending()) == 1  # kept for when a database is back
