@@ -824,6 +824,9 @@ class _Splitter:
             self._broken(text, err[0], err[1])
             return
         rej = _syntax_rejection(text, len(text), "Expecting value", self.v_line, self.v_col)
+        # the raw text without the blank lines that end the input, as everywhere else: one bad
+        # input is one quarantine entry, whether or not a line break followed it
+        text = text.rstrip()
         bad = self._bad_bytes(text, self.v_start)
         if bad is not None:
             self._emit(text.encode("utf-8", "surrogateescape"), self.v_line, self.v_col,

@@ -1,11 +1,24 @@
 """Threads and processes racing on the same events and the same database count each once."""
+import io
+import json
+import random
+import re
 import subprocess
 import sys
 import threading
 from decimal import Decimal
+from pathlib import Path
 
+from faultsim_desktop.core import store
+from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
+from faultsim_desktop.core.fingerprint import fingerprint
+from faultsim_desktop.core.model import Outcome
+from faultsim_desktop.core.parsing import decode_value
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import IngestService
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from corpus import BAD_LINES, generate  # noqa: E402
 
 EVENTS = ["{\"client\": \"c%d\", \"amount\": \"%d.10\", \"event_id\": \"e%d\"}" % (i % 5, i, i)
           for i in range(300)]
@@ -55,7 +68,6 @@ def test_processes_count_each_event_once(tmp_path):
                                str(data), "--db", str(db), "--json", "--batch-size", "20",
                                "--retries", "20"], stdout=subprocess.PIPE, text=True)
              for _ in range(3)]
-    import json
     outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0]
     assert sum(o["accepted"] for o in outs) == 300
@@ -77,3 +89,206 @@ def test_another_process_closing_never_pulls_the_wal_from_under_us(tmp_path):
         assert (tmp_path / "shared.db-wal").exists()
         svc.submit_text(EVENTS[1]).wait(30)
         assert sum(r.count for r in svc.stats()) == 2
+
+
+
+
+class _HeldWriter(FaultSwitch):
+    """Holds its writer just before the transaction (where the latency point is asked)."""
+
+    def __init__(self):
+        super().__init__(0)
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def delay(self) -> float:
+        self.holding.set()
+        self.release.wait(30)
+        return 0.0
+
+
+def test_a_slow_drain_never_removes_an_event_that_failed_after_it_read_the_outbox(db_path):
+    # Regression: outbox ids were plain rowids. A slow drain read event #1; a second drain
+    # stored it and removed #1; the next failed event was given id #1 again, and the slow drain,
+    # finishing, removed that event although it was never stored: it was lost.
+    broken, held, once = FaultSwitch(0), _HeldWriter(), RetryPolicy(attempts=1)
+    broken.set(FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.ALWAYS))
+    with IngestService(db_path, faults=broken, workers=0, retry=once) as failing, \
+            IngestService(db_path, faults=held, workers=0, retry=once) as slow, \
+            IngestService(db_path, workers=0, retry=once) as quick:
+        assert failing.submit_text(EVENTS[0]).wait(30).failed == 1
+        drained = {}
+        t = threading.Thread(target=lambda: drained.update(slow=slow.retry_pending()))
+        t.start()
+        try:
+            assert held.holding.wait(30)  # the slow drain has read the outbox
+            assert quick.retry_pending().accepted == 1
+            assert failing.submit_text(EVENTS[1]).wait(30).failed == 1
+        finally:
+            held.release.set()
+            t.join()
+        assert drained["slow"].duplicates == 1
+        assert [p.raw for p in quick.pending()] == [EVENTS[1]]
+        assert quick.retry_pending().accepted == 1
+        assert state(quick) == {"c0": (1, Decimal("0.10")), "c1": (1, Decimal("1.10"))}
+
+
+# -- overlapping writers with faults and a short busy timeout ------------------------------------
+BUSY_MS = 40  # instead of 10 s: lock waits become real "database is locked" errors, often
+# The faultsim command, with every connection it opens given the short busy timeout above.
+_SHORT_BUSY_CLI = (
+    "import sys\n"
+    "from faultsim_desktop.core import store\n"
+    "_open = store._connect_once\n"
+    f"store._connect_once = lambda p, s, b, w: _open(p, s, {BUSY_MS}, w)\n"
+    "from faultsim_desktop.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n")
+_PENDING_NOTE = re.compile(r"pending outbox: sent [\d,]+ again; [\d,]+ still pending")
+
+
+def _render(event: dict, rng: random.Random) -> str:
+    """The same event as another sender writes it: keys reordered, spacing and escaping varied."""
+    items = list(event.items())
+    rng.shuffle(items)
+    return json.dumps(dict(items), ensure_ascii=rng.random() < 0.5,
+                      separators=rng.choice([(",", ":"), (", ", ": "), (" ,", " :  ")]))
+
+
+def _fp(event: dict) -> str:
+    return fingerprint(decode_value(json.dumps(event)).obj).hex()
+
+
+def _workload(tmp_path):
+    """A messy corpus with its independent truth, plus for every event with an idempotency key
+    a second event reusing the key with other content (a conflict: the first one stands)."""
+    data = tmp_path / "corpus.ndjson"
+    truth = generate(data, 1500, seed=23, clients=25)["truth"]
+    lines = data.read_text(encoding="utf-8").splitlines()
+    events = [json.loads(line) for line in lines if line not in BAD_LINES]
+    bad = [line for line in lines if line in BAD_LINES]
+    # same client, amount and currency: whichever of a pair wins, the truth is the same
+    pairs = [(e, dict(e, note="sent again, edited")) for e in events if "event_id" in e]
+    return truth, events, pairs, bad
+
+
+def _writer_lines(k: int, events: list[dict], bad: list[str]) -> list[str]:
+    rng = random.Random(k)
+    lines = [_render(e, rng) for e in events] + bad
+    rng.shuffle(lines)
+    return lines
+
+
+def _stored(svc) -> list[dict]:
+    buf = io.StringIO()
+    svc.export_events(buf, "ndjson")
+    return [json.loads(line) for line in buf.getvalue().splitlines()]
+
+
+def test_overlapping_writers_with_faults_lose_nothing_and_count_each_event_once(
+        tmp_path, monkeypatch):
+    truth, events, pairs, bad = _workload(tmp_path)
+    everything = events + [variant for _, variant in pairs]
+    assert len(pairs) >= 50 and len(bad) >= 20
+    db = tmp_path / "shared.db"
+    open_ = store._connect_once
+    monkeypatch.setattr(store, "_connect_once", lambda p, s, b, w: open_(p, s, BUSY_MS, w))
+    with IngestService(db, workers=0):  # created once, before the race
+        pass
+
+    procs = []
+    for k in range(3):
+        f = tmp_path / f"writer{k}.ndjson"
+        f.write_text("\n".join(_writer_lines(100 + k, everything, bad)) + "\n", encoding="utf-8")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", _SHORT_BUSY_CLI, "ingest", str(f), "--db", str(db), "--json",
+             "--workers", "0", "--batch-size", "20", "--retries", "2", "--seed", str(k),
+             "--fault", "mid_transaction:0.2", "--fault", "after_commit:0.1"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+
+    records, errors = [], []
+    records_lock = threading.Lock()
+
+    def keep(batch):
+        with records_lock:
+            records.extend(batch)
+
+    services = []
+    for k in range(4):
+        switch = FaultSwitch(k)
+        switch.set(FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.PROBABILITY, probability=0.05))
+        switch.set(FaultPoint.MID_TRANSACTION, FaultConfig(FaultMode.PROBABILITY, probability=0.2))
+        switch.set(FaultPoint.AFTER_COMMIT, FaultConfig(FaultMode.PROBABILITY, probability=0.1))
+        svc = IngestService(db, faults=switch, workers=0, batch_size=25, seed=k,
+                            retry=RetryPolicy(attempts=3, base_delay_s=0.002, cap_s=0.02))
+        svc.subscribe(keep)
+        services.append(svc)
+    writing = threading.Event()
+    writing.set()
+
+    def write(svc, lines):
+        try:
+            for i in range(0, len(lines), 25):
+                svc.submit_text("\n".join(lines[i:i + 25]), source="thread").wait(120)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    reads = [0]
+
+    def read(svc):  # what the window does meanwhile: a reader must never meet a lock
+        try:
+            while writing.is_set():
+                svc.stats(), svc.counts(), svc.recent_log(20), svc.pending(20)
+                reads[0] += 1
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, _writer_lines(k, everything, bad)))
+               for k, s in enumerate(services)]
+    reader = threading.Thread(target=read, args=(services[0],))
+    for t in threads + [reader]:
+        t.start()
+    for t in threads:
+        t.join()
+    outs = [p.communicate(timeout=120) for p in procs]
+    writing.clear()
+    reader.join()
+    for s in services:
+        s.close()
+
+    assert errors == [] and reads[0] > 0
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode in (0, 3), err  # 3: events (maybe another writer's) still pending
+        assert all(_PENDING_NOTE.fullmatch(line) for line in err.splitlines()), err
+    received = {json.loads(out.splitlines()[-1])["received"] for out, _ in outs}
+    assert len(received) == 1 and received.pop() >= len(everything) + len(bad)
+    finals = [r for r in records if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE,
+                                                  Outcome.REJECTED)]
+    assert not any("locked" in (r.reason or "") for r in finals)
+    locked = {r.fingerprint.hex() for r in records if r.outcome is Outcome.FAILED
+              and "locked" in r.reason and r.client is not None}  # bad input has no client
+    assert locked, "the short busy timeout should have made some writes fail"
+
+    # the faults are over: draining the shared outbox stores every event still pending
+    drain = subprocess.run([sys.executable, "-c", _SHORT_BUSY_CLI, "pending", "retry",
+                            "--db", str(db), "--json"], capture_output=True, text=True,
+                           timeout=120)
+    assert (drain.returncode, drain.stderr) == (0, "")
+    assert json.loads(drain.stdout)["pending"] == 0
+    with IngestService(db, workers=0) as svc:
+        assert svc.retry_pending().received == 0 and svc.outbox.count() == 0
+        got = {(r.client, r.currency): (r.count, r.total) for r in svc.stats()}
+        assert got == {k: (v[0], v[1]) for k, v in truth.items()}
+        assert svc.stats() == svc.stats_from_events()
+        assert svc.integrity_check() == "ok"
+        stored = [e["fingerprint"] for e in _stored(svc)]
+        codes = {q.code for q in svc.quarantine(None, limit=100_000)}
+    assert len(stored) == len(set(stored)) == sum(v[0] for v in truth.values())
+    stored = set(stored)
+    paired = {_fp(e) for pair in pairs for e in pair}
+    assert {_fp(e) for e in events} - paired <= stored
+    winners = [(_fp(a) in stored, _fp(b) in stored) for a, b in pairs]
+    assert all(a != b for a, b in winners)  # exactly one of each conflicting pair
+    assert "idempotency_conflict" in codes
+    losers = paired - stored
+    assert locked <= stored | losers  # what failed on a lock was stored later, or lost a conflict
+    accepted = [r.fingerprint for r in records if r.outcome is Outcome.ACCEPTED]
+    assert len(accepted) == len(set(accepted))  # no event was acknowledged as new twice
