@@ -1,0 +1,236 @@
+"""SIGKILL soak: ingest a messy corpus, kill the process at random moments, start it again on the
+same database and input, and repeat; at the end the per-client counts and exact totals must equal
+the corpus' ground truth and SQLite's integrity check must say ``ok``.
+
+    python benchmarks/soak.py --kills 300               # the faultsim command line
+    python benchmarks/soak.py --kills 40 --gui          # the window (offscreen)
+
+The rounds cycle through: a plain ingest; one with mid-transaction faults; one whose writes all
+fail so the pending outbox fills; a plain one that starts by draining that outbox; one that loses
+acknowledgements after commits. Kills land while parsing, mid-batch, during commits and while the
+outbox drains. Prints one JSON object with the figures; exit status 1 when anything was lost or
+counted twice. tests/core/test_kill_recovery.py and tests/ui/test_kill_recovery.py run this with
+fewer kills.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import generate  # noqa: E402
+
+# (extra faultsim arguments, what the round is for)
+CLI_ROUNDS = [
+    ([], "plain"),
+    (["--fault", "mid_transaction:0.3"], "mid-transaction faults"),
+    (["--fault", "before_write:always", "--retries", "0"], "fill the outbox"),
+    ([], "drain the outbox"),
+    (["--fault", "after_commit:0.3"], "lost acknowledgements"),
+    (["--fault", "latency:20ms", "--batch-size", "200"], "slow small commits"),
+]
+
+
+def _counts(db: Path) -> tuple[int, int]:
+    """(stored events, events waiting in the outbox), read without the engine."""
+    def one(path: Path, sql: str) -> int:
+        if not path.exists():
+            return 0
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            try:
+                return conn.execute(sql).fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return -1
+    return (one(db, "SELECT count(*) FROM events"),
+            one(Path(f"{db}.outbox"), "SELECT count(*) FROM pending"))
+
+
+def _cli(db: Path, data: Path, extra: list[str], batch: int) -> subprocess.Popen:
+    args = [sys.executable, "-m", "faultsim_desktop.cli", "ingest", str(data), "--db", str(db),
+            "--json", "--batch-size", str(batch), *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _gui(db: Path, data: Path, workdir: Path, workers: int) -> subprocess.Popen:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               FAULTSIM_SETTINGS=str(workdir / "settings.ini"))
+    args = [sys.executable, "-m", "faultsim_desktop.ui.app", "--db", str(db),
+            "--workers", str(workers), str(data)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def _stats(db: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "faultsim_desktop.cli", "stats", "--db", str(db),
+                          "--json"], capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        return {}
+    return {(r["client"], r["currency"]): (r["count"], Decimal(r["total"]))
+            for r in json.loads(out.stdout)}
+
+
+def _wait_for_progress(p: subprocess.Popen, db: Path, before: tuple[int, int],
+                       timeout: float) -> None:
+    """Return once the stored events or the outbox changed (or the process ended)."""
+    deadline = time.monotonic() + timeout
+    while p.poll() is None and time.monotonic() < deadline:
+        if _counts(db) != before:
+            return
+        time.sleep(0.02)
+
+
+def _epoch(db: Path, data: Path, truth: dict, *, kills: int, rng: random.Random, gui: bool,
+           wait: tuple[float, float], batch: int, figures: dict) -> dict:
+    """Kill ``kills`` times on a fresh database, let a last run finish, check against truth."""
+    killed = 0
+    n = 0
+    while killed < kills:
+        figures["rounds"] += 1
+        if gui:
+            extra = []
+            p = _gui(db, data, db.parent, workers=n % 2)
+        else:
+            extra, _purpose = CLI_ROUNDS[n % len(CLI_ROUNDS)]
+            if extra:
+                extra = [*extra, "--seed", str(figures["rounds"])]
+            p = _cli(db, data, extra, batch)
+        n += 1
+        before = _counts(db)
+        try:
+            if rng.random() < 0.5:  # a random moment: starting, parsing, anywhere
+                p.wait(timeout=rng.uniform(*wait))
+            else:  # a random moment once it is visibly writing (the machine may be slow)
+                _wait_for_progress(p, db, before, timeout=120)
+                p.wait(timeout=rng.uniform(0.0, 0.4))
+            figures["runs_that_finished"] += 1
+            if p.returncode not in (0, 3):  # 3: events wait in the outbox (a fault round)
+                figures["crashed_with_error"] += 1
+                figures.setdefault("errors", []).append(p.stderr.read()[-2000:])
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            killed += 1
+            after = _counts(db)
+            if before[1] > 0:
+                figures["kills_while_outbox_waited"] += 1
+            if extra:
+                figures["kills_in_fault_rounds"] += 1
+            if before[0] < after[0]:  # it had stored some events, not all
+                figures["kills_mid_ingest"] += 1
+            if before[1] != after[1]:  # the outbox was filling or draining
+                figures["kills_mid_outbox"] += 1
+        p.communicate()
+    figures["kills"] += killed
+    # the last run is left to finish
+    if gui:
+        p = _gui(db, data, db.parent, workers=1)
+        want = {k: (c, t) for k, (c, t) in truth.items()}
+        deadline = time.monotonic() + 300
+        converged = False
+        while time.monotonic() < deadline and p.poll() is None:
+            time.sleep(1.0)
+            if _counts(db)[1] == 0 and _stats(db) == want:
+                time.sleep(1.5)  # still the same a moment later: nothing counted twice
+                converged = _counts(db)[1] == 0 and _stats(db) == want
+                if converged:
+                    break
+        p.terminate()
+        _out, err = p.communicate(timeout=60)
+        final_ok = converged
+    else:
+        p = _cli(db, data, [], batch)
+        out, err = p.communicate(timeout=600)
+        summary = json.loads(out.splitlines()[-1]) if out.strip() else {}
+        final_ok = p.returncode == 0 and summary.get("failed") == 0 \
+            and summary.get("pending") == 0
+    if not final_ok:
+        figures.setdefault("errors", []).append(f"last run of {db}: {err[-2000:]}")
+    return {"last_run_ok": final_ok, **check(db, truth)}
+
+
+def run_soak(workdir: Path, *, events: int = 40_000, kills: int = 30, seed: int = 1,
+             gui: bool = False, kills_per_epoch: int = 6,
+             wait: tuple[float, float] | None = None, batch: int = 500) -> dict:
+    """Epochs of ``kills_per_epoch`` kills, each on a fresh database with the same corpus (so
+    kills keep landing mid-ingest, not only once everything is stored), each ending with a run
+    left to finish and a check against the ground truth. Returns the figures."""
+    workdir = Path(workdir)
+    data = workdir / "corpus.ndjson"
+    truth = generate(data, events, seed=seed)["truth"]
+    rng = random.Random(seed)
+    wait = wait or ((0.8, 3.0) if gui else (0.3, 1.5))
+    figures = {"events_in_corpus": events, "kills": 0, "epochs": 0, "rounds": 0,
+               "runs_that_finished": 0, "kills_while_outbox_waited": 0,
+               "kills_in_fault_rounds": 0, "kills_mid_ingest": 0, "kills_mid_outbox": 0,
+               "crashed_with_error": 0, "epochs_converged": 0, "events_lost": 0,
+               "events_counted_twice": 0, "integrity_failures": 0, "left_in_outbox": 0}
+    started = time.perf_counter()
+    while figures["kills"] < kills:
+        figures["epochs"] += 1
+        folder = workdir / f"epoch-{figures['epochs']}"
+        folder.mkdir()
+        result = _epoch(folder / "soak.db", data, truth, kills=min(kills_per_epoch,
+                        kills - figures["kills"]), rng=rng, gui=gui, wait=wait, batch=batch,
+                        figures=figures)
+        figures["epochs_converged"] += (result["last_run_ok"] and result["totals_equal_truth"]
+                                        and result["aggregates_equal_group_by"])
+        figures["events_lost"] += result["events_lost"]
+        figures["events_counted_twice"] += result["events_counted_twice"]
+        figures["integrity_failures"] += result["integrity_check"] != "ok"
+        figures["left_in_outbox"] += result["left_in_outbox"]
+    figures["seconds"] = round(time.perf_counter() - started, 1)
+    return figures
+
+
+def check(db: Path, truth: dict) -> dict:
+    """Compare a database with the ground truth: what was lost, what was counted twice."""
+    from faultsim_desktop.core.service import IngestService
+
+    with IngestService(db, workers=0) as svc:
+        got = {(r.client, r.currency): (r.count, r.total) for r in svc.stats()}
+        want = {k: (n, t) for k, (n, t) in truth.items()}
+        lost = sum(max(0, want[k][0] - got.get(k, (0, 0))[0]) for k in want)
+        twice = sum(max(0, got[k][0] - want.get(k, (0, 0))[0]) for k in got)
+        return {"totals_equal_truth": got == want, "events_lost": lost,
+                "events_counted_twice": twice,
+                "aggregates_equal_group_by": svc.stats() == svc.stats_from_events(),
+                "integrity_check": svc.integrity_check(), "left_in_outbox": svc.outbox.count()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kills", type=int, default=300)
+    ap.add_argument("--events", type=int, default=40_000)
+    ap.add_argument("--kills-per-epoch", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--gui", action="store_true", help="kill the window instead of the CLI")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="faultsim-soak-") as tmp:
+        figures = run_soak(Path(tmp), events=args.events, kills=args.kills, seed=args.seed,
+                           gui=args.gui, kills_per_epoch=args.kills_per_epoch)
+    print(json.dumps({"mode": "window" if args.gui else "cli", **figures}, indent=1))
+    return 0 if ok(figures) else 1
+
+
+def ok(figures: dict) -> bool:
+    """Every epoch converged on the truth: nothing lost, nothing twice, integrity ok."""
+    return (figures["epochs_converged"] == figures["epochs"] and not figures["events_lost"]
+            and not figures["events_counted_twice"] and not figures["integrity_failures"]
+            and not figures["left_in_outbox"] and not figures["crashed_with_error"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
