@@ -40,19 +40,24 @@ def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, sto
         faults.set(*parse_fault_spec(spec))
     faults.enabled = crash_on.is_set()
     svc = IngestService(db, faults=faults, workers=0, seed=seed)
+    batches = []  # one publish per written batch (one transaction): shows the coalescing
+    svc.subscribe(lambda records: batches.append(len(records))
+                  if records and records[0].outcome.value != "retrying" else None)
     srv = BackgroundServer(svc, port=0)
     conn.send(srv.url)
     while not stop.wait(0.01):  # the parent's crash switch, as it changes
         faults.enabled = crash_on.is_set()
     faults.enabled = False
     srv.stop()
+    written = list(batches)
     drained = svc.retry_pending()  # the outbox holds what failed: the same events again
     stats = svc.stats()
     conn.send({"stats": {f"{r.client}\t{r.currency or ''}": [r.count, str(r.total)]
                          for r in stats},
                "aggregates_match_events": stats == svc.stats_from_events(),
                "outbox_drained": drained.received, "pending_after": drained.pending,
-               "counters": svc.counters.snapshot(), "injected": {
+               "write_batches": len(written), "counters": svc.counters.snapshot(),
+               "injected": {
                    p.value: n for p, n in faults.injected.items() if n},
                "integrity": svc.integrity_check()})
     svc.close()
@@ -199,6 +204,7 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
         "status_counts": {str(k): v for k, v in sorted(codes.items(), key=str)},
         "crash_switch_fraction": args.crash_fraction, "faults": args.fault,
         "faults_injected": result["injected"],
+        "write_batches": result["write_batches"],
         "server_cpu_s": round((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), 2),
         "clients_cpu_s": round((me1.user + me1.system) - (me0.user + me0.system), 2),
         "outbox_drained_after": result["outbox_drained"],
