@@ -316,19 +316,29 @@ class Writer(threading.Thread):
         if job.command is _check_only:
             self._run_check(job)
             return
+        attempt = 1
         try:
-            self._open()
-            self._check_file()
-            s = self._session
-            s.begin()
-            try:
-                job.result = job.command(s)
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
-        except (sqlite3.Error, OSError, StorageError) as exc:
-            job.error = self._failed(explain(exc, self.db_path))
+            while True:
+                try:
+                    self._open()
+                    self._check_file()
+                    s = self._session
+                    s.begin()
+                    try:
+                        job.result = job.command(s)
+                        s.commit()
+                    except BaseException:
+                        s.rollback()
+                        raise
+                    return
+                except (sqlite3.Error, OSError, StorageError) as exc:
+                    error = self._failed(explain(exc, self.db_path))
+                    # a lock held beyond the busy timeout is waited out as event writes do
+                    if error.kind != "locked" or attempt >= self.policy.attempts or \
+                            sleep_unless(self._stopping, self.policy.delay(attempt, self._rng)):
+                        job.error = error
+                        return
+                    attempt += 1
         except Exception as exc:  # report, never kill the writer
             job.error = exc
         finally:

@@ -3,6 +3,7 @@ import io
 import json
 import random
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -130,6 +131,37 @@ def test_a_slow_drain_never_removes_an_event_that_failed_after_it_read_the_outbo
         assert [p.raw for p in quick.pending()] == [EVENTS[1]]
         assert quick.retry_pending().accepted == 1
         assert state(quick) == {"c0": (1, Decimal("0.10")), "c1": (1, Decimal("1.10"))}
+
+
+
+class _ReleaseOnFirstWait:
+    """A retry policy whose first backoff is when the other program lets go of its lock."""
+
+    attempts = 3
+
+    def __init__(self, holder: sqlite3.Connection):
+        self.holder, self.waits = holder, 0
+
+    def delay(self, failed_attempt: int, rng=None) -> float:
+        self.waits += 1
+        if self.holder.in_transaction:
+            self.holder.execute("ROLLBACK")
+        return 0.0
+
+
+def test_a_command_waits_out_a_lock_held_longer_than_the_busy_timeout(db_path):
+    # Regression: commands (resolving a quarantine entry, reset) reported "locked" to the user
+    # at the first busy timeout, where event writes wait and retry.
+    with IngestService(db_path, workers=0, busy_timeout_ms=50) as svc:
+        assert svc.submit_text(EVENTS[0]).wait(30).accepted == 1
+        holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            svc.retry_policy = policy = _ReleaseOnFirstWait(holder)
+            svc.reset()
+        finally:
+            holder.close()
+        assert policy.waits == 1 and svc.stats() == [] and svc.counts()["events"] == 0
 
 
 # -- overlapping writers with faults and a short busy timeout ------------------------------------
