@@ -195,8 +195,8 @@ def _with_key(text: str, key: str) -> str:
     return text[:at] + '"idempotency_key":' + json.dumps(key) + sep + rest
 
 
-def _apply_key(candidates: list[Candidate], items: list[Prepared], key: str, now: str
-               ) -> list[Prepared]:
+def _apply_key(candidates: list[Candidate], items: list[Prepared], key: str, now: str,
+               registry) -> list[Prepared]:
     single = len(candidates) == 1
     out = list(items)
     for i, (c, p) in enumerate(zip(candidates, items)):
@@ -211,7 +211,7 @@ def _apply_key(candidates: list[Candidate], items: list[Prepared], key: str, now
         text = c.text if isinstance(c.text, str) else c.text.decode("utf-8")
         keyed = decode_value(_with_key(text, key if single else f"{key}:{i}"),
                              line=c.line, column=c.column, source=c.source)
-        out[i] = prepare_one(keyed, now)
+        out[i] = prepare_one(keyed, now, None, registry)
     return out
 
 
@@ -272,9 +272,10 @@ def _ingest_body(service, body, key_header, source):
     if bad is not None:
         raise _Answer(400, bad)
     now = utc_now()
-    items = [prepare_one(c, now) for c in candidates]
+    registry = service.registry()  # the clients' mappings (faultsim schema)
+    items = [prepare_one(c, now, None, registry) for c in candidates]
     if key is not None:
-        items = _apply_key(candidates, items, key, now)
+        items = _apply_key(candidates, items, key, now, registry)
     try:
         ticket = service.submit_prepared(items, keep_records=True)
         ticket.wait(WAIT_S)

@@ -27,6 +27,8 @@ class RejectCode(str, enum.Enum):
     CURRENCY_CONFLICT = "currency_conflict"
     BAD_IDEMPOTENCY_KEY = "bad_idempotency_key"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    MAPPING_FIELD_MISSING = "mapping_field_missing"  # a field a client's mapping names is absent
+    BAD_TIME = "bad_time"  # a mapped time field that does not hold its mapping's time format
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +112,10 @@ class Prepared(NamedTuple):
     reject_code: str | None = None
     reason: str | None = None
     outbox_id: int | None = None  # set when the event comes back from the pending outbox
+    mapping_version: int | None = None  # the client's mapping that normalized it; None: heuristics
 
 
-OUTBOX_ID = len(Prepared._fields) - 1  # the writer reads plain tuples by position
+OUTBOX_ID = Prepared._fields.index("outbox_id")  # the writer reads plain tuples by position
 
 
 class OutcomeRecord(NamedTuple):

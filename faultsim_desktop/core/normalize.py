@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 from faultsim_desktop.core.model import NormalizedEvent, RejectCode, RejectedEvent, Rejection
 
-__all__ = ["client_display", "field_key", "normalize", "parse_amount", "parse_time"]
+__all__ = ["client_display", "field_key", "find_client", "normalize", "parse_amount", "parse_time"]
 
 CLIENT_NAMES = (
     "client_id", "client", "source", "customer_id", "customer", "account_id", "account",
@@ -691,17 +691,15 @@ _NO_AMOUNT_MESSAGE = (
 )
 
 
-def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
-    """One parsed JSON object -> NormalizedEvent, or raises RejectedEvent saying why not."""
-    found, children, dups = _scan(obj)
-    warnings: list[str] = []
+def _find_client(found: list, children: list | None) -> tuple[str, list | None]:
+    """The heuristic client of a scanned object (display form) and the scans one level down
+    when they were needed; raises RejectedEvent when there is none."""
     nested = None  # one level down is scanned only when the top level lacks something
-
     hit = found[_CLIENT]
     if hit is not None:
         client_field = hit[1]
     else:
-        if children and nested is None:
+        if children:
             nested = _scan_children(children)
         pick = _pick_nested(nested, _CLIENT) if children else None
         if pick is None:
@@ -721,6 +719,20 @@ def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
         client = value  # already in display form: the common case
     else:
         client = _client_from(value, client_field)
+    return client, nested
+
+
+def find_client(obj: dict) -> str:
+    """The client the heuristics find in ``obj`` (display form); raises RejectedEvent."""
+    found, children, _ = _scan(obj)
+    return _find_client(found, children)[0]
+
+
+def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
+    """One parsed JSON object -> NormalizedEvent, or raises RejectedEvent saying why not."""
+    found, children, dups = _scan(obj)
+    warnings: list[str] = []
+    client, nested = _find_client(found, children)
 
     amount_found = found
     hit = found[_AMOUNT]

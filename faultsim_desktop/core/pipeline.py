@@ -1,7 +1,8 @@
 """The CPU stage: candidates -> Prepared (normalized, fingerprinted) events.
 
 ``process_chunk`` is what worker processes run; it imports nothing but the Qt-free core, so
-spawning a worker from the window's process is cheap and safe.
+spawning a worker from the window's process is cheap and safe. The clients' mappings travel
+with each chunk as a plain ``Registry`` (None when there are none).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from .fingerprint import NotCanonicalizable, fingerprint
 from .model import Candidate, Prepared, RejectCode, RejectedEvent, Rejection
 from .normalize import normalize
 from .parsing import Chunk, parse_chunk
+from .schemas import Registry, normalize_event
 
 
 def _rejected(c: Candidate, rejection: Rejection) -> Prepared:
@@ -20,7 +22,10 @@ def _rejected(c: Candidate, rejection: Rejection) -> Prepared:
                     reason=str(rejection))
 
 
-def prepare_one(c: Candidate, received_at: str, outbox_id: int | None = None) -> Prepared:
+def prepare_one(c: Candidate, received_at: str, outbox_id: int | None = None,
+                registry: Registry | None = None) -> Prepared:
+    """One candidate through normalization (by its client's mapping when ``registry`` has
+    one) and fingerprinting; ingestion and the schema preview both use it."""
     if c.rejection is not None:
         return _rejected(c, c.rejection)._replace(outbox_id=outbox_id)
     try:
@@ -29,21 +34,25 @@ def prepare_one(c: Candidate, received_at: str, outbox_id: int | None = None) ->
         return _rejected(c, Rejection(RejectCode.UNPAIRED_SURROGATE, str(exc)))._replace(
             outbox_id=outbox_id)
     try:
-        ev = normalize(c.obj, received_at=received_at)
+        ev, version = normalize_event(c.obj, received_at=received_at, registry=registry)
     except RejectedEvent as exc:
         return _rejected(c, exc.rejection)._replace(fingerprint=fp, outbox_id=outbox_id)
     return Prepared(c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
                     format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
-                    ev.idempotency_key, ev.warnings, None, None, outbox_id)
+                    ev.idempotency_key, ev.warnings, None, None, outbox_id, version)
 
 
-def prepare(candidates: Iterable[Candidate], received_at: str) -> list[Prepared]:
-    return [prepare_one(c, received_at) for c in candidates]
+def prepare(candidates: Iterable[Candidate], received_at: str,
+            registry: Registry | None = None) -> list[Prepared]:
+    return [prepare_one(c, received_at, None, registry) for c in candidates]
 
 
-def process_chunk(chunk: Chunk, received_at: str) -> list[tuple]:
+def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = None
+                  ) -> list[tuple]:
     """What a worker process returns: plain tuples in Prepared's field order (a NamedTuple
     costs a Python-level ``__new__`` per item, here and again when unpickled)."""
+    if registry:
+        return [tuple(prepare_one(c, received_at, None, registry)) for c in parse_chunk(chunk)]
     out = []
     append = out.append
     for c in parse_chunk(chunk):
@@ -56,7 +65,7 @@ def process_chunk(chunk: Chunk, received_at: str) -> list[tuple]:
                 continue
             append((c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
                     format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
-                    ev.idempotency_key, ev.warnings, None, None, None))
+                    ev.idempotency_key, ev.warnings, None, None, None, None))
         else:
             append(tuple(prepare_one(c, received_at)))
     return out

@@ -2,26 +2,30 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import multiprocessing
 import os
 import re
+import sqlite3
 import sys
 import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, TextIO
 
 from .faults import FaultSwitch
 from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
-from .parsing import decode_value, iter_chunks, parse_chunk, split_text
+from .normalize import client_display
+from .parsing import decode_value, iter_chunks, iter_file, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy, outbox_path_for
+from .schemas import Mapping, Registry
 from .store import (ClientTotal, QuarantineEntry, ReadSession, StorageError, WriteSession,
                     connect)
 from .writer import Writer, WriteJob, utc_now
@@ -32,6 +36,10 @@ POOL_THRESHOLD_BYTES = 4 << 20
 # A worker's answer is unpickled in one go while holding the GIL: small chunks keep that short
 # (about 2 ms), so a window in the same process never waits long for its turn.
 POOL_CHUNK_BYTES = 256 << 10
+# The clients' mappings are read again at most this often, so a change made by another process
+# (faultsim schema set while a window or a server runs) applies within about a second.
+REGISTRY_TTL_S = 1.0
+PREVIEW_LIMIT = 500  # events a schema preview normalizes
 
 
 def default_db_path() -> Path:
@@ -176,6 +184,9 @@ class IngestService:
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._closed = False
+        self._registry = Registry()
+        self._registry_at = float("-inf")  # time.monotonic() of the last read
+        self._registry_lock = threading.Lock()
         self._writer = Writer(self.db_path, self.outbox, self.faults, retry or RetryPolicy(),
                               self._publish, batch_size=batch_size, synchronous=synchronous,
                               seed=seed, busy_timeout_ms=busy_timeout_ms)
@@ -185,6 +196,7 @@ class IngestService:
         if self._writer.open_error is not None:
             self._writer.stop()
             raise self._writer.open_error
+        self.registry()
 
     # -- settings --------------------------------------------------------------------------
     @property
@@ -251,13 +263,14 @@ class IngestService:
         ticket = Ticket()
         if keep_records:
             ticket.keep_records()
-        self._enqueue(prepare(split_text(text, source), utc_now()), ticket)
+        self._enqueue(prepare(split_text(text, source), utc_now(), self.registry()), ticket)
         ticket.seal()
         return ticket
 
     def submit_prepared(self, items: list[Prepared], *, keep_records: bool = False) -> Ticket:
-        """Queue events that went through the CPU stage (``pipeline.prepare``) already, for a
-        caller that adjusts them first (the HTTP server's Idempotency-Key header)."""
+        """Queue events that went through the CPU stage (``pipeline.prepare`` with
+        ``registry()``) already, for a caller that adjusts them first (the HTTP server's
+        Idempotency-Key header)."""
         ticket = Ticket()
         if keep_records:
             ticket.keep_records()
@@ -295,7 +308,8 @@ class IngestService:
                     if cancel is not None and cancel.is_set():
                         cancelled = True
                         break
-                    self._enqueue(prepare(parse_chunk(chunk), utc_now()), ticket, cancel)
+                    self._enqueue(prepare(parse_chunk(chunk), utc_now(), self.registry()),
+                                  ticket, cancel)
                     if progress is not None:
                         progress(_tell(stream), size)
         finally:
@@ -320,7 +334,8 @@ class IngestService:
             for chunk in iter_chunks(stream, source, chunk_bytes=POOL_CHUNK_BYTES):
                 if cancel is not None and cancel.is_set():
                     return True
-                inflight.append(pool.submit(process_chunk, chunk, utc_now()))
+                inflight.append(pool.submit(process_chunk, chunk, utc_now(),
+                                            self.registry() or None))
                 while len(inflight) >= limit:
                     self._enqueue(inflight.popleft().result(), ticket, cancel)
                 if progress is not None:
@@ -345,8 +360,9 @@ class IngestService:
         try:
             ticket = Ticket()
             now = utc_now()
+            registry = self.registry()  # a pending event is normalized when it is stored
             for page in self.outbox.iter_all():
-                self._enqueue([prepare_one(_candidate_from_pending(p), now, outbox_id=p.id)
+                self._enqueue([prepare_one(_candidate_from_pending(p), now, p.id, registry)
                                for p in page], ticket)
             ticket.seal()
             summary = ticket.wait()
@@ -354,6 +370,87 @@ class IngestService:
             self._drain_lock.release()
         summary.pending = self.outbox.count()
         return summary
+
+    # -- per-client schemas (core/schemas.py) ----------------------------------------------
+    def registry(self) -> Registry:
+        """The clients' active mappings, as ingestion uses them. Read again at most once per
+        REGISTRY_TTL_S (other processes may change them); a failed read keeps the last one."""
+        if time.monotonic() - self._registry_at >= REGISTRY_TTL_S:
+            self._load_registry(force=False)
+        return self._registry
+
+    def _load_registry(self, force: bool) -> None:
+        # one thread reads; the others go on with the snapshot they have (unless forced)
+        if not self._registry_lock.acquire(blocking=force):
+            return
+        try:
+            if not force and time.monotonic() - self._registry_at < REGISTRY_TTL_S:
+                return
+            try:
+                with self._reader() as r:
+                    rows = r.mappings()
+            except (StorageError, sqlite3.Error):
+                pass  # the storage problem shows elsewhere; ingestion goes on as it was
+            else:
+                self._registry = Registry(_mappings_from(rows))
+            self._registry_at = time.monotonic()
+        finally:
+            self._registry_lock.release()
+
+    def save_mapping(self, mapping: Mapping) -> Mapping:
+        """Store ``mapping`` (from ``schemas.new_mapping``) as the newest version of its
+        client's mapping; events submitted from now on use it, stored ones keep theirs."""
+        now = utc_now()
+        version = self._command(lambda s: s.save_mapping(mapping.client_key, mapping.to_json(),
+                                                         mapping.note, now))
+        self._load_registry(force=True)
+        return replace(mapping, version=version, created_at=now)
+
+    def mappings(self) -> list[Mapping]:
+        """The active mapping of every client that has one, by client name."""
+        with self._reader() as r:
+            rows = r.mappings()
+        return sorted(_mappings_from(rows), key=lambda m: (m.client_key, m.client))
+
+    def mapping_history(self, client: str) -> list[Mapping]:
+        """Every version of a client's mapping, newest first."""
+        with self._reader() as r:
+            rows = r.mapping_history(_client_key(client))
+        return _mappings_from(rows)
+
+    def mapping_usage(self, client: str) -> dict[int | None, int]:
+        """Stored events of a client per mapping version that normalized them (None: the
+        heuristics)."""
+        with self._reader() as r:
+            return r.mapping_usage(_client_key(client))
+
+    def recent_raw(self, client: str, limit: int = 20) -> list[str | bytes]:
+        """The raw text of a client's newest stored events (samples for a schema preview)."""
+        with self._reader() as r:
+            return r.recent_raw(_client_key(client), limit)
+
+    def preview(self, text: str | bytes, mapping: Mapping | None = None,
+                limit: int = PREVIEW_LIMIT) -> list[Prepared]:
+        """How the events of ``text`` would be normalized now (by ``mapping`` for its client
+        when given: a proposed version, numbered as the next one), through the same function as
+        ingestion; nothing is stored."""
+        return self._preview(split_text(text, "preview")[:limit], mapping)
+
+    def preview_file(self, path: str | os.PathLike, mapping: Mapping | None = None,
+                     limit: int = PREVIEW_LIMIT) -> list[Prepared]:
+        """``preview`` of the first ``limit`` events of a file (read no further)."""
+        with open(path, "rb") as f:
+            return self._preview(list(itertools.islice(iter_file(f, str(path)), limit)), mapping)
+
+    def _preview(self, candidates: list[Candidate], mapping: Mapping | None) -> list[Prepared]:
+        registry = self.registry()
+        if mapping is not None:
+            if mapping.version is None:
+                current = registry.get(mapping.client)
+                mapping = replace(mapping, version=(current.version or 0) + 1 if current else 1)
+            registry = registry.with_mapping(mapping)
+        now = utc_now()
+        return [prepare_one(c, now, None, registry) for c in candidates]
 
     # -- quarantine ------------------------------------------------------------------------
     def quarantine(self, status: str | None = "open", limit: int = 1000) -> list[QuarantineEntry]:
@@ -451,7 +548,8 @@ class IngestService:
             elif fmt == "csv":
                 w = csv.writer(out)
                 header = ["id", "client", "currency", "amount", "event_time", "received_at",
-                          "idempotency_key", "warnings", "source", "line", "fingerprint", "raw"]
+                          "idempotency_key", "warnings", "source", "line", "mapping_version",
+                          "fingerprint", "raw"]
                 w.writerow(header)
                 for row in rows:
                     row["fingerprint"] = row["fingerprint"].hex()
@@ -535,6 +633,21 @@ def _die_with_parent() -> None:
     parent = multiprocessing.parent_process()
     if parent is not None and os.getppid() != parent.pid:
         os._exit(1)
+
+
+def _client_key(client: str) -> str:
+    return client_display(client).casefold()
+
+
+def _mappings_from(rows) -> list[Mapping]:
+    out = []
+    for key, version, text, at, note in rows:
+        try:
+            out.append(Mapping.from_row(version, text, at, note))
+        except (ValueError, TypeError):  # never written by this code; left out, said once
+            import logging
+            logging.getLogger(__name__).error("mapping v%s of %r cannot be read", version, key)
+    return out
 
 
 def _tell(stream) -> int:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from .model import Outcome, OutcomeRecord, Prepared
 
 APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch anyone else's
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Sums must never round silently: any inexact result raises instead.
 MONEY = Context(prec=1000, traps=[Inexact, InvalidOperation, Overflow])
 
@@ -157,7 +157,20 @@ _SCHEMA_V1 = [
         quarantine_id INTEGER
     )""",
 ]
-_MIGRATIONS = {1: _SCHEMA_V1}
+# Per-client schemas (core/schemas.py): every version of every client's mapping; the newest
+# is active. An event records the version that normalized it (NULL: the heuristics did).
+_SCHEMA_V2 = [
+    "ALTER TABLE events ADD COLUMN mapping_version INTEGER",
+    """CREATE TABLE schemas (
+        client_key TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        mapping TEXT NOT NULL,           -- JSON: core.schemas.Mapping.fields()
+        created_at TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (client_key, version)
+    ) WITHOUT ROWID""",
+]
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 def _check_ours(conn: sqlite3.Connection, path: Path) -> int:
@@ -366,12 +379,12 @@ class WriteSession:
         deltas: dict[tuple[str, str], list] = {}
         new_clients: dict[str, str] = {}
         insert = ("INSERT INTO events(fingerprint, client, client_key, currency, amount,"
-                  " event_time, received_at, idempotency_key, warnings, source, line, raw)"
-                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
+                  " event_time, received_at, idempotency_key, warnings, source, line, raw,"
+                  " mapping_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
         accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
         for it in items:
             (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
-             idem, warnings, reject_code, reason, _outbox) = it
+             idem, warnings, reject_code, reason, _outbox, mapping_version) = it
             if reject_code is not None:
                 qid = self.quarantine(raw, reject_code, reason, source, line, column, now)
                 append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
@@ -380,7 +393,8 @@ class WriteSession:
             cur = execute(insert, (
                 fp, client, client_key, currency or "", amount, event_time, now, idem,
                 json.dumps(warnings, ensure_ascii=False) if warnings else None,
-                source, line, raw if type(raw) is str and raw.isascii() else _storable(raw)))
+                source, line, raw if type(raw) is str and raw.isascii() else _storable(raw),
+                mapping_version))
             if cur.rowcount == 1:
                 key = (client_key, currency or "")
                 d = deltas.get(key)
@@ -490,7 +504,18 @@ class WriteSession:
         self.cur.executemany("UPDATE quarantine SET status = ? WHERE id = ?",
                              [(status, i) for i in ids])
 
+    def save_mapping(self, client_key: str, mapping_json: str, note: str, now: str) -> int:
+        """Store a new version of a client's mapping (inside the open transaction, whose write
+        lock keeps two writers from taking the same number); returns the version."""
+        version = self.cur.execute(
+            "SELECT coalesce(max(version), 0) + 1 FROM schemas WHERE client_key = ?",
+            (client_key,)).fetchone()[0]
+        self.cur.execute("INSERT INTO schemas(client_key, version, mapping, created_at, note)"
+                         " VALUES (?,?,?,?,?)", (client_key, version, mapping_json, now, note))
+        return version
+
     def reset(self) -> None:
+        # the clients' schemas are configuration, not data: they stay
         for table in ("events", "clients", "aggregates", "quarantine", "log"):
             self.cur.execute(f"DELETE FROM {table}")
         self._pending_aggs = None
@@ -593,7 +618,7 @@ class ReadSession:
     def iter_events(self, page: int = 10_000) -> Iterator[dict]:
         last = 0
         columns = ("id, client, currency, amount, event_time, received_at, idempotency_key,"
-                   " warnings, source, line, fingerprint, raw")
+                   " warnings, source, line, mapping_version, fingerprint, raw")
         names = [c.strip() for c in columns.split(",")]
         while True:
             rows = self.conn.execute(f"SELECT {columns} FROM events WHERE id > ? ORDER BY id"
@@ -622,3 +647,30 @@ class ReadSession:
 
     def integrity_check(self) -> str:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def mappings(self) -> list[tuple[str, int, str, str, str]]:
+        """The active (newest) mapping of every client that has one, as (client_key, version,
+        mapping JSON, created_at, note)."""
+        return self.conn.execute(
+            "SELECT client_key, version, mapping, created_at, note FROM schemas s"
+            " WHERE version = (SELECT max(version) FROM schemas WHERE client_key = s.client_key)"
+            " ORDER BY client_key").fetchall()
+
+    def mapping_history(self, client_key: str) -> list[tuple[str, int, str, str, str]]:
+        """Every version of one client's mapping, newest first (same columns)."""
+        return self.conn.execute(
+            "SELECT client_key, version, mapping, created_at, note FROM schemas"
+            " WHERE client_key = ? ORDER BY version DESC", (client_key,)).fetchall()
+
+    def mapping_usage(self, client_key: str) -> dict[int | None, int]:
+        """How many stored events of a client each mapping version normalized (None: the
+        heuristics). Scans the client's events: for reports, not for every batch."""
+        return dict(self.conn.execute(
+            "SELECT mapping_version, count(*) FROM events WHERE client_key = ?"
+            " GROUP BY mapping_version", (client_key,)).fetchall())
+
+    def recent_raw(self, client_key: str, limit: int = 20) -> list[str | bytes]:
+        """The raw text of a client's newest stored events, newest first."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT raw FROM events WHERE client_key = ? ORDER BY id DESC LIMIT ?",
+            (client_key, limit))]
