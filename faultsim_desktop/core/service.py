@@ -24,10 +24,10 @@ from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Reje
 from .normalize import client_display
 from .parsing import decode_value, iter_chunks, iter_file, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
-from .retry import Outbox, PendingEvent, RetryPolicy, outbox_path_for
+from .retry import Outbox, PendingEvent, RetryPolicy
 from .schemas import Mapping, Registry
-from .store import (ClientTotal, QuarantineEntry, ReadSession, StorageError, WriteSession,
-                    connect)
+from .storage import label_of, open_backend
+from .store import ClientTotal, QuarantineEntry, StorageError, WriteSession
 from .writer import Writer, WriteJob, utc_now
 
 Subscriber = Callable[[list[OutcomeRecord]], None]
@@ -172,9 +172,12 @@ class IngestService:
                  batch_size: int = 50000, workers: int | None = None,
                  synchronous: str = "FULL", seed: int | None = None,
                  busy_timeout_ms: int = 10_000):
-        self.db_path = Path(db_path) if db_path is not None else default_db_path()
+        # SQLite (a path) or PostgreSQL (a postgresql:// URL); see core/storage.py
+        self.backend = open_backend(db_path if db_path is not None else default_db_path())
+        self.db_path = self.backend.target  # the Path, or the URL as given
+        self.db_label = label_of(self.db_path)  # for messages and titles: no password
         self.faults = faults if faults is not None else FaultSwitch(seed)
-        self.outbox = Outbox(outbox_path_for(self.db_path))
+        self.outbox = Outbox(self.backend.outbox_path)
         self.counters = SessionCounters()
         self.batch_size = batch_size
         self.workers = (os.cpu_count() or 1) if workers is None else workers
@@ -187,7 +190,7 @@ class IngestService:
         self._registry = Registry()
         self._registry_at = float("-inf")  # time.monotonic() of the last read
         self._registry_lock = threading.Lock()
-        self._writer = Writer(self.db_path, self.outbox, self.faults, retry or RetryPolicy(),
+        self._writer = Writer(self.backend, self.outbox, self.faults, retry or RetryPolicy(),
                               self._publish, batch_size=batch_size, synchronous=synchronous,
                               seed=seed, busy_timeout_ms=busy_timeout_ms)
         self._busy_timeout_ms = busy_timeout_ms
@@ -195,6 +198,7 @@ class IngestService:
         self._writer.ready.wait()
         if self._writer.open_error is not None:
             self._writer.stop()
+            self.backend.close()
             raise self._writer.open_error
         self.registry()
 
@@ -494,7 +498,7 @@ class IngestService:
                     "open; nothing more is written to it. Put the database back, or open or "
                     "create another one; events not stored wait in the pending outbox.",
                     path=self.db_path, kind=kind)
-        return closing(_ReadConn(self.db_path, self._busy_timeout_ms))
+        return closing(self.backend.reader(self._busy_timeout_ms))
 
     def stats(self) -> list[ClientTotal]:
         with self._reader() as r:
@@ -592,20 +596,13 @@ class IngestService:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
         self._writer.stop()
+        self.backend.close()
 
     def __enter__(self) -> "IngestService":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class _ReadConn(ReadSession):
-    def __init__(self, path: Path, busy_timeout_ms: int = 10_000):
-        super().__init__(connect(path, write=False, busy_timeout_ms=busy_timeout_ms))
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def _lower_priority() -> None:

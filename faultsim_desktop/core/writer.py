@@ -16,6 +16,7 @@ from typing import Callable
 from .faults import FaultPoint, FaultSwitch, InjectedFault, sleep_unless
 from .model import OUTBOX_ID, Outcome, OutcomeRecord, Prepared
 from .retry import Outbox, RetryPolicy
+from .storage import open_backend
 from .store import (StorageError, WriteSession, connect, explain, missing_error,
                     readonly_error)
 
@@ -66,7 +67,8 @@ class Writer(threading.Thread):
                  queue_jobs: int = 24, synchronous: str = "FULL", seed: int | None = None,
                  busy_timeout_ms: int = 10_000):
         super().__init__(name="faultsim-writer", daemon=True)
-        self.db_path = Path(db_path)
+        self.backend = open_backend(db_path)  # a path or URL, or the service's backend
+        self.db_path = self.backend.label  # the file, or the URL with its password masked
         self.outbox = outbox
         self.faults = faults
         self.policy = policy
@@ -138,7 +140,7 @@ class Writer(threading.Thread):
                 if stop_after:
                     break
         finally:
-            if self._session is not None:
+            if self._session is not None and self.backend.is_file:
                 try:  # a file deleted or replaced meanwhile is saved, and its WAL emptied
                     self._check_file()
                 except (StorageError, OSError, sqlite3.Error):
@@ -149,6 +151,12 @@ class Writer(threading.Thread):
 
     def _open(self) -> None:
         if self._session is not None:
+            return
+        if not self.backend.is_file:  # a server: no file to watch; the session reconnects
+            self._session = self.backend.write_session(
+                synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms,
+                create=not self._opened)
+            self._opened = True
             return
         if self._corrupt is not None:
             error, identity = self._corrupt
@@ -180,6 +188,9 @@ class Writer(threading.Thread):
         lost for the user) and into one made read-only after it was opened; one os.stat per
         batch catches all three.
         """
+        if not self.backend.is_file:  # a server: is it there (reconnecting if need be)?
+            self._session.check()
+            return
         try:
             st = os.stat(self.db_path)
         except FileNotFoundError:

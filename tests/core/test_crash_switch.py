@@ -1,4 +1,5 @@
-"""Fault points act on real SQLite transactions; retries converge on exact totals."""
+"""Fault points act on real transactions (SQLite and PostgreSQL); retries converge on exact
+totals."""
 from decimal import Decimal
 
 import pytest
@@ -13,10 +14,10 @@ EVENTS = "\n".join('{"client": "c%d", "amount": "%d.25"}' % (i % 3, i) for i in 
 TRUTH = {f"c{k}": sum(Decimal(f"{i}.25") for i in range(30) if i % 3 == k) for k in range(3)}
 
 
-def make(db_path, point, config, attempts=4, seed=1):
+def make(db, point, config, attempts=4, seed=1):
     faults = FaultSwitch(seed)
     faults.set(point, config)
-    return IngestService(db_path, faults=faults, workers=0, seed=seed,
+    return IngestService(db, faults=faults, workers=0, seed=seed,
                          retry=RetryPolicy(attempts=attempts, base_delay_s=0.001, cap_s=0.005))
 
 
@@ -42,8 +43,8 @@ def test_bad_fault_specs_say_why(spec):
         parse_fault_spec(spec)
 
 
-def test_before_write_next_n_fails_then_retries_succeed(db_path):
-    with make(db_path, FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.NEXT_N, remaining=2)) as svc:
+def test_before_write_next_n_fails_then_retries_succeed(db):
+    with make(db, FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.NEXT_N, remaining=2)) as svc:
         seen = []
         svc.subscribe(seen.extend)
         s = svc.submit_text(EVENTS).wait(30)
@@ -53,8 +54,8 @@ def test_before_write_next_n_fails_then_retries_succeed(db_path):
         assert totals(svc) == TRUTH
 
 
-def test_mid_transaction_rolls_back_everything(db_path):
-    with make(db_path, FaultPoint.MID_TRANSACTION, FaultConfig(FaultMode.ALWAYS),
+def test_mid_transaction_rolls_back_everything(db):
+    with make(db, FaultPoint.MID_TRANSACTION, FaultConfig(FaultMode.ALWAYS),
               attempts=2) as svc:
         s = svc.submit_text(EVENTS).wait(30)
         assert (s.accepted, s.failed, s.pending) == (0, 30, 0) or s.failed == 30
@@ -66,8 +67,8 @@ def test_mid_transaction_rolls_back_everything(db_path):
         assert svc.outbox.count() == 30
 
 
-def test_lost_acknowledgement_retry_comes_back_duplicate(db_path):
-    with make(db_path, FaultPoint.AFTER_COMMIT, FaultConfig(FaultMode.NEXT_N, remaining=1)) as svc:
+def test_lost_acknowledgement_retry_comes_back_duplicate(db):
+    with make(db, FaultPoint.AFTER_COMMIT, FaultConfig(FaultMode.NEXT_N, remaining=1)) as svc:
         ticket = svc.submit_text(EVENTS, keep_records=True)
         s = ticket.wait(30)
         assert (s.duplicates, s.accepted, s.failed) == (30, 0, 0)
@@ -76,10 +77,10 @@ def test_lost_acknowledgement_retry_comes_back_duplicate(db_path):
         assert svc.counts()["events"] == 30
 
 
-def test_probability_faults_replay_the_same_way_with_a_seed(tmp_path):
+def test_probability_faults_replay_the_same_way_with_a_seed(new_db):
     runs = []
     for n in range(2):
-        with make(tmp_path / f"{n}.db", FaultPoint.MID_TRANSACTION,
+        with make(new_db(), FaultPoint.MID_TRANSACTION,
                   FaultConfig(FaultMode.PROBABILITY, probability=0.5), attempts=10, seed=42) as svc:
             for line in EVENTS.splitlines():
                 svc.submit_text(line).wait(30)
@@ -88,14 +89,14 @@ def test_probability_faults_replay_the_same_way_with_a_seed(tmp_path):
     assert runs[0] == runs[1] > 0
 
 
-def test_latency_delays_but_loses_nothing(db_path):
-    with make(db_path, FaultPoint.LATENCY, FaultConfig(FaultMode.ALWAYS, delay_s=0.01)) as svc:
+def test_latency_delays_but_loses_nothing(db):
+    with make(db, FaultPoint.LATENCY, FaultConfig(FaultMode.ALWAYS, delay_s=0.01)) as svc:
         s = svc.submit_text(EVENTS).wait(30)
         assert s.accepted == 30 and totals(svc) == TRUTH
         assert svc.faults.injected[FaultPoint.LATENCY] >= 1
 
 
-def test_switch_off_stops_faults(db_path):
-    with make(db_path, FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.ALWAYS)) as svc:
+def test_switch_off_stops_faults(db):
+    with make(db, FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.ALWAYS)) as svc:
         svc.faults.enabled = False
         assert svc.submit_text(EVENTS).wait(30).accepted == 30

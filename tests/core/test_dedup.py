@@ -1,7 +1,15 @@
 """Exactly once: duplicates by fingerprint and by idempotency key, decided by the database."""
 from decimal import Decimal
 
+import pytest
+
 from faultsim_desktop.core.model import Outcome
+
+
+@pytest.fixture
+def service(db, open_service):
+    """Each test here runs on SQLite, then on PostgreSQL."""
+    return open_service(db)
 
 
 def _records(service, text):
@@ -78,18 +86,20 @@ def test_outcomes_reach_subscribers_and_counters(service):
     assert (c["accepted"], c["duplicates"], c["rejected"]) == (1, 1, 1)
 
 
-def test_a_128_bit_fingerprint_collision_is_rejected_not_merged(db_path):
+def test_a_128_bit_fingerprint_collision_is_rejected_not_merged(db):
     from faultsim_desktop.core.model import Prepared
-    from faultsim_desktop.core.store import WriteSession, connect
+    from faultsim_desktop.core.storage import open_backend
 
     def event(fp, amount):
         return Prepared('{"client": "a"}', "test", 1, 1, fp, "a", "a", amount, None,
                         "2024-01-01T00:00:00.000000Z")
-    s = WriteSession(connect(db_path))
+    backend = open_backend(db)
+    s = backend.write_session(create=True)
     s.begin()
     first, twin, same = s.store_events([event(b"x" * 32, "1"), event(b"x" * 16 + b"y" * 16, "2"),
                                         event(b"x" * 32, "1")], 1, "2024-01-01T00:00:00.000000Z")
     s.commit()
     s.close()
+    backend.close()
     assert first.outcome is Outcome.ACCEPTED and same.outcome is Outcome.DUPLICATE
     assert twin.outcome is Outcome.REJECTED and "128 bits" in twin.reason

@@ -42,12 +42,12 @@ def _totals(rows):
 
 
 @pytest.mark.parametrize("point,mode", MATRIX, ids=[f"{p.value}-{m}" for p, m in MATRIX])
-def test_library(tmp_path, corpus, point, mode):
+def test_library(db, corpus, point, mode):
     path, truth = corpus
     faults = FaultSwitch(seed=3)
     faults.set(*parse_fault_spec(spec(point, mode)))
     published = []
-    with IngestService(tmp_path / "m.db", faults=faults, workers=0, batch_size=250,
+    with IngestService(db, faults=faults, workers=0, batch_size=250,
                        retry=RetryPolicy(attempts=3, base_delay_s=0.001, cap_s=0.004)) as svc:
         svc.subscribe(published.extend)
         first = svc.ingest_file(path)

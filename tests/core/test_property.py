@@ -31,13 +31,12 @@ def render(event, rng):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(batch=st.lists(events, min_size=1, max_size=30), retries=st.integers(0, 3),
        fault_list=faults, seed=st.integers(0, 2**16))
-def test_aggregates_equal_distinct_accepted_events(tmp_path_factory, batch, retries,
-                                                   fault_list, seed):
+def test_aggregates_equal_distinct_accepted_events(new_db, batch, retries, fault_list, seed):
     rng = random.Random(seed)
     switch = FaultSwitch(seed)
     for point, p in fault_list:
         switch.set(point, FaultConfig(FaultMode.PROBABILITY, probability=p, delay_s=0.0))
-    db = tmp_path_factory.mktemp("prop") / "p.db"
+    db = new_db("p")  # one per example, on SQLite then on PostgreSQL
     sends = [e for e in batch for _ in range(1 + retries)]
     rng.shuffle(sends)
     with IngestService(db, faults=switch, workers=0, seed=seed,
