@@ -183,6 +183,7 @@ class Snapshot:
     pending: list | None = None
     quarantine: list | None = None
     problem: StorageError | None = None  # why the database could not be read, if it could not
+    mappings: dict[str, int] | None = None  # client key -> active schema version
 
 
 @dataclass
@@ -231,6 +232,7 @@ class EngineBridge(QObject):
     busyChanged = Signal(bool)  # a file or text is being ingested
     serviceChanged = Signal(object)
     storageProblem = Signal(str, str)  # kind and message of a storage problem; "" when gone
+    mappingsChanged = Signal(dict)  # client key -> active schema version, when it changes
 
     def __init__(self, service: IngestService, parent: QObject | None = None):
         super().__init__(parent)
@@ -259,6 +261,7 @@ class EngineBridge(QObject):
         self._ticks = 0
         self._read_problem: StorageError | None = None
         self._shown_problem: StorageError | None = None
+        self._mappings: dict[str, int] | None = None
         self.timer = QTimer(self)
         self.timer.setObjectName("bridge-tick")
         self.timer.setInterval(TICK_MS)
@@ -343,6 +346,8 @@ class EngineBridge(QObject):
             try:
                 if want_stats:
                     snap.stats = svc.stats()
+                    # the service's snapshot: read at most once a second, no query otherwise
+                    snap.mappings = {k: m.version for k, m in svc.registry().by_key.items()}
                 if want_q:
                     snap.quarantine = svc.quarantine("open", 1000)
             except StorageError as exc:
@@ -452,6 +457,9 @@ class EngineBridge(QObject):
             self._read_problem = snap.problem
             if snap.stats is not None:
                 self.statsChanged.emit(snap.stats)
+            if snap.mappings is not None and snap.mappings != self._mappings:
+                self._mappings = snap.mappings
+                self.mappingsChanged.emit(snap.mappings)
             if snap.pending is not None:
                 self.pendingChanged.emit(snap.pending)
             if snap.quarantine is not None:
@@ -499,6 +507,7 @@ class EngineBridge(QObject):
         self._rate_window.clear()
         self._pending_count = 0
         self._read_problem = None
+        self._mappings = None
         old.close()
         self.refresh()
         self.serviceChanged.emit(service)

@@ -8,7 +8,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 from ..core.store import ClientTotal
 from .charts import NO_CURRENCY
 
-COLUMNS = ("Client", "Currency", "Count", "Total", "First seen", "Last seen")
+COLUMNS = ("Client", "Currency", "Count", "Total", "First seen", "Last seen", "Schema")
+SCHEMA_COLUMN = 6
 _SORT_KEYS = (
     lambda r: (r.client.casefold(), r.currency or ""),
     lambda r: (r.currency or "", r.client.casefold()),
@@ -26,6 +27,7 @@ class ClientsModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[ClientTotal] = []
         self._sort = (3, Qt.SortOrder.DescendingOrder)
+        self._versions: dict[str, int] = {}  # client key -> active mapping version
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -52,7 +54,14 @@ class ClientsModel(QAbstractTableModel):
                 return f"{r.total:f}"
             if c == 4:
                 return r.first_seen[:19].replace("T", " ")
-            return r.last_seen[:19].replace("T", " ")
+            if c == 5:
+                return r.last_seen[:19].replace("T", " ")
+            version = self._versions.get(r.client.casefold())
+            return f"v{version}" if version else ""
+        if role == Qt.ItemDataRole.ToolTipRole and c == SCHEMA_COLUMN:
+            version = self._versions.get(r.client.casefold())
+            return (f"Normalized by this client's mapping v{version} (Edit ▸ Client schemas)"
+                    if version else "No mapping: the heuristics normalize this client's events")
         if role == Qt.ItemDataRole.TextAlignmentRole and c in (2, 3):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -63,14 +72,25 @@ class ClientsModel(QAbstractTableModel):
         self._sort_rows()
         self.layoutChanged.emit()
 
+    def _key(self):
+        if self._sort[0] == SCHEMA_COLUMN:
+            return lambda r: self._versions.get(r.client.casefold(), 0)
+        return _SORT_KEYS[self._sort[0]]
+
     def _sort_rows(self) -> None:
-        column, order = self._sort
-        self._rows.sort(key=_SORT_KEYS[column], reverse=order == Qt.SortOrder.DescendingOrder)
+        self._rows.sort(key=self._key(), reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
+
+    def set_versions(self, versions: dict[str, int]) -> None:
+        """The active mapping version of every client that has one, by client key."""
+        if versions != self._versions:
+            self._versions = dict(versions)
+            if self._rows:
+                self.dataChanged.emit(self.index(0, SCHEMA_COLUMN),
+                                      self.index(len(self._rows) - 1, SCHEMA_COLUMN))
 
     def set_rows(self, rows: list[ClientTotal]) -> None:
         rows = list(rows)
-        rows.sort(key=_SORT_KEYS[self._sort[0]],
-                  reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
+        rows.sort(key=self._key(), reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
         if rows and len(rows) == len(self._rows) and all(
                 (a.client, a.currency) == (b.client, b.currency) for a, b in zip(rows, self._rows)):
             self._rows = rows  # same rows in the same order: repaint values only
@@ -95,6 +115,7 @@ class ClientsModel(QAbstractTableModel):
 
 class ClientsView(QWidget):
     exportRequested = Signal()
+    schemaRequested = Signal(str)  # a client name ("" for none): open the Client schemas dialog
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -113,22 +134,34 @@ class ClientsView(QWidget):
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
         cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((20, 9, 8, 14, 19)):
+        for col, chars in enumerate((20, 9, 8, 14, 19, 19)):
             self.table.setColumnWidth(col, cw * chars + 16)
         self.summary = QLabel(self)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
         self.export_button = QPushButton("Export CSV…", self)
         self.export_button.clicked.connect(self.exportRequested)
+        self.schemas_button = QPushButton("Schemas…", self)
+        self.schemas_button.setObjectName("clientsSchemas")
+        self.schemas_button.setToolTip("Map the selected client's fields explicitly "
+                                       "(double-click a row does the same)")
+        self.schemas_button.clicked.connect(lambda: self.schemaRequested.emit(self.selected_client()))
+        self.table.doubleClicked.connect(
+            lambda index: self.schemaRequested.emit(self.model.rows()[index.row()].client))
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.summary, 1)
+        row.addWidget(self.schemas_button)
         row.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table, 1)
         layout.addLayout(row)
         self.set_stats([])
+
+    def selected_client(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.rows()[rows[0].row()].client if rows else ""
 
     @Slot(list)
     def set_stats(self, stats: list[ClientTotal]) -> None:

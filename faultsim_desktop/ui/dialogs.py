@@ -42,6 +42,8 @@ class EventDialog(QDialog):
                 ("Event time", event["event_time"]),
                 ("Received", event["received_at"]),
                 ("Idempotency key", event["idempotency_key"] or "(none)"),
+                ("Normalized by", f"this client's schema v{event['mapping_version']}"
+                 if event.get("mapping_version") else "the heuristics (no schema)"),
                 ("Fingerprint", event["fingerprint"].hex() if isinstance(event["fingerprint"], bytes)
                  else str(event["fingerprint"])),
             ]

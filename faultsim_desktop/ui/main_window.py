@@ -22,6 +22,7 @@ from .faults_panel import FaultPanel
 from .log_view import LogView, write_log_csv
 from .paths import icon_path, samples_dir
 from .quarantine import PendingPanel, QuarantinePanel, raw_text
+from .schemas import SchemasDialog
 from .serve_control import ServeControl
 from .storage import OpenFailedDialog, StorageBanner
 from .theme import CRASH_RED, is_dark
@@ -63,6 +64,7 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(str(icon)))
         self.bridge = EngineBridge(service, self)
         self._dialogs: list[EventDialog] = []
+        self.schemas_dialog: SchemasDialog | None = None
         self._closing = False
         self.remember_db = True
 
@@ -211,6 +213,10 @@ class MainWindow(QMainWindow):
         self.send_again_action.setEnabled(False)
         self.format_action = self._action("&Format JSON", self.editor.format, "Ctrl+Shift+F")
         self.compact_action = self._action("&Compact JSON", self.editor.compact, "Ctrl+Shift+M")
+        self.schemas_action = self._action(
+            "Client &schemas…", lambda: self.open_schemas(), "Ctrl+Shift+S", name="schemasAction",
+            tip="Map a client's fields explicitly (amount, units, currency, time, key), with a "
+                "preview")
         self.cancel_action = self._action("Cancel &ingest", self.bridge.cancel_files, "Esc")
         self.cancel_action.setEnabled(False)
 
@@ -257,6 +263,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.compact_action)
         self.samples_menu = m.addMenu("Sa&mples")
         self.editor.populate_samples(self.samples_menu)
+        m.addSeparator()
+        m.addAction(self.schemas_action)
         m.addSeparator()
         m.addAction(self.cancel_action)
 
@@ -375,6 +383,8 @@ class MainWindow(QMainWindow):
         self.log_view.exportRequested.connect(self.export_log_dialog)
         self.log_view.follow.toggled.connect(self.follow_action.setChecked)
         self.clients.exportRequested.connect(lambda: self.export_dialog("clients-csv"))
+        self.clients.schemaRequested.connect(self.open_schemas)
+        b.mappingsChanged.connect(self.clients.model.set_versions)
         self.fault_panel.changed.connect(self._on_fault_panel_changed)
         self.quarantine_panel.openInEditor.connect(self.fix_quarantined)
         self.quarantine_panel.resubmitAsIs.connect(lambda qid: self.resubmit(qid, None))
@@ -794,6 +804,32 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
+    # -- client schemas ---------------------------------------------------------------------
+    def open_schemas(self, client: str = "") -> SchemasDialog:
+        """The Client schemas dialog (one per window), showing ``client`` when given."""
+        dialog = self.schemas_dialog
+        if dialog is None:
+            dialog = SchemasDialog(self.bridge, self._known_clients, self)
+            dialog.message.connect(self.show_message)
+            dialog.saved.connect(self._on_mapping_saved)
+            self.schemas_dialog = dialog
+        if client:
+            dialog.select_client(client)
+        if dialog.isVisible():  # open already, perhaps behind the window
+            dialog.raise_()
+            dialog.activateWindow()
+        else:
+            dialog.show()
+        return dialog
+
+    def _known_clients(self) -> list[str]:
+        stats = getattr(self, "_shown_stats", None) or []
+        return sorted({r.client for r in stats}, key=str.casefold)
+
+    @Slot(object)
+    def _on_mapping_saved(self, _mapping) -> None:
+        self.bridge.refresh()  # the clients table shows the new version
+
     # -- demo and help ----------------------------------------------------------------------
     def play_demo(self, speed: float = 1.0):
         from .demo import DemoPlayer
@@ -867,6 +903,8 @@ class MainWindow(QMainWindow):
             pass
         for d in list(self._dialogs):
             d.close()
+        if self.schemas_dialog is not None:
+            self.schemas_dialog.close()
         if self.open_failed_dialog is not None:
             self.open_failed_dialog.close()  # answers "keep the current database"
         self.editor._check_timer.stop()
