@@ -38,6 +38,18 @@ def serving(service, **options):
 
 
 @pytest.fixture
+def service(db, open_service):
+    """The engine on each backend (SQLite, PostgreSQL): the HTTP guarantees hold on both."""
+    return open_service(db)
+
+
+@pytest.fixture
+def sqlite_service(db_path, open_service):
+    """For what only concerns HTTP itself (tokens, limits, sockets) or the SQLite file."""
+    return open_service(db_path)
+
+
+@pytest.fixture
 def api(service):
     with serving(service) as client:
         yield client
@@ -135,7 +147,8 @@ def test_bad_requests_are_400_and_leave_nothing_behind(api, service):
     assert service.counts() == {"events": 1, "quarantined": 0, "pending": 0}
 
 
-def test_a_body_over_the_limit_is_413(service):
+def test_a_body_over_the_limit_is_413(sqlite_service):
+    service = sqlite_service
     with serving(service, max_body=1024) as api:
         event = '{"client": "a", "amount": "1", "pad": "%s"}'
         at_limit = event % ("x" * (1024 - len(event % "")))
@@ -208,7 +221,8 @@ def test_stats_and_events_are_exact_strings_and_paged(api, service):
     assert api.get("/events?since=yesterday-ish").status_code == 400
 
 
-def test_a_token_is_required_when_configured(service):
+def test_a_token_is_required_when_configured(sqlite_service):
+    service = sqlite_service
     with pytest.raises(TokenRequired):
         check_bind("0.0.0.0", None)
     check_bind("::1", None)
@@ -345,7 +359,12 @@ def test_the_listening_socket_says_tcp():
         assert sock.proto == socket.IPPROTO_TCP
 
 
-def test_a_database_moved_away_is_503_with_the_reason_never_a_crash(api, service, db_path):
+def test_a_database_moved_away_is_503_with_the_reason_never_a_crash(sqlite_service, db_path):
+    with serving(sqlite_service) as api:
+        _moved_away(api, sqlite_service, db_path)
+
+
+def _moved_away(api, service, db_path):
     assert api.post("/events", content=ACME).status_code == 201
     db_path.rename(db_path.with_name("moved.db"))
     r = api.get("/stats")
