@@ -81,9 +81,10 @@ class ThrowawayServer:
             rules = (f"local all {PASSWORD_ROLE} scram-sha-256\n"
                      "local all all trust\n")
             self._write_as_owner(hba, rules)
-        # A test server: durability off (these databases live for one run), one socket only.
+        # A test server: no fsync (these databases live for one run; a commit still reaches the
+        # OS before it is acknowledged, so a killed server loses nothing), one socket only.
         options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses='' "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c fsync=off -c full_page_writes=off "
                    "-c max_connections=200 -c shared_buffers=128MB")
         p = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
                       "-o", options, "-w", "-t", "60", "start", check=False)

@@ -14,23 +14,35 @@ from .core.faults import FaultSwitch, parse_fault_spec
 from .core.retry import RetryPolicy
 from .core.schemas import TIME_FORMATS, UNITS, Mapping, MappingError, new_mapping
 from .core.service import IngestService, Summary, default_db_path
+from .core.storage import is_postgres_url, label_of, open_backend, parse_db
 from .core.store import StorageError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PENDING = 0, 1, 2, 3
 
 
-def _db(args) -> Path | None:
+def _db(args) -> Path | str | None:
     return getattr(args, "db", None)
 
 
-def _existing_db(args) -> Path:
+def _existing_db(args) -> Path | str:
     """Commands that only read or fix must not create an empty database on a typo."""
-    path = _db(args) or default_db_path()
-    if not Path(path).exists():
-        raise StorageError(f"There is no database at {path}. Ingest events first "
+    db = _db(args) or default_db_path()
+    if is_postgres_url(db):  # a server: the database must hold faultsim's tables already
+        backend = open_backend(db)
+        try:
+            found = backend.exists()
+        finally:
+            backend.close()
+        if not found:
+            raise StorageError(f"There is no faultsim database at {label_of(db)} (it has no "
+                               "faultsim tables). Ingest events first (faultsim ingest FILE "
+                               "--db URL), or check the --db URL.", kind="missing")
+        return db
+    if not Path(db).exists():
+        raise StorageError(f"There is no database at {db}. Ingest events first "
                            "(faultsim ingest FILE --db PATH), or check the --db path.",
-                           path=Path(path), kind="missing")
-    return Path(path)
+                           path=Path(db), kind="missing")
+    return Path(db)
 
 
 def _fault(text: str):
@@ -43,8 +55,9 @@ def _fault(text: str):
 def _build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: nested sub-commands must not reset a --db given before them
-    common.add_argument("--db", type=Path, default=argparse.SUPPRESS,
-                        help=f"database file (default: {default_db_path()})")
+    common.add_argument("--db", type=parse_db, default=argparse.SUPPRESS, metavar="PATH|URL",
+                        help=f"SQLite database file (default: {default_db_path()}) or "
+                             "PostgreSQL URL postgresql://USER@HOST/DBNAME")
     parser = argparse.ArgumentParser(
         prog="faultsim", description="Ingest unreliable JSON events; count each exactly once.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -406,7 +419,7 @@ def _cmd_serve(args) -> int:
             print(f"faultsim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
                   file=sys.stderr)
             return EXIT_ERROR
-        print(f"faultsim: serving {svc.db_path} on {url_of(sock)} (Ctrl+C stops)", flush=True)
+        print(f"faultsim: serving {svc.db_label} on {url_of(sock)} (Ctrl+C stops)", flush=True)
         serve(svc, sock, token=token, max_body=args.max_body)
         c = svc.counters.snapshot()
     # the service is closed: every queued event was written or went to the pending outbox

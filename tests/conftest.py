@@ -54,6 +54,14 @@ def pg_server(tmp_path_factory):
             os.environ["XDG_DATA_HOME"] = data_home
 
 
+@pytest.fixture
+def pg_db(pg_server):
+    """A fresh PostgreSQL database (for PostgreSQL-only tests); dropped after the test."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return request.param

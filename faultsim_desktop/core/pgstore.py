@@ -23,7 +23,7 @@ import functools
 import hashlib
 import json
 import threading
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -37,7 +37,9 @@ SCHEMA_VERSION = 2
 APPLICATION = "faultsim-desktop"
 _MIGRATION_LOCK = 0x46534D44  # pg_advisory_xact_lock key: one process migrates at a time
 _TABLES = ("events", "clients", "aggregates", "quarantine", "log")
-READ_TIMEOUT_S = 5.0  # a reader waits this long for a pooled connection
+# A reader waits this long for a pooled connection, then connects directly: a pool only says
+# it timed out, a connection attempt says why (server stopped, login refused...).
+POOL_WAIT_S = 0.5
 
 _SCHEMA_V1 = [
     "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -187,7 +189,10 @@ class PgBackend:
             return exc
         label = self.label
         state = getattr(exc, "sqlstate", None) or ""
-        detail = self._scrub(str(exc)).removeprefix("connection failed: ")
+        diag = getattr(exc, "diag", None)
+        # the server's own sentence, without the statement text and caret psycopg appends
+        primary = diag.message_primary if diag is not None and state else None
+        detail = self._scrub(primary or str(exc)).removeprefix("connection failed: ")
         low = detail.lower()
         if state in ("28P01", "28000") or "authentication failed" in low \
                 or "no password supplied" in low:
@@ -251,10 +256,11 @@ class PgBackend:
     def reader(self, busy_timeout_ms: int = 10_000) -> "PgReadSession":
         pool = self._get_pool()
         try:
-            conn = pool.getconn(timeout=READ_TIMEOUT_S)
-        except PoolTimeout:
-            raise self._why_unreachable() from None
-        reader = PgReadSession(self, conn, pool)
+            conn = pool.getconn(timeout=POOL_WAIT_S)
+            reader = PgReadSession(self, conn, pool.putconn)
+        except PoolTimeout:  # all busy, or the server is not there: a connection of its own
+            conn = self.connect(default_transaction_read_only="on")
+            reader = PgReadSession(self, conn, lambda c: c.close())
         if not self._checked:
             try:
                 _check_schema(conn, self, create=False)
@@ -264,15 +270,6 @@ class PgBackend:
             self._checked = True
         return reader
 
-    def _why_unreachable(self) -> StorageError:
-        """The pool only says it timed out; a direct attempt says why."""
-        try:
-            self.connect().close()
-        except StorageError as exc:
-            return exc
-        return StorageError(f"The PostgreSQL server of {self.label} did not give a connection "
-                            f"within {READ_TIMEOUT_S:g} s; retry.", kind="open")
-
     def _get_pool(self) -> ConnectionPool:
         with self._pool_lock:
             if self._closed:
@@ -280,7 +277,7 @@ class PgBackend:
             if self._pool is None:
                 self._pool = ConnectionPool(
                     kwargs={**self._params, "autocommit": True}, min_size=1, max_size=8,
-                    open=False, name="faultsim-readers", timeout=READ_TIMEOUT_S,
+                    open=False, name="faultsim-readers", timeout=POOL_WAIT_S,
                     check=ConnectionPool.check_connection, configure=_configure_reader,
                     reconnect_timeout=0)
                 self._pool.open(wait=False)
@@ -290,7 +287,7 @@ class PgBackend:
         """True when the database holds faultsim's tables (reading commands never make them)."""
         conn = self.connect()
         try:
-            return conn.execute("SELECT to_regclass('meta')").fetchone()[0] is not None
+            return _has_meta(conn)
         except psycopg.Error as exc:
             raise self.explain(exc) from None
         finally:
@@ -332,8 +329,15 @@ def _check_schema(conn: psycopg.Connection, backend: PgBackend, create: bool) ->
                          (APPLICATION, str(SCHEMA_VERSION)))
 
 
+def _has_meta(conn: psycopg.Connection) -> bool:
+    # pg_tables, read with this statement's snapshot: to_regclass() may answer from a cache
+    # that has not seen another process's commit yet (two processes creating the schema)
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'meta'"
+                        " AND schemaname = current_schema())").fetchone()[0]
+
+
 def _version(conn: psycopg.Connection, backend: PgBackend) -> int:
-    if conn.execute("SELECT to_regclass('meta')").fetchone()[0] is None:
+    if not _has_meta(conn):
         taken = conn.execute(
             "SELECT string_agg(tablename, ', ' ORDER BY tablename) FROM pg_tables"
             " WHERE schemaname = current_schema() AND tablename = ANY(%s)",
@@ -380,8 +384,9 @@ _INSERT_EVENTS = (
     "INSERT INTO events (id, fingerprint, client, client_key, currency, amount, event_time,"
     " received_at, idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version)"
     " SELECT id, f, c, k, cur, a, t, %s, i, w, s, l, r, rb, m"
-    " FROM unnest(%s::bigint[], %s::bytea[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],"
-    " %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bytea[], %s::int[])"
+    " FROM unnest(%s::bigint[], %s::bytea[], %s::text[], %s::text[], %s::text[],"
+    " %s::numeric[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],"
+    " %s::bytea[], %s::int[])"
     " WITH ORDINALITY AS u(id, f, c, k, cur, a, t, i, w, s, l, r, rb, m, n) ORDER BY n"
     " ON CONFLICT DO NOTHING RETURNING id, fingerprint")
 _MAPPING_VERSION = 15  # Prepared.mapping_version (plain tuples from workers: by position)
@@ -689,15 +694,16 @@ def _brief(row: tuple) -> tuple:
 
 
 class PgReadSession:
-    """Queries on a pooled, read-only connection; ``close`` gives it back."""
+    """Queries on a read-only connection (usually a pooled one); ``close`` gives it back."""
 
-    def __init__(self, backend: PgBackend, conn: psycopg.Connection, pool: ConnectionPool):
-        self.backend, self.conn, self._pool = backend, conn, pool
+    def __init__(self, backend: PgBackend, conn: psycopg.Connection,
+                 release: Callable[[psycopg.Connection], None]):
+        self.backend, self.conn, self._release = backend, conn, release
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
         if conn is not None:
-            self._pool.putconn(conn)
+            self._release(conn)
 
     def _rows(self, sql: str, args=()) -> list[tuple]:
         try:
@@ -707,8 +713,8 @@ class PgReadSession:
 
     def stats(self) -> list[ClientTotal]:
         rows = self._rows(
-            "SELECT c.display, a.currency, a.count, a.total, a.first_seen, a.last_seen, a.client_key"
-            " FROM aggregates a JOIN clients c USING (client_key)")
+            "SELECT c.display, a.currency, a.count, a.total, a.first_seen, a.last_seen,"
+            " a.client_key FROM aggregates a JOIN clients c USING (client_key)")
         out = [(ClientTotal(_plain(r[0]), r[1] or None, r[2], r[3], r[4], r[5]), r[6])
                for r in rows]
         out.sort(key=lambda x: (_nocase(x[0].client), x[0].currency or "", x[1]))

@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .model import OutcomeRecord, Prepared
 from .store import ClientTotal, QuarantineEntry, ReadSession, WriteSession, connect
@@ -80,34 +80,38 @@ def parse_db(text: str) -> Path | str:
     return text.strip() if is_postgres_url(text) else Path(text)
 
 
+def _without_password(url: str, replacement: str | None) -> str:
+    url = url.strip()
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        netloc = ""
+    user, at, _host = netloc.rpartition("@")
+    if at and ":" in user:
+        name = user.split(":", 1)[0]
+        keep = f"{name}:{replacement}" if replacement is not None else name
+        url = url.replace(f"{user}@", f"{keep}@", 1)
+    pattern = r"([?&])password=[^&]*(&?)"
+    if replacement is not None:
+        return re.sub(pattern, lambda m: f"{m[1]}password={replacement}{m[2]}", url,
+                      flags=re.IGNORECASE)
+    return re.sub(pattern, lambda m: m[1] if m[2] else "", url, flags=re.IGNORECASE
+                  ).rstrip("?&")
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (in the user part and in the query)."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return re.sub(r"://[^@/]*@", "://***@", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        if ":" in user:
-            user = user.split(":", 1)[0] + ":***"
-        netloc = f"{user}@{host}"
-    query = parts.query
-    if "password" in query.lower():
-        pairs = [(k, "***" if k.lower() == "password" else v)
-                 for k, v in parse_qsl(query, keep_blank_values=True)]
-        query = urlencode(pairs, safe="/*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return _without_password(url, "***")
 
 
 def url_password(url: str) -> str | None:
     """The password a URL carries, if any (to scrub it from any message)."""
     try:
         parts = urlsplit(url.strip())
+        if parts.password:
+            return unquote(parts.password)
     except ValueError:
         return None
-    if parts.password:
-        return unquote(parts.password)
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
         if k.lower() == "password" and v:
             return v
@@ -116,8 +120,7 @@ def url_password(url: str) -> str | None:
 
 def url_without_password(url: str) -> str:
     """What the window remembers: passwords belong in PGPASSWORD or ~/.pgpass, not settings."""
-    return mask_url(url).replace(":***@", "@").replace("password=***", "").replace("?&", "?") \
-        .rstrip("?&")
+    return _without_password(url, None)
 
 
 def data_dir() -> Path:
@@ -191,6 +194,22 @@ def label_of(db: object) -> str:
     return mask_url(db) if is_postgres_url(db) else str(db)
 
 
+def short_label(db: object) -> str:
+    """A window title's name for ``db``: the file name, or "DBNAME on HOST (PostgreSQL)"."""
+    if not is_postgres_url(db):
+        return Path(str(db)).name
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = conninfo_to_dict(str(db))
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown masked, whole
+        return mask_url(str(db))
+    host = str(params.get("host") or "localhost")
+    if host.startswith("/"):
+        host = "local socket"
+    return f"{params.get('dbname') or params.get('user') or 'postgres'} on {host} (PostgreSQL)"
+
+
 __all__ = ["Backend", "ReadSessionAPI", "WriteSessionAPI", "SQLiteBackend", "open_backend",
            "is_postgres_url", "parse_db", "mask_url", "url_password", "url_without_password",
-           "pg_outbox_path", "data_dir", "label_of"]
+           "pg_outbox_path", "data_dir", "label_of", "short_label"]

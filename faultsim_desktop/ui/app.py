@@ -7,6 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..core.storage import is_postgres_url, parse_db
+
 ORGANIZATION = "faultsim"
 APPLICATION = "faultsim-desktop"
 
@@ -15,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="faultsim-desktop",
                                 description="The faultsim window: ingest messy JSON, watch totals, "
                                             "simulate database crashes.")
-    p.add_argument("--db", type=Path, help="database file (default: the last one used)")
+    p.add_argument("--db", type=parse_db, metavar="PATH|URL",
+                   help="SQLite database file or PostgreSQL URL postgresql://USER@HOST/DBNAME "
+                        "(default: the last one used)")
     p.add_argument("--demo", action="store_true",
                    help="play the scripted demo (on a fresh temporary database unless --db)")
     p.add_argument("--screenshot", type=Path, metavar="FILE.png",
@@ -63,14 +67,14 @@ def make_application(argv: list[str] | None = None):
     return app
 
 
-def create_window(db_path: Path, settings, *, workers: int | None = None, seed: int | None = 7,
-                  restore: bool = True):
+def create_window(db_path: Path | str, settings, *, workers: int | None = None,
+                  seed: int | None = 7, restore: bool = True):
     """Open the engine on ``db_path`` and build the window around it."""
     from ..core.retry import RetryPolicy
     from ..core.service import IngestService
     from .main_window import MainWindow
 
-    def factory(path: Path) -> IngestService:
+    def factory(path: Path | str) -> IngestService:
         return IngestService(path, retry=RetryPolicy(attempts=4, base_delay_s=0.1, cap_s=2.0),
                              workers=workers, seed=seed)
     service = factory(db_path)
@@ -81,13 +85,14 @@ def create_window(db_path: Path, settings, *, workers: int | None = None, seed: 
         raise
 
 
-def open_first_window(db_path: Path, settings, *, workers: int | None = None,
+def open_first_window(db_path: Path | str, settings, *, workers: int | None = None,
                       restore: bool = True):
     """The window on ``db_path``; when that database cannot be opened (damaged, another
     program's, locked, read-only...), the file is left as it was and the user chooses: a new
     database at a new path, another file, another try, or quit (then None)."""
     from PySide6.QtWidgets import QFileDialog
 
+    from ..core.service import default_db_path
     from ..core.store import StorageError
     from .storage import OpenFailedDialog
 
@@ -101,8 +106,9 @@ def open_first_window(db_path: Path, settings, *, workers: int | None = None,
             if choice == OpenFailedDialog.NEW:
                 db_path = dialog.new_path
             elif choice == OpenFailedDialog.OPEN:
+                folder = (default_db_path() if is_postgres_url(db_path) else db_path).parent
                 path, _ = QFileDialog.getOpenFileName(
-                    None, "Open database", str(db_path.parent),
+                    None, "Open database", str(folder),
                     "SQLite databases (*.db *.sqlite);;All files (*)")
                 if path:
                     db_path = Path(path)
@@ -136,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         db_path = Path(tempfile.mkdtemp(prefix="faultsim-demo-")) / "demo.db"
     else:
         last = settings.value("database/last")
-        db_path = Path(last) if isinstance(last, str) and last else default_db_path()
+        db_path = parse_db(last) if isinstance(last, str) and last else default_db_path()
     headless = args.screenshot is not None
     if headless:
         try:

@@ -7,12 +7,13 @@ from typing import Callable
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QSizePolicy, QSplitter, QToolBar, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSplitter,
+                               QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.model import Outcome, OutcomeRecord
-from ..core.service import IngestService, Summary
+from ..core.service import IngestService, Summary, default_db_path
+from ..core.storage import is_postgres_url, label_of, parse_db, short_label, url_without_password
 from .bridge import Counters, EngineBridge, FileProgress
 from .charts import RateChart, TotalsChart
 from .clients import ClientsView
@@ -34,6 +35,11 @@ STATE_VERSION = 1
 _CRASH_STYLE = (f"QToolButton#crashSwitch {{ font-weight: 600; padding: 4px 10px; "
                 f"border: 2px solid {CRASH_RED}; border-radius: 4px; }}"
                 f"QToolButton#crashSwitch:checked {{ background: {CRASH_RED}; color: white; }}")
+
+
+def remembered(db: Path | str) -> str:
+    """What settings keep of a database: a path, or a URL without its password."""
+    return url_without_password(db) if is_postgres_url(db) else str(db)
 
 
 def summary_text(what: str, s: Summary) -> str:
@@ -186,6 +192,9 @@ class MainWindow(QMainWindow):
         K = QKeySequence.StandardKey
         self.new_db_action = self._action("&New database…", self.new_database, K.New)
         self.open_db_action = self._action("&Open database…", self.open_database, K.Open)
+        self.open_pg_action = self._action(
+            "Open &PostgreSQL database…", self.open_postgres, name="openPostgres",
+            tip="Use a database on a PostgreSQL server (postgresql://USER@HOST/DBNAME)")
         self.open_files_action = self._action(
             "Open JSON &file(s)…", self.open_files, "Ctrl+Shift+O", name="openFiles",
             tip="Ingest JSON or NDJSON files in the background")
@@ -240,6 +249,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&File")
         m.addAction(self.new_db_action)
         m.addAction(self.open_db_action)
+        m.addAction(self.open_pg_action)
         m.addSeparator()
         m.addAction(self.open_files_action)
         m.addAction(self.load_editor_action)
@@ -417,7 +427,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState(STATE_VERSION))
         if self.remember_db:
-            s.setValue("database/last", str(self.service.db_path))
+            s.setValue("database/last", remembered(self.service.db_path))
         self.fault_panel.save(s)
         s.setValue("chart/metric", self.totals_chart.metric.currentText())
         s.setValue("chart/top_n", self.totals_chart.top_n.value())
@@ -647,7 +657,7 @@ class MainWindow(QMainWindow):
                               "event?", QMessageBox.StandardButton.Reset
                               | QMessageBox.StandardButton.Cancel, self)
             box.setTextFormat(Qt.TextFormat.PlainText)
-            box.setInformativeText(str(self.service.db_path))
+            box.setInformativeText(self.service.db_label)
             box.setDefaultButton(QMessageBox.StandardButton.Cancel)
             if box.exec() != QMessageBox.StandardButton.Reset:
                 return
@@ -655,20 +665,21 @@ class MainWindow(QMainWindow):
 
     # -- databases --------------------------------------------------------------------------
     def _show_db(self) -> None:
-        path = str(self.service.db_path)
+        path = self.service.db_label  # a URL's password is never shown
         self.db_label.setText(self.fontMetrics().elidedText(path, Qt.TextElideMode.ElideMiddle, 340))
         self.db_label.setToolTip(f"Database: {path}")
-        self.setWindowTitle(f"faultsim-desktop — {Path(path).name}")
+        self.setWindowTitle(f"faultsim-desktop — {short_label(self.service.db_path)}")
 
-    def switch_database(self, path: Path) -> bool:
+    def switch_database(self, path: Path | str) -> bool:
         if self.bridge.busy or self.bridge.ops_lane.busy:
             self.show_message("Wait for the running work to finish before switching databases")
             return False
         factory = self.service_factory or (lambda p: IngestService(p))
+        path = parse_db(str(path))  # a file path, or a PostgreSQL URL
         try:
-            service = factory(Path(path))
+            service = factory(path)
         except Exception as exc:  # StorageError explains itself
-            self._offer_after_open_failure(exc, Path(path))
+            self._offer_after_open_failure(exc, path)
             self.show_message(str(exc))
             return False
         if self.crash_action.isChecked():
@@ -681,12 +692,12 @@ class MainWindow(QMainWindow):
         self.apply_retry_policy()
         self.log_view.model.clear()
         self._show_db()
-        self.settings.setValue("database/last", str(path))
-        self.show_message(f"Opened database {path}")
+        self.settings.setValue("database/last", remembered(path))
+        self.show_message(f"Opened database {label_of(path)}")
         self._drain_pending_on_open()
         return True
 
-    def _offer_after_open_failure(self, exc: BaseException, path: Path) -> None:
+    def _offer_after_open_failure(self, exc: BaseException, path: Path | str) -> None:
         """The refused file stays as it was; the user picks a new database, another file, a
         second try, or keeps the current one (a window-modal dialog, answered asynchronously)."""
         if self.open_failed_dialog is not None:
@@ -731,10 +742,30 @@ class MainWindow(QMainWindow):
             self.switch_database(Path(path))
 
     def open_database(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open database", str(self.service.db_path.parent),
+        current = self.service.db_path
+        folder = (default_db_path() if is_postgres_url(current) else current).parent
+        path, _ = QFileDialog.getOpenFileName(self, "Open database", str(folder),
                                               "SQLite databases (*.db *.sqlite);;All files (*)")
         if path:
             self.switch_database(Path(path))
+
+    def open_postgres(self) -> None:
+        current = self.service.db_path
+        dialog = QInputDialog(self)
+        dialog.setObjectName("openPostgresDialog")
+        dialog.setWindowTitle("Open PostgreSQL database")
+        dialog.setLabelText("URL of the database, e.g. postgresql://USER@HOST:5432/DBNAME\n"
+                            "(a password is best kept in PGPASSWORD or ~/.pgpass)")
+        dialog.setTextValue(remembered(current) if is_postgres_url(current)
+                            else "postgresql://localhost/faultsim")
+        dialog.resize(560, dialog.sizeHint().height())
+        if dialog.exec() != QInputDialog.DialogCode.Accepted:
+            return
+        url = dialog.textValue().strip()
+        if is_postgres_url(url):
+            self.switch_database(url)
+        else:
+            self.show_message("A PostgreSQL URL starts with postgresql:// or postgres://")
 
     # -- files and exports -----------------------------------------------------------------
     def _last_dir(self) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
+from ..core.storage import is_postgres_url, label_of
+
 AMBER = "#b45309"
 
 
@@ -61,12 +63,14 @@ class StorageBanner(QWidget):
         self.retry_button.setEnabled(bool(self.pending))
 
 
-def new_database_path(refused: Path) -> Path:
-    """A name beside the refused file that does not exist yet: creating it overwrites nothing."""
+def new_database_path(refused: Path | str) -> Path:
+    """A name beside the refused file that does not exist yet: creating it overwrites nothing.
+    For a refused PostgreSQL database: a new SQLite file in the user's data folder."""
+    from ..core.service import default_db_path
+
+    refused = Path(default_db_path() if is_postgres_url(refused) else refused)
     folder = refused.parent
     if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
-        from ..core.service import default_db_path
-
         folder = default_db_path().parent
     stem, suffix = refused.stem, refused.suffix or ".db"
     for n in range(1, 10_000):
@@ -83,17 +87,17 @@ class OpenFailedDialog(QMessageBox):
 
     NEW, OPEN, RETRY, QUIT = "new", "open", "retry", "quit"
 
-    def __init__(self, error: BaseException, path: Path, *, keep_current: bool = False,
+    def __init__(self, error: BaseException, path: Path | str, *, keep_current: bool = False,
                  parent=None):
         super().__init__(QMessageBox.Icon.Critical, "Cannot open the database", str(error),
                          parent=parent)
         self.setObjectName("openFailedDialog")
         self.setTextFormat(Qt.TextFormat.PlainText)
-        self.path = Path(path)
+        self.path = path if is_postgres_url(path) else Path(path)
         self.new_path = new_database_path(self.path)
         kind = getattr(error, "kind", "")
         self.setInformativeText(
-            f"{self.path} was not changed. Create a new database at {self.new_path}, "
+            f"{label_of(self.path)} was not changed. Create a new database at {self.new_path}, "
             "choose another file, "
             + ("try again, " if kind in ("locked", "readonly", "open", "missing") else "")
             + ("or keep the current database." if keep_current else "or quit."))
