@@ -731,9 +731,15 @@ def find_client(obj: dict) -> str:
 def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
     """One parsed JSON object -> NormalizedEvent, or raises RejectedEvent saying why not."""
     found, children, dups = _scan(obj)
-    warnings: list[str] = []
     client, nested = _find_client(found, children)
+    return _normalize_found(obj, found, children, dups, client, nested, received_at)
 
+
+def _normalize_found(obj: dict, found: list, children: list | None, dups: list | None,
+                     client: str, nested: list | None, received_at: str) -> NormalizedEvent:
+    """The rest of ``normalize`` once ``obj`` is scanned and its client found (the schema
+    registry finds the client first, then hands the event here when no mapping applies)."""
+    warnings: list[str] = []
     amount_found = found
     hit = found[_AMOUNT]
     if hit is not None:

@@ -51,21 +51,24 @@ def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = No
                   ) -> list[tuple]:
     """What a worker process returns: plain tuples in Prepared's field order (a NamedTuple
     costs a Python-level ``__new__`` per item, here and again when unpickled)."""
-    if registry:
-        return [tuple(prepare_one(c, received_at, None, registry)) for c in parse_chunk(chunk)]
     out = []
     append = out.append
+    registry = registry or None
     for c in parse_chunk(chunk):
         if c.rejection is None:
             try:
                 fp = fingerprint(c.obj)
-                ev = normalize(c.obj, received_at=received_at)
+                if registry is None:
+                    ev, version = normalize(c.obj, received_at=received_at), None
+                else:
+                    ev, version = normalize_event(c.obj, received_at=received_at,
+                                                  registry=registry)
             except (NotCanonicalizable, RejectedEvent):
-                append(tuple(prepare_one(c, received_at)))
+                append(tuple(prepare_one(c, received_at, None, registry)))
                 continue
             append((c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
                     format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
-                    ev.idempotency_key, ev.warnings, None, None, None, None))
+                    ev.idempotency_key, ev.warnings, None, None, None, version))
         else:
             append(tuple(prepare_one(c, received_at)))
     return out

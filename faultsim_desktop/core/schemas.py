@@ -202,8 +202,8 @@ class Registry:
         others = [m for k, m in self.by_key.items() if k != mapping.client_key]
         return Registry([*others, mapping])
 
-    def match(self, obj: dict) -> tuple[Mapping | None, str | None]:
-        """The mapping that applies to ``obj`` and the client it found, or (None, None)."""
+    def _by_client_field(self, obj: dict) -> tuple[Mapping, str] | None:
+        """A mapping whose client field names, in ``obj``, the client it belongs to."""
         for name in self.client_fields:
             hit = _resolve(obj, name)
             if hit is None:
@@ -215,6 +215,13 @@ class Registry:
             m = self.by_key.get(client.casefold())
             if m is not None and m.client_field == name:
                 return m, client
+        return None
+
+    def match(self, obj: dict) -> tuple[Mapping | None, str | None]:
+        """The mapping that applies to ``obj`` and the client it found, or (None, None)."""
+        hit = self._by_client_field(obj) if self.client_fields else None
+        if hit is not None:
+            return hit
         try:
             client = find_client(obj)
         except RejectedEvent:
@@ -227,11 +234,18 @@ def normalize_event(obj: dict, *, received_at: str, registry: Registry | None
                     ) -> tuple[NormalizedEvent, int | None]:
     """``normalize`` with the client's mapping when it has one: the event and the version of
     the mapping that normalized it (None: the heuristics did). Raises RejectedEvent."""
-    if registry:
-        mapping, client = registry.match(obj)
-        if mapping is not None:
-            return _apply(mapping, client, obj, received_at), mapping.version
-    return normalize(obj, received_at=received_at), None
+    if not registry:
+        return normalize(obj, received_at=received_at), None
+    hit = registry._by_client_field(obj) if registry.client_fields else None
+    if hit is not None:
+        return _apply(hit[0], hit[1], obj, received_at), hit[0].version
+    # one scan serves the client lookup and, when no mapping applies, the heuristics
+    found, children, dups = _n._scan(obj)
+    client, nested = _n._find_client(found, children)
+    m = registry.by_key.get(client.casefold())
+    if m is not None:
+        return _apply(m, client, obj, received_at), m.version
+    return _n._normalize_found(obj, found, children, dups, client, nested, received_at), None
 
 
 # -- applying one mapping ---------------------------------------------------------------------
