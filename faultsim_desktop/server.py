@@ -11,7 +11,8 @@ Endpoints
     GET  /health   liveness, writer queue depth, pending outbox
 
 Decisions
-- POST /events answers with the first status that applies:
+- POST /events answers (when several apply, the first in this list; a full queue is seen
+  before the body is read, so its 503 comes first of all):
     400  an empty body, a body that is not JSON at all (no piece of it parses) or a bad
          Idempotency-Key header. Nothing is stored or quarantined: junk sent to an open port
          (scanners, browsers) must not fill the quarantine; the client still has its data.
@@ -27,8 +28,9 @@ Decisions
     200  everything was stored before (a retry); header ``Idempotent-Replayed: true``.
 - The 201 and 200 bodies are ``{"events": [...]}`` built only from stored rows (id,
   fingerprint, client, amount, ...), never from per-request outcome counters, so a retry's 200
-  body equals the first 201 body byte for byte (and equals what GET /events lists). 409/422/503
-  bodies add per-event outcomes.
+  body equals the first 201 body byte for byte (and equals what GET /events lists): a
+  duplicate's row is read back; an accepted event's row is what its own transaction wrote.
+  409/422/503 bodies add each event's outcome.
 - ``Idempotency-Key`` acts as the event's own idempotency key: it is written into the event as
   its ``idempotency_key`` field, so the fingerprint, the stored raw text, the pending outbox and
   exports all carry it, exactly as if the client had put it in the body. A body holding one
@@ -40,7 +42,8 @@ Decisions
 - Blocking engine calls run in worker threads (``anyio.to_thread`` / ``run_in_threadpool``),
   never on the event loop, and no lock serializes requests: concurrent requests land in the
   writer's queue together and share its transactions. POSTs use at most 32 threads, so reads
-  still answer while storage is failing. A full writer queue is a 503 at once, never a wait.
+  still answer while storage is failing. A full writer queue is answered 503 at once; a submit
+  that races into a full queue waits in its worker thread, never on the loop.
 - Binding anything but a loopback address requires a token (``--token`` or FAULTSIM_TOKEN);
   a configured token is always required, on every endpoint (``Authorization: Bearer ...``,
   compared with ``hmac.compare_digest``), else 401.
