@@ -4,8 +4,11 @@ then batched requests): requests/s, events/s, p50/p99 latency of one HTTP exchan
 server CPU, and whether the stored totals equal the corpus' ground truth exactly.
 
 The server runs in a child process (the API of ``faultsim serve`` over its own IngestService;
-the parent flips its crash switch through a shared flag); the clients are asyncio tasks with
-httpx in this process, on the same machine, so they share its cores with the server.
+the parent flips its crash switch through a shared flag); the clients are asyncio tasks in this
+process, each on a kept-alive connection (``--client httpx``: httpx.AsyncClient instead), that
+retry 503s after Retry-After and dropped connections. They share the machine's cores with the
+server; ``server_cpu_s`` and ``clients_cpu_s`` say who used what. ``write_batches`` counts the
+writer's transactions: concurrent requests share them.
 
     python benchmarks/http_load.py --clients 20 --single 20000 --batches 200 --batch-size 500
 """
