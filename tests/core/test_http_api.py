@@ -1,6 +1,5 @@
 """faultsim serve: the HTTP API, through real sockets (uvicorn in a thread, and the real
 ``faultsim serve`` process). Every status code, exact money as strings, counted once."""
-import json
 import random
 import re
 import signal
@@ -338,7 +337,7 @@ def test_the_faultsim_serve_process_serves_and_stops_cleanly(tmp_path, stop):
             assert c.get("/stats").json()["stats"][0]["total"] == "12.55"
             assert c.get("/health").json()["status"] == "ok"
         proc.send_signal(stop)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
