@@ -122,7 +122,15 @@ class ThrowawayServer:
         self.sql(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def with_password(self, url: str) -> str:
+        """``url``'s database, given to the role that logs in with a password; its URL."""
+        name = url.split("@/", 1)[1].split("?", 1)[0]
+        self.sql(f"ALTER DATABASE {name} OWNER TO {PASSWORD_ROLE}")
+        return self.url(name, PASSWORD_ROLE, PASSWORD)
+
     def drop_database(self, url: str) -> None:
+        if not self.running:  # a test that stopped it failed before starting it again
+            self.start()
         name = url.split("@/", 1)[1].split("?", 1)[0]
         self.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -39,13 +39,6 @@ def totals(svc):
     return {(r.client, r.currency): (r.count, r.total) for r in svc.stats()}
 
 
-def _as_password_role(pg_server, pg_db) -> str:
-    """The URL of ``pg_db`` for a role that logs in with a password (and owns the database)."""
-    name = pg_db.split("@/", 1)[1].split("?", 1)[0]
-    pg_server.sql(f"ALTER DATABASE {name} OWNER TO {PASSWORD_ROLE}")
-    return pg_server.url(name, PASSWORD_ROLE, PASSWORD)
-
-
 def _faultsim(*args, check=True, timeout=120):
     p = subprocess.run([sys.executable, "-m", "faultsim_desktop.cli", *map(str, args)],
                        capture_output=True, text=True, timeout=timeout)
@@ -131,7 +124,7 @@ def test_unreachable_server_is_explained_and_the_password_never_shown():
 
 
 def test_a_refused_login_is_explained_without_the_password(pg_server, pg_db):
-    good = _as_password_role(pg_server, pg_db)
+    good = pg_server.with_password(pg_db)
     with pytest.raises(StorageError) as caught:
         IngestService(good.replace(PASSWORD, "Wrong-pw-123"), workers=0)
     message = str(caught.value)
@@ -233,7 +226,7 @@ def test_processes_starting_together_create_the_schema_once(pg_db):
 
 # -- the command line ----------------------------------------------------------------------------
 def test_every_command_works_on_a_postgresql_url(pg_server, pg_db, tmp_path):
-    url = _as_password_role(pg_server, pg_db)
+    url = pg_server.with_password(pg_db)
     data = tmp_path / "events.ndjson"
     data.write_text(BEFORE + "\n" + DURING + "\nnot json\n", encoding="utf-8")
     reading = ("stats", "log", "export", "pending", "quarantine")
@@ -375,3 +368,4 @@ def test_the_outbox_lives_in_the_data_folder_named_without_the_password(pg_serve
     assert with_pw.outbox_path == other_pw.outbox_path  # the same database, the same outbox
     assert PASSWORD not in str(with_pw.outbox_path)
     assert with_pw.outbox_path != open_backend(pg_db).outbox_path  # another user: another
+

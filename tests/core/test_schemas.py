@@ -23,6 +23,12 @@ from faultsim_desktop.server import ingest_body
 NOW = "2024-05-01T00:00:00.000000Z"
 
 
+@pytest.fixture
+def service(db, open_service):
+    """The engine tests here run on SQLite, then on PostgreSQL."""
+    return open_service(db)
+
+
 def totals(svc):
     return {(r.client, r.currency): (r.count, r.total) for r in svc.stats()}
 
@@ -259,8 +265,8 @@ def test_a_mapping_saved_by_another_process_applies_within_the_refresh(tmp_path,
         assert totals(window) == {("acme", None): (1, Decimal("2.50"))}
 
 
-def test_pending_events_are_normalized_when_they_are_finally_stored(db_path):
-    svc = IngestService(db_path, retry=RetryPolicy(attempts=1, base_delay_s=0, cap_s=0),
+def test_pending_events_are_normalized_when_they_are_finally_stored(db):
+    svc = IngestService(db, retry=RetryPolicy(attempts=1, base_delay_s=0, cap_s=0),
                         workers=0, seed=1)
     try:
         svc.save_mapping(new_mapping("acme", "total_cents", units="cents"))
