@@ -10,7 +10,6 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 
-from faultsim_desktop.core import store
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
 from faultsim_desktop.core.fingerprint import fingerprint
 from faultsim_desktop.core.model import Outcome
@@ -166,7 +165,7 @@ def test_a_command_waits_out_a_lock_held_longer_than_the_busy_timeout(db_path):
 
 # -- overlapping writers with faults and a short busy timeout ------------------------------------
 BUSY_MS = 40  # instead of 10 s: lock waits become real "database is locked" errors, often
-# The faultsim command, with every connection it opens given the short busy timeout above.
+# The faultsim command (it has no option for this), its connections given the timeout above.
 _SHORT_BUSY_CLI = (
     "import sys\n"
     "from faultsim_desktop.core import store\n"
@@ -215,14 +214,11 @@ def _stored(svc) -> list[dict]:
     return [json.loads(line) for line in buf.getvalue().splitlines()]
 
 
-def test_overlapping_writers_with_faults_lose_nothing_and_count_each_event_once(
-        tmp_path, monkeypatch):
+def test_overlapping_writers_with_faults_lose_nothing_and_count_each_event_once(tmp_path):
     truth, events, pairs, bad = _workload(tmp_path)
     everything = events + [variant for _, variant in pairs]
     assert len(pairs) >= 50 and len(bad) >= 20
     db = tmp_path / "shared.db"
-    open_ = store._connect_once
-    monkeypatch.setattr(store, "_connect_once", lambda p, s, b, w: open_(p, s, BUSY_MS, w))
     with IngestService(db, workers=0):  # created once, before the race
         pass
 
@@ -250,6 +246,7 @@ def test_overlapping_writers_with_faults_lose_nothing_and_count_each_event_once(
         switch.set(FaultPoint.MID_TRANSACTION, FaultConfig(FaultMode.PROBABILITY, probability=0.2))
         switch.set(FaultPoint.AFTER_COMMIT, FaultConfig(FaultMode.PROBABILITY, probability=0.1))
         svc = IngestService(db, faults=switch, workers=0, batch_size=25, seed=k,
+                            busy_timeout_ms=BUSY_MS,
                             retry=RetryPolicy(attempts=3, base_delay_s=0.002, cap_s=0.02))
         svc.subscribe(keep)
         services.append(svc)

@@ -1,6 +1,8 @@
-"""A hypothesis state machine drives one real IngestService: submit, resend reordered, reuse
-idempotency keys, bad lines, crash-switch faults, retries of the outbox and restarts. After
-every step the database must agree with a plain in-memory model of the engine's contract:
+"""A hypothesis state machine drives two real IngestServices on one database (taking turns),
+on SQLite and on PostgreSQL: submit (pasted or from a file), resend reordered, reuse
+idempotency keys, bad lines, resubmit from quarantine, crash-switch faults, retries of the
+outbox and restarts. Every outcome is checked as it arrives, and after every step the database
+must agree with a plain in-memory model of the engine's contract:
 
 - an event's identity is its parsed JSON (key order, spacing, escaping and number spelling do
   not matter: 12.5 == 12.50 == 1250e-2); one identity is stored once;
@@ -14,14 +16,14 @@ import json
 import random
 import shutil
 import tempfile
-from collections import Counter
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition, rule,
+                                 run_state_machine_as_test)
 
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
 from faultsim_desktop.core.model import Outcome
@@ -84,13 +86,15 @@ class Event:
 
 
 class IngestMachine(RuleBasedStateMachine):
-    def __init__(self):
+    def __init__(self, new_db):
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="stateful-"))
-        self.db = self.dir / "s.db"
+        self.dir = Path(tempfile.mkdtemp(prefix="stateful-"))  # for the files it ingests
+        self.db = new_db("stateful")
         self.faults = FaultSwitch(0)
         self.rng = random.Random(0)
-        self.svc = self._open()
+        # two services (as two programs) on one database; rules use the active one
+        self.services = [self._open(), self._open()]
+        self.active = 0
         # the model
         self.stored: dict[tuple, Event] = {}  # identity -> event
         self.keys: dict[tuple[str, str], tuple] = {}  # (client key, idempotency key) -> identity
@@ -108,8 +112,13 @@ class IngestMachine(RuleBasedStateMachine):
                              synchronous="NORMAL",
                              retry=RetryPolicy(attempts=3, base_delay_s=0.0002, cap_s=0.0005))
 
+    @property
+    def svc(self) -> IngestService:
+        return self.services[self.active]
+
     def teardown(self):
-        self.svc.close()
+        for svc in self.services:
+            svc.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- the model ----------------------------------------------------------------------------
@@ -265,7 +274,12 @@ class IngestMachine(RuleBasedStateMachine):
     @rule()
     def restart(self):
         self.svc.close()
-        self.svc = self._open()
+        self.services[self.active] = self._open()
+
+    @rule()
+    def switch_writer(self):
+        """The other program writes next: its cached aggregates must not be stale."""
+        self.active = 1 - self.active
 
     # -- invariants ---------------------------------------------------------------------------
     @invariant()
@@ -295,10 +309,11 @@ class IngestMachine(RuleBasedStateMachine):
             == self.quarantine
 
 
-TestIngestMachine = IngestMachine.TestCase
-TestIngestMachine.settings = settings(
-    max_examples=100, stateful_step_count=30, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow])
+def test_the_engine_agrees_with_the_model_at_every_step(new_db, backend):
+    # a few seconds per backend; benchmarks/stateful_soak.py runs it for as long as you like
+    run_state_machine_as_test(lambda: IngestMachine(new_db), settings=settings(
+        max_examples=80 if backend == "sqlite" else 30, stateful_step_count=30, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow]))
 
 
 def test_a_rejected_input_is_one_quarantine_entry_pasted_or_read_from_a_file(service, tmp_path):
