@@ -46,7 +46,7 @@ def free_port() -> int:
 class ThrowawayServer:
     """One PostgreSQL server in a temporary folder; ``url(dbname)`` connects to it."""
 
-    def __init__(self, bin_dir: Path | None = None):
+    def __init__(self, bin_dir: Path | None = None, durable: bool = False):
         self.bin = bin_dir or find_bin()
         if self.bin is None:
             raise FileNotFoundError(
@@ -61,6 +61,7 @@ class ThrowawayServer:
         if self._as:
             pw = pwd.getpwnam(SUPERUSER)
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self.durable = durable  # fsync as a real server does (benchmarks); tests go without
         self._n = 0
         self.running = False
 
@@ -84,8 +85,9 @@ class ThrowawayServer:
         # A test server: no fsync (these databases live for one run; a commit still reaches the
         # OS before it is acknowledged, so a killed server loses nothing), one socket only.
         options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses='' "
-                   "-c fsync=off -c full_page_writes=off "
                    "-c max_connections=200 -c shared_buffers=128MB")
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         p = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
                       "-o", options, "-w", "-t", "60", "start", check=False)
         if p.returncode != 0:

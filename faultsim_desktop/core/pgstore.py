@@ -380,14 +380,20 @@ def _translated(method):
     return wrapper
 
 
+# A batch's new events reach the server by COPY (binary) into a temporary table, then go to
+# events in one INSERT ... SELECT: measured 2.4x faster than arrays of parameters at 50,000.
+_BATCH_TABLE = """CREATE TEMP TABLE IF NOT EXISTS faultsim_batch (
+    id bigint, fingerprint bytea, client text, client_key text, currency text, amount text,
+    event_time text, idempotency_key text, warnings text, source text, line integer, raw text,
+    raw_bytes bytea, mapping_version integer) ON COMMIT DELETE ROWS"""
+_BATCH_TYPES = ["int8", "bytea", "text", "text", "text", "text", "text", "text", "text", "text",
+                "int4", "text", "bytea", "int4"]
 _INSERT_EVENTS = (
     "INSERT INTO events (id, fingerprint, client, client_key, currency, amount, event_time,"
     " received_at, idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version)"
-    " SELECT id, f, c, k, cur, a, t, %s, i, w, s, l, r, rb, m"
-    " FROM unnest(%s::bigint[], %s::bytea[], %s::text[], %s::text[], %s::text[],"
-    " %s::numeric[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],"
-    " %s::bytea[], %s::int[])"
-    " WITH ORDINALITY AS u(id, f, c, k, cur, a, t, i, w, s, l, r, rb, m, n) ORDER BY n"
+    " SELECT id, fingerprint, client, client_key, currency, amount::numeric, event_time, %s,"
+    " idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version"
+    " FROM faultsim_batch ORDER BY fingerprint"
     " ON CONFLICT DO NOTHING RETURNING id, fingerprint")
 _MAPPING_VERSION = 15  # Prepared.mapping_version (plain tuples from workers: by position)
 _QUARANTINE = (
@@ -412,6 +418,7 @@ class PgWriteSession:
         conn = self.backend.connect(**self._settings)
         try:
             _check_schema(conn, self.backend, create=create and not self._opened)
+            conn.execute(_BATCH_TABLE)
         except psycopg.Error as exc:
             conn.close()
             raise self.backend.explain(exc) from None
@@ -492,20 +499,22 @@ class PgWriteSession:
             # fingerprint order: one lock order for every writer, so none waits in a cycle.
             ids = dict(zip(insert, _next_ids(cur, "events", len(insert))))
             insert.sort(key=lambda i: items[i][4])
-            cols: list[list] = [[ids[i] for i in insert]] + [[] for _ in range(13)]
-            for i in insert:
-                it = items[i]
-                (raw, source, line, _col, fp, client, client_key, amount, currency, event_time,
-                 idem, warnings) = it[:12]
-                raw_text, raw_data = _raw_columns(raw)
-                for c, v in zip(cols[1:], (
-                        fp, _text(client), _text(client_key), currency or "", amount,
-                        event_time, _text(idem),
-                        json.dumps(warnings, ensure_ascii=False) if warnings else None,
-                        _text(source), line, raw_text, raw_data,
-                        it[_MAPPING_VERSION] if len(it) > _MAPPING_VERSION else None)):
-                    c.append(v)
-            cur.execute(_INSERT_EVENTS, (now, *cols))
+            cur.execute("TRUNCATE faultsim_batch")
+            dumps = json.dumps
+            with cur.copy("COPY faultsim_batch FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_BATCH_TYPES)
+                write = copy.write_row
+                for i in insert:
+                    it = items[i]
+                    (raw, source, line, _col, fp, client, client_key, amount, currency,
+                     event_time, idem, warnings) = it[:12]
+                    raw_text, raw_data = _raw_columns(raw)
+                    write((ids[i], fp, _text(client), _text(client_key), currency or "", amount,
+                           event_time, _text(idem),
+                           dumps(warnings, ensure_ascii=False) if warnings else None,
+                           _text(source), line, raw_text, raw_data,
+                           it[_MAPPING_VERSION] if len(it) > _MAPPING_VERSION else None))
+            cur.execute(_INSERT_EVENTS, (now,))
             inserted = {bytes(fp): eid for eid, fp in cur.fetchall()}
         accepted: list[int] = []
         undecided: list[int] = []
@@ -535,7 +544,7 @@ class PgWriteSession:
         """Events the INSERT skipped: a duplicate, a 128-bit collision, or a key conflict."""
         prefixes = sorted({items[i][4][:16] for i in undecided})
         cur.execute("SELECT id, fingerprint FROM events WHERE substr(fingerprint, 1, 16)"
-                    " = ANY(%s::bytea[])", (prefixes,))
+                    " = ANY(%b::bytea[])", (prefixes,))
         by_prefix = {bytes(fp[:16]): (eid, bytes(fp)) for eid, fp in cur.fetchall()}
         conflicts = []
         for i in undecided:
@@ -558,7 +567,7 @@ class PgWriteSession:
         first: dict[tuple[str, str], int] = {}
         if keys:
             cur.execute("SELECT e.client_key, e.idempotency_key, e.id FROM events e JOIN"
-                        " unnest(%s::text[], %s::text[]) AS u(k, i)"
+                        " unnest(%b::text[], %b::text[]) AS u(k, i)"
                         " ON e.client_key = u.k AND e.idempotency_key = u.i",
                         ([k for k, _ in keys], [i for _, i in keys]))
             first = {(k, i): eid for k, i, eid in cur.fetchall()}
@@ -609,15 +618,15 @@ class PgWriteSession:
         keys = sorted(names)
         # clients and aggregates in key order (SQL sorts, so every writer agrees on the order)
         cur.execute("INSERT INTO clients (client_key, display) SELECT k, d FROM"
-                    " unnest(%s::text[], %s::text[]) AS u(k, d) ORDER BY k"
+                    " unnest(%b::text[], %b::text[]) AS u(k, d) ORDER BY k"
                     " ON CONFLICT DO NOTHING",
                     ([_text(k) for k in keys], [_text(names[k]) for k in keys]))
         rows = [(_text(k), c, n, _exact_sum(amounts), first, last)
                 for (k, c), (n, amounts, first, last) in deltas.items()]
         cur.execute(
             "INSERT INTO aggregates AS a (client_key, currency, count, total, first_seen,"
-            " last_seen) SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[],"
-            " %s::numeric[], %s::text[], %s::text[]) AS u(k, c, n, t, f, l) ORDER BY k, c"
+            " last_seen) SELECT * FROM unnest(%b::text[], %b::text[], %b::bigint[],"
+            " %b::numeric[], %b::text[], %b::text[]) AS u(k, c, n, t, f, l) ORDER BY k, c"
             " ON CONFLICT (client_key, currency) DO UPDATE SET count = a.count + excluded.count,"
             " total = a.total + excluded.total,"
             " first_seen = least(a.first_seen, excluded.first_seen),"
@@ -631,12 +640,13 @@ class PgWriteSession:
                  _text(r[7]), _text(r[8]), r[9], r[10], r[11])
                 for r in records if r[1] is not accepted]
         if rows:
-            cur.execute(
-                "INSERT INTO log (at, outcome, client, amount, currency, fingerprint, attempt,"
-                " reason, source, line, event_id, quarantine_id)"
-                " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::text[], %s::bytea[], %s::int[], %s::text[], %s::text[], %s::int[],"
-                " %s::bigint[], %s::bigint[])", [list(col) for col in zip(*rows)])
+            with cur.copy("COPY log (at, outcome, client, amount, currency, fingerprint, attempt,"
+                          " reason, source, line, event_id, quarantine_id)"
+                          " FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "text", "text", "text", "text", "bytea", "int4", "text",
+                                "text", "int4", "int8", "int8"])
+                for row in rows:
+                    copy.write_row(row)
 
     @_translated
     def log_outcomes(self, records: list[OutcomeRecord]) -> None:
@@ -656,7 +666,7 @@ class PgWriteSession:
 
     @_translated
     def set_quarantine_status(self, ids: Iterable[int], status: str) -> None:
-        self.conn.execute("UPDATE quarantine SET status = %s WHERE id = ANY(%s::bigint[])",
+        self.conn.execute("UPDATE quarantine SET status = %s WHERE id = ANY(%b::bigint[])",
                           (status, sorted(ids)))
 
     @_translated
@@ -772,7 +782,7 @@ class PgReadSession:
         ids = sorted(set(ids))
         if not ids:
             return {}
-        rows = self._rows(f"SELECT {_BRIEF} FROM events WHERE id = ANY(%s::bigint[])", (ids,))
+        rows = self._rows(f"SELECT {_BRIEF} FROM events WHERE id = ANY(%b::bigint[])", (ids,))
         return {r[0]: _brief(r) for r in rows}
 
     def events_page(self, client_key: str | None = None, since: str | None = None,
