@@ -341,6 +341,8 @@ class Writer(threading.Thread):
                     except BaseException:
                         s.rollback()
                         raise
+                    if attempt > 1 and self.problem is not None and self.problem.kind == "locked":
+                        self.problem = None  # the lock it waited out is gone
                     return
                 except (sqlite3.Error, OSError, StorageError) as exc:
                     error = self._failed(explain(exc, self.db_path))

@@ -161,6 +161,7 @@ def test_a_command_waits_out_a_lock_held_longer_than_the_busy_timeout(db_path):
         finally:
             holder.close()
         assert policy.waits == 1 and svc.stats() == [] and svc.counts()["events"] == 0
+        assert svc.problem is None  # the window shows no stale "locked" banner
 
 
 # -- overlapping writers with faults and a short busy timeout ------------------------------------
