@@ -337,11 +337,14 @@ def _has_meta(conn: psycopg.Connection) -> bool:
 
 
 def _version(conn: psycopg.Connection, backend: PgBackend) -> int:
-    if not _has_meta(conn):
-        taken = conn.execute(
-            "SELECT string_agg(tablename, ', ' ORDER BY tablename) FROM pg_tables"
-            " WHERE schemaname = current_schema() AND tablename = ANY(%s)",
-            (list(_TABLES),)).fetchone()[0]
+    # One statement, so one snapshot: another process may commit the whole schema at any time
+    # (two questions could see "no meta table" and then "its other tables").
+    has_meta, taken = conn.execute(
+        "SELECT bool_or(tablename = 'meta'), string_agg(tablename, ', ' ORDER BY tablename)"
+        " FILTER (WHERE tablename <> 'meta') FROM pg_tables"
+        " WHERE schemaname = current_schema() AND tablename = ANY(%s)",
+        (["meta", *_TABLES],)).fetchone()
+    if not has_meta:
         if taken:
             raise StorageError(
                 f"The PostgreSQL database {backend.label} already has tables faultsim did not "
@@ -439,7 +442,7 @@ class PgWriteSession:
 
     @_translated
     def check(self) -> None:
-        """Before each batch and on the window's periodic check: is the server there?"""
+        """The window's periodic check, and before a command: is the server there?"""
         conn = self._live()
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             conn.execute("SELECT 1")
@@ -499,8 +502,8 @@ class PgWriteSession:
             # fingerprint order: one lock order for every writer, so none waits in a cycle.
             ids = dict(zip(insert, _next_ids(cur, "events", len(insert))))
             insert.sort(key=lambda i: items[i][4])
-            cur.execute("TRUNCATE faultsim_batch")
             dumps = json.dumps
+            # (rows a rolled-back attempt left go with it; ON COMMIT empties the table)
             with cur.copy("COPY faultsim_batch FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(_BATCH_TYPES)
                 write = copy.write_row

@@ -400,7 +400,8 @@ class Writer(threading.Thread):
 
     def _transact(self, items: list[Prepared], attempt: int) -> list[OutcomeRecord]:
         self._open()
-        self._check_file()
+        if self.backend.is_file:  # a server that went away fails the BEGIN just as well
+            self._check_file()
         faults = self.faults
         s = self._session
         faults.check(FaultPoint.BEFORE_WRITE)
