@@ -1,4 +1,5 @@
-"""Threads and processes racing on the same events and the same database count each once."""
+"""Threads and processes racing on the same events and the same database count each once (the
+races that do not depend on SQLite's file locks run on PostgreSQL too)."""
 import io
 import json
 import random
@@ -30,8 +31,8 @@ def state(svc):
     return {r.client: (r.count, r.total) for r in svc.stats()}
 
 
-def test_threads_with_their_own_services_count_each_event_once(db_path):
-    services = [IngestService(db_path, workers=0, batch_size=50,
+def test_threads_with_their_own_services_count_each_event_once(db):
+    services = [IngestService(db, workers=0, batch_size=50,
                               retry=RetryPolicy(attempts=20, base_delay_s=0.005))
                 for _ in range(4)]
     errors = []
@@ -56,12 +57,11 @@ def test_threads_with_their_own_services_count_each_event_once(db_path):
     assert sum(t["accepted"] for t in totals) == 300
     assert sum(t["duplicates"] for t in totals) == 900
     assert sum(t["failed"] for t in totals) == 0
-    with IngestService(db_path, workers=0) as svc:
+    with IngestService(db, workers=0) as svc:
         assert state(svc) == TRUTH and svc.stats() == svc.stats_from_events()
 
 
-def test_processes_count_each_event_once(tmp_path):
-    db = tmp_path / "shared.db"
+def test_processes_count_each_event_once(db, tmp_path):
     data = tmp_path / "events.ndjson"
     data.write_text("\n".join(EVENTS) + "\n")
     procs = [subprocess.Popen([sys.executable, "-m", "faultsim_desktop.cli", "ingest",
@@ -106,15 +106,15 @@ class _HeldWriter(FaultSwitch):
         return 0.0
 
 
-def test_a_slow_drain_never_removes_an_event_that_failed_after_it_read_the_outbox(db_path):
+def test_a_slow_drain_never_removes_an_event_that_failed_after_it_read_the_outbox(db):
     # Regression: outbox ids were plain rowids. A slow drain read event #1; a second drain
     # stored it and removed #1; the next failed event was given id #1 again, and the slow drain,
     # finishing, removed that event although it was never stored: it was lost.
     broken, held, once = FaultSwitch(0), _HeldWriter(), RetryPolicy(attempts=1)
     broken.set(FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.ALWAYS))
-    with IngestService(db_path, faults=broken, workers=0, retry=once) as failing, \
-            IngestService(db_path, faults=held, workers=0, retry=once) as slow, \
-            IngestService(db_path, workers=0, retry=once) as quick:
+    with IngestService(db, faults=broken, workers=0, retry=once) as failing, \
+            IngestService(db, faults=held, workers=0, retry=once) as slow, \
+            IngestService(db, workers=0, retry=once) as quick:
         assert failing.submit_text(EVENTS[0]).wait(30).failed == 1
         drained = {}
         t = threading.Thread(target=lambda: drained.update(slow=slow.retry_pending()))
