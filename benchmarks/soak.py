@@ -176,7 +176,8 @@ def run_soak(workdir: Path, *, events: int = 40_000, kills: int = 30, seed: int 
                "runs_that_finished": 0, "kills_while_outbox_waited": 0,
                "kills_in_fault_rounds": 0, "kills_mid_ingest": 0, "kills_mid_outbox": 0,
                "crashed_with_error": 0, "epochs_converged": 0, "events_lost": 0,
-               "events_counted_twice": 0, "integrity_failures": 0, "left_in_outbox": 0}
+               "events_counted_twice": 0, "integrity_failures": 0, "left_in_outbox": 0,
+               "write_failures_logged": 0}
     started = time.perf_counter()
     while figures["kills"] < kills:
         figures["epochs"] += 1
@@ -191,6 +192,7 @@ def run_soak(workdir: Path, *, events: int = 40_000, kills: int = 30, seed: int 
         figures["events_counted_twice"] += result["events_counted_twice"]
         figures["integrity_failures"] += result["integrity_check"] != "ok"
         figures["left_in_outbox"] += result["left_in_outbox"]
+        figures["write_failures_logged"] += result["write_failures_logged"]
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
 
@@ -204,7 +206,10 @@ def check(db: Path, truth: dict) -> dict:
         want = {k: (n, t) for k, (n, t) in truth.items()}
         lost = sum(max(0, want[k][0] - got.get(k, (0, 0))[0]) for k in want)
         twice = sum(max(0, got[k][0] - want.get(k, (0, 0))[0]) for k in got)
+        # each failed write attempt logs its batch's rows with one time stamp
+        failures = {r[0] for r in svc.recent_log(limit=10**8) if r[1] in ("retrying", "failed")}
         return {"totals_equal_truth": got == want, "events_lost": lost,
+                "write_failures_logged": len(failures),
                 "events_counted_twice": twice,
                 "aggregates_equal_group_by": svc.stats() == svc.stats_from_events(),
                 "integrity_check": svc.integrity_check(), "left_in_outbox": svc.outbox.count()}
