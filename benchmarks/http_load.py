@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import shutil
 import sys
 import tempfile
@@ -236,10 +237,19 @@ def main() -> None:
     ap.add_argument("--client", choices=("lean", "httpx"), default="lean",
                     help="lean: kept-alive asyncio connections (default); httpx.AsyncClient")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--postgresql", action="store_true",
+                    help="store in a throwaway PostgreSQL server (benchmarks/pgserver.py, fsync "
+                         "on) instead of an SQLite file")
     args = ap.parse_args()
     args.fault = args.fault or ["before_write:0.5", "mid_transaction:0.5", "after_commit:0.2"]
 
     tmp = Path(tempfile.mkdtemp(prefix="faultsim-http-"))
+    server = None
+    if args.postgresql:
+        from pgserver import ThrowawayServer
+
+        os.environ["XDG_DATA_HOME"] = str(tmp / "data")  # its pending outboxes: private
+        server = ThrowawayServer(durable=True).start()
     try:
         for name, n, size in (("single", args.single, 1),
                               ("batched", args.batches * args.batch_size, args.batch_size)):
@@ -250,9 +260,11 @@ def main() -> None:
             lines = corpus.read_text(encoding="utf-8").splitlines()
             bodies = ["\n".join(lines[i:i + size]).encode("utf-8")
                       for i in range(0, len(lines), size)]
-            print(json.dumps(run_phase(name, bodies, len(lines), truth, tmp / f"{name}.db",
-                                       args)), flush=True)
+            db = server.create_database(name) if server else tmp / f"{name}.db"
+            print(json.dumps(run_phase(name, bodies, len(lines), truth, db, args)), flush=True)
     finally:
+        if server is not None:
+            server.cleanup()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
