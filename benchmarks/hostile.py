@@ -168,6 +168,7 @@ class PeakRSS:
         self.interval_s = interval_s
         self.children = children
         self.proc = psutil.Process()
+        self._cmdline = self.proc.cmdline()
         self.baseline = self.peak = self.tree_peak = self.proc.memory_info().rss
         self.child_peak = 0
         self._stop = threading.Event()
@@ -179,6 +180,10 @@ class PeakRSS:
         if self.children:
             for c in self.proc.children(recursive=True):
                 try:
+                    # forked but not yet exec'd (a worker being spawned): that is this
+                    # process's own memory, not the child's
+                    if c.cmdline() == self._cmdline:
+                        continue
                     child = c.memory_info().rss
                 except psutil.Error:
                     continue

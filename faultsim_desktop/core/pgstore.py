@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import threading
 from typing import Callable, Iterable, Iterator
 
@@ -34,6 +35,9 @@ from .storage import mask_url, pg_outbox_path, url_password
 from .store import ClientTotal, QuarantineEntry, StorageError, _exact_sum, _raw_bytes, _storable
 
 SCHEMA_VERSION = 2
+# The pool logs each failed connection attempt; a StorageError already says what is wrong, so
+# without a logging set-up of the application's own these stay off the terminal.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 APPLICATION = "faultsim-desktop"
 _MIGRATION_LOCK = 0x46534D44  # pg_advisory_xact_lock key: one process migrates at a time
 _TABLES = ("events", "clients", "aggregates", "quarantine", "log")
