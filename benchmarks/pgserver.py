@@ -25,7 +25,11 @@ PASSWORD_ROLE, PASSWORD = "withpassword", "s3cret-Pw"
 
 
 def find_bin() -> Path | None:
-    """The folder holding initdb and pg_ctl: on PATH, else the newest Debian-style install."""
+    """The folder holding initdb and pg_ctl: $FAULTSIM_PG_BIN if set, else on PATH, else the
+    newest Debian-style install (/usr/lib/postgresql/N/bin)."""
+    chosen = os.environ.get("FAULTSIM_PG_BIN")
+    if chosen is not None:
+        return Path(chosen) if (Path(chosen) / "pg_ctl").is_file() else None
     for name in ("pg_ctl", "initdb", "postgres"):
         found = shutil.which(name)
         if found is None:
@@ -50,7 +54,7 @@ class ThrowawayServer:
         self.bin = bin_dir or find_bin()
         if self.bin is None:
             raise FileNotFoundError(
-                "PostgreSQL's initdb/pg_ctl were not found (on PATH or in "
+                "PostgreSQL's initdb/pg_ctl were not found ($FAULTSIM_PG_BIN, PATH, "
                 "/usr/lib/postgresql/*/bin); install PostgreSQL, e.g. apt-get install postgresql")
         self.root = Path(tempfile.mkdtemp(prefix="faultsim-pg-"))
         self.data = self.root / "data"
