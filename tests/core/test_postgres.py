@@ -290,7 +290,11 @@ def test_several_serve_processes_under_load_with_faults_count_each_event_once(
                  "--fault", "mid_transaction:0.3", "--fault", "after_commit:0.2"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             servers.append(proc)
-        urls = [re.search(r"on (http://\S+)", p.stdout.readline()).group(1) for p in servers]
+        urls = []
+        for p in servers:
+            found = re.search(r"on (http://\S+)", p.stdout.readline())
+            assert found, p.communicate(timeout=60)[1]  # it did not start: its message
+            urls.append(found.group(1))
 
         def bodies(k):  # the whole corpus, rotated and batched differently per server
             start = len(lines) * k // 3
@@ -333,13 +337,8 @@ def test_threads_and_processes_writing_overlapping_events_count_each_once(pg_db,
     procs = [subprocess.Popen([sys.executable, "-m", "faultsim_desktop.cli", "ingest", str(data),
                                "--db", pg_db, "--json", "--batch-size", "20", "--retries", "20",
                                "--fault", "mid_transaction:0.2", "--seed", str(k)],
-                              stdout=subprocess.PIPE, text=True) for k in range(2)]
-    services = []
-    for k in range(3):
-        switch = FaultSwitch(k)
-        switch.set(FaultPoint.AFTER_COMMIT, FaultConfig(FaultMode.PROBABILITY, probability=0.2))
-        services.append(IngestService(pg_db, faults=switch, workers=0, batch_size=25, seed=k,
-                                      retry=RetryPolicy(attempts=20, base_delay_s=0.002)))
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k in range(2)]
     errors = []
 
     def run(svc, offset):
@@ -349,16 +348,26 @@ def test_threads_and_processes_writing_overlapping_events_count_each_once(pg_db,
                 svc.submit_text("\n".join(order[i:i + 25])).wait(120)
         except Exception as exc:  # surfaced below
             errors.append(exc)
-    threads = [threading.Thread(target=run, args=(s, k * 100)) for k, s in enumerate(services)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
-    for s in services:
-        s.close()
-    assert errors == [] and [p.returncode for p in procs] == [0, 0]
-    assert all(o["failed"] == 0 for o in outs)
+    services = []
+    try:
+        for k in range(3):
+            switch = FaultSwitch(k)
+            switch.set(FaultPoint.AFTER_COMMIT,
+                       FaultConfig(FaultMode.PROBABILITY, probability=0.2))
+            services.append(IngestService(pg_db, faults=switch, workers=0, batch_size=25, seed=k,
+                                          retry=RetryPolicy(attempts=20, base_delay_s=0.002)))
+        threads = [threading.Thread(target=run, args=(s, k * 100))
+                   for k, s in enumerate(services)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for s in services:
+            s.close()
+        outs = [p.communicate(timeout=120) for p in procs]
+    assert errors == [] and [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert all(json.loads(out.strip().splitlines()[-1])["failed"] == 0 for out, _ in outs)
     with IngestService(pg_db, workers=0) as svc:
         svc.retry_pending()  # lost acknowledgements: stored already, so duplicates
         assert svc.outbox.count() == 0
