@@ -11,6 +11,12 @@ server; ``server_cpu_s`` and ``clients_cpu_s`` say who used what. ``write_batche
 writer's transactions: concurrent requests share them.
 
     python benchmarks/http_load.py --clients 20 --single 20000 --batches 200 --batch-size 500
+
+``--duplicates F`` makes a share F of the requests retries of requests sent earlier in the run
+(the same body again, drawn at random from those already queued): a duplicate-heavy load.
+``--fingerprint-cache N`` gives the server's IngestService that many cached fingerprints
+(0: none; default: the service's own default); ``--compare`` runs every phase with the cache
+off, on, off, on (same corpus, same machine, interleaved) and prints each run.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -34,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import generate  # noqa: E402
 
 
-def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, stop) -> None:
+def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, stop,
+                 options: dict) -> None:
     from faultsim_desktop.core.faults import FaultSwitch, parse_fault_spec
     from faultsim_desktop.core.service import IngestService
     from faultsim_desktop.server import BackgroundServer
@@ -43,7 +51,7 @@ def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, sto
     for spec in fault_specs:
         faults.set(*parse_fault_spec(spec))
     faults.enabled = crash_on.is_set()
-    svc = IngestService(db, faults=faults, workers=0, seed=seed)
+    svc = IngestService(db, faults=faults, workers=0, seed=seed, **options)
     batches = []  # one publish per written batch (one transaction): shows the coalescing
     svc.subscribe(lambda records: batches.append(len(records))
                   if records and records[0].outcome.value != "retrying" else None)
@@ -61,6 +69,7 @@ def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, sto
                "aggregates_match_events": stats == svc.stats_from_events(),
                "outbox_drained": drained.received, "pending_after": drained.pending,
                "write_batches": len(written), "counters": svc.counters.snapshot(),
+               "cache_hits": svc.fingerprint_cache.hits if svc.fingerprint_cache else 0,
                "injected": {
                    p.value: n for p, n in faults.injected.items() if n},
                "integrity": svc.integrity_check()})
@@ -160,8 +169,10 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
     ctx = mp.get_context("spawn")
     crash_on, stop = ctx.Event(), ctx.Event()
     recv, send = ctx.Pipe(duplex=False)
+    options = {} if args.fingerprint_cache is None else {
+        "fingerprint_cache": args.fingerprint_cache}
     proc = ctx.Process(target=_server_main, args=(send, str(db), args.fault, args.seed,
-                                                  crash_on, stop))
+                                                  crash_on, stop, options))
     proc.start()
     url = recv.recv()
     server = psutil.Process(proc.pid)
@@ -198,7 +209,8 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
     requests = len(bodies)
     return {
         "phase": name, "clients": args.clients, "client": args.client, "requests": requests,
-        "events": events,
+        "events": events, "duplicates": args.duplicates,
+        "fingerprint_cache": args.fingerprint_cache,
         "seconds": round(seconds, 2),
         "requests_per_s": round(requests / seconds, 1),
         "events_per_s": round(events / seconds, 1),
@@ -209,7 +221,10 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
         "crash_switch_fraction": args.crash_fraction, "faults": args.fault,
         "faults_injected": result["injected"],
         "write_batches": result["write_batches"],
+        "fingerprint_cache_hits": result["cache_hits"],
         "server_cpu_s": round((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), 2),
+        "server_cpu_ms_per_request": round(
+            ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) * 1000 / len(lat), 3),
         "clients_cpu_s": round((me1.user + me1.system) - (me0.user + me0.system), 2),
         "outbox_drained_after": result["outbox_drained"],
         "exact_totals": got == want,
@@ -218,6 +233,26 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
         "truth_events": sum(n for n, _ in want.values()),
         "integrity": result["integrity"],
     }
+
+
+def with_duplicates(bodies: list[bytes], fraction: float, seed: int) -> list[bytes]:
+    """The bodies in order, with resends of earlier ones mixed in so that ``fraction`` of all
+    requests are duplicates (the stored totals stay those of the corpus)."""
+    if fraction <= 0:
+        return bodies
+    rng = random.Random(seed)
+    total = round(len(bodies) / (1 - fraction))
+    out: list[bytes] = []
+    fresh = iter(bodies)
+    left = len(bodies)
+    for i in range(total):
+        # a fresh body when as many requests remain as fresh bodies, or by chance
+        if left and (total - i <= left or not out or rng.random() >= fraction):
+            out.append(next(fresh))
+            left -= 1
+        else:
+            out.append(out[rng.randrange(len(out))])
+    return out
 
 
 def main() -> None:
@@ -236,6 +271,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--client", choices=("lean", "httpx"), default="lean",
                     help="lean: kept-alive asyncio connections (default); httpx.AsyncClient")
+    ap.add_argument("--duplicates", type=float, default=0.0,
+                    help="share of the requests that resend an earlier request's body (0-1)")
+    ap.add_argument("--fingerprint-cache", type=int, default=None,
+                    help="fingerprints the server caches (0: off; default: the service's)")
+    ap.add_argument("--compare", type=int, default=0, metavar="SIZE",
+                    help="run each phase 4 times, cache off/SIZE/off/SIZE, interleaved")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--postgresql", action="store_true",
                     help="store in a throwaway PostgreSQL server (benchmarks/pgserver.py, fsync "
@@ -260,8 +301,14 @@ def main() -> None:
             lines = corpus.read_text(encoding="utf-8").splitlines()
             bodies = ["\n".join(lines[i:i + size]).encode("utf-8")
                       for i in range(0, len(lines), size)]
-            db = server.create_database(name) if server else tmp / f"{name}.db"
-            print(json.dumps(run_phase(name, bodies, len(lines), truth, db, args)), flush=True)
+            bodies = with_duplicates(bodies, args.duplicates, args.seed)
+            sizes = [args.fingerprint_cache] if not args.compare else [0, args.compare] * 2
+            for run, cache in enumerate(sizes):
+                args.fingerprint_cache = cache
+                db = server.create_database(f"{name}{run}") if server else \
+                    tmp / f"{name}{run}.db"
+                print(json.dumps(run_phase(name, bodies, len(lines), truth, db, args)),
+                      flush=True)
     finally:
         if server is not None:
             server.cleanup()

@@ -13,7 +13,7 @@ from pathlib import Path
 from .core.faults import FaultSwitch, parse_fault_spec
 from .core.retry import RetryPolicy
 from .core.schemas import TIME_FORMATS, UNITS, Mapping, MappingError, new_mapping
-from .core.service import IngestService, Summary, default_db_path
+from .core.service import FINGERPRINT_CACHE, IngestService, Summary, default_db_path
 from .core.storage import is_postgres_url, label_of, open_backend, parse_db
 from .core.store import StorageError
 
@@ -169,6 +169,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="inject a fault, as for ingest (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="seed for faults and backoff jitter")
     p.add_argument("--retries", type=int, default=5, help="retries per failed write (default 5)")
+    p.add_argument("--fingerprint-cache", type=int, default=FINGERPRINT_CACHE, metavar="N",
+                   help="stored rows kept in memory to answer retries without a read (SQLite; "
+                        f"default {FINGERPRINT_CACHE:,}; 0: off)")
     return parser
 
 
@@ -408,7 +411,8 @@ def _cmd_serve(args) -> int:
     for point, config in args.fault:
         faults.set(point, config)
     with IngestService(_db(args), faults=faults, retry=RetryPolicy.with_retries(args.retries),
-                       seed=args.seed, workers=0) as svc:
+                       seed=args.seed, workers=0,
+                       fingerprint_cache=args.fingerprint_cache) as svc:
         if svc.outbox.count():
             drained = svc.retry_pending()
             print(f"pending outbox: sent {drained.received:,} again; "

@@ -29,7 +29,8 @@ Decisions
 - The 201 and 200 bodies are ``{"events": [...]}`` built only from stored rows (id,
   fingerprint, client, amount, ...), never from per-request outcome counters, so a retry's 200
   body equals the first 201 body byte for byte (and equals what GET /events lists): a
-  duplicate's row is read back; an accepted event's row is what its own transaction wrote.
+  duplicate's row is read back (or taken from the service's fingerprint cache, which holds
+  the same stored row); an accepted event's row is what its own transaction wrote.
   409/422/503 bodies add each event's outcome.
 - ``Idempotency-Key`` acts as the event's own idempotency key: it is written into the event as
   its ``idempotency_key`` field, so the fingerprint, the stored raw text, the pending outbox and
@@ -227,27 +228,40 @@ def _not_json(candidates: list[Candidate]) -> dict | None:
     return {"error": "the body is not JSON", "problems": problems}
 
 
-def _stored_rows(service: IngestService, records, items: list[Prepared]) -> dict[int, tuple]:
+def _stored_rows(service: IngestService, records, items: list[Prepared], epoch=None
+                 ) -> dict[int, tuple]:
     """The stored row of every accepted or duplicate event, by id. An accepted event's row is
     what its own transaction wrote (the store inserts these values as they are, and
-    received_at is the outcome's time); a duplicate's is read back, as the first request's
-    event stored it. Reading only duplicates spares most requests a database connection."""
+    received_at is the outcome's time); a duplicate's comes from the service's fingerprint
+    cache when it holds that very row (same event id, same writer epoch), else it is read
+    back, as the first request's event stored it."""
+    cache = service.fingerprint_cache if epoch is not None else None
     rows: dict[int, tuple] = {}
-    wanted = []
+    wanted = {}
     for r, p in zip(records, items):
         if r.outcome is Outcome.ACCEPTED:
-            rows[r.event_id] = (r.event_id, p.fingerprint, p.client, p.currency, p.amount,
-                                p.event_time, r.at, p.idempotency_key,
-                                json.dumps(p.warnings, ensure_ascii=False) if p.warnings
-                                else None, p.source, p.line)
+            rows[r.event_id] = row = (
+                r.event_id, p.fingerprint, p.client, p.currency, p.amount, p.event_time, r.at,
+                p.idempotency_key, json.dumps(p.warnings, ensure_ascii=False) if p.warnings
+                else None, p.source, p.line)
+            if cache is not None:
+                cache.put(p.fingerprint, r.event_id, row, epoch)
         elif r.outcome is Outcome.DUPLICATE:
-            wanted.append(r.event_id)
-    wanted = [i for i in wanted if i not in rows]
+            row = cache.get(r.fingerprint, r.event_id, epoch) if cache is not None else None
+            if row is not None:
+                rows[r.event_id] = row
+            else:
+                wanted[r.event_id] = r.fingerprint
+    wanted = {i: fp for i, fp in wanted.items() if i not in rows}
     if wanted:
-        rows.update(service.events_by_id(wanted))
-        missing = [i for i in wanted if i not in rows]
+        found = service.events_by_id(wanted)
+        missing = [i for i in wanted if i not in found]
         if missing:  # deleted meanwhile (a reset of the database)
             raise StorageError(f"stored event #{missing[0]} could not be read back.")
+        rows.update(found)
+        if cache is not None:
+            for i, fp in wanted.items():
+                cache.put(fp, i, found[i], epoch)
     return rows
 
 
@@ -287,7 +301,7 @@ def _ingest_body(service, body, key_header, source):
         raise _Answer(503, {"error": f"storage is unavailable ({exc}); retry later"},
                       RETRY_LATER) from None
     records = ticket.records
-    rows = _stored_rows(service, records, items)
+    rows = _stored_rows(service, records, items, ticket.epoch)
     kinds = {r.outcome for r in records}
     if kinds <= {Outcome.ACCEPTED, Outcome.DUPLICATE}:
         answer = {"events": [_event_json(rows[r.event_id]) for r in records]}

@@ -11,7 +11,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -40,6 +40,7 @@ POOL_CHUNK_BYTES = 256 << 10
 # (faultsim schema set while a window or a server runs) applies within about a second.
 REGISTRY_TTL_S = 1.0
 PREVIEW_LIMIT = 500  # events a schema preview normalizes
+FINGERPRINT_CACHE = 10_000  # stored rows the fingerprint cache keeps by default (0: no cache)
 
 
 def default_db_path() -> Path:
@@ -81,12 +82,53 @@ class Summary:
         return {k: getattr(self, k) for k in keys}
 
 
+class FingerprintCache:
+    """The stored rows of recent events by fingerprint (LRU), so that answering a duplicate
+    needs no read of the database. It never decides an outcome: every event still goes through
+    the writer's transaction (UNIQUE index, log row, crash switch), and a row is used only for
+    the event id the writer named, under the same writer epoch it was stored with (a reset,
+    another connection's commit or a reopened file starts a new epoch)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.hits = self.misses = 0
+        self._rows: OrderedDict[bytes, tuple[int, tuple, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, fingerprint: bytes, event_id: int, epoch: object) -> tuple | None:
+        with self._lock:
+            entry = self._rows.get(fingerprint)
+            if entry is None or entry[0] != event_id or entry[2] != epoch:
+                self.misses += 1
+                return None
+            self._rows.move_to_end(fingerprint)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, fingerprint: bytes, event_id: int, row: tuple, epoch: object) -> None:
+        with self._lock:
+            self._rows[fingerprint] = (event_id, row, epoch)
+            self._rows.move_to_end(fingerprint)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 class Ticket:
     """Tracks the outcomes of one submission; ``wait`` returns its Summary."""
 
     def __init__(self) -> None:
         self.summary = Summary()
         self.records: list[OutcomeRecord] | None = None
+        # the writer epoch its events were written under; None when its jobs saw several
+        self.epoch: object = None
+        self._epochs = 0
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._sealed = False
@@ -95,6 +137,11 @@ class Ticket:
     def keep_records(self) -> "Ticket":
         self.records = []
         return self
+
+    def note_epoch(self, epoch: object) -> None:
+        with self._lock:
+            self._epochs += 1
+            self.epoch = epoch if self._epochs == 1 or self.epoch == epoch else None
 
     def expect(self, n: int) -> None:
         with self._lock:
@@ -171,7 +218,7 @@ class IngestService:
                  faults: FaultSwitch | None = None, retry: RetryPolicy | None = None,
                  batch_size: int = 50000, workers: int | None = None,
                  synchronous: str = "FULL", seed: int | None = None,
-                 busy_timeout_ms: int = 10_000):
+                 busy_timeout_ms: int = 10_000, fingerprint_cache: int = FINGERPRINT_CACHE):
         # SQLite (a path) or PostgreSQL (a postgresql:// URL); see core/storage.py
         self.backend = open_backend(db_path if db_path is not None else default_db_path())
         self.db_path = self.backend.target  # the Path, or the URL as given
@@ -194,6 +241,10 @@ class IngestService:
                               self._publish, batch_size=batch_size, synchronous=synchronous,
                               seed=seed, busy_timeout_ms=busy_timeout_ms)
         self._busy_timeout_ms = busy_timeout_ms
+        # SQLite only: its writer sees every reset and foreign commit (PRAGMA data_version);
+        # a PostgreSQL session does not, so a row could outlive a dropped and recreated database
+        self.fingerprint_cache = FingerprintCache(fingerprint_cache) \
+            if fingerprint_cache > 0 and self.backend.is_file else None
         self._writer.start()
         self._writer.ready.wait()
         if self._writer.open_error is not None:
@@ -257,8 +308,15 @@ class IngestService:
     def _enqueue(self, items: list[Prepared], ticket: Ticket,
                  cancel: threading.Event | None = None) -> None:
         ticket.expect(len(items))
+        on_done = ticket.add
+        if ticket.records is not None:
+            writer = self._writer
+
+            def on_done(part: list[OutcomeRecord]) -> None:  # on the writer thread
+                ticket.note_epoch(writer.epoch)
+                ticket.add(part)
         for i in range(0, len(items), self.batch_size):
-            self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=ticket.add,
+            self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=on_done,
                                          cancel=cancel, on_cancelled=ticket.discard))
 
     def submit_text(self, text: str | bytes, source: str = "pasted", *,
@@ -585,6 +643,8 @@ class IngestService:
     def reset(self) -> None:
         """Delete every event, total, log row, quarantine entry and pending event."""
         self._command(lambda s: s.reset())
+        if self.fingerprint_cache is not None:  # its entries' epoch is over anyway: free them
+            self.fingerprint_cache.clear()
         self.outbox.remove(p.id for page in self.outbox.iter_all() for p in page)
 
     def close(self) -> None:

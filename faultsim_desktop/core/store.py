@@ -327,10 +327,15 @@ class WriteSession:
         self._clients: set[str] = set()
         self._version: int | None = None
         self._pending_aggs: dict | None = None
+        # bumped when stored events may have changed other than by this session's inserts (its
+        # reset, another connection's commit): a cache of stored rows keyed by it stays exact
+        self.generation = 0
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._version is not None and version != self._version:
+            self.generation += 1
         if self._aggs is None or version != self._version:
             self._load_aggregates()
             self._version = version
@@ -518,6 +523,7 @@ class WriteSession:
         # the clients' schemas are configuration, not data: they stay
         for table in ("events", "clients", "aggregates", "quarantine", "log"):
             self.cur.execute(f"DELETE FROM {table}")
+        self.generation += 1
         self._pending_aggs = None
         self._aggs, self._clients = {}, set()
 

@@ -91,6 +91,10 @@ class Writer(threading.Thread):
         self._kept: str | None = None  # where the data is since the file vanished under us
         self._corrupt: tuple[StorageError, tuple[int, int] | None] | None = None
         self._check_queued = False
+        self._sessions = 0  # write sessions opened so far
+        # (session, its generation) of the latest transaction: rows stored under one epoch are
+        # what a later record of the same epoch names (see IngestService's fingerprint cache)
+        self.epoch: tuple[int, int] = (0, 0)
 
     # -- called from other threads -------------------------------------------------------
     def submit(self, job: WriteJob) -> None:
@@ -156,6 +160,7 @@ class Writer(threading.Thread):
             self._session = self.backend.write_session(
                 synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms,
                 create=not self._opened)
+            self._sessions += 1
             self._opened = True
             return
         if self._corrupt is not None:
@@ -177,6 +182,7 @@ class Writer(threading.Thread):
             conn.close()
             raise missing_error(self.db_path)
         self._session = WriteSession(conn)
+        self._sessions += 1
         self.identity = identity
         self._opened = True
         self._kept = None
@@ -409,6 +415,7 @@ class Writer(threading.Thread):
         if delay:
             sleep_unless(self._stopping, delay)
         s.begin()
+        self.epoch = (self._sessions, getattr(s, "generation", 0))
         try:
             records = s.store_events(items, attempt, utc_now())
             faults.check(FaultPoint.MID_TRANSACTION)
