@@ -338,8 +338,10 @@ def _ingest_body(service, body, key_header, source):
     if conflict:
         return 409, {"error": "an idempotency key was used before with a different payload; "
                               "the first event stands", **counts, "events": results}, None
-    return 422, {"error": "some events were rejected; the others were stored", **counts,
-                 "events": results}, None
+    stored = counts["accepted"] + counts["duplicates"]
+    error = ("some events were rejected; the others were stored" if stored else
+             "the event was rejected" if len(records) == 1 else "every event was rejected")
+    return 422, {"error": error, **counts, "events": results}, None
 
 
 # -- the app --------------------------------------------------------------------------------

@@ -129,6 +129,12 @@ def test_rejected_events_are_422_with_line_and_column_and_the_rest_is_stored(api
     assert broken["code"] == "invalid_json" and broken["reason"].startswith("line 3, column ")
     assert totals(service) == {("a", None): (1, Decimal("5.00"))}
     assert len(service.quarantine()) == 2  # kept for fixing, like any rejected input
+    assert answer["error"] == "some events were rejected; the others were stored"
+    # the message never claims that something was stored when nothing was
+    alone = api.post("/events", content='{"client": "d", "amount": "ten"}')
+    assert (alone.status_code, alone.json()["error"]) == (422, "the event was rejected")
+    both = api.post("/events", content='[{"client": "d"}, {"amount": 1}]')
+    assert (both.status_code, both.json()["error"]) == (422, "every event was rejected")
 
 
 def test_bad_requests_are_400_and_leave_nothing_behind(api, service):
