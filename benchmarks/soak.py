@@ -41,8 +41,8 @@ CLI_ROUNDS = [
 ]
 
 
-def _counts(db: Path) -> tuple[int, int]:
-    """(stored events, events waiting in the outbox), read without the engine."""
+def _counts(db: Path) -> tuple[int, int, int]:
+    """(stored events, events waiting in the outbox, log rows), read without the engine."""
     def one(path: Path, sql: str) -> int:
         if not path.exists():
             return 0
@@ -55,7 +55,8 @@ def _counts(db: Path) -> tuple[int, int]:
         except sqlite3.Error:
             return -1
     return (one(db, "SELECT count(*) FROM events"),
-            one(Path(f"{db}.outbox"), "SELECT count(*) FROM pending"))
+            one(Path(f"{db}.outbox"), "SELECT count(*) FROM pending"),
+            one(db, "SELECT count(*) FROM log"))
 
 
 def _cli(db: Path, data: Path, extra: list[str], batch: int) -> subprocess.Popen:
@@ -82,9 +83,10 @@ def _stats(db: Path) -> dict:
             for r in json.loads(out.stdout)}
 
 
-def _wait_for_progress(p: subprocess.Popen, db: Path, before: tuple[int, int],
+def _wait_for_progress(p: subprocess.Popen, db: Path, before: tuple[int, int, int],
                        timeout: float) -> None:
-    """Return once the stored events or the outbox changed (or the process ended)."""
+    """Return once the stored events, the outbox or the log changed (duplicates and
+    rejections are logged), or the process ended."""
     deadline = time.monotonic() + timeout
     while p.poll() is None and time.monotonic() < deadline:
         if _counts(db) != before:
