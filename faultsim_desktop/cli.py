@@ -172,6 +172,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fingerprint-cache", type=int, default=FINGERPRINT_CACHE, metavar="N",
                    help="stored rows kept in memory to answer retries without a read (SQLite; "
                         f"default {FINGERPRINT_CACHE:,}; 0: off)")
+    p.add_argument("--drain-every", type=float, default=15.0, metavar="SECONDS",
+                   help="send the pending outbox again this often while serving (default 15)")
     return parser
 
 
@@ -424,7 +426,8 @@ def _cmd_serve(args) -> int:
                   file=sys.stderr)
             return EXIT_ERROR
         print(f"faultsim: serving {svc.db_label} on {url_of(sock)} (Ctrl+C stops)", flush=True)
-        serve(svc, sock, token=token, max_body=args.max_body)
+        serve(svc, sock, token=token, max_body=args.max_body,
+              drain_every_s=max(0.05, args.drain_every))
         c = svc.counters.snapshot()
     # the service is closed: every queued event was written or went to the pending outbox
     print(f"faultsim: stopped; accepted {c['accepted']:,}, duplicates {c['duplicates']:,}, "

@@ -56,6 +56,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 import socket
 import threading
 import time
@@ -81,6 +82,7 @@ from .core.writer import utc_now
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
 DEFAULT_MAX_BODY = 16 << 20
+DRAIN_EVERY_S = 15.0  # faultsim serve sends the pending outbox again this often
 MAX_QUEUED_EVENTS = 200_000  # beyond this many events waiting for the writer: 503
 MAX_KEY_CHARS = 255
 MAX_PAGE = 1000
@@ -89,6 +91,8 @@ WAIT_S = 300.0  # a request waits this long at most for its outcomes (then 503; 
 # /stats, /health) always find one of the 40 that Starlette's thread pool has
 INGEST_THREADS = 32
 RETRY_LATER = {"Retry-After": "1"}
+
+log = logging.getLogger(__name__)
 
 _NOT_JSON = frozenset({RejectCode.INVALID_JSON, RejectCode.INVALID_UTF8, RejectCode.UTF16})
 _KEY_FIELDS = frozenset(field_key(n) for n in IDEMPOTENCY_NAMES)
@@ -451,19 +455,53 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+class OutboxDrainer:
+    """Sends the pending outbox again every ``every_s`` seconds while a server runs, so events
+    whose storage failed are stored once the database is back, whether or not their clients
+    retry (a client that does retry finds its events stored: a duplicate, counted once)."""
+
+    def __init__(self, service: IngestService, every_s: float = DRAIN_EVERY_S):
+        self.service = service
+        self.every_s = every_s
+        self.drained = 0  # events stored (or found stored) by this drainer
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-drainer", daemon=True)
+
+    def start(self) -> "OutboxDrainer":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                if self.service.outbox.count():
+                    s = self.service.retry_pending()
+                    self.drained += s.accepted + s.duplicates
+            except Exception:  # storage still failing: the events wait; try again later
+                log.debug("outbox drain failed", exc_info=True)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+
 def serve(service: IngestService, sock: socket.socket, *, token: str | None = None,
-          max_body: int = DEFAULT_MAX_BODY) -> None:
+          max_body: int = DEFAULT_MAX_BODY, drain_every_s: float = DRAIN_EVERY_S) -> None:
     """Serve until SIGINT or SIGTERM (main thread): uvicorn stops taking connections and
-    finishes the requests under way; the caller then closes the service (the writer drains)."""
+    finishes the requests under way; the caller then closes the service (the writer drains).
+    Meanwhile the pending outbox is sent again every ``drain_every_s`` seconds."""
     import signal
 
     server = _uvicorn_server(create_app(service, token=token, max_body=max_body))
+    drainer = OutboxDrainer(service, drain_every_s).start()
     # uvicorn re-raises the signal that stopped it once it is done; with these handlers in place
     # that ends nothing, and the caller closes the service before the process exits
     previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
     finally:
+        drainer.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
 

@@ -378,3 +378,32 @@ def _moved_away(api, service, db_path):
     r = api.post("/events", content=ACME.replace("acme", "initech"))
     assert r.status_code == 503 and r.json()["events"][0]["outcome"] == "failed"
     assert len(service.pending()) == 1  # kept for when a database is back
+
+
+def test_faultsim_serve_stores_what_waits_in_the_outbox_without_a_restart_or_a_retry(tmp_path):
+    db = tmp_path / "served.db"
+    proc = subprocess.Popen([sys.executable, "-m", "faultsim_desktop.cli", "serve", "--db",
+                             str(db), "--port", "0", "--fault", "before_write:next=2",
+                             "--retries", "1", "--drain-every", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"on (http://\S+)", proc.stdout.readline()).group(1)
+        with httpx.Client(base_url=url, timeout=60) as c:
+            r = c.post("/events", content=ACME)  # both attempts fail: it waits in the outbox
+            assert r.status_code == 503 and r.json()["events"][0]["outcome"] == "failed"
+            # the client never sends it again; the server's drainer stores it once
+            deadline = time.monotonic() + 30
+            while c.get("/health").json()["pending"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert c.get("/health").json()["pending"] == 0
+            assert c.get("/stats").json()["stats"][0]["total"] == "12.50"
+            assert c.post("/events", content=ACME).status_code == 200  # a late retry: once
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    with IngestService(db, workers=0) as svc:
+        assert totals(svc) == {("acme", "USD"): (1, Decimal("12.50"))}
