@@ -220,6 +220,12 @@ def _apply_key(candidates: list[Candidate], items: list[Prepared], key: str, now
         keyed = decode_value(_with_key(text, key if single else f"{key}:{i}"),
                              line=c.line, column=c.column, source=c.source)
         out[i] = prepare_one(keyed, now, None, registry)
+        own = out[i].idempotency_key
+        if single and out[i].reject_code is None and own != key:  # a client schema's key field
+            raise _Answer(400, {"error": (
+                f"the event names its own idempotency key {own!r} (its client's schema says "
+                f"where), which differs from the Idempotency-Key header {key!r}; send one of "
+                "them")})
     return out
 
 

@@ -288,6 +288,29 @@ def test_the_http_api_uses_the_mapping(service):
     assert (body["events"][0]["amount"], body["events"][0]["currency"]) == ("42.00", "EUR")
 
 
+def test_the_idempotency_key_header_works_for_a_client_whose_schema_names_a_key_field(service):
+    service.save_mapping(new_mapping("acme", "total_cents", units="cents", key_field="txn"))
+    # the body lacks the mapped field: the header's key stands in for it
+    status, first, _ = ingest_body(service, b'{"client": "acme", "total_cents": 100}', "h-1",
+                                   "http")
+    assert (status, first["events"][0]["idempotency_key"]) == (201, "h-1")
+    again = ingest_body(service, b'{"client": "acme", "total_cents": 100}', "h-1", "http")
+    assert again[:2] == (200, first)
+    conflict = ingest_body(service, b'{"client": "acme", "total_cents": 999}', "h-1", "http")
+    assert conflict[0] == 409
+    # the mapped field and the header disagree: the client is told, nothing is stored
+    status, body, _ = ingest_body(service, b'{"client": "acme", "total_cents": 5, "txn": "t-9"}',
+                                  "h-2", "http")
+    assert status == 400 and "'t-9'" in body["error"] and "'h-2'" in body["error"]
+    # they agree: one event, keyed once
+    status, body, _ = ingest_body(service, b'{"client": "acme", "total_cents": 5, "txn": "t-9"}',
+                                  "t-9", "http")
+    assert (status, body["events"][0]["idempotency_key"]) == (201, "t-9")
+    assert [(r.client, r.count, r.total) for r in service.stats()] == [("acme", 2, Decimal("1.05"))]
+    # without a header, an event lacking the mapped field is still rejected
+    assert service.submit_text('{"client": "acme", "total_cents": 7}').wait().rejected == 1
+
+
 def _old_database(path):
     """A database as faultsim wrote it before schemas existed (schema version 1)."""
     conn = sqlite3.connect(path, isolation_level=None)
