@@ -148,6 +148,12 @@ def _build_parser() -> argparse.ArgumentParser:
     q.add_argument("client")
     q.add_argument("--note", default="", help="why this version (kept with it)")
     q.add_argument("--json", action="store_true")
+    q = ssub.add_parser("retire", parents=[common],
+                        help="hand a client back to the heuristics (a new version; the history "
+                             "and stored events stay)")
+    q.add_argument("client")
+    q.add_argument("--note", default="", help="why (kept with the version)")
+    q.add_argument("--json", action="store_true")
     q = ssub.add_parser("preview", parents=[common, mapping],
                         help="how a file's first events normalize under the client's current "
                              "mapping, or under the one the options give; stores nothing")
@@ -481,6 +487,18 @@ def _cmd_schema(args) -> int:
             print(f"saved {saved.label}: {saved.describe()}")
             print("events sent from now on use it; stored events keep the version that "
                   "normalized them", file=sys.stderr)
+        return EXIT_OK
+    if action == "retire":
+        with IngestService(_existing_db(args), workers=0) as svc:
+            try:
+                saved = svc.retire_mapping(args.client, args.note)
+            except MappingError as exc:
+                print(f"faultsim: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+        if args.json:
+            print(json.dumps(_mapping_json(saved), ensure_ascii=False))
+        else:
+            print(f"saved {saved.label}: {saved.describe()}")
         return EXIT_OK
     proposed = None
     if action == "preview" and _mapping_given(args):

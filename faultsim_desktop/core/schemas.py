@@ -46,7 +46,7 @@ from .model import NormalizedEvent, RejectCode, RejectedEvent, Rejection
 from .normalize import ISO_4217, client_display, field_key, find_client, normalize, parse_amount, parse_time
 
 __all__ = ["Mapping", "MappingError", "Registry", "UNITS", "TIME_FORMATS", "new_mapping",
-           "normalize_event"]
+           "normalize_event", "retirement"]
 
 UNITS = {"units": 0, "cents": -2, "milli": -3}  # the power of ten one unit of the field is worth
 _UNIT_NAMES = {"units": "units", "cents": "cents", "milli": "thousandths"}
@@ -78,6 +78,7 @@ class Mapping:
     version: int | None = None
     created_at: str | None = None
     note: str = ""
+    retired: bool = False  # a version that hands the client back to the heuristics
 
     @property
     def client_key(self) -> str:
@@ -90,6 +91,8 @@ class Mapping:
 
     def fields(self) -> dict:
         """What is stored as the mapping's JSON (version, time and note are columns)."""
+        if self.retired:
+            return {"client": self.client, "retired": True}
         return {"client": self.client, "client_field": self.client_field,
                 "amount_field": self.amount_field, "units": self.units,
                 "currency": self.currency, "time_field": self.time_field,
@@ -103,10 +106,13 @@ class Mapping:
                  note: str | None = "") -> "Mapping":
         d = json.loads(text)
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known.setdefault("amount_field", "")  # a retired version names no fields
         return cls(**known, version=version, created_at=created_at, note=note or "")
 
     def describe(self) -> str:
         """One line a person reads: where each role comes from."""
+        if self.retired:
+            return "no mapping: the heuristics normalize this client's events again"
         parts = [f'amount in "{self.amount_field}"'
                  + (f" ({_UNIT_NAMES[self.units]})" if self.units != "units" else "")]
         if self.currency:
@@ -138,6 +144,13 @@ def _field(value, what: str, *, required: bool = False) -> str | None:
     if "" in text.split("."):
         raise MappingError(f'the {what} field "{text}" has an empty part in its dotted path')
     return text
+
+
+def retirement(client: str, note: str = "") -> Mapping:
+    """A version that hands ``client`` back to the heuristics (its history stays)."""
+    if not isinstance(client, str) or not client_display(client):
+        raise MappingError("the client is required")
+    return Mapping(client=client_display(client), amount_field="", retired=True, note=note)
 
 
 def new_mapping(client: str, amount_field: str, *, units: str = "units",
@@ -179,7 +192,7 @@ class Registry:
     __slots__ = ("by_key", "client_fields")
 
     def __init__(self, mappings: Iterable[Mapping] = ()):
-        self.by_key: dict[str, Mapping] = {m.client_key: m for m in mappings}
+        self.by_key: dict[str, Mapping] = {m.client_key: m for m in mappings if not m.retired}
         self.client_fields = tuple(sorted({m.client_field for m in self.by_key.values()
                                            if m.client_field}))
 

@@ -25,7 +25,7 @@ from .normalize import client_display
 from .parsing import decode_value, iter_chunks, iter_file, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
-from .schemas import Mapping, Registry
+from .schemas import Mapping, MappingError, Registry, retirement
 from .storage import label_of, open_backend
 from .store import ClientTotal, QuarantineEntry, StorageError, WriteSession
 from .writer import Writer, WriteJob, utc_now
@@ -472,7 +472,19 @@ class IngestService:
         """The active mapping of every client that has one, by client name."""
         with self._reader() as r:
             rows = r.mappings()
-        return sorted(_mappings_from(rows), key=lambda m: (m.client_key, m.client))
+        return sorted((m for m in _mappings_from(rows) if not m.retired),
+                      key=lambda m: (m.client_key, m.client))
+
+    def retire_mapping(self, client: str, note: str = "") -> Mapping:
+        """Hand ``client`` back to the heuristics: a new version that maps nothing. Stored
+        events keep the version that normalized them; the history stays."""
+        active = self.registry().get(client) if client_display(client) else None
+        if active is None:
+            self._load_registry(force=True)
+            active = self._registry.get(client) if client_display(client) else None
+        if active is None:
+            raise MappingError(f"client {client!r} has no active mapping")
+        return self.save_mapping(retirement(active.client, note))
 
     def mapping_history(self, client: str) -> list[Mapping]:
         """Every version of a client's mapping, newest first."""
@@ -507,9 +519,10 @@ class IngestService:
     def _preview(self, candidates: list[Candidate], mapping: Mapping | None) -> list[Prepared]:
         registry = self.registry()
         if mapping is not None:
-            if mapping.version is None:
-                current = registry.get(mapping.client)
-                mapping = replace(mapping, version=(current.version or 0) + 1 if current else 1)
+            if mapping.version is None:  # after the newest stored version, a retired one too
+                newest = max((m.version or 0 for m in self.mapping_history(mapping.client)),
+                             default=0)
+                mapping = replace(mapping, version=newest + 1)
             registry = registry.with_mapping(mapping)
         now = utc_now()
         return [prepare_one(c, now, None, registry) for c in candidates]

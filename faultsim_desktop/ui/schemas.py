@@ -300,6 +300,14 @@ class SchemasDialog(QDialog):
         self.save_button.setDefault(True)
         self.revert_button = self.buttons.addButton("Revert to active",
                                                     QDialogButtonBox.ButtonRole.ResetRole)
+        self.retire_button = self.buttons.addButton("Hand back to heuristics",
+                                                    QDialogButtonBox.ButtonRole.ResetRole)
+        self.retire_button.setObjectName("schemaRetire")
+        self.retire_button.setToolTip("Save a version that maps nothing: events sent from then "
+                                      "on are normalized by the heuristics; stored events and "
+                                      "the history stay")
+        self.retire_button.setEnabled(False)
+        self.retire_button.clicked.connect(self.retire)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.save_button.clicked.connect(self.save)
         self.revert_button.clicked.connect(self._revert)
@@ -413,7 +421,7 @@ class SchemasDialog(QDialog):
             self.save_button.setEnabled(False)
             self.save_button.setText("Save")
         else:
-            version = (active.version or 0) + 1 if active else 1
+            version = self._next_version()
             same = active is not None and m.fields() == active.fields()
             self.save_button.setEnabled(not same and not self._saving)
             self.save_button.setText(f"Save as v{version}")
@@ -423,9 +431,29 @@ class SchemasDialog(QDialog):
                 self.status.setText(f"Saving makes this client \"{m.client}\" v{version}; "
                                     f"v{active.version} stays in the history.")
             else:
-                self.status.setText(f"Client \"{m.client}\" has no mapping yet; saving makes "
-                                    "this v1.")
+                self.status.setText(f"Client \"{m.client}\" has no active mapping; saving makes "
+                                    f"this v{version}.")
+        self.retire_button.setEnabled(active is not None and not self._saving)
         self._preview_timer.start()
+
+    def _next_version(self) -> int:
+        """The version a save makes: after the newest in the history (a retired one too)."""
+        key = client_display(self.client_name()).casefold()
+        known = [m.version or 0 for m in (*self._history, *self._mappings)
+                 if m.client_key == key]
+        return max(known, default=0) + 1
+
+    def retire(self) -> None:
+        """Hand the client back to the heuristics (a new version that maps nothing)."""
+        active = self.active()
+        if active is None:
+            return
+        self._saving = True
+        self.save_button.setEnabled(False)
+        self.retire_button.setEnabled(False)
+        svc, note = self.bridge.service, self.note.text()
+        self.bridge.run_task("schemas:save", _attempt(
+            lambda: svc.retire_mapping(active.client, note)))
 
     # -- preview ---------------------------------------------------------------------------
     @Slot()
@@ -441,7 +469,7 @@ class SchemasDialog(QDialog):
             m = None  # the events as ingestion would treat them now
         if m is not None and active is not None and m.fields() == active.fields():
             m = None  # nothing new: the active version itself
-        proposed = None if m is None else (active.version or 0) + 1 if active else 1
+        proposed = None if m is None else self._next_version()
         if not text.strip():
             self._show_preview(gen, [], proposed)
             return
@@ -560,8 +588,12 @@ class SchemasDialog(QDialog):
             self._saving = False
             m: Mapping = result.value
             self.note.clear()
-            self.message.emit(f"Saved {m.label}: events sent from now on use it; stored events "
-                              "keep the version that normalized them")
+            if m.retired:
+                self.message.emit(f"Saved {m.label}: client \"{m.client}\" is normalized by "
+                                  "the heuristics again; stored events keep their version")
+            else:
+                self.message.emit(f"Saved {m.label}: events sent from now on use it; stored "
+                                  "events keep the version that normalized them")
             self.saved.emit(m)
             self._history_for = None  # its versions changed
             self.reload()

@@ -438,3 +438,35 @@ def test_schema_commands_through_the_real_program(db_path, acme_file):
     p = faultsim("stats", "--db", db_path, "--json")
     assert {(r["client"], r["total"]) for r in json.loads(p.stdout)} == {("acme", "12.34"),
                                                                         ("bob", "5")}
+
+
+def test_a_retired_mapping_hands_the_client_back_to_the_heuristics(service):
+    service.save_mapping(new_mapping("acme", "total_cents", units="cents", currency="EUR"))
+    assert service.submit_text('{"client": "acme", "total_cents": 250}').wait().accepted == 1
+    retired = service.retire_mapping("ACME", note="their new API sends amount")
+    assert (retired.version, retired.retired) == (2, True)
+    assert service.mappings() == []
+    # from now on the heuristics: amount, no default currency; the v1 event keeps v1
+    assert service.submit_text('{"client": "acme", "amount": "3.10"}').wait().accepted == 1
+    assert [(e["amount"], e["currency"] or None, e["mapping_version"]) for e in stored(service)] \
+        == [("2.50", "EUR", 1), ("3.10", None, None)]
+    history = service.mapping_history("acme")
+    assert [(m.version, m.retired) for m in history] == [(2, True), (1, False)]
+    assert "heuristics" in history[0].describe() and history[0].note == "their new API sends amount"
+    with pytest.raises(MappingError, match="no active mapping"):
+        service.retire_mapping("acme")
+    # a new version maps the client again
+    service.save_mapping(new_mapping("acme", "total_cents", units="cents"))
+    assert [m.version for m in service.mappings()] == [3]
+
+
+def test_faultsim_schema_retire(db_path, capsys):
+    from faultsim_desktop.cli import main
+
+    assert main(["schema", "set", "acme", "--amount", "total_cents", "--cents", "--db",
+                 str(db_path)]) == 0
+    assert main(["schema", "retire", "acme", "--db", str(db_path), "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(out)["retired"] is True and json.loads(out)["version"] == 2
+    assert main(["schema", "retire", "acme", "--db", str(db_path)]) == 1
+    assert "no active mapping" in capsys.readouterr().err

@@ -121,3 +121,26 @@ def test_a_mapping_that_is_not_valid_cannot_be_saved_and_rejections_show(qtbot, 
     assert not dialog.save_button.isEnabled()
     wait_preview(qtbot, dialog, 3)
     assert [r[2] for r in preview_rows(dialog)] == ["v1", "", "heuristics"]
+
+
+def test_hand_a_client_back_to_the_heuristics(qtbot, window):
+    window.service.save_mapping(new_mapping("acme", "total_cents", units="cents"))
+    dialog = window.open_schemas()
+    qtbot.waitUntil(lambda: dialog.list_model.rowCount() == 1, timeout=10_000)
+    dialog.select_client("acme")
+    qtbot.waitUntil(dialog.retire_button.isEnabled)
+    with qtbot.waitSignal(dialog.saved, timeout=10_000) as saved:
+        dialog.retire_button.click()
+    assert (saved.args[0].version, saved.args[0].retired) == (2, True)
+    qtbot.waitUntil(lambda: dialog.list_model.rowCount() == 0)
+    qtbot.waitUntil(lambda: dialog.history_model.rowCount() == 2)
+    assert not dialog.retire_button.isEnabled()
+    # the next mapping comes after the retired version, in the form and in the preview
+    dialog.amount_field.setText("gross")
+    qtbot.waitUntil(lambda: dialog.save_button.text() == "Save as v3")
+    dialog.samples.setPlainText('{"client": "acme", "gross": 5}')
+    wait_preview(qtbot, dialog, 1)
+    assert preview_rows(dialog)[0][2] == "v3 (new)"
+    # events sent now are normalized by the heuristics
+    assert send(qtbot, window, '{"client": "acme", "amount": 4}').accepted == 1
+    qtbot.waitUntil(lambda: totals(window) == {("acme", None): (1, Decimal(4))})
