@@ -54,6 +54,18 @@ def api(service):
         yield client
 
 
+def wait_until(condition, timeout: float = 30.0, interval: float = 0.01) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False): a wait for a
+    condition where no signal exists to wait on (another thread's queue, another process)."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        tick.wait(interval)
+    return True
+
+
 def totals(svc):
     return {(r.client, r.currency): (r.count, r.total) for r in svc.stats()}
 
@@ -192,9 +204,7 @@ def test_a_full_queue_is_503_at_once_while_the_loop_keeps_answering(service):
         answers = []
         first = threading.Thread(target=lambda: answers.append(api.post("/events", content=ACME)))
         first.start()
-        deadline = time.monotonic() + 30
-        while service.queue_depth < 1 and time.monotonic() < deadline:
-            time.sleep(0.002)
+        assert wait_until(lambda: service.queue_depth >= 1, interval=0.002)
         r = api.post("/events", content=ACME.replace("acme", "initech"))
         assert r.status_code == 503 and r.headers["Retry-After"] == "0"
         health = api.get("/health")
@@ -392,10 +402,7 @@ def test_faultsim_serve_stores_what_waits_in_the_outbox_without_a_restart_or_a_r
             r = c.post("/events", content=ACME)  # both attempts fail: it waits in the outbox
             assert r.status_code == 503 and r.json()["events"][0]["outcome"] == "failed"
             # the client never sends it again; the server's drainer stores it once
-            deadline = time.monotonic() + 30
-            while c.get("/health").json()["pending"] and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert c.get("/health").json()["pending"] == 0
+            assert wait_until(lambda: c.get("/health").json()["pending"] == 0, interval=0.05)
             assert c.get("/stats").json()["stats"][0]["total"] == "12.50"
             assert c.post("/events", content=ACME).status_code == 200  # a late retry: once
         proc.send_signal(signal.SIGINT)
