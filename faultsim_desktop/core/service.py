@@ -312,9 +312,10 @@ class IngestService:
         if ticket.records is not None:
             writer = self._writer
 
-            def on_done(part: list[OutcomeRecord]) -> None:  # on the writer thread
+            def add_with_epoch(part: list[OutcomeRecord]) -> None:  # on the writer thread
                 ticket.note_epoch(writer.epoch)
                 ticket.add(part)
+            on_done = add_with_epoch
         for i in range(0, len(items), self.batch_size):
             self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=on_done,
                                          cancel=cancel, on_cancelled=ticket.discard))
