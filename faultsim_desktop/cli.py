@@ -471,6 +471,15 @@ def _print_mapping(m: Mapping) -> None:
         print(f"{k + ':':<{width + 1}}  {_clean(v)}")
 
 
+def _print_saved(saved: Mapping, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(_mapping_json(saved), ensure_ascii=False))
+        return
+    print(f"saved {saved.label}: {saved.describe()}")
+    print("events sent from now on use " + ("the heuristics" if saved.retired else "it")
+          + "; stored events keep the version that normalized them", file=sys.stderr)
+
+
 def _cmd_schema(args) -> int:
     action = args.action or "list"
     if action == "set":
@@ -481,12 +490,7 @@ def _cmd_schema(args) -> int:
             return EXIT_USAGE
         with IngestService(_db(args), workers=0) as svc:
             saved = svc.save_mapping(mapping)
-        if args.json:
-            print(json.dumps(_mapping_json(saved), ensure_ascii=False))
-        else:
-            print(f"saved {saved.label}: {saved.describe()}")
-            print("events sent from now on use it; stored events keep the version that "
-                  "normalized them", file=sys.stderr)
+        _print_saved(saved, args.json)
         return EXIT_OK
     if action == "retire":
         with IngestService(_existing_db(args), workers=0) as svc:
@@ -495,10 +499,7 @@ def _cmd_schema(args) -> int:
             except MappingError as exc:
                 print(f"faultsim: {exc}", file=sys.stderr)
                 return EXIT_ERROR
-        if args.json:
-            print(json.dumps(_mapping_json(saved), ensure_ascii=False))
-        else:
-            print(f"saved {saved.label}: {saved.describe()}")
+        _print_saved(saved, args.json)
         return EXIT_OK
     proposed = None
     if action == "preview" and _mapping_given(args):

@@ -66,6 +66,21 @@ def wait_until(condition, timeout: float = 30.0, interval: float = 0.01) -> bool
     return True
 
 
+@contextmanager
+def faultsim_serve(db, *options):
+    """The real ``faultsim serve`` process on a free port: yields (process, url); killed if
+    the test did not stop it."""
+    proc = subprocess.Popen([sys.executable, "-m", "faultsim_desktop.cli", "serve", "--db",
+                             str(db), "--port", "0", *options],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc, re.search(r"on (http://\S+)", proc.stdout.readline()).group(1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def totals(svc):
     return {(r.client, r.currency): (r.count, r.total) for r in svc.stats()}
 
@@ -339,12 +354,7 @@ def test_concurrent_clients_with_retries_and_the_crash_switch_count_each_event_o
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_the_faultsim_serve_process_serves_and_stops_cleanly(tmp_path, stop):
     db = tmp_path / "served.db"
-    proc = subprocess.Popen([sys.executable, "-m", "faultsim_desktop.cli", "serve", "--db",
-                             str(db), "--port", "0", "--token", "t0k"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        url = re.search(r"on (http://\S+)", line).group(1)
+    with faultsim_serve(db, "--token", "t0k") as (proc, url):
         auth = {"Authorization": "Bearer t0k"}
         with httpx.Client(base_url=url, timeout=60, headers=auth) as c:
             r = c.post("/events", content=f"[{ACME}, {ACME.replace('12.50', '0.05')}]",
@@ -354,10 +364,6 @@ def test_the_faultsim_serve_process_serves_and_stops_cleanly(tmp_path, stop):
             assert c.get("/health").json()["status"] == "ok"
         proc.send_signal(stop)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "stopped; accepted 2" in err
     with IngestService(db, workers=0) as svc:
@@ -392,12 +398,8 @@ def _moved_away(api, service, db_path):
 
 def test_faultsim_serve_stores_what_waits_in_the_outbox_without_a_restart_or_a_retry(tmp_path):
     db = tmp_path / "served.db"
-    proc = subprocess.Popen([sys.executable, "-m", "faultsim_desktop.cli", "serve", "--db",
-                             str(db), "--port", "0", "--fault", "before_write:next=2",
-                             "--retries", "1", "--drain-every", "0.2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = re.search(r"on (http://\S+)", proc.stdout.readline()).group(1)
+    with faultsim_serve(db, "--fault", "before_write:next=2", "--retries", "1",
+                        "--drain-every", "0.2") as (proc, url):
         with httpx.Client(base_url=url, timeout=60) as c:
             r = c.post("/events", content=ACME)  # both attempts fail: it waits in the outbox
             assert r.status_code == 503 and r.json()["events"][0]["outcome"] == "failed"
@@ -407,10 +409,6 @@ def test_faultsim_serve_stores_what_waits_in_the_outbox_without_a_restart_or_a_r
             assert c.post("/events", content=ACME).status_code == 200  # a late retry: once
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     with IngestService(db, workers=0) as svc:
         assert totals(svc) == {("acme", "USD"): (1, Decimal("12.50"))}
