@@ -11,6 +11,8 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 import orjson
 
+from .normalize import time_rank
+
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _PLAIN_EXPONENT_LIMIT = 100  # beyond this a number is written in normalized E-notation
@@ -73,3 +75,38 @@ def canonical_json(obj) -> bytes:
 def fingerprint(obj) -> bytes:
     """SHA-256 (32 raw bytes) of the canonical form."""
     return hashlib.sha256(canonical_json(obj)).digest()
+
+
+_NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+_BUCKET_DIGITS = 18  # below 10**18: always a signed 64-bit SQLite INTEGER
+_BUCKET_LOW, _BUCKET_HIGH = -(1 << 63), 1 << 63
+
+
+def time_bucket(obj: dict) -> int:
+    """A number read off the event's own time field: the first part of the SQLite store's
+    UNIQUE key, (time_bucket, fingerprint), so that events arriving roughly in time order
+    insert next to each other in that index instead of at random places all over it (at
+    5M events, random places made every insert slower and slower).
+
+    It must never split two events with equal fingerprints: it is a pure function of the
+    canonical content, with no reference to key order or to any parser that may change.
+    The top-level key whose name is a time name (``ts``, ``timestamp``, ...; the best-ranked,
+    and among spellings of one name the smallest key) gives it: a number as its integer part
+    (toward zero; 0 beyond 64 bits), a string as the number its first 18 ASCII digits make
+    (within its first 64 characters). Anything else, or no such key: 0.
+    """
+    best_rank = best_key = value = None
+    for key, v in obj.items():
+        rank = time_rank(key)
+        if rank is not None and (best_rank is None or rank < best_rank
+                                 or (rank == best_rank and key < best_key)):
+            best_rank, best_key, value = rank, key, v
+    kind = type(value)
+    if kind is str:
+        digits = value[:64].encode("utf-8", "surrogatepass").translate(None, _NOT_DIGITS)
+        return int(digits[:_BUCKET_DIGITS]) if digits else 0
+    # numerically equal numbers (1e9, 1000000000) share a fingerprint, so they share this too
+    if ((kind is int or (kind is Decimal and value.is_finite()))
+            and _BUCKET_LOW < value < _BUCKET_HIGH):
+        return int(value)
+    return 0

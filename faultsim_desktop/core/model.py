@@ -113,6 +113,7 @@ class Prepared(NamedTuple):
     reason: str | None = None
     outbox_id: int | None = None  # set when the event comes back from the pending outbox
     mapping_version: int | None = None  # the client's mapping that normalized it; None: heuristics
+    time_bucket: int | None = None  # fingerprint.time_bucket: set for every event to be stored
 
 
 OUTBOX_ID = Prepared._fields.index("outbox_id")  # the writer reads plain tuples by position

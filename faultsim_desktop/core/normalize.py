@@ -112,6 +112,12 @@ def _key_info(name: str) -> tuple[int, int, str]:
     return info
 
 
+def time_rank(name: str) -> int | None:
+    """The rank of ``name`` among the time names (0 is best), or None when it is not one."""
+    info = _KEY_INFO.get(name) or _key_info(name)
+    return info[1] if info[0] == _TIME else None
+
+
 def field_key(name: str) -> str:
     """The form field names are matched in: lower case without ``_``, ``-`` and spaces."""
     return _key_info(name)[2]

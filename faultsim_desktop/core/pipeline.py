@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .fingerprint import NotCanonicalizable, fingerprint
+from .fingerprint import NotCanonicalizable, fingerprint, time_bucket
 from .model import Candidate, Prepared, RejectCode, RejectedEvent, Rejection
 from .normalize import normalize
 from .parsing import Chunk, parse_chunk
@@ -39,7 +39,8 @@ def prepare_one(c: Candidate, received_at: str, outbox_id: int | None = None,
         return _rejected(c, exc.rejection)._replace(fingerprint=fp, outbox_id=outbox_id)
     return Prepared(c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
                     format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
-                    ev.idempotency_key, ev.warnings, None, None, outbox_id, version)
+                    ev.idempotency_key, ev.warnings, None, None, outbox_id, version,
+                    time_bucket(c.obj))
 
 
 def prepare(candidates: Iterable[Candidate], received_at: str,
@@ -68,7 +69,8 @@ def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = No
                 continue
             append((c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
                     format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
-                    ev.idempotency_key, ev.warnings, None, None, None, version))
+                    ev.idempotency_key, ev.warnings, None, None, None, version,
+                    time_bucket(c.obj)))
         else:
             append(tuple(prepare_one(c, received_at)))
     return out

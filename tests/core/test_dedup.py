@@ -92,7 +92,7 @@ def test_a_128_bit_fingerprint_collision_is_rejected_not_merged(db):
 
     def event(fp, amount):
         return Prepared('{"client": "a"}', "test", 1, 1, fp, "a", "a", amount, None,
-                        "2024-01-01T00:00:00.000000Z")
+                        "2024-01-01T00:00:00.000000Z", time_bucket=0)
     backend = open_backend(db)
     s = backend.write_session(create=True)
     s.begin()
