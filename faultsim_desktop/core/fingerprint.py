@@ -90,17 +90,24 @@ def time_bucket(obj: dict) -> int:
 
     It must never split two events with equal fingerprints: it is a pure function of the
     canonical content, with no reference to key order or to any parser that may change.
-    The top-level key whose name is a time name (``ts``, ``timestamp``, ...; the best-ranked,
-    and among spellings of one name the smallest key) gives it: a number as its integer part
-    (toward zero; 0 beyond 64 bits), a string as the number its first 18 ASCII digits make
-    (within its first 64 characters). Anything else, or no such key: 0.
+    The top-level key whose name is a time name (``ts``, ``timestamp``, ...) and whose value
+    is not an object gives it (the best-ranked name, as normalization picks it; among
+    spellings of one name, the smallest key); see ``bucket_of`` for the value. No such key: 0.
     """
-    best_rank = best_key = value = None
+    best_rank = best_key = None
+    value = None
     for key, v in obj.items():
         rank = time_rank(key)
-        if rank is not None and (best_rank is None or rank < best_rank
-                                 or (rank == best_rank and key < best_key)):
+        if rank is not None and type(v) is not dict and (
+                best_rank is None or rank < best_rank or (rank == best_rank and key < best_key)):
             best_rank, best_key, value = rank, key, v
+    return bucket_of(value)
+
+
+def bucket_of(value) -> int:
+    """A time value's bucket: a number as its integer part (toward zero; 0 beyond 64 bits), a
+    string as the number its first 18 ASCII digits make (within its first 64 characters),
+    anything else 0."""
     kind = type(value)
     if kind is str:
         digits = value[:64].encode("utf-8", "surrogatepass").translate(None, _NOT_DIGITS)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .fingerprint import NotCanonicalizable, fingerprint, time_bucket
+from . import normalize as _n
+from .fingerprint import NotCanonicalizable, bucket_of, fingerprint, time_bucket
 from .model import Candidate, Prepared, RejectCode, RejectedEvent, Rejection
-from .normalize import normalize
 from .parsing import Chunk, parse_chunk
 from .schemas import Registry, normalize_event
 
@@ -55,22 +55,35 @@ def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = No
     out = []
     append = out.append
     registry = registry or None
+    scan, find_client, normalize_found, TIME = (_n._scan, _n._find_client, _n._normalize_found,
+                                                _n._TIME)
     for c in parse_chunk(chunk):
         if c.rejection is None:
+            obj = c.obj
             try:
-                fp = fingerprint(c.obj)
+                fp = fingerprint(obj)
                 if registry is None:
-                    ev, version = normalize(c.obj, received_at=received_at), None
+                    # normalize() by hand: its scan of the keys also finds the time bucket
+                    found, children, dups = scan(obj)
+                    client, nested = find_client(found, children)
+                    ev = normalize_found(obj, found, children, dups, client, nested,
+                                         received_at)
+                    version = None
+                    if dups is not None and any(d[0] == TIME for d in dups):
+                        bucket = time_bucket(obj)  # spellings of one name: the smallest key
+                    else:
+                        hit = found[TIME]
+                        bucket = bucket_of(hit[2]) if hit is not None else 0
                 else:
-                    ev, version = normalize_event(c.obj, received_at=received_at,
+                    ev, version = normalize_event(obj, received_at=received_at,
                                                   registry=registry)
+                    bucket = time_bucket(obj)
             except (NotCanonicalizable, RejectedEvent):
                 append(tuple(prepare_one(c, received_at, None, registry)))
                 continue
             append((c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
                     format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
-                    ev.idempotency_key, ev.warnings, None, None, None, version,
-                    time_bucket(c.obj)))
+                    ev.idempotency_key, ev.warnings, None, None, None, version, bucket))
         else:
             append(tuple(prepare_one(c, received_at)))
     return out

@@ -7,6 +7,8 @@ import json
 import os
 import sqlite3
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
+from functools import reduce
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 from urllib.parse import quote
@@ -19,6 +21,7 @@ APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch a
 SCHEMA_VERSION = 3
 # Sums must never round silently: any inexact result raises instead.
 MONEY = Context(prec=1000, traps=[Inexact, InvalidOperation, Overflow])
+_ZERO = Decimal(0)
 
 
 class StorageError(Exception):
@@ -344,6 +347,12 @@ def _storable(raw: str | bytes) -> str | bytes:
     return raw
 
 
+_INSERT_EVENT = (
+    "INSERT INTO events(fingerprint, client, client_key, currency, amount, event_time,"
+    " received_at, idempotency_key, warnings, source, line, raw, mapping_version, time_bucket)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
+
+
 class WriteSession:
     """The writer thread's statements. One instance per write connection; one thread only.
 
@@ -418,68 +427,66 @@ class WriteSession:
         execute = self.cur.execute
         records: list[OutcomeRecord] = []
         append = records.append
+        logged: list[OutcomeRecord] = []  # every outcome but ACCEPTED goes to the log table
+        # (client_key, currency) -> the accepted items; new clients -> their first display form
         deltas: dict[tuple[str, str], list] = {}
         new_clients: dict[str, str] = {}
-        insert = ("INSERT INTO events(fingerprint, client, client_key, currency, amount,"
-                  " event_time, received_at, idempotency_key, warnings, source, line, raw,"
-                  " mapping_version, time_bucket) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                  " ON CONFLICT DO NOTHING")
+        known_clients = self._clients
+        record = tuple.__new__  # OutcomeRecord's own __new__ is Python code: 1M calls count
         accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
         for it in items:
             (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
              idem, warnings, reject_code, reason, _outbox, mapping_version, bucket) = it
             if reject_code is not None:
                 qid = self.quarantine(raw, reject_code, reason, source, line, column, now)
-                append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
-                                     attempt, reason, source, line, None, qid))
+                logged.append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
+                                            attempt, reason, source, line, None, qid))
+                append(logged[-1])
                 continue
-            cur = execute(insert, (
-                fp, client, client_key, currency or "", amount, event_time, now, idem,
+            key = (client_key, currency or "")
+            cur = execute(_INSERT_EVENT, (
+                fp, client, client_key, key[1], amount, event_time, now, idem,
                 json.dumps(warnings, ensure_ascii=False) if warnings else None,
                 source, line, raw if type(raw) is str and raw.isascii() else _storable(raw),
                 mapping_version, bucket))
             if cur.rowcount == 1:
-                key = (client_key, currency or "")
                 d = deltas.get(key)
                 if d is None:
-                    deltas[key] = [1, [amount], event_time, event_time]
-                    if client_key not in self._clients:
+                    deltas[key] = [it]
+                    if client_key not in known_clients:
                         new_clients.setdefault(client_key, client)
                 else:
-                    d[0] += 1
-                    d[1].append(amount)
-                    if event_time < d[2]:
-                        d[2] = event_time
-                    elif event_time > d[3]:
-                        d[3] = event_time
-                append(OutcomeRecord(now, accepted, client, amount, currency, fp, attempt,
-                                     None, source, line, cur.lastrowid))
+                    d.append(it)
+                append(record(OutcomeRecord, (now, accepted, client, amount, currency, fp,
+                                              attempt, None, source, line, cur.lastrowid, None)))
                 continue
             row = execute("SELECT id, fingerprint FROM events WHERE time_bucket = ?"
                           " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
             if row is not None and row[1] == fp:
-                append(OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
-                                     f"same as event #{row[0]}", source, line, row[0]))
-                continue
-            if row is not None:  # 2**-128 odds: say so rather than drop a real event
+                r = OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
+                                  f"same as event #{row[0]}", source, line, row[0])
+            elif row is not None:  # 2**-128 odds: say so rather than drop a real event
                 reason = (f"its fingerprint shares 128 bits with event #{row[0]}'s but differs; "
                           "it was not stored (report this)")
                 qid = self.quarantine(raw, "fingerprint_collision", reason, source, line, column,
                                       now)
-                append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
-                                     attempt, reason, source, line, row[0], qid))
-                continue
-            first = execute("SELECT id FROM events WHERE client_key = ? AND idempotency_key = ?",
-                            (client_key, idem)).fetchone()
-            reason = (f"idempotency key {idem!r} of client {client!r} was already used by "
-                      f"event #{first[0] if first else '?'} with different content; "
-                      "the first one stands")
-            qid = self.quarantine(raw, "idempotency_conflict", reason, source, line, column, now)
-            append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
-                                 reason, source, line, first[0] if first else None, qid))
+                r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
+                                  attempt, reason, source, line, row[0], qid)
+            else:
+                first = execute("SELECT id FROM events WHERE client_key = ?"
+                                " AND idempotency_key = ?", (client_key, idem)).fetchone()
+                reason = (f"idempotency key {idem!r} of client {client!r} was already used by "
+                          f"event #{first[0] if first else '?'} with different content; "
+                          "the first one stands")
+                qid = self.quarantine(raw, "idempotency_conflict", reason, source, line, column,
+                                      now)
+                r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
+                                  reason, source, line, first[0] if first else None, qid)
+            append(r)
+            logged.append(r)
         if deltas:
             self._apply_deltas(deltas, new_clients)
-        self._log(records)
+        self._log(logged)
         return records
 
     def _apply_deltas(self, deltas: dict[tuple[str, str], list], new_clients: dict[str, str]
@@ -490,21 +497,26 @@ class WriteSession:
             self._clients.update(new_clients)  # rolled back with _aggs on failure
         pending = {}
         add = MONEY.add
-        for key, (count, amounts, first, last) in deltas.items():
-            total = _exact_sum(amounts)
-            old = self._aggs.get(key)
+        amount_of, time_of = itemgetter(7), itemgetter(9)
+        aggs = self._aggs
+        rows = []
+        for key, accepted in deltas.items():
+            total = reduce(add, map(Decimal, map(amount_of, accepted)), _ZERO)
+            times = list(map(time_of, accepted))
+            count, first, last = len(accepted), min(times), max(times)
+            old = aggs.get(key)
             if old is not None:
                 count += old[0]
                 total = add(total, old[1])
                 first = min(first, old[2])
                 last = max(last, old[3])
             pending[key] = (count, total, first, last)
+            rows.append((key[0], key[1], count, str(total), first, last))
         self.cur.executemany(
             "INSERT INTO aggregates(client_key, currency, count, total, first_seen, last_seen)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(client_key, currency) DO UPDATE SET"
             " count = excluded.count, total = excluded.total,"
-            " first_seen = excluded.first_seen, last_seen = excluded.last_seen",
-            [(k, c, n, str(t), f, last) for (k, c), (n, t, f, last) in pending.items()])
+            " first_seen = excluded.first_seen, last_seen = excluded.last_seen", rows)
         self._pending_aggs = pending
 
     def log_outcomes(self, records: list[OutcomeRecord]) -> None:

@@ -25,15 +25,20 @@ def parsed(text: str) -> dict:
 
 def test_the_bucket_comes_from_the_best_time_field_whatever_the_key_order():
     assert time_bucket(parsed('{"client": "a", "ts": 1700000000}')) == 1700000000
-    assert time_bucket(parsed('{"time": 5, "ts": 7}')) == 7 == time_bucket(parsed('{"ts": 7, "time": 5}'))
+    assert time_bucket(parsed('{"time": 5, "ts": 7}')) == 7
+    assert time_bucket(parsed('{"ts": 7, "time": 5}')) == 7
     # two spellings of one name: the smaller key, in either order
-    assert time_bucket(parsed('{"ts": 7, "T_S": 5}')) == 5 == time_bucket(parsed('{"T_S": 5, "ts": 7}'))
+    assert time_bucket(parsed('{"ts": 7, "T_S": 5}')) == 5
+    assert time_bucket(parsed('{"T_S": 5, "ts": 7}')) == 5
+    # an object under a time name is a container, as normalization reads it
+    assert time_bucket(parsed('{"timestamp": {"at": 1}, "ts": 5}')) == 5
     assert time_bucket(parsed('{"ts": "2023-11-14T22:13:20.123456+02:00"}')) == 202311142213201234
     assert time_bucket(parsed('{"ts": 1700000000.999}')) == 1700000000
     assert time_bucket(parsed('{"ts": -1.5}')) == -1
     # nothing to read: 0 (these events simply share bucket 0, as all events did before)
     for text in ('{"client": "a"}', '{"ts": null}', '{"ts": true}', '{"ts": "soon"}',
-                 '{"ts": [1]}', '{"ts": {"at": 1}}', '{"ts": 1e400}', '{"ts": 99999999999999999999}'):
+                 '{"ts": [1]}', '{"ts": {"at": 1}}', '{"ts": 1e400}',
+                 '{"ts": 99999999999999999999}'):
         assert time_bucket(parsed(text)) == 0, text
 
 
@@ -129,3 +134,36 @@ def test_an_older_database_gets_buckets_and_its_events_stay_duplicates(tmp_path)
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fingerprint'").fetchone()
     assert "time_bucket" in sql[0]
     conn.close()
+
+
+_keys = st.sampled_from(TIME_SPELLINGS + ["client", "amount"])
+
+
+def _written(value) -> str:
+    if isinstance(value, dict):  # an object under a time name: normalization looks inside
+        return "{" + ",".join(f"{json.dumps(k)}: {_respell(v)}" for k, v in value.items()) + "}"
+    return _respell(value)
+_time_values = st.one_of(_values, st.dictionaries(st.sampled_from(["at", "ts"]), _numbers,
+                                                  max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_keys, _time_values), max_size=6))
+def test_the_ingest_path_and_the_migration_read_the_same_bucket(pairs):
+    """Workers take the bucket from normalization's own scan of the keys; the migration and
+    every other path call time_bucket. Both must agree on every event."""
+    import io
+
+    from faultsim_desktop.core.parsing import iter_chunks
+    from faultsim_desktop.core.pipeline import prepare_one, process_chunk
+
+    event = {"client": "a", "amount": 1}
+    event.update(dict(pairs))  # later spellings of one key win, as in JSON
+    text = "{" + ",".join(f"{json.dumps(k)}: {_written(v)}" for k, v in event.items()) + "}"
+    [chunk] = list(iter_chunks(io.BytesIO(text.encode() + b"\n"), "t"))
+    [row] = process_chunk(chunk, "2024-01-01T00:00:00.000000Z")
+    obj = decode_value(text).obj
+    if row[12] is not None:  # rejected: nothing to store, no bucket needed
+        return
+    assert row[16] == time_bucket(obj) == prepare_one(decode_value(text),
+                                                      "2024-01-01T00:00:00.000000Z").time_bucket
