@@ -250,6 +250,15 @@ _MINUS_SIGNS = frozenset("-\u2212")
 _FAST_AMOUNT = re.compile(
     r"(?:([A-Za-z]{3}) ?)?([-+]?)([$€£¥]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(\.[0-9]+)?(?: ?([A-Za-z]{3}))?"
 )
+# The other common shapes, still without a character loop: "1.234,56 €", "10 587,57",
+# "CHF 29'025.83", "(45.60)", "EUR 1.234.567". Whatever the general rules would reject, or
+# could read otherwise, is left to them (the tests compare both on random strings).
+_FAST_AMOUNT_2 = re.compile(
+    "(?:([A-Za-z]{3})[ \u00a0]?)?([-+\u2212]?)(\\(?)([$€£¥]?)[ \u00a0]?"
+    "([0-9]+(?:[.,'\u2019 \u00a0\u202f\u2009][0-9]+)*)"
+    "[ \u00a0]?([$€£¥]?)(\\)?)(?:[ \u00a0]?([A-Za-z]{3}))?"
+)
+_DROP_GROUPS = {ord(c): None for c in "'\u2019 \u00a0\u202f\u2009"}
 _SCIENTIFIC = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]{1,4}")
 _CENTS_TEXT = re.compile(r"-?[0-9]+")
 
@@ -303,7 +312,69 @@ def _parse_amount_text(text: str, field: str) -> tuple[Decimal, str | None]:
             if "," in whole:
                 whole = whole.replace(",", "")
             return Decimal(sign + whole + fraction if fraction else sign + whole), currency
+        quick = _other_shapes(s)
+        if quick is not None:
+            return quick
     return _parse_amount_general(s, text, field)
+
+
+def _other_shapes(s: str) -> tuple[Decimal, str | None] | None:
+    """``_FAST_AMOUNT_2``'s shapes read as the general rules read them; None: not one of them,
+    or anything the general rules would question (they then decide, with their message)."""
+    m = _FAST_AMOUNT_2.fullmatch(s)
+    if m is None:
+        return None
+    code_before, sign, opened, symbol_before, number, symbol_after, closed, code_after = m.groups()
+    if opened or closed:
+        if not (opened and closed) or sign:
+            return None
+        sign = "-"
+    elif sign == "\u2212":
+        sign = "-"
+    currencies = set()
+    for symbol in (symbol_before, symbol_after):
+        if symbol:
+            currencies.add(CURRENCY_SIGNS[symbol])
+    for code in (code_before, code_after):
+        if code:
+            code = code.upper()
+            if code not in ISO_4217:
+                return None
+            currencies.add(code)
+    if len(currencies) > 1:
+        return None
+    plain = _plain_number(number)
+    if plain is None:
+        return None
+    return Decimal(sign + plain), (currencies.pop() if currencies else None)
+
+
+def _plain_number(core: str) -> str | None:
+    """``_read_separated`` for digit runs joined by single separators (``_FAST_AMOUNT_2``'s
+    number), by string methods; None where it would raise."""
+    dots, commas = core.count("."), core.count(",")
+    if dots and commas:
+        decimal_mark = "." if core.rfind(".") > core.rfind(",") else ","
+        group_mark = "," if decimal_mark == "." else "."
+        if (dots if decimal_mark == "." else commas) > 1:
+            return None
+    elif dots:
+        decimal_mark, group_mark = (".", "") if dots == 1 else ("", ".")
+    elif commas == 1:
+        after = core[core.index(",") + 1:]
+        decimal_mark, group_mark = ("", ",") if len(after) == 3 and after.isdigit() else (",", "")
+    else:
+        decimal_mark, group_mark = "", ","
+    if decimal_mark:
+        whole, fraction = core.split(decimal_mark)
+        if not fraction.isdigit():  # a separator after the decimal point is misplaced
+            return None
+    else:
+        whole, fraction = core, ""
+    if group_mark:
+        whole = whole.replace(group_mark, "")
+    whole = whole.translate(_DROP_GROUPS)
+    return whole + "." + fraction if fraction else whole
 
 
 def _take_letters(s: str, start: int, step: int, end: int) -> int:

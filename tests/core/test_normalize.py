@@ -195,6 +195,32 @@ def test_grouped_amount_strings_round_trip(value):
     assert general("EUR " + us, us, "amount") == (value, "EUR")
 
 
+def _general_or_reason(text):
+    if not text.strip():
+        return RejectCode.NO_AMOUNT  # blank: said before any path reads it
+    try:
+        amount, currency = normalize_module._parse_amount_general(text.strip(), text, "amount")
+        return str(amount), currency  # the text too: "12.50" is stored as written
+    except RejectedEvent as exc:
+        return exc.rejection.code
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(
+    list("0123456789") * 4 + list(".,'\u2019 \u00a0\u202f\u2009$€£¥-+\u2212()")
+    + ["EUR", "usd", "CHF", "XYZ", " ", "12", "345", ",000", ".000"]), min_size=1, max_size=14))
+def test_the_fast_amount_paths_read_what_the_general_rules_read(parts):
+    """Random strings of the amount alphabet: whatever the fast paths accept, the general
+    rules read the same way; whatever those reject stays rejected."""
+    text = "".join(parts)
+    try:
+        amount, currency = parse_amount(text)
+        fast = str(amount), currency
+    except RejectedEvent as exc:
+        fast = exc.rejection.code
+    assert fast == _general_or_reason(text), text
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(min_value=-(10**40), max_value=10**40))
 def test_integer_amounts_and_cents_are_exact(n):
