@@ -1,5 +1,6 @@
 """Raw input -> candidate events: modes, positions in errors, hostile input, streaming."""
 import io
+import itertools
 import json
 import pickle
 from decimal import Decimal
@@ -459,3 +460,44 @@ def test_arbitrary_json_like_text_never_raises(text):
     for c in split_text(text):
         _valid_candidate(c)
     assert first_error(text) is None or isinstance(first_error(text), Rejection)
+
+
+# -- the orjson fast path reads JSON Lines exactly as the exact decoder reads each line --------
+_leaf = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70), st.booleans(), st.none(),
+    st.text(alphabet=st.sampled_from('ab":\\ é\u00a0{}[],'), max_size=6),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3, max_value=10**6,
+                min_value=-(10**6)))
+_json_values = st.recursive(
+    _leaf, lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(st.tuples(st.sampled_from(["a", "b", "ts", 'q"":', "a "]), inner), max_size=4)),
+    max_leaves=12)
+
+
+def _write(value, sep: str, colon) -> str:
+    """JSON text of a generated value; a list of pairs is an object, keys may repeat.
+    ``colon`` cycles through the spellings of ':' (with or without space before it)."""
+    if isinstance(value, list) and value and all(isinstance(p, tuple) for p in value):
+        return "{" + sep.join(json.dumps(k) + next(colon) + _write(v, sep, colon)
+                              for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + sep.join(_write(v, sep, colon) for v in value) + "]"
+    if isinstance(value, tuple):
+        return _write([value], sep, colon)
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["a", "ts", "b", "a"]), _json_values), max_size=5),
+       st.sampled_from([",", ", ", " ,"]),
+       st.lists(st.sampled_from([":", ": ", " :", "\t:"]), min_size=1, max_size=3))
+def test_json_lines_read_each_line_as_the_exact_decoder_does(pairs, sep, colons):
+    line = _write([("client", "x")] + pairs, sep, itertools.cycle(colons))
+    [got] = list(iter_file(io.BytesIO(("{\"first\": 1}\n" + line + "\n").encode()), "t"))[1:]
+    want = decode_value(line, line=2, source="t")
+    assert (got.obj, got.rejection) == (want.obj, want.rejection), line
+    if want.obj is not None:  # the same types too: Decimal stays Decimal, int stays int
+        assert json.dumps(got.obj, default=repr) == json.dumps(want.obj, default=repr)
