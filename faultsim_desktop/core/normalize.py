@@ -902,6 +902,9 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             warnings.append(f"{len(same) - _MAX_SAME_FIELD_WARNINGS:,} more fields repeat "
                             "fields already used; the first spelling of each was used")
 
+    client_key = client.casefold()
+    if client_key == client:  # one object: pickled once between processes, not twice
+        client_key = client
     return NormalizedEvent(
-        client, client.casefold(), amount, currency, event_time, idempotency_key, tuple(warnings)
+        client, client_key, amount, currency, event_time, idempotency_key, tuple(warnings)
     )

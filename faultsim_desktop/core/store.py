@@ -499,7 +499,7 @@ class WriteSession:
         add = MONEY.add
         amount_of, time_of = itemgetter(7), itemgetter(9)
         aggs = self._aggs
-        rows = []
+        updates, inserts = [], []
         for key, accepted in deltas.items():
             total = reduce(add, map(Decimal, map(amount_of, accepted)), _ZERO)
             times = list(map(time_of, accepted))
@@ -510,13 +510,22 @@ class WriteSession:
                 total = add(total, old[1])
                 first = min(first, old[2])
                 last = max(last, old[3])
+                updates.append((count, str(total), first, last, key[0], key[1]))
+            else:
+                inserts.append((key[0], key[1], count, str(total), first, last))
             pending[key] = (count, total, first, last)
-            rows.append((key[0], key[1], count, str(total), first, last))
-        self.cur.executemany(
-            "INSERT INTO aggregates(client_key, currency, count, total, first_seen, last_seen)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT(client_key, currency) DO UPDATE SET"
-            " count = excluded.count, total = excluded.total,"
-            " first_seen = excluded.first_seen, last_seen = excluded.last_seen", rows)
+        # The cache says which rows exist: it is reloaded whenever another connection commits
+        # (begin), and dropped on any rollback; a plain UPDATE costs less than an upsert.
+        if updates:
+            self.cur.executemany(
+                "UPDATE aggregates SET count = ?, total = ?, first_seen = ?, last_seen = ?"
+                " WHERE client_key = ? AND currency = ?", updates)
+            if self.cur.rowcount != len(updates):  # never seen; the batch is retried afresh
+                raise sqlite3.OperationalError("aggregates changed under the writer's cache")
+        if inserts:
+            self.cur.executemany(
+                "INSERT INTO aggregates(client_key, currency, count, total, first_seen, last_seen)"
+                " VALUES (?,?,?,?,?,?)", inserts)
         self._pending_aggs = pending
 
     def log_outcomes(self, records: list[OutcomeRecord]) -> None:
