@@ -928,6 +928,7 @@ def _parse_lines(data: bytes, source: str, line: int, offset: int) -> list[Candi
     append = out.append
     decode = _decode
     scan = _FAST_SCAN
+    new = tuple.__new__  # a NamedTuple's own __new__ is Python code: millions of calls
     for s in lines:
         if s:
             if s[0] == "{":
@@ -938,7 +939,7 @@ def _parse_lines(data: bytes, source: str, line: int, offset: int) -> list[Candi
                     except Exception:  # noqa: BLE001 - _decode turns it into a rejection
                         obj = end = None
                     if end == len(s) and type(obj) is dict:
-                        append(Candidate(s, source, line, 1, obj))
+                        append(new(Candidate, (s, source, line, 1, obj, None)))
                     else:
                         append(decode(s, line, 1, source, 0))
                 else:
