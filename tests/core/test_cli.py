@@ -123,6 +123,27 @@ def test_stdin_and_usage_errors(db_path):
     assert p.returncode == 2 and "unknown fault point" in p.stderr
 
 
+def test_the_installed_faultsim_program_ingests_and_reports(tmp_path):
+    """The console script as installed (faultsim_desktop.cli:run, which tunes the collector
+    for an ingest), not main() called in this process."""
+    from pathlib import Path
+
+    program = Path(sys.executable).parent / "faultsim"
+    assert program.exists(), f"{program} is not installed (pip install -e .)"
+    data = tmp_path / "in.ndjson"
+    data.write_text(MESSY, encoding="utf-8")
+    db = tmp_path / "a.db"
+    p = subprocess.run([str(program), "ingest", str(data), "--db", str(db), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"received": 5, "accepted": 3, "duplicates": 1,
+                                    "rejected": 1, "failed": 0, "pending": 0}
+    p = subprocess.run([str(program), "stats", "--db", str(db), "--json"], capture_output=True,
+                       text=True, timeout=120)
+    assert {(r["client"], r["currency"], r["total"]) for r in json.loads(p.stdout)} == {
+        ("acme", "USD", "1234.50"), ("acme", None, "10.00"), ("Globex", "EUR", "1234.50")}
+
+
 def test_missing_file_and_corrupt_db_are_clear_errors(capsys, tmp_path):
     code, _, err = run(capsys, "ingest", tmp_path / "nope.json", "--db", tmp_path / "a.db")
     assert code == 1 and "nope.json" in err and "Traceback" not in err
