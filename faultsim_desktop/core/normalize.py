@@ -813,6 +813,23 @@ def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
     return _normalize_found(obj, found, children, dups, client, nested, received_at)
 
 
+TIME_TIE = object()  # two spellings of the best time name: the caller settles which
+
+
+def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[NormalizedEvent, object]:
+    """``normalize``, and what its one scan of the keys found for the time at the top level:
+    the value of the best-ranked time name that is not an object, None when there is none,
+    or ``TIME_TIE`` when two spellings of that name tie (normalization takes the first;
+    ``fingerprint.time_bucket`` must not depend on key order and takes the smallest)."""
+    found, children, dups = _scan(obj)
+    client, nested = _find_client(found, children)
+    event = _normalize_found(obj, found, children, dups, client, nested, received_at)
+    if dups is not None and any(d[0] == _TIME for d in dups):
+        return event, TIME_TIE
+    hit = found[_TIME]
+    return event, (hit[2] if hit is not None else None)
+
+
 def _normalize_found(obj: dict, found: list, children: list | None, dups: list | None,
                      client: str, nested: list | None, received_at: str) -> NormalizedEvent:
     """The rest of ``normalize`` once ``obj`` is scanned and its client found (the schema

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from . import normalize as _n
 from .fingerprint import NotCanonicalizable, bucket_of, fingerprint, time_bucket
 from .model import Candidate, Prepared, RejectCode, RejectedEvent, Rejection
+from .normalize import TIME_TIE, normalize_with_time_value
 from .parsing import Chunk, parse_chunk
 from .schemas import Registry, normalize_event
 
@@ -55,25 +55,15 @@ def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = No
     out = []
     append = out.append
     registry = registry or None
-    scan, find_client, normalize_found, TIME = (_n._scan, _n._find_client, _n._normalize_found,
-                                                _n._TIME)
     for c in parse_chunk(chunk):
         if c.rejection is None:
             obj = c.obj
             try:
                 fp = fingerprint(obj)
-                if registry is None:
-                    # normalize() by hand: its scan of the keys also finds the time bucket
-                    found, children, dups = scan(obj)
-                    client, nested = find_client(found, children)
-                    ev = normalize_found(obj, found, children, dups, client, nested,
-                                         received_at)
+                if registry is None:  # normalization's scan of the keys serves the bucket too
+                    ev, value = normalize_with_time_value(obj, received_at=received_at)
                     version = None
-                    if dups is not None and any(d[0] == TIME for d in dups):
-                        bucket = time_bucket(obj)  # spellings of one name: the smallest key
-                    else:
-                        hit = found[TIME]
-                        bucket = bucket_of(hit[2]) if hit is not None else 0
+                    bucket = time_bucket(obj) if value is TIME_TIE else bucket_of(value)
                 else:
                     ev, version = normalize_event(obj, received_at=received_at,
                                                   registry=registry)
