@@ -354,6 +354,27 @@ def _storable(raw: str | bytes) -> str | bytes:
     return raw
 
 
+def _bind_bytes_and_null_directly() -> None:
+    """Give bytes and None identity adapters, so the sqlite3 module binds them directly.
+
+    Python 3.11's sqlite3 binds only exact int, float, str and bytearray parameters straight
+    away; for anything else, bytes and None included, it first looks for an adapter: in its
+    registry, then as ``__adapt__`` on its protocol type, a lookup whose failure builds an
+    AttributeError with a formatted message and throws it away, for every such parameter of
+    every row. An event row has four of them (fingerprint, idempotency key, warnings, mapping
+    version). With an adapter in the registry the lookup ends there: benchmarks/bind_cost.py
+    measured 4.2 -> 3.55 us of CPU per inserted row (300,000 rows). Both adapters return the
+    very object they get (``bytes(b) is b`` for exact bytes; an empty dict's ``get`` returns
+    None), so nothing changes for any other sqlite3 user in the process; an adapter someone
+    else registered first stays.
+    """
+    for kind, same in ((bytes, bytes), (type(None), {}.get)):
+        if (kind, sqlite3.PrepareProtocol) not in sqlite3.adapters:
+            sqlite3.register_adapter(kind, same)
+
+
+_bind_bytes_and_null_directly()
+
 _INSERT_EVENT = (
     "INSERT INTO events(fingerprint, client, client_key, currency, amount, event_time,"
     " received_at, idempotency_key, warnings, source, line, raw, mapping_version, time_bucket)"
