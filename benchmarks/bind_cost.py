@@ -43,8 +43,8 @@ def _rows(n: int) -> list[tuple]:
         rows.append((fp, client, client, "EUR", f"{i % 100000}.{i % 100:02d}",
                      "2023-11-14T22:13:20.000000Z", "2026-11-25T19:00:00.000000Z",
                      f"evt-{i}" if i % 4 == 0 else None, None, "corpus.ndjson", i,
-                     '{"customerId": "%s", "Amount": "EUR 15747.03", "ts": %d}'
-                     % (client, 1700000000 + i), None, 1700000000 + i))
+                     f'{{"customerId": "{client}", "Amount": "EUR 15747.03", "ts": {1700000000 + i}}}',
+                     None, 1700000000 + i))
     return rows
 
 
