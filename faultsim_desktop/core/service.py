@@ -307,7 +307,7 @@ class IngestService:
 
     # -- submitting ------------------------------------------------------------------------
     def _enqueue(self, items: list[Prepared], ticket: Ticket,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, more_coming: bool = False) -> None:
         ticket.expect(len(items))
         on_done = ticket.add
         if ticket.records is not None:
@@ -319,7 +319,8 @@ class IngestService:
             on_done = add_with_epoch
         for i in range(0, len(items), self.batch_size):
             self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=on_done,
-                                         cancel=cancel, on_cancelled=ticket.discard))
+                                         cancel=cancel, on_cancelled=ticket.discard,
+                                         more_coming=more_coming))
 
     def submit_text(self, text: str | bytes, source: str = "pasted", *,
                     keep_records: bool = False) -> Ticket:
@@ -400,14 +401,15 @@ class IngestService:
                     return True
                 inflight.append(pool.submit(process_chunk, chunk, utc_now(),
                                             self.registry() or None))
-                while len(inflight) >= limit:
-                    self._enqueue(inflight.popleft().result(), ticket, cancel)
+                while len(inflight) >= limit:  # the file goes on: more chunks will follow
+                    self._enqueue(inflight.popleft().result(), ticket, cancel, more_coming=True)
                 if progress is not None:
                     progress(_tell(stream), size)
             while inflight:
                 if cancel is not None and cancel.is_set():
                     return True
-                self._enqueue(inflight.popleft().result(), ticket, cancel)
+                self._enqueue(inflight.popleft().result(), ticket, cancel,
+                              more_coming=bool(inflight))
             return False
         finally:
             for fut in inflight:

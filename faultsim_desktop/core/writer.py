@@ -8,6 +8,7 @@ import random
 import sqlite3
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +43,8 @@ class WriteJob:
     # set when the submitter cancelled: a job still queued then is dropped, never half-written
     cancel: threading.Event | None = None
     on_cancelled: Callable[[int], None] | None = None
+    # more jobs of the same bulk ingest follow soon (see Writer._coalesce)
+    more_coming: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     result: object = None
     error: BaseException | None = None
@@ -65,7 +68,8 @@ class Writer(threading.Thread):
     def __init__(self, db_path: Path, outbox: Outbox, faults: FaultSwitch, policy: RetryPolicy,
                  publish: Callable[[list[OutcomeRecord]], None], *, batch_size: int = 50000,
                  queue_jobs: int = 24, synchronous: str = "FULL", seed: int | None = None,
-                 busy_timeout_ms: int = 10_000):
+                 busy_timeout_ms: int = 10_000, bulk_min: int = 20_000,
+                 bulk_wait: float = 0.03):
         super().__init__(name="faultsim-writer", daemon=True)
         self.backend = open_backend(db_path)  # a path or URL, or the service's backend
         self.db_path = self.backend.label  # the file, or the URL with its password masked
@@ -74,6 +78,8 @@ class Writer(threading.Thread):
         self.policy = policy
         self.publish = publish
         self.batch_size = batch_size
+        self.bulk_min = bulk_min
+        self.bulk_wait = bulk_wait
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
         self.queue: queue.Queue = queue.Queue(maxsize=queue_jobs)
@@ -262,15 +268,36 @@ class Writer(threading.Thread):
         raise OSError(f"no folder took the copy: {error}")
 
     def _coalesce(self, jobs: list) -> bool:
-        """Take more queued event jobs into the same transaction, up to batch_size events."""
+        """Take more queued event jobs into the same transaction, up to batch_size events.
+
+        During a bulk ingest (its jobs say ``more_coming``) a transaction of fewer than
+        ``bulk_min`` events waits up to ``bulk_wait`` seconds for the next job. The writer is
+        faster than the workers, so it would otherwise commit every few thousand events, and
+        a transaction has costs of its own: every (client, currency) it touches is one
+        aggregates row to rewrite, about 2,000 of them per transaction in the benchmark
+        corpus. Measured at 1M events, in paired runs: 20,000 events and 30 ms were faster in
+        8 of 8 pairs (about +1.5%) for 5-8 MB more memory; 50,000 and 20 ms, about +2% for
+        25 MB more; 50,000 and 100 ms, no faster for 50 MB more (the last, larger transaction
+        is written while the workers have nothing left to do). The last job of a file, and
+        any interactive submit, says nothing more is coming: they never wait.
+        """
         if jobs[0].command is not None:
             return False
         count = len(jobs[0].items)
+        deadline = None
         while count < self.batch_size:
             try:
                 nxt = self.queue.get_nowait()
             except queue.Empty:
-                return False
+                if count >= self.bulk_min or not jobs[-1].more_coming or \
+                        self._stopping.is_set():
+                    return False
+                if deadline is None:
+                    deadline = time.monotonic() + self.bulk_wait
+                try:
+                    nxt = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    return False
             if nxt is _STOP:
                 return True
             if nxt.command is not None:

@@ -1,0 +1,81 @@
+"""The writer's transactions during a bulk ingest: jobs that say more are coming may share one
+transaction; nothing else is ever held back."""
+import time
+
+import pytest
+
+from faultsim_desktop.core.model import Outcome
+from faultsim_desktop.core.parsing import split_text
+from faultsim_desktop.core.pipeline import prepare
+from faultsim_desktop.core.service import IngestService
+from faultsim_desktop.core.store import WriteSession
+from faultsim_desktop.core.writer import WriteJob, utc_now
+
+
+@pytest.fixture
+def commits(monkeypatch):
+    """Counts the transactions the writer commits."""
+    seen = []
+    commit = WriteSession.commit
+
+    def counting(self):
+        seen.append(1)
+        return commit(self)
+    monkeypatch.setattr(WriteSession, "commit", counting)
+    return seen
+
+
+def _job(first: int, n: int, more_coming: bool) -> WriteJob:
+    text = "\n".join(f'{{"client": "c{i % 3}", "amount": {i}, "seq": {i}}}'
+                     for i in range(first, first + n))
+    return WriteJob(prepare(split_text(text, "bulk.ndjson"), utc_now()),
+                    more_coming=more_coming)
+
+
+def _outcomes(job: WriteJob) -> list[Outcome]:
+    assert job.done.wait(30)
+    return [r.outcome for r in job.result]
+
+
+def test_jobs_of_a_bulk_ingest_share_a_transaction(tmp_path, commits):
+    with IngestService(tmp_path / "b.db") as svc:
+        writer = svc._writer
+        writer.bulk_wait = 60.0  # the second job comes long before this
+        svc.submit_text('{"client": "warm", "amount": 1}').wait(30)
+        before = len(commits)
+        first, last = _job(0, 50, more_coming=True), _job(50, 50, more_coming=False)
+        writer.submit(first)
+        while writer.queue.qsize():  # the writer took it ...
+            time.sleep(0.01)
+        time.sleep(0.3)  # ... and, but for the bulk wait, would have committed it by now
+        writer.submit(last)
+        assert _outcomes(first) == [Outcome.ACCEPTED] * 50
+        assert _outcomes(last) == [Outcome.ACCEPTED] * 50
+        assert len(commits) - before == 1
+        assert sum(row.count for row in svc.stats()) == 101
+
+
+def test_a_job_that_says_nothing_more_comes_is_never_held_back(tmp_path, commits):
+    with IngestService(tmp_path / "b.db") as svc:
+        svc._writer.bulk_wait = 600.0  # a wait would outlast the test's patience by far
+        job = _job(0, 10, more_coming=False)
+        svc._writer.submit(job)
+        assert _outcomes(job) == [Outcome.ACCEPTED] * 10
+
+
+def test_a_bulk_job_whose_followers_never_come_is_still_written(tmp_path, commits):
+    with IngestService(tmp_path / "b.db") as svc:
+        svc._writer.bulk_wait = 0.2
+        job = _job(0, 10, more_coming=True)
+        svc._writer.submit(job)
+        assert _outcomes(job) == [Outcome.ACCEPTED] * 10
+        assert sum(row.count for row in svc.stats()) == 10
+
+
+def test_a_full_transaction_does_not_wait(tmp_path, commits):
+    with IngestService(tmp_path / "b.db") as svc:
+        writer = svc._writer
+        writer.bulk_wait, writer.bulk_min = 600.0, 20
+        job = _job(0, 25, more_coming=True)  # already over bulk_min
+        writer.submit(job)
+        assert _outcomes(job) == [Outcome.ACCEPTED] * 25
