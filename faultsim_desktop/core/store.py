@@ -375,6 +375,7 @@ def _bind_bytes_and_null_directly() -> None:
 
 _bind_bytes_and_null_directly()
 
+_OUTCOME_TEXT = {o: o.value for o in Outcome}  # an Enum's .value is a Python-level property
 _INSERT_EVENT = (
     "INSERT INTO events(fingerprint, client, client_key, currency, amount, event_time,"
     " received_at, idempotency_key, warnings, source, line, raw, mapping_version, time_bucket)"
@@ -472,11 +473,13 @@ class WriteSession:
                 append(logged[-1])
                 continue
             key = (client_key, currency or "")
-            cur = execute(_INSERT_EVENT, (
-                fp, client, client_key, key[1], amount, event_time, now, idem,
-                json.dumps(warnings, ensure_ascii=False) if warnings else None,
-                source, line, raw if type(raw) is str and raw.isascii() else _storable(raw),
-                mapping_version, bucket))
+            row = (fp, client, client_key, key[1], amount, event_time, now, idem,
+                   json.dumps(warnings, ensure_ascii=False) if warnings else None,
+                   source, line, raw, mapping_version, bucket)
+            try:
+                cur = execute(_INSERT_EVENT, row)
+            except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
+                cur = execute(_INSERT_EVENT, row[:11] + (_storable(raw),) + row[12:])
             if cur.rowcount == 1:
                 d = deltas.get(key)
                 if d is None:
@@ -571,7 +574,7 @@ class WriteSession:
         # Accepted outcomes are not copied here: the event row (received_at, source, line) is
         # their log entry, and skipping them halves what a batch writes.
         accepted = Outcome.ACCEPTED
-        rows = [(r[0], r[1].value, r[2], r[3], r[4], r[5][:8] if r[5] else None, r[6], r[7],
+        rows = [(r[0], _OUTCOME_TEXT[r[1]], r[2], r[3], r[4], r[5][:8] if r[5] else None, r[6], r[7],
                  r[8], r[9], r[10], r[11]) for r in records if r[1] is not accepted]
         if rows:
             self.cur.executemany(

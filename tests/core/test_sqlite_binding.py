@@ -43,3 +43,24 @@ def test_an_adapter_registered_earlier_is_kept():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "01"
+
+
+def test_raw_text_with_a_lone_surrogate_is_kept_as_its_bytes(tmp_path):
+    """A raw text that is not valid UTF-8 (only a caller handing in Prepared items can make
+    one) is stored byte for byte instead of failing the batch."""
+    from faultsim_desktop.core.model import Outcome
+    from faultsim_desktop.core.parsing import split_text
+    from faultsim_desktop.core.pipeline import prepare
+    from faultsim_desktop.core.writer import utc_now
+
+    [good] = prepare(split_text('{"client": "a", "amount": 1}'), utc_now())
+    odd = good._replace(raw='{"client": "a", "amount": 1} \ud800')
+    with IngestService(tmp_path / "s.db") as svc:
+        ticket = svc.submit_prepared([odd], keep_records=True)
+        ticket.wait(30)
+        assert [r.outcome for r in ticket.records] == [Outcome.ACCEPTED]
+    conn = sqlite3.connect(tmp_path / "s.db")
+    [(kind, raw)] = conn.execute("SELECT typeof(raw), raw FROM events").fetchall()
+    conn.close()
+    assert kind == "blob" and raw == '{"client": "a", "amount": 1} \ud800'.encode(
+        "utf-8", "surrogatepass")
