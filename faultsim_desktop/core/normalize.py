@@ -258,7 +258,7 @@ _FAST_AMOUNT_2 = re.compile(
     "([0-9]+(?:[.,'\u2019 \u00a0\u202f\u2009][0-9]+)*)"
     "[ \u00a0]?([$€£¥]?)(\\)?)(?:[ \u00a0]?([A-Za-z]{3}))?"
 )
-_DROP_GROUPS = {ord(c): None for c in "'\u2019 \u00a0\u202f\u2009"}
+_NOT_LAST = frozenset("$€£¥)")
 _SCIENTIFIC = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]{1,4}")
 _CENTS_TEXT = re.compile(r"-?[0-9]+")
 
@@ -297,7 +297,8 @@ def _parse_amount_text(text: str, field: str) -> tuple[Decimal, str | None]:
     if not s:
         raise _reject(RejectCode.NO_AMOUNT, f'amount {_show(text)} in field "{field}" is blank')
     if len(s) <= MAX_DIGITS:
-        m = _FAST_AMOUNT.fullmatch(s)
+        # _FAST_AMOUNT ends in a digit or a letter and has no apostrophe: skip a sure failure
+        m = None if s[-1] in _NOT_LAST or "'" in s else _FAST_AMOUNT.fullmatch(s)
         if m is not None:
             code_before, sign, symbol, whole, fraction, code_after = m.groups()
             currency = None
@@ -331,49 +332,61 @@ def _other_shapes(s: str) -> tuple[Decimal, str | None] | None:
         sign = "-"
     elif sign == "\u2212":
         sign = "-"
-    currencies = set()
-    for symbol in (symbol_before, symbol_after):
-        if symbol:
-            currencies.add(CURRENCY_SIGNS[symbol])
+    currency = None
+    if symbol_before:
+        currency = CURRENCY_SIGNS[symbol_before]
+    if symbol_after:
+        if currency is not None and CURRENCY_SIGNS[symbol_after] != currency:
+            return None
+        currency = CURRENCY_SIGNS[symbol_after]
     for code in (code_before, code_after):
         if code:
             code = code.upper()
-            if code not in ISO_4217:
+            if code not in ISO_4217 or (currency is not None and code != currency):
                 return None
-            currencies.add(code)
-    if len(currencies) > 1:
-        return None
+            currency = code
     plain = _plain_number(number)
     if plain is None:
         return None
-    return Decimal(sign + plain), (currencies.pop() if currencies else None)
+    return Decimal(sign + plain), currency
 
 
 def _plain_number(core: str) -> str | None:
     """``_read_separated`` for digit runs joined by single separators (``_FAST_AMOUNT_2``'s
     number), by string methods; None where it would raise."""
-    dots, commas = core.count("."), core.count(",")
-    if dots and commas:
-        decimal_mark = "." if core.rfind(".") > core.rfind(",") else ","
-        group_mark = "," if decimal_mark == "." else "."
-        if (dots if decimal_mark == "." else commas) > 1:
+    if core.isdigit():
+        return core
+    last_dot, last_comma = core.rfind("."), core.rfind(",")
+    if last_dot >= 0 and last_comma >= 0:  # both: the last one is the decimal point
+        if last_dot > last_comma:
+            decimal_mark, group_mark = ".", ","
+        else:
+            decimal_mark, group_mark = ",", "."
+        if core.count(decimal_mark) > 1:
             return None
-    elif dots:
-        decimal_mark, group_mark = (".", "") if dots == 1 else ("", ".")
-    elif commas == 1:
-        after = core[core.index(",") + 1:]
-        decimal_mark, group_mark = ("", ",") if len(after) == 3 and after.isdigit() else (",", "")
+    elif last_dot >= 0:  # one dot is the decimal point; a repeated one groups
+        decimal_mark, group_mark = (".", "") if core.find(".") == last_dot else ("", ".")
+    elif last_comma >= 0:
+        if core.find(",") != last_comma:  # a repeated comma groups
+            decimal_mark, group_mark = "", ","
+        else:  # one comma groups when exactly three digits follow it
+            after = core[last_comma + 1:]
+            decimal_mark, group_mark = ("", ",") if len(after) == 3 and after.isdigit() \
+                else (",", "")
     else:
-        decimal_mark, group_mark = "", ","
+        decimal_mark, group_mark = "", ""
     if decimal_mark:
-        whole, fraction = core.split(decimal_mark)
+        whole, _, fraction = core.partition(decimal_mark)
         if not fraction.isdigit():  # a separator after the decimal point is misplaced
             return None
     else:
         whole, fraction = core, ""
     if group_mark:
         whole = whole.replace(group_mark, "")
-    whole = whole.translate(_DROP_GROUPS)
+    if not whole.isdigit():  # spaces of any kind, then apostrophes: str.translate costs more
+        whole = "".join(whole.split())
+        if not whole.isdigit():
+            whole = whole.replace("'", "").replace("\u2019", "")
     return whole + "." + fraction if fraction else whole
 
 
