@@ -668,7 +668,27 @@ def _time_from_micros(micros: int) -> str | None:
     return "%s%02d:%02d:%02d.%06dZ" % (day, hours, minutes, seconds, us)
 
 
+_MINUTE_TEXT: dict[int, str] = {}  # minutes since the epoch -> "YYYY-MM-DDTHH:MM:"
+
+
+def _time_from_seconds(seconds: int) -> str | None:
+    """Whole epoch seconds, the commonest time: one divmod and a cached minute."""
+    minute, second = divmod(seconds, 60)
+    prefix = _MINUTE_TEXT.get(minute)
+    if prefix is None:
+        text = _time_from_micros(minute * 60_000_000)
+        if text is None:
+            return None
+        prefix = text[:-10]  # without "00.000000Z"
+        if len(_MINUTE_TEXT) > 4096:
+            _MINUTE_TEXT.clear()
+        _MINUTE_TEXT[minute] = prefix
+    return "%s%02d.000000Z" % (prefix, second)
+
+
 def _time_from_number(value: int | Decimal) -> str | None:
+    if type(value) is int and -_SECONDS_BELOW < value < _SECONDS_BELOW:
+        return _time_from_seconds(value)
     magnitude = abs(value) if type(value) is int else value.copy_abs()
     if magnitude < _SECONDS_BELOW:
         scale = 1_000_000

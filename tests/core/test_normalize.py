@@ -294,6 +294,24 @@ def test_parse_time_to_utc(value, expected):
     assert parse_time(value) == expected
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(min_value=-(10**11) + 1, max_value=10**11 - 1))
+def test_whole_epoch_seconds_read_as_the_calendar_says(seconds):
+    """Whole seconds go through a per-minute cache; they must read as datetime reads them
+    (and be None where the year leaves 1..9999), repeated calls included."""
+    from datetime import datetime, timedelta, timezone
+    try:
+        dt = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    except OverflowError:
+        expected = None
+    else:
+        expected = "%04d-%02d-%02dT%02d:%02d:%02d.000000Z" % (
+            dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second)
+    assert parse_time(seconds) == expected
+    assert parse_time(seconds) == expected  # from the cache this time
+    assert parse_time(str(seconds)) == expected
+
+
 @pytest.mark.parametrize(
     "value",
     ["yesterday", "", "   ", True, None, [], {}, 10**17, "1e3", Decimal("NaN"),
