@@ -883,6 +883,8 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
         value = hit[2]
         if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:
             amount, currency = Decimal(value), None
+        elif type(value) is str:
+            amount, currency = _parse_amount_text(value, amount_field)
         else:
             amount, currency = _parse_amount_value(value, amount_field)
     else:
@@ -931,7 +933,10 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
         event_time = _receipt_time(received_at)
         warnings.append("no event time; used the time of receipt")
     else:
-        event_time = parse_time(hit[2])
+        when = hit[2]
+        event_time = (_time_from_seconds(when)  # the commonest case, without two more calls
+                      if type(when) is int and -_SECONDS_BELOW < when < _SECONDS_BELOW
+                      else parse_time(when))
         if event_time is None:
             event_time = _receipt_time(received_at)
             warnings.append(

@@ -71,9 +71,10 @@ def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = No
             except (NotCanonicalizable, RejectedEvent):
                 append(tuple(prepare_one(c, received_at, None, registry)))
                 continue
-            append((c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
-                    format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
-                    ev.idempotency_key, ev.warnings, None, None, None, version, bucket))
+            client, client_key, amount, currency, event_time, idem, warnings = ev
+            append((c.text, c.source, c.line, c.column, fp, client, client_key,
+                    format(amount, "f"), currency, event_time or received_at, idem, warnings,
+                    None, None, None, version, bucket))
         else:
             append(tuple(prepare_one(c, received_at)))
     return out
