@@ -1,6 +1,8 @@
 import os
+import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -150,3 +152,26 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None and exitstatus == 0 and not reporter.stats.get("passed"):
         session.exitstatus = 1
+
+
+@contextmanager
+def _read_only(path: Path):
+    """Write-protect a file or folder for real. Root ignores permission bits, so as root the
+    file is also made immutable (chattr +i), which stops every writer, root included."""
+    mode = path.stat().st_mode
+    path.chmod(0o555 if path.is_dir() else 0o444)
+    immutable = os.geteuid() == 0
+    if immutable:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(mode)
+
+
+@pytest.fixture
+def read_only():
+    """``with read_only(path):`` the file or folder cannot be written, by anyone."""
+    return _read_only

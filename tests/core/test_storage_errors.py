@@ -35,23 +35,6 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@contextmanager
-def read_only(path):
-    """Write-protect a file or folder for real. Root ignores permission bits, so as root the
-    file is also made immutable (chattr +i), which stops every writer, root included."""
-    mode = path.stat().st_mode
-    path.chmod(0o555 if path.is_dir() else 0o444)
-    immutable = os.geteuid() == 0
-    if immutable:
-        subprocess.run(["chattr", "+i", str(path)], check=True)
-    try:
-        yield
-    finally:
-        if immutable:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        path.chmod(mode)
-
-
 def acknowledged(path):
     """A database holding the BEFORE events, and the service that wrote them, still open."""
     svc = IngestService(path, workers=0, retry=FAST, busy_timeout_ms=200)
@@ -205,7 +188,7 @@ def test_exclusive_lock_of_another_process_refuses_opening_clearly(tmp_path):
         assert totals(svc) == TRUTH_BEFORE
 
 
-def test_read_only_file_is_refused_at_open_and_left_as_it_was(tmp_path):
+def test_read_only_file_is_refused_at_open_and_left_as_it_was(tmp_path, read_only):
     path = tmp_path / "ro.db"
     acknowledged(path).close()
     before = digest(path)
@@ -219,7 +202,7 @@ def test_read_only_file_is_refused_at_open_and_left_as_it_was(tmp_path):
         assert totals(svc) == TRUTH_BEFORE
 
 
-def test_read_only_folder_is_refused_at_open(tmp_path):
+def test_read_only_folder_is_refused_at_open(tmp_path, read_only):
     folder = tmp_path / "folder"
     path = folder / "ro.db"
     acknowledged(path).close()
@@ -234,7 +217,7 @@ def test_read_only_folder_is_refused_at_open(tmp_path):
         assert totals(svc) == TRUTH_BEFORE
 
 
-def test_made_read_only_while_open_nothing_is_written_until_writable(tmp_path):
+def test_made_read_only_while_open_nothing_is_written_until_writable(tmp_path, read_only):
     path = tmp_path / "ro.db"
     svc = acknowledged(path)
     with svc:

@@ -2,8 +2,6 @@
 count shows what waits, and a database that cannot be opened is left as it was while the user
 is offered a new one."""
 import os
-import subprocess
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -16,23 +14,6 @@ BEFORE = '{"client": "a", "amount": "1.10", "currency": "EUR"}\n{"client": "b", 
 DURING = '{"client": "a", "amount": "0.05", "currency": "EUR"}\n{"client": "c", "amount": 7}'
 TRUTH_AFTER = {("a", "EUR"): (2, Decimal("1.15")), ("b", None): (1, Decimal(2)),
                ("c", None): (1, Decimal(7))}
-
-
-@contextmanager
-def read_only(path):
-    """As in tests/core/test_storage_errors.py: chmod, and chattr +i when root (root ignores
-    permission bits)."""
-    mode = path.stat().st_mode
-    path.chmod(0o444)
-    immutable = os.geteuid() == 0
-    if immutable:
-        subprocess.run(["chattr", "+i", str(path)], check=True)
-    try:
-        yield
-    finally:
-        if immutable:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        path.chmod(mode)
 
 
 def banner_says(w, *words):
@@ -58,7 +39,8 @@ def retry_from_banner(qtbot, w):
     qtbot.waitUntil(lambda: w.storage_banner.isHidden() and "pending 0" in w.counters_label.text())
 
 
-def test_read_only_database_shows_a_banner_and_the_waiting_events(qtbot, window, db_path):
+def test_read_only_database_shows_a_banner_and_the_waiting_events(qtbot, window, db_path,
+                                                                 read_only):
     assert send(qtbot, window, BEFORE).accepted == 2
     assert window.storage_banner.isHidden()
     with read_only(db_path):
