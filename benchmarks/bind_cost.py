@@ -22,13 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-_TABLE = """CREATE TABLE events (
-    id INTEGER PRIMARY KEY, fingerprint BLOB NOT NULL, client TEXT NOT NULL,
-    client_key TEXT NOT NULL, currency TEXT NOT NULL, amount TEXT NOT NULL,
-    event_time TEXT NOT NULL, received_at TEXT NOT NULL, idempotency_key TEXT, warnings TEXT,
-    source TEXT NOT NULL, line INTEGER NOT NULL, raw TEXT NOT NULL, mapping_version INTEGER,
-    time_bucket INTEGER NOT NULL DEFAULT 0)"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from index_locality import _TABLE  # noqa: E402 - faultsim's events table, bare
+
 _INSERT = (
     "INSERT INTO events(fingerprint, client, client_key, currency, amount, event_time,"
     " received_at, idempotency_key, warnings, source, line, raw, mapping_version, time_bucket)"

@@ -1,7 +1,5 @@
 """The writer's transactions during a bulk ingest: jobs that say more are coming may share one
 transaction; nothing else is ever held back."""
-import time
-
 import pytest
 
 from faultsim_desktop.core.model import Outcome
@@ -45,9 +43,7 @@ def test_jobs_of_a_bulk_ingest_share_a_transaction(tmp_path, commits):
         before = len(commits)
         first, last = _job(0, 50, more_coming=True), _job(50, 50, more_coming=False)
         writer.submit(first)
-        while writer.queue.qsize():  # the writer took it ...
-            time.sleep(0.01)
-        time.sleep(0.3)  # ... and, but for the bulk wait, would have committed it by now
+        assert not first.done.wait(0.5)  # held back: more of its ingest is coming
         writer.submit(last)
         assert _outcomes(first) == [Outcome.ACCEPTED] * 50
         assert _outcomes(last) == [Outcome.ACCEPTED] * 50
