@@ -375,6 +375,7 @@ def _bind_bytes_and_null_directly() -> None:
 
 _bind_bytes_and_null_directly()
 
+
 _OUTCOME_TEXT = {o: o.value for o in Outcome}  # an Enum's .value is a Python-level property
 _INSERT_EVENT = (
     "INSERT INTO events(fingerprint, client, client_key, currency, amount, event_time,"
@@ -577,7 +578,8 @@ class WriteSession:
         # Accepted outcomes are not copied here: the event row (received_at, source, line) is
         # their log entry, and skipping them halves what a batch writes.
         accepted = Outcome.ACCEPTED
-        rows = [(r[0], _OUTCOME_TEXT[r[1]], r[2], r[3], r[4], r[5][:8] if r[5] else None, r[6], r[7],
+        text = _OUTCOME_TEXT
+        rows = [(r[0], text[r[1]], r[2], r[3], r[4], r[5][:8] if r[5] else None, r[6], r[7],
                  r[8], r[9], r[10], r[11]) for r in records if r[1] is not accepted]
         if rows:
             self.cur.executemany(
