@@ -37,6 +37,10 @@ POOL_THRESHOLD_BYTES = 4 << 20
 # A worker's answer is unpickled in one go while holding the GIL: small chunks keep that short
 # (about 2 ms), so a window in the same process never waits long for its turn.
 POOL_CHUNK_BYTES = 256 << 10
+# A file ingest hands the writer more only while fewer events than this wait for it. Measured on
+# the 1M corpus with its time fields removed (the writer then the slower half): peak RSS 187 ->
+# 141 MB (272 -> 226 MB with the workers) at the same speed; no change where the writer keeps up.
+BULK_BACKLOG_EVENTS = 60_000
 # The clients' mappings are read again at most this often, so a change made by another process
 # (faultsim schema set while a window or a server runs) applies within about a second.
 REGISTRY_TTL_S = 1.0
@@ -402,7 +406,9 @@ class IngestService:
                 inflight.append(pool.submit(process_chunk, chunk, utc_now(),
                                             self.registry() or None))
                 while len(inflight) >= limit:  # the file goes on: more chunks will follow
-                    self._enqueue(inflight.popleft().result(), ticket, cancel, more_coming=True)
+                    items = inflight.popleft().result()
+                    self._writer.wait_for_room(BULK_BACKLOG_EVENTS, cancel)
+                    self._enqueue(items, ticket, cancel, more_coming=True)
                 if progress is not None:
                     progress(_tell(stream), size)
             while inflight:

@@ -88,7 +88,8 @@ class Writer(threading.Thread):
         self._session: WriteSession | None = None
         self.ready = threading.Event()
         self.open_error: StorageError | None = None
-        self.queued_events = 0  # events waiting in the queue (approximate, for the status bar)
+        self.queued_events = 0  # events submitted and not yet written or dropped
+        self._room = threading.Condition()  # notified whenever queued events were taken off
         # (st_dev, st_ino) of the file the write connection has open; None while it has none
         self.identity: tuple[int, int] | None = None
         # the latest real storage problem, None again after a commit (shown by the window)
@@ -106,8 +107,20 @@ class Writer(threading.Thread):
     def submit(self, job: WriteJob) -> None:
         if self._stopping.is_set() and job.command is None:
             raise RuntimeError("the writer is stopped")
-        self.queued_events += len(job.items)
+        with self._room:  # the writer thread takes events off under the same lock
+            self.queued_events += len(job.items)
         self.queue.put(job)
+
+    def wait_for_room(self, limit: int, cancel: threading.Event | None = None) -> None:
+        """Block while more than ``limit`` events wait for this writer: a bulk ingest's
+        backpressure, so that when the writer is the slower half (events without a time field
+        insert at random places in the dedup index) parsed events do not pile up in memory.
+        Returns at once when the writer stops or ``cancel`` is set."""
+        with self._room:
+            while (self.queued_events > limit and self.is_alive()
+                   and not self._stopping.is_set()
+                   and not (cancel is not None and cancel.is_set())):
+                self._room.wait(0.1)
 
     def request_check(self) -> None:
         """Have the writer look at its file soon (deleted? replaced? read-only?) without
@@ -321,7 +334,7 @@ class Writer(threading.Thread):
         items = [it for job in jobs for it in job.items]
         records = self._write_with_retries(items)
         self.publish(records)
-        self.queued_events = max(0, self.queued_events - len(items))
+        self._taken(len(items))
         start = 0
         for job in jobs:
             part = records[start:start + len(job.items)]
@@ -334,10 +347,15 @@ class Writer(threading.Thread):
             job.result = part
             job.done.set()
 
+    def _taken(self, n: int) -> None:
+        with self._room:
+            self.queued_events = max(0, self.queued_events - n)
+            self._room.notify_all()
+
     def _dropped(self, job: WriteJob) -> bool:
         if job.cancel is None or not job.cancel.is_set():
             return False
-        self.queued_events = max(0, self.queued_events - len(job.items))
+        self._taken(len(job.items))
         if job.on_cancelled is not None:
             job.on_cancelled(len(job.items))
         job.done.set()

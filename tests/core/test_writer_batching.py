@@ -1,5 +1,8 @@
-"""The writer's transactions during a bulk ingest: jobs that say more are coming may share one
-transaction; nothing else is ever held back."""
+"""The writer during a bulk ingest: jobs that say more are coming may share one transaction
+(nothing else is ever held back), and the ingest hands over more only while the writer's
+backlog is small."""
+import threading
+
 import pytest
 
 from faultsim_desktop.core.model import Outcome
@@ -75,3 +78,42 @@ def test_a_full_transaction_does_not_wait(tmp_path, commits):
         job = _job(0, 25, more_coming=True)  # already over bulk_min
         writer.submit(job)
         assert _outcomes(job) == [Outcome.ACCEPTED] * 25
+
+
+def _waiting_for_room(writer, limit, cancel=None) -> threading.Thread:
+    t = threading.Thread(target=writer.wait_for_room, args=(limit, cancel), daemon=True)
+    t.start()
+    return t
+
+
+def test_a_bulk_ingest_waits_while_the_writer_has_a_backlog(tmp_path):
+    gate = threading.Event()
+    with IngestService(tmp_path / "b.db") as svc:
+        writer = svc._writer
+        busy = WriteJob([], command=lambda session: gate.wait(30))  # the writer is held here
+        writer.submit(busy)
+        jobs = [_job(i * 100, 100, more_coming=True) for i in range(3)]
+        for job in jobs:
+            writer.submit(job)
+        waiter = _waiting_for_room(writer, 150)
+        waiter.join(0.5)
+        assert waiter.is_alive()  # 300 events wait: no room for more yet
+        gate.set()
+        waiter.join(30)
+        assert not waiter.is_alive() and writer.queued_events <= 150
+        assert [o for job in jobs for o in _outcomes(job)] == [Outcome.ACCEPTED] * 300
+
+
+def test_waiting_for_room_ends_on_cancel(tmp_path):
+    gate, cancel = threading.Event(), threading.Event()
+    with IngestService(tmp_path / "b.db") as svc:
+        writer = svc._writer
+        writer.submit(WriteJob([], command=lambda session: gate.wait(30)))
+        writer.submit(_job(0, 100, more_coming=False))
+        waiter = _waiting_for_room(writer, 10, cancel)
+        waiter.join(0.5)
+        assert waiter.is_alive()
+        cancel.set()
+        waiter.join(30)
+        assert not waiter.is_alive()
+        gate.set()
