@@ -67,16 +67,16 @@ class Lane(QObject):
     def __init__(self, name: str, parent: QObject | None = None):
         super().__init__(parent)
         self.name = name
-        self.thread = QThread()
-        self.thread.setObjectName(f"faultsim-{name}")
+        self.qthread = QThread()
+        self.qthread.setObjectName(f"faultsim-{name}")
         self._runner = _Runner()
-        self._runner.moveToThread(self.thread)
+        self._runner.moveToThread(self.qthread)
         self.request.connect(self._runner.run)
         self._runner.done.connect(self._on_done)
         self._runner.failed.connect(self._on_failed)
-        self.thread.finished.connect(self._runner.deleteLater)
+        self.qthread.finished.connect(self._runner.deleteLater)
         self.inflight = 0
-        self.thread.start()
+        self.qthread.start()
 
     def submit(self, tag: str, fn: Callable[[], object]) -> None:
         self.inflight += 1
@@ -104,9 +104,9 @@ class Lane(QObject):
         self.failed.emit(tag, message)
 
     def stop(self) -> None:
-        if self.thread.isRunning():
-            self.thread.quit()
-            self.thread.wait()
+        if self.qthread.isRunning():
+            self.qthread.quit()
+            self.qthread.wait()
 
 
 # Files from this size on are ingested by a child process with its own writer (ChildIngest):
@@ -531,4 +531,4 @@ class EngineBridge(QObject):
             self.service.close()
 
     def threads(self) -> list[QThread]:
-        return [lane.thread for lane in self.lanes]
+        return [lane.qthread for lane in self.lanes]

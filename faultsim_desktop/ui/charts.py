@@ -60,9 +60,9 @@ class TotalsChart(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.metric = QComboBox(self)
-        self.metric.setObjectName("chartMetric")
-        self.metric.addItems(METRICS)
+        self.metric_box = QComboBox(self)
+        self.metric_box.setObjectName("chartMetric")
+        self.metric_box.addItems(METRICS)
         self.currency = QComboBox(self)
         self.currency.setObjectName("chartCurrency")
         self.currency.setMinimumContentsLength(6)
@@ -73,14 +73,14 @@ class TotalsChart(QWidget):
         self.hover_label = QLabel(" ", self)
         self.hover_label.setObjectName("chartHover")
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.metric.setToolTip("What the bars show")
+        self.metric_box.setToolTip("What the bars show")
         self.currency.setToolTip("One currency at a time: totals in different currencies do not add up")
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
         title = QLabel("Per-client totals", self)
         title.setStyleSheet("font-weight: 600;")
         controls.addWidget(title, 1)
-        controls.addWidget(self.metric)
+        controls.addWidget(self.metric_box)
         controls.addWidget(self.currency)
         controls.addWidget(self.top_n)
 
@@ -110,7 +110,7 @@ class TotalsChart(QWidget):
         self.stats: list[ClientTotal] = []
         self.shown: list[tuple[ClientTotal, Decimal]] = []  # what the bars show, in order
         self._dark = False
-        self.metric.currentIndexChanged.connect(self._redraw)
+        self.metric_box.currentIndexChanged.connect(self._redraw)
         self.currency.currentIndexChanged.connect(self._redraw)
         self.top_n.valueChanged.connect(self._redraw)
         self.apply_palette(self.palette())
@@ -154,7 +154,7 @@ class TotalsChart(QWidget):
 
     @Slot()
     def _redraw(self, *args) -> None:
-        metric = self.metric.currentText()
+        metric = self.metric_box.currentText()
         cur = self.currency.currentData() if self.currency.count() else None
         rows = [r for r in self.stats if (r.currency or "") == cur] if cur is not None else []
         ranked = sorted(((r, metric_value(r, metric)) for r in rows),

@@ -415,8 +415,8 @@ class MainWindow(QMainWindow):
             self.restoreState(state, STATE_VERSION)
         self.fault_panel.load(s)
         metric = s.value("chart/metric")
-        if isinstance(metric, str) and self.totals_chart.metric.findText(metric) >= 0:
-            self.totals_chart.metric.setCurrentText(metric)
+        if isinstance(metric, str) and self.totals_chart.metric_box.findText(metric) >= 0:
+            self.totals_chart.metric_box.setCurrentText(metric)
         try:
             self.totals_chart.top_n.setValue(int(s.value("chart/top_n", 15)))
         except (TypeError, ValueError):
@@ -429,7 +429,7 @@ class MainWindow(QMainWindow):
         if self.remember_db:
             s.setValue("database/last", remembered(self.service.db_path))
         self.fault_panel.save(s)
-        s.setValue("chart/metric", self.totals_chart.metric.currentText())
+        s.setValue("chart/metric", self.totals_chart.metric_box.currentText())
         s.setValue("chart/top_n", self.totals_chart.top_n.value())
         s.sync()
 
