@@ -8,7 +8,8 @@ the corpus' ground truth and SQLite's integrity check must say ``ok``.
 The rounds cycle through: a plain ingest; one with mid-transaction faults; one whose writes all
 fail so the pending outbox fills; a plain one that starts by draining that outbox; one that loses
 acknowledgements after commits. Kills land while parsing, mid-batch, during commits and while the
-outbox drains. Prints one JSON object with the figures; exit status 1 when anything was lost or
+outbox drains; each epoch's first kill waits until events are stored and the outbox round's until
+the outbox fills, so those phases are always hit. Prints one JSON object with the figures; exit status 1 when anything was lost or
 counted twice. tests/core/test_kill_recovery.py and tests/ui/test_kill_recovery.py run this with
 fewer kills.
 """
@@ -83,15 +84,41 @@ def _stats(db: Path) -> dict:
             for r in json.loads(out.stdout)}
 
 
-def _wait_for_progress(p: subprocess.Popen, db: Path, before: tuple[int, int, int],
-                       timeout: float) -> None:
-    """Return once the stored events, the outbox or the log changed (duplicates and
-    rejections are logged), or the process ended."""
+def _progress(before: tuple[int, int, int], now: tuple[int, int, int]) -> int:
+    """How many rows the stored events, the outbox and the log moved by (0 while unreadable)."""
+    if -1 in now:
+        return 0
+    return sum(abs(a - b) for a, b in zip(now, before))
+
+
+def _kill_when(p: subprocess.Popen, db: Path, reached, timeout: float = 120) -> None:
+    """Poll the database until ``reached(counts)`` holds, then SIGKILL at once; a process that
+    ends first is left alone (its round counts as finished), one still running at the timeout
+    is killed."""
     deadline = time.monotonic() + timeout
     while p.poll() is None and time.monotonic() < deadline:
-        if _counts(db) != before:
-            return
-        time.sleep(0.02)
+        if reached(_counts(db)):
+            break
+        time.sleep(0.01)
+    if p.poll() is None:
+        p.send_signal(signal.SIGKILL)
+
+
+def _moment(n: int, before: tuple[int, int, int], rng: random.Random, gui: bool):
+    """Where round ``n``'s kill lands: on an observed change, so the kills that the tests count
+    (mid-ingest, mid-outbox, in a fault round) are certain whatever the machine's speed, or
+    (None) at a random moment: starting, parsing, anywhere."""
+    if n == 0:  # the epoch's first round, on a fresh database: once events are stored
+        return lambda now: -1 not in now and now[0] > before[0]
+    if gui:
+        return None
+    kind = n % len(CLI_ROUNDS)
+    if kind == 2:  # writes all fail: once the outbox is filling
+        return lambda now: -1 not in now and now[1] > before[1]
+    if kind == 3:  # a plain round that starts by draining the outbox
+        return None
+    rows = rng.randint(1, 5000)  # fault rounds: after a random amount of visible work
+    return lambda now: _progress(before, now) >= rows
 
 
 def _epoch(db: Path, data: Path, truth: dict, *, kills: int, rng: random.Random, gui: bool,
@@ -109,21 +136,18 @@ def _epoch(db: Path, data: Path, truth: dict, *, kills: int, rng: random.Random,
             if extra:
                 extra = [*extra, "--seed", str(figures["rounds"])]
             p = _cli(db, data, extra, batch)
-        n += 1
         before = _counts(db)
-        try:
-            if rng.random() < 0.5:  # a random moment: starting, parsing, anywhere
+        reached = _moment(n, before, rng, gui)
+        n += 1
+        if reached is None:
+            try:
                 p.wait(timeout=rng.uniform(*wait))
-            else:  # a random moment once it is visibly writing (the machine may be slow)
-                _wait_for_progress(p, db, before, timeout=120)
-                p.wait(timeout=rng.uniform(0.0, 0.4))
-            figures["runs_that_finished"] += 1
-            if p.returncode not in (0, 3):  # 3: events wait in the outbox (a fault round)
-                figures["crashed_with_error"] += 1
-                figures.setdefault("errors", []).append(p.stderr.read()[-2000:])
-        except subprocess.TimeoutExpired:
-            p.send_signal(signal.SIGKILL)
-            p.wait()
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGKILL)
+        else:
+            _kill_when(p, db, reached)
+        p.wait()
+        if p.returncode == -signal.SIGKILL:
             killed += 1
             after = _counts(db)
             if before[1] > 0:
@@ -134,6 +158,11 @@ def _epoch(db: Path, data: Path, truth: dict, *, kills: int, rng: random.Random,
                 figures["kills_mid_ingest"] += 1
             if before[1] != after[1]:  # the outbox was filling or draining
                 figures["kills_mid_outbox"] += 1
+        else:
+            figures["runs_that_finished"] += 1
+            if p.returncode not in (0, 3):  # 3: events wait in the outbox (a fault round)
+                figures["crashed_with_error"] += 1
+                figures.setdefault("errors", []).append(p.stderr.read()[-2000:])
         p.communicate()
     figures["kills"] += killed
     # the last run is left to finish

@@ -17,7 +17,7 @@ def test_thirty_kills_converge_on_the_truth(tmp_path):
     f = run_soak(tmp_path, events=30_000, kills=30, seed=5)
     assert f["kills"] == 30
     assert f["crashed_with_error"] == 0, f.get("errors")
-    # the random moments really were spread over the phases
+    # the kills landed in every phase (placed on observed rows, so these counts are certain)
     assert f["kills_mid_ingest"] >= 5, f
     assert f["kills_mid_outbox"] >= 3, f
     assert f["kills_in_fault_rounds"] >= 10, f
