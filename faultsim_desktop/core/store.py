@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from functools import reduce
 from operator import itemgetter
@@ -218,9 +219,11 @@ _MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 def _check_ours(conn: sqlite3.Connection, path: Path) -> int:
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    # one statement, so one snapshot: another process may be creating this very file
+    app_id, version, tables = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id),"
+        " (SELECT user_version FROM pragma_user_version),"
+        " (SELECT count(*) FROM sqlite_master)").fetchone()
     if app_id != APPLICATION_ID and (tables or version):
         raise StorageError(
             f"The file {path} is an SQLite database of another program, not a faultsim "
@@ -273,6 +276,21 @@ def connect(path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_
     return _connect_once(path, synchronous, busy_timeout_ms, write)
 
 
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """Set WAL mode, retrying while another process is setting up the same new file: SQLite
+    answers that switch "database is locked" at once, without calling the busy handler."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pause = 0.005
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: bool
                   ) -> sqlite3.Connection:
     # No plain open() of the file here: closing any descriptor of it drops every POSIX lock this
@@ -292,7 +310,7 @@ def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: boo
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         _check_ours(conn, path)  # before anything writes, even the WAL switch
         if write:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _switch_to_wal(conn, busy_timeout_ms)
             if mode.lower() != "wal":
                 raise StorageError(f"The database {path} could not switch to WAL mode ({mode}).",
                                    path=path)
