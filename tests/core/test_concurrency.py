@@ -68,7 +68,14 @@ def test_processes_count_each_event_once(db, tmp_path):
                                str(data), "--db", str(db), "--json", "--batch-size", "20",
                                "--retries", "20"], stdout=subprocess.PIPE, text=True)
              for _ in range(3)]
-    outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
+    try:
+        outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1])
+                for p in procs]
+    finally:  # a failing test leaves no process writing into the next test's files
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
     assert [p.returncode for p in procs] == [0, 0, 0]
     assert sum(o["accepted"] for o in outs) == 300
     assert sum(o["duplicates"] for o in outs) == 600
