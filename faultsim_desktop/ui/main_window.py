@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
                                QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSplitter,
                                QToolBar, QToolButton, QVBoxLayout, QWidget)
 
+from ..core.faults import FaultPoint
 from ..core.model import Outcome, OutcomeRecord
 from ..core.service import IngestService, Summary, default_db_path
 from ..core.storage import is_postgres_url, label_of, parse_db, short_label, url_without_password
@@ -231,7 +232,8 @@ class MainWindow(QMainWindow):
 
         self.crash_action = self._action("Simulate database crash", self.set_crash, "Ctrl+K",
                                          checkable=True, name="crashAction",
-                                         tip="Make database writes fail (Ctrl+K)")
+                                         tip="Turn the simulated database fault chosen in the Crash "
+                                             "simulation panel on or off (Ctrl+K)")
         self.retry_action = self._action("&Retry pending now", self.bridge.retry_pending, "Ctrl+R")
         self.demo_action = self._action("Play the &demo", self.play_demo, "F5")
         self.follow_action = self._action("&Follow the log", self.log_view.set_following,
@@ -481,8 +483,7 @@ class MainWindow(QMainWindow):
         self.rate_label.setText(f"{c.events_per_s:,.0f} events/s")
         self.queue_label.setText(f"queue {c.queue_depth:,}")
         self.counters = c
-        if self.crash_action.isChecked():
-            self.fault_panel.show_injected(self.service.faults.injected)
+        self.fault_panel.show_injected(self.service.faults.injected_counts())
 
     @Slot(object)
     def _on_file_progress(self, p: FileProgress) -> None:
@@ -619,13 +620,18 @@ class MainWindow(QMainWindow):
             faults.enabled = True
         else:
             faults.enabled = False
+        if on:  # latency slows writes and fails none: the banner must not say crash
+            slow = self.fault_panel.fault_point() is FaultPoint.LATENCY
+            self.banner.setText(f"DATABASE LATENCY SIMULATION ON: WRITES DELAYED "
+                                f"{self.fault_panel.latency.value():,} MS" if slow
+                                else "DATABASE CRASH SIMULATION ON")
         self.banner.setVisible(on)
         self.crash_label.setVisible(on)
         if self.crash_action.isChecked() != on:
             self.crash_action.setChecked(on)
         if on:
             self.show_message(f"Database crash simulation ON ({self.fault_panel.describe()}): "
-                              "writes fail, are retried, then wait in Pending")
+                              f"{self.fault_panel.effect()}")
         else:
             self.show_message("Database crash simulation off: sending pending events again")
             self.bridge.retry_pending()
