@@ -204,6 +204,17 @@ class FaultPanel(QWidget):
         if text != self.injected.text():
             self.injected.setText(text)
 
+    def state(self) -> dict:
+        """Every setting of the panel, to give back with ``set_state`` (the demo does)."""
+        return {"point": self.point.currentIndex(), "mode": self.mode_group.checkedId(),
+                **{name: getattr(self, name).value() for name in _VALUES}}
+
+    def set_state(self, state: dict) -> None:
+        self.point.setCurrentIndex(state["point"])
+        (self.mode_group.button(state["mode"]) or self.always).setChecked(True)
+        for name in _VALUES:
+            getattr(self, name).setValue(state[name])
+
     # -- settings --------------------------------------------------------------------------
     def save(self, s: QSettings) -> None:
         s.beginGroup("faults")
@@ -237,6 +248,9 @@ class FaultPanel(QWidget):
             self.cap.setValue(_int(s.value("cap_ms", 2000), 2000))
         finally:
             s.endGroup()
+
+
+_VALUES = ("probability", "count", "latency", "seed", "attempts", "base_delay", "cap")
 
 
 def _int(v, default: int = 0) -> int:
