@@ -236,7 +236,8 @@ class MainWindow(QMainWindow):
                                          tip="Turn the simulated database fault chosen in the Crash "
                                              "simulation panel on or off (Ctrl+K)")
         self.retry_action = self._action("&Retry pending now", self.bridge.retry_pending, "Ctrl+R")
-        self.demo_action = self._action("Play the &demo", self.play_demo, "F5")
+        # triggered(checked=False) would arrive as speed=False: a demo 100 times slower
+        self.demo_action = self._action("Play the &demo", lambda: self.play_demo(), "F5")
         self.follow_action = self._action("&Follow the log", self.log_view.set_following,
                                           "Ctrl+Shift+P", checkable=True)
         self.follow_action.setChecked(True)
