@@ -1,4 +1,5 @@
 """Play demo (F5) plays in a database of its own and gives the user's database and settings back."""
+import httpx
 from PySide6.QtWidgets import QWidget
 
 from faultsim_desktop.core.faults import FaultMode, FaultPoint
@@ -28,7 +29,7 @@ def _user_setup(qtbot, w):
             "log": len(w.log_view.model.rows())}
 
 
-def _assert_given_back(qtbot, w, before, demo):
+def _assert_given_back(qtbot, w, before, demo_folder):
     assert w.service.db_path == before["db"]
     assert w.windowTitle() == f"faultsim-desktop — {before['db'].name}"
     assert w.service.stats() == before["stats"] and w.service.counts() == before["counts"]
@@ -41,7 +42,7 @@ def _assert_given_back(qtbot, w, before, demo):
     assert len(w.log_view.model.rows()) == before["log"]
     assert not w.crash_action.isChecked() and w.banner.isHidden()
     qtbot.waitUntil(lambda: not w.findChildren(QWidget, "demoBanner"))  # deleted later
-    assert not demo.demo_db_dir.exists()  # the temporary database is gone
+    assert not demo_folder.exists()  # the temporary database is gone
     w.save_settings()
     assert w.settings.value("database/last") == str(before["db"])
     assert int(w.settings.value("faults/attempts")) == 6
@@ -50,7 +51,7 @@ def _assert_given_back(qtbot, w, before, demo):
 def test_demo_to_the_end_leaves_the_users_database_and_settings(qtbot, window):
     before = _user_setup(qtbot, window)
     demo = window.play_demo(speed=25.0)
-    demo.demo_db_dir = demo.demo_db.parent
+    folder = demo.demo_db.parent
     assert demo.running
     assert window.service.db_path == demo.demo_db != before["db"]
     assert "DEMO database" in window.windowTitle()
@@ -59,7 +60,7 @@ def test_demo_to_the_end_leaves_the_users_database_and_settings(qtbot, window):
     with qtbot.waitSignal(demo.finished, timeout=180_000) as blocker:
         pass
     assert blocker.args == [True]  # the demo's own totals were exact
-    _assert_given_back(qtbot, window, before, demo)
+    _assert_given_back(qtbot, window, before, folder)
     # the user's database took none of the demo's events
     assert {r.client for r in window.service.stats()} == {"mine-0", "mine-1"}
 
@@ -67,13 +68,13 @@ def test_demo_to_the_end_leaves_the_users_database_and_settings(qtbot, window):
 def test_demo_stopped_midway_gives_everything_back(qtbot, window):
     before = _user_setup(qtbot, window)
     demo = window.play_demo(speed=25.0)
-    demo.demo_db_dir = demo.demo_db.parent
+    folder = demo.demo_db.parent
     # stop it while the crash switch is on and sends fail in the demo's database
     qtbot.waitUntil(lambda: window.crash_action.isChecked(), timeout=120_000)
     with qtbot.waitSignal(demo.finished, timeout=60_000):
         demo.banner.stop_button.click()
     assert not demo.running
-    _assert_given_back(qtbot, window, before, demo)
+    _assert_given_back(qtbot, window, before, folder)
     assert window.service.outbox.count() == 0  # the demo's pending events stayed in its database
 
 
@@ -102,7 +103,29 @@ def test_the_user_cannot_ingest_files_into_the_demo_database(qtbot, window, tmp_
     demo = window.play_demo(speed=25.0)
     window.ingest_files([str(path)])
     assert "stop it before ingesting files" in messages[-1]
-    assert not window.bridge.busy or window.service.db_path == demo.demo_db
+    assert not window.bridge.busy
     with qtbot.waitSignal(demo.finished, timeout=60_000):
         demo.stop()
     assert window.service.counts()["events"] == 0
+
+
+def test_the_users_http_server_pauses_during_the_demo(qtbot, window):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = window.serve_control
+    serve.port.setValue(port)
+    serve.button.click()
+    assert serve.running
+    demo = window.play_demo(speed=25.0)
+    assert not serve.running  # its clients would write into the throwaway database
+    with qtbot.waitSignal(demo.finished, timeout=60_000):
+        demo.stop()
+    assert serve.running and serve.url == f"http://127.0.0.1:{port}"
+    r = httpx.post(f"{serve.url}/events", content=USER_EVENTS, timeout=20)
+    assert r.status_code in (200, 201), r.text
+    qtbot.waitUntil(lambda: sum(c for c, _ in totals(window).values()) == 5)  # into the user's
+    with qtbot.waitSignal(serve.runningChanged, timeout=20_000):
+        serve.button.click()
