@@ -16,7 +16,6 @@ from PySide6.QtGui import QAction, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
 from faultsim_desktop.core.faults import FaultMode, FaultPoint
-from faultsim_desktop.core.model import Outcome
 from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.ui.faults_panel import POINT_LABELS
 
