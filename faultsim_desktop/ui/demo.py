@@ -155,7 +155,9 @@ class DemoPlayer(QObject):
         self._timer.stop()
         self._disconnect()
         self._poll = None
-        self._gen = None
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            gen.close()  # runs the script's clean-up (its taskDone connection)
         if not self.running:
             return
         w = self.window
@@ -199,6 +201,7 @@ class DemoPlayer(QObject):
     def _give_back_on_close(self) -> None:
         """The window is closing: its settings are the user's; its engine closes the demo's."""
         w = self.window
+        self._idle_timer.stop()
         self._saved.give_back_settings(w)
         self.user_service.close()  # still named: the window saves it as the last database
         self.running = False
@@ -306,8 +309,10 @@ class DemoPlayer(QObject):
             if tag == "demo-verify":
                 result["ok"] = value
         bridge.taskDone.connect(got)
-        yield lambda: "ok" in result
-        bridge.taskDone.disconnect(got)
+        try:
+            yield lambda: "ok" in result
+        finally:
+            bridge.taskDone.disconnect(got)
         self.verified = bool(result.get("ok"))
         bridge.refresh()
         yield 300

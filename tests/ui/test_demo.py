@@ -129,3 +129,17 @@ def test_the_users_http_server_pauses_during_the_demo(qtbot, window):
     qtbot.waitUntil(lambda: sum(c for c, _ in totals(window).values()) == 5)  # into the user's
     with qtbot.waitSignal(serve.runningChanged, timeout=20_000):
         serve.button.click()
+
+
+def test_window_closed_while_a_stopped_demo_winds_down(qtbot, make_window, settings):
+    w = make_window()
+    before = _user_setup(qtbot, w)
+    demo = w.play_demo(speed=25.0)
+    folder = demo.demo_db.parent
+    qtbot.waitUntil(lambda: w.crash_action.isChecked(), timeout=120_000)
+    demo.stop()
+    w.close()  # the fixture then checks that no thread or timer is left running
+    assert not demo.running and not folder.exists()
+    settings.sync()
+    assert settings.value("database/last") == str(before["db"])
+    assert int(settings.value("faults/attempts")) == 6
