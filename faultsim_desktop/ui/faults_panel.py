@@ -111,9 +111,9 @@ class FaultPanel(QWidget):
         layout = QVBoxLayout(inner)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.switch_button)
+        layout.addWidget(self.injected)  # under the switch: seen without scrolling
         layout.addWidget(fault_box)
         layout.addWidget(retry_box)
-        layout.addWidget(self.injected)
         layout.addStretch(1)
         scroll = QScrollArea(self)  # a short dock scrolls instead of clipping the form
         scroll.setWidgetResizable(True)

@@ -629,6 +629,7 @@ class MainWindow(QMainWindow):
             self.banner.setText(f"DATABASE LATENCY SIMULATION ON: WRITES DELAYED "
                                 f"{self.fault_panel.latency.value():,} MS" if slow
                                 else "DATABASE CRASH SIMULATION ON")
+            self.crash_label.setText("LATENCY SIMULATION ON" if slow else "CRASH SIMULATION ON")
         self.banner.setVisible(on)
         self.crash_label.setVisible(on)
         if self.crash_action.isChecked() != on:
