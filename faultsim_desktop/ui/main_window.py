@@ -635,7 +635,8 @@ class MainWindow(QMainWindow):
         if self.crash_action.isChecked() != on:
             self.crash_action.setChecked(on)
         if on:
-            self.show_message(f"Database crash simulation ON ({self.fault_panel.describe()}): "
+            kind = "latency" if self.fault_panel.fault_point() is FaultPoint.LATENCY else "crash"
+            self.show_message(f"Database {kind} simulation ON ({self.fault_panel.describe()}): "
                               f"{self.fault_panel.effect()}")
         else:
             self.show_message("Database crash simulation off: sending pending events again")

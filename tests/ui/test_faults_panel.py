@@ -59,7 +59,8 @@ def test_latency_says_writes_are_delayed_not_that_they_fail(qtbot, window):
     window.fault_panel.latency.setValue(40)
     window.crash_action.trigger()
     said = messages[-1]
-    assert "writes are delayed by 40 ms each" in said, said
+    assert said.startswith("Database latency simulation ON (latency 40 ms, always): "
+                           "writes are delayed by 40 ms each"), said
     assert "retried" not in said and "Pending" not in said, said
     assert window.banner.text() == "DATABASE LATENCY SIMULATION ON: WRITES DELAYED 40 MS"
     s = send(qtbot, window, "\n".join(
