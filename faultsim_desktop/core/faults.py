@@ -173,6 +173,17 @@ class FaultSwitch:
         if self.fires(point):
             raise InjectedFault(point)
 
+    def injected_counts(self) -> dict[FaultPoint, int]:
+        """How many times each point fired, here and in any child process reported back."""
+        with self._lock:
+            return dict(self.injected)
+
+    def add_injected(self, counts: dict) -> None:
+        """Add faults that fired on another switch (a child ingest process has its own)."""
+        with self._lock:
+            for point, n in counts.items():
+                self.injected[FaultPoint(point)] += int(n)
+
     def delay(self) -> float:
         """Seconds the latency point adds to this write (0 when it does not fire)."""
         if self.fires(FaultPoint.LATENCY):

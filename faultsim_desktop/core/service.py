@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, TextIO
 
-from .faults import FaultSwitch
+from .faults import FaultPoint, FaultSwitch
 from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
 from .normalize import client_display
 from .parsing import decode_value, iter_chunks, iter_file, parse_chunk, split_text
@@ -823,6 +823,8 @@ class ChildIngest:
                 if kind == "outcomes":
                     service.counters.add(payload)
                     on_outcomes(payload)
+                elif kind == "faults":  # the child's own switch fired: the window shows it
+                    service.faults.add_injected(payload)
                 elif kind == "progress":
                     if progress is not None:
                         progress(*payload)
@@ -855,10 +857,21 @@ def _child_main(conn, db_path, path, fault_configs, seed, retry, workers, crash_
     faults.enabled = crash_on.is_set()
     stop = threading.Event()
     local_cancel = threading.Event()
+    reported = {p: 0 for p in FaultPoint}
+    report_lock = threading.Lock()
+
+    def report_faults() -> None:  # the faults that fired here count in the window's switch
+        with report_lock:
+            now = faults.injected_counts()
+            delta = {p.value: now[p] - reported[p] for p in now if now[p] != reported[p]}
+            if delta:
+                reported.update(now)
+                send("faults", delta)
 
     def mirror() -> None:  # the window's crash switch and Cancel, as they change
         while not stop.wait(0.05):
             faults.enabled = crash_on.is_set()
+            report_faults()
             if cancel.is_set() and not local_cancel.is_set():
                 svc.retry_policy = RetryPolicy(attempts=1, base_delay_s=0.0, cap_s=0.0)
                 local_cancel.set()
@@ -883,11 +896,14 @@ def _child_main(conn, db_path, path, fault_configs, seed, retry, workers, crash_
                 last[0] = now
                 send("progress", (done, total))
         s = svc.ingest_file(path, progress=progress, cancel=local_cancel)
+        report_faults()
         send("done", {k: getattr(s, k) for k in ("received", "accepted", "duplicates",
                                                   "rejected", "failed", "cancelled", "seconds")})
     except StorageError as exc:
+        report_faults()
         send("storage", str(exc))
     except Exception as exc:  # reported to the window, never a silent death
+        report_faults()
         send("error", f"{type(exc).__name__}: {exc}")
     finally:
         stop.set()

@@ -173,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         window.ingest_files([str(f) for f in args.files])
     if args.demo:
         demo = window.play_demo(speed=4.0 if headless else 1.0)
-        demo.finished.connect(lambda ok: QTimer.singleShot(400 if headless else 0, finish))
+        def demo_ended(verified: bool) -> None:
+            if headless and not verified:
+                print("faultsim-desktop: the demo's totals did not match the recount",
+                      file=sys.stderr)
+                exit_code[0] = 1
+            # the screenshot shows the demo's result, before the user's database comes back
+            QTimer.singleShot(400 if headless else 0, finish)
+        demo.scriptEnded.connect(demo_ended)
     elif headless:
         QTimer.singleShot(800, finish)  # let the first aggregates arrive and paint
     code = app.exec()

@@ -496,8 +496,9 @@ class EngineBridge(QObject):
         self.taskFailed.emit(tag.split(":", 1)[0], message)
 
     # -- switching databases and shutting down ---------------------------------------------
-    def replace_service(self, service: IngestService) -> None:
-        """Use another database; the caller makes sure nothing is running."""
+    def replace_service(self, service: IngestService, close_old: bool = True) -> IngestService:
+        """Use another database; the caller makes sure nothing is running. Returns the old
+        service, closed unless ``close_old`` is False."""
         old = self.service
         self._unsubscribe()
         self._inbox.clear()
@@ -508,9 +509,11 @@ class EngineBridge(QObject):
         self._pending_count = 0
         self._read_problem = None
         self._mappings = None
-        old.close()
+        if close_old:
+            old.close()
         self.refresh()
         self.serviceChanged.emit(service)
+        return old
 
     def shutdown(self, close_service: bool = True) -> None:
         """Stop ingesting, wait for every lane, then close the engine. Idempotent."""

@@ -15,6 +15,13 @@ POINT_LABELS = {
     FaultPoint.AFTER_COMMIT: "Lost acknowledgement (committed, reply lost)",
     FaultPoint.LATENCY: "Latency (every write is slow)",
 }
+# what one injected fault did, as the panel's tally names it
+POINT_TALLY = {
+    FaultPoint.BEFORE_WRITE: "refused before writing",
+    FaultPoint.MID_TRANSACTION: "rolled back mid-transaction",
+    FaultPoint.AFTER_COMMIT: "acknowledgements lost after commit",
+    FaultPoint.LATENCY: "writes delayed",
+}
 
 
 class FaultPanel(QWidget):
@@ -104,9 +111,9 @@ class FaultPanel(QWidget):
         layout = QVBoxLayout(inner)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.switch_button)
+        layout.addWidget(self.injected)  # under the switch: seen without scrolling
         layout.addWidget(fault_box)
         layout.addWidget(retry_box)
-        layout.addWidget(self.injected)
         layout.addStretch(1)
         scroll = QScrollArea(self)  # a short dock scrolls instead of clipping the form
         scroll.setWidgetResizable(True)
@@ -166,12 +173,47 @@ class FaultPanel(QWidget):
         self.cap.setValue(cap_ms)
 
     def describe(self) -> str:
-        point = self.fault_point().value.replace("_", " ")
-        return f"{point}, {self.fault_config().describe()}"
+        point = self.fault_point()
+        name = point.value.replace("_", " ")
+        if point is FaultPoint.LATENCY:
+            name += f" {self.latency.value():,} ms"
+        return f"{name}, {self.fault_config().describe()}"
+
+    def effect(self) -> str:
+        """What the switched-on fault does to writes, in words a user can check."""
+        point = self.fault_point()
+        if point is FaultPoint.LATENCY:
+            return (f"writes are delayed by {self.latency.value():,} ms each; none fails, "
+                    "every event is stored")
+        if point is FaultPoint.AFTER_COMMIT:
+            return ("writes commit but their acknowledgement is lost; the retries find the "
+                    "events stored")
+        if point is FaultPoint.BEFORE_WRITE:
+            return "the database refuses writes: they are retried, then wait in Pending"
+        return "writes fail mid-transaction and roll back: they are retried, then wait in Pending"
 
     def show_injected(self, injected: dict) -> None:
-        parts = [f"{p.value.replace('_', ' ')}: {n:,}" for p, n in injected.items() if n]
-        self.injected.setText("Faults injected so far — " + ("; ".join(parts) if parts else "none"))
+        """Show how often each point fired (in this process and in child ingest processes)."""
+        counts = {FaultPoint(p): n for p, n in injected.items() if n}
+        if not counts:
+            text = "Faults injected so far: none"
+        else:
+            parts = [f"{POINT_TALLY[p]}: {n:,}" for p, n in counts.items()]
+            text = (f"Faults injected so far: {sum(counts.values()):,}\n"
+                    + "\n".join(parts))
+        if text != self.injected.text():
+            self.injected.setText(text)
+
+    def state(self) -> dict:
+        """Every setting of the panel, to give back with ``set_state`` (the demo does)."""
+        return {"point": self.point.currentIndex(), "mode": self.mode_group.checkedId(),
+                **{name: getattr(self, name).value() for name in _VALUES}}
+
+    def set_state(self, state: dict) -> None:
+        self.point.setCurrentIndex(state["point"])
+        (self.mode_group.button(state["mode"]) or self.always).setChecked(True)
+        for name in _VALUES:
+            getattr(self, name).setValue(state[name])
 
     # -- settings --------------------------------------------------------------------------
     def save(self, s: QSettings) -> None:
@@ -206,6 +248,9 @@ class FaultPanel(QWidget):
             self.cap.setValue(_int(s.value("cap_ms", 2000), 2000))
         finally:
             s.endGroup()
+
+
+_VALUES = ("probability", "count", "latency", "seed", "attempts", "base_delay", "cap")
 
 
 def _int(v, default: int = 0) -> int:

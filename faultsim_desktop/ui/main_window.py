@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
                                QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSplitter,
                                QToolBar, QToolButton, QVBoxLayout, QWidget)
 
+from ..core.faults import FaultPoint
 from ..core.model import Outcome, OutcomeRecord
 from ..core.service import IngestService, Summary, default_db_path
 from ..core.storage import is_postgres_url, label_of, parse_db, short_label, url_without_password
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self._dialogs: list[EventDialog] = []
         self.schemas_dialog: SchemasDialog | None = None
         self._closing = False
+        self._switching = False  # True while use_service turns the crash switch off
         self.remember_db = True
 
         # -- widgets -----------------------------------------------------------------------
@@ -231,9 +233,11 @@ class MainWindow(QMainWindow):
 
         self.crash_action = self._action("Simulate database crash", self.set_crash, "Ctrl+K",
                                          checkable=True, name="crashAction",
-                                         tip="Make database writes fail (Ctrl+K)")
+                                         tip="Turn the simulated database fault chosen in the Crash "
+                                             "simulation panel on or off (Ctrl+K)")
         self.retry_action = self._action("&Retry pending now", self.bridge.retry_pending, "Ctrl+R")
-        self.demo_action = self._action("Play the &demo", self.play_demo, "F5")
+        # triggered(checked=False) would arrive as speed=False: a demo 100 times slower
+        self.demo_action = self._action("Play the &demo", lambda: self.play_demo(), "F5")
         self.follow_action = self._action("&Follow the log", self.log_view.set_following,
                                           "Ctrl+Shift+P", checkable=True)
         self.follow_action.setChecked(True)
@@ -427,7 +431,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState(STATE_VERSION))
         if self.remember_db:
-            s.setValue("database/last", remembered(self.service.db_path))
+            s.setValue("database/last", remembered(self.user_db_path()))
         self.fault_panel.save(s)
         s.setValue("chart/metric", self.totals_chart.metric_box.currentText())
         s.setValue("chart/top_n", self.totals_chart.top_n.value())
@@ -481,8 +485,7 @@ class MainWindow(QMainWindow):
         self.rate_label.setText(f"{c.events_per_s:,.0f} events/s")
         self.queue_label.setText(f"queue {c.queue_depth:,}")
         self.counters = c
-        if self.crash_action.isChecked():
-            self.fault_panel.show_injected(self.service.faults.injected)
+        self.fault_panel.show_injected(self.service.faults.injected_counts())
 
     @Slot(object)
     def _on_file_progress(self, p: FileProgress) -> None:
@@ -582,6 +585,8 @@ class MainWindow(QMainWindow):
         if self.bridge.busy:
             self.show_message("Wait for the current ingest to finish (or cancel it)")
             return
+        if self._demo_playing("ingesting files"):
+            return
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing:
             self.show_message(f"Cannot read {missing[0]}")
@@ -619,16 +624,24 @@ class MainWindow(QMainWindow):
             faults.enabled = True
         else:
             faults.enabled = False
+        if on:  # latency slows writes and fails none: the banner must not say crash
+            slow = self.fault_panel.fault_point() is FaultPoint.LATENCY
+            self.banner.setText(f"DATABASE LATENCY SIMULATION ON: WRITES DELAYED "
+                                f"{self.fault_panel.latency.value():,} MS" if slow
+                                else "DATABASE CRASH SIMULATION ON")
+            self.crash_label.setText("LATENCY SIMULATION ON" if slow else "CRASH SIMULATION ON")
         self.banner.setVisible(on)
         self.crash_label.setVisible(on)
         if self.crash_action.isChecked() != on:
             self.crash_action.setChecked(on)
         if on:
-            self.show_message(f"Database crash simulation ON ({self.fault_panel.describe()}): "
-                              "writes fail, are retried, then wait in Pending")
+            kind = "latency" if self.fault_panel.fault_point() is FaultPoint.LATENCY else "crash"
+            self.show_message(f"Database {kind} simulation ON ({self.fault_panel.describe()}): "
+                              f"{self.fault_panel.effect()}")
         else:
             self.show_message("Database crash simulation off: sending pending events again")
-            self.bridge.retry_pending()
+            if not self._switching:  # the engine being left must not get new work
+                self.bridge.retry_pending()
 
     def _apply_fault_config(self) -> None:
         faults = self.service.faults
@@ -674,6 +687,8 @@ class MainWindow(QMainWindow):
         if self.bridge.busy or self.bridge.ops_lane.busy:
             self.show_message("Wait for the running work to finish before switching databases")
             return False
+        if self._demo_playing("switching databases"):
+            return False
         factory = self.service_factory or (lambda p: IngestService(p))
         path = parse_db(str(path))  # a file path, or a PostgreSQL URL
         try:
@@ -682,20 +697,32 @@ class MainWindow(QMainWindow):
             self._offer_after_open_failure(exc, path)
             self.show_message(str(exc))
             return False
+        self.use_service(service)
+        return True
+
+    def use_service(self, service: IngestService, *, remember: bool = True,
+                    close_old: bool = True) -> IngestService:
+        """Show ``service``'s database; returns the one shown before (closed unless
+        ``close_old`` is False: the demo hands the user's back afterwards). Nothing may run."""
         if self.crash_action.isChecked():
-            self.crash_action.setChecked(False)
+            self._switching = True
+            try:
+                self.crash_action.setChecked(False)
+            finally:
+                self._switching = False
         serving = self.serve_control.suspend()  # HTTP requests must not reach a closed service
-        self.bridge.replace_service(service)
+        old = self.bridge.replace_service(service, close_old=close_old)
         self.serve_control.resume(serving)
         self.service.faults.enabled = False
         self._apply_fault_config()
         self.apply_retry_policy()
         self.log_view.model.clear()
         self._show_db()
-        self.settings.setValue("database/last", remembered(path))
-        self.show_message(f"Opened database {label_of(path)}")
+        if remember:
+            self.settings.setValue("database/last", remembered(service.db_path))
+            self.show_message(f"Opened database {label_of(service.db_path)}")
         self._drain_pending_on_open()
-        return True
+        return old
 
     def _offer_after_open_failure(self, exc: BaseException, path: Path | str) -> None:
         """The refused file stays as it was; the user picks a new database, another file, a
@@ -871,6 +898,21 @@ class MainWindow(QMainWindow):
         self.demo.start()
         return self.demo
 
+    def _demo_playing(self, what: str) -> bool:
+        """The demo's database is temporary: what the user means to keep must wait for theirs."""
+        demo = getattr(self, "demo", None)
+        if demo is None or not demo.running:
+            return False
+        self.show_message(f"The demo plays in a temporary database: stop it before {what}")
+        return True
+
+    def user_db_path(self) -> Path | str:
+        """The user's database: during the demo the window shows a temporary one instead."""
+        demo = getattr(self, "demo", None)
+        if demo is not None and demo.user_service is not None:
+            return demo.user_service.db_path
+        return self.service.db_path
+
     def about(self) -> None:
         from .. import __version__
 
@@ -942,3 +984,5 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()  # stops the status bar's message timer
         self.serve_control.shutdown()  # requests under way finish while the engine still runs
         self.bridge.shutdown()
+        if demo is not None:
+            demo.discard()  # after the engine closed the demo's database

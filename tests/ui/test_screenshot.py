@@ -1,4 +1,5 @@
-"""`faultsim-desktop --db PATH --demo --screenshot FILE.png` plays the demo, writes a PNG, exits."""
+"""`faultsim-desktop --db PATH --demo --screenshot FILE.png` plays the demo in a database of its
+own, writes a PNG of its result, exits 0 only when the demo's totals were exact."""
 import os
 import subprocess
 import sys
@@ -19,6 +20,6 @@ def test_demo_screenshot(tmp_path):
     assert proc.returncode == 0, proc.stderr
     image = QImage(str(out))
     assert not image.isNull() and image.width() >= 800 and image.height() >= 600
-    with IngestService(db, workers=0) as svc:  # the demo ended with exact totals
-        assert svc.stats() and svc.stats() == svc.stats_from_events()
+    with IngestService(db, workers=0) as svc:  # the demo never wrote into the user's database
+        assert svc.stats() == [] and svc.counts()["events"] == 0
         assert svc.outbox.count() == 0

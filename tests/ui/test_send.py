@@ -27,7 +27,7 @@ def test_send_updates_log_chart_clients_and_counters(qtbot, window):
     chart.currency.setCurrentIndex(chart.currency.findData("USD"))
     assert chart.bar_values() == [("acme", Decimal("19.75"))]
     assert list(chart.bars.opts["height"]) == [19.75]
-    chart.metric.setCurrentText("Count")
+    chart.metric_box.setCurrentText("Count")
     assert chart.bar_values() == [("acme", Decimal(2))]
     # and they agree with the engine (what `faultsim stats` prints)
     assert {(r.client, r.currency): (r.count, r.total) for r in window.service.stats()} \
