@@ -136,3 +136,26 @@ def test_an_old_database_gets_fingerprints_and_its_stale_entries_resolved(tmp_pa
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     conn.close()
+
+
+@pytest.mark.postgresql
+def test_an_old_postgresql_database_gets_fingerprints_and_its_stale_entries_resolved(pg_db):
+    import psycopg
+
+    with IngestService(pg_db, workers=0) as svc:
+        assert svc.submit_text('{"client": "acme", "amount": "1.00"}').wait().accepted == 1
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("DROP TABLE requests")
+        conn.execute("ALTER TABLE quarantine DROP COLUMN fingerprint")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        for n, raw in enumerate(['{ "amount": "1.00", "client": "acme" }',
+                                 '{"client": "acme", "pennies": 9}', '{"client": "acme",']):
+            conn.execute("INSERT INTO quarantine (raw_hash, raw, code, reason, source, line, col,"
+                         " first_seen, last_seen, times_seen) VALUES"
+                         " (%s, %s, 'x', 'x', 'old', 1, 1, '2024-01-01', '2024-01-01', 1)",
+                         (bytes([n]) * 32, raw))
+    with IngestService(pg_db, workers=0) as svc:
+        assert [q.status for q in svc.quarantine(None)] == ["resolved", "open", "open"]
+        svc.save_mapping(new_mapping("acme", "pennies", units="cents"))
+        assert svc.submit_text('{"client":"acme","pennies":9}').wait().accepted == 1
+        assert [q.status for q in svc.quarantine(None)] == ["resolved", "resolved", "open"]
