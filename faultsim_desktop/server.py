@@ -19,8 +19,8 @@ Decisions
     413  a body over the limit (16 MiB by default; ``--max-body``).
     409  the Idempotency-Key was used before with another body, or a request with that key is
          still being processed (with ``Retry-After``); nothing is run.
-    (a retry of a keyed request: the first answer again, whatever it was, with
-         ``Idempotent-Replayed: true``; nothing is run)
+    *    a retry of a keyed request: its first answer again (status and body, whatever they
+         were), with ``Idempotent-Replayed: true``; nothing is run.
     503  with ``Retry-After``: the writer's queue is full (checked before anything is parsed),
          or an event's write failed after every retry (the event waits in the pending outbox;
          the client's retry is counted once, whichever copy lands first).
