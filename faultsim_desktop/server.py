@@ -17,29 +17,30 @@ Decisions
          Idempotency-Key header. Nothing is stored or quarantined: junk sent to an open port
          (scanners, browsers) must not fill the quarantine; the client still has its data.
     413  a body over the limit (16 MiB by default; ``--max-body``).
+    409  the Idempotency-Key was used before with another body, or a request with that key is
+         still being processed (with ``Retry-After``); nothing is run.
+    *    a retry of a keyed request: its first answer again (status and body, whatever they
+         were), with ``Idempotent-Replayed: true``; nothing is run.
     503  with ``Retry-After``: the writer's queue is full (checked before anything is parsed),
          or an event's write failed after every retry (the event waits in the pending outbox;
          the client's retry is counted once, whichever copy lands first).
-    409  an event's idempotency key was used before, by the same client, for other content
-         (the first event stands; the conflicting one is quarantined, as the engine does).
+    409  an event's own idempotency key was used before, by the same client, for other
+         content (the first event stands; the conflicting one is quarantined, as the engine
+         does).
     422  some event was rejected (reasons with line and column). The other events of the body
          are stored: the engine works per event, and each event's outcome is listed.
     201  something new was stored.
-    200  everything was stored before (a retry); header ``Idempotent-Replayed: true``.
+    200  everything was stored before; header ``Idempotent-Replayed: true``.
 - The 201 and 200 bodies are ``{"events": [...]}`` built only from stored rows (id,
-  fingerprint, client, amount, ...), never from per-request outcome counters, so a retry's 200
-  body equals the first 201 body byte for byte (and equals what GET /events lists): a
-  duplicate's row is read back (or taken from the service's fingerprint cache, which holds
-  the same stored row); an accepted event's row is what its own transaction wrote.
-  409/422/503 bodies add each event's outcome.
-- ``Idempotency-Key`` acts as the event's own idempotency key: it is written into the event as
-  its ``idempotency_key`` field, so the fingerprint, the stored raw text, the pending outbox and
-  exports all carry it, exactly as if the client had put it in the body. A body holding one
-  event gets the key as it is; a body of several gets ``<key>:<i>``, ``i`` being the event's
-  0-based position in the body, so resending the same batch is safe. An event that names its
-  own key (idempotency_key, event_id, message_id) keeps it; for a single-event body that key
-  must equal the header (400 otherwise). As in the engine (UNIQUE(client, key)), keys are
-  scoped per client: the same key for another client is another event.
+  fingerprint, client, amount, ...; ``IngestService.stored_rows``), never from per-request
+  outcome counters, so resending the same events, keyed or not, answers the same events as
+  the first time (and as GET /events lists them). 409/422/503 bodies add each event's outcome.
+- ``Idempotency-Key`` names the request, never an event: the events are exactly what the body
+  says, identified by their content and their own key fields as when the same text is
+  ingested from a file or pasted in the window. The service keeps a keyed request's answer
+  (``IngestService.once``, core/idempotency.py): a retry with the same key and body gets it
+  byte for byte, the same key with another body is a 409. 5xx answers are not kept (their
+  events wait in the pending outbox): the retry runs again, and each event counts once.
 - Blocking engine calls run in worker threads (``anyio.to_thread`` / ``run_in_threadpool``),
   never on the event loop, and no lock serializes requests: concurrent requests land in the
   writer's queue together and share its transactions. POSTs use at most 32 threads, so reads
@@ -71,13 +72,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .core.model import Candidate, Outcome, Prepared, RejectCode
-from .core.normalize import IDEMPOTENCY_NAMES, client_display, field_key, parse_time
-from .core.parsing import decode_value, split_text
-from .core.pipeline import prepare_one
+from .core.idempotency import KeyInProgress, KeyReused
+from .core.model import Candidate, Outcome, RejectCode
+from .core.normalize import client_display, parse_time
+from .core.parsing import split_text
 from .core.service import IngestService
 from .core.store import StorageError
-from .core.writer import utc_now
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
@@ -95,7 +95,6 @@ RETRY_LATER = {"Retry-After": "1"}
 log = logging.getLogger(__name__)
 
 _NOT_JSON = frozenset({RejectCode.INVALID_JSON, RejectCode.INVALID_UTF8, RejectCode.UTF16})
-_KEY_FIELDS = frozenset(field_key(n) for n in IDEMPOTENCY_NAMES)
 
 
 class TokenRequired(ValueError):
@@ -194,41 +193,6 @@ def _valid_key(header: str | None) -> str | None:
     return key
 
 
-def _with_key(text: str, key: str) -> str:
-    """The event's text with ``"idempotency_key": key`` as its first field (the rest of the
-    text, number spellings included, stays as the client wrote it)."""
-    at = text.index("{") + 1
-    rest = text[at:]
-    sep = "" if rest.lstrip().startswith("}") else ","
-    return text[:at] + '"idempotency_key":' + json.dumps(key) + sep + rest
-
-
-def _apply_key(candidates: list[Candidate], items: list[Prepared], key: str, now: str,
-               registry) -> list[Prepared]:
-    single = len(candidates) == 1
-    out = list(items)
-    for i, (c, p) in enumerate(zip(candidates, items)):
-        if c.obj is None:  # unparsable: rejected with its own reason, the key changes nothing
-            continue
-        if any(field_key(name) in _KEY_FIELDS for name in c.obj):
-            if single and p.reject_code is None and p.idempotency_key != key:
-                raise _Answer(400, {"error": (
-                    f"the event names its own idempotency key {p.idempotency_key!r}, which "
-                    f"differs from the Idempotency-Key header {key!r}; send one of them")})
-            continue
-        text = c.text if isinstance(c.text, str) else c.text.decode("utf-8")
-        keyed = decode_value(_with_key(text, key if single else f"{key}:{i}"),
-                             line=c.line, column=c.column, source=c.source)
-        out[i] = prepare_one(keyed, now, None, registry)
-        own = out[i].idempotency_key
-        if single and out[i].reject_code is None and own != key:  # a client schema's key field
-            raise _Answer(400, {"error": (
-                f"the event names its own idempotency key {own!r} (its client's schema says "
-                f"where), which differs from the Idempotency-Key header {key!r}; send one of "
-                "them")})
-    return out
-
-
 def _not_json(candidates: list[Candidate]) -> dict | None:
     if any(c.rejection is None or c.rejection.code not in _NOT_JSON for c in candidates):
         return None
@@ -238,57 +202,48 @@ def _not_json(candidates: list[Candidate]) -> dict | None:
     return {"error": "the body is not JSON", "problems": problems}
 
 
-def _stored_rows(service: IngestService, records, items: list[Prepared], epoch=None
-                 ) -> dict[int, tuple]:
-    """The stored row of every accepted or duplicate event, by id. An accepted event's row is
-    what its own transaction wrote (the store inserts these values as they are, and
-    received_at is the outcome's time); a duplicate's comes from the service's fingerprint
-    cache when it holds that very row (same event id, same writer epoch), else it is read
-    back, as the first request's event stored it."""
-    cache = service.fingerprint_cache if epoch is not None else None
-    rows: dict[int, tuple] = {}
-    wanted = {}
-    for r, p in zip(records, items):
-        if r.outcome is Outcome.ACCEPTED:
-            rows[r.event_id] = row = (
-                r.event_id, p.fingerprint, p.client, p.currency, p.amount, p.event_time, r.at,
-                p.idempotency_key, json.dumps(p.warnings, ensure_ascii=False) if p.warnings
-                else None, p.source, p.line)
-            if cache is not None:
-                cache.put(p.fingerprint, r.event_id, row, epoch)
-        elif r.outcome is Outcome.DUPLICATE:
-            row = cache.get(r.fingerprint, r.event_id, epoch) if cache is not None else None
-            if row is not None:
-                rows[r.event_id] = row
-            else:
-                wanted[r.event_id] = r.fingerprint
-    wanted = {i: fp for i, fp in wanted.items() if i not in rows}
-    if wanted:
-        found = service.events_by_id(wanted)
-        missing = [i for i in wanted if i not in found]
-        if missing:  # deleted meanwhile (a reset of the database)
-            raise StorageError(f"stored event #{missing[0]} could not be read back.")
-        rows.update(found)
-        if cache is not None:
-            for i, fp in wanted.items():
-                cache.put(fp, i, found[i], epoch)
-    return rows
+def _final(status: int) -> bool:
+    """Answers kept for a keyed request's retries: all but 5xx (events that wait in the
+    pending outbox are not final; a retry runs again and counts them once)."""
+    return status < 500
+
+
+def _headers(status: int, replayed: bool) -> dict[str, str] | None:
+    if status == 503:
+        return RETRY_LATER
+    if replayed or status == 200:
+        return {"Idempotent-Replayed": "true"}
+    return None
 
 
 def ingest_body(service: IngestService, body: bytes, key_header: str | None, source: str
-                ) -> tuple[int, dict, dict[str, str] | None]:
-    """Run one POST /events body through the engine; returns (status, body, headers).
+                ) -> tuple[int, bytes, dict[str, str] | None]:
+    """Run one POST /events body through the engine; returns (status, JSON body, headers).
     Blocking: call it from a worker thread."""
     try:
-        return _ingest_body(service, body, key_header, source)
+        key = _valid_key(key_header)
+        candidates = _candidates(body, source)
+        if key is None:
+            status, answer = _store(service, candidates)
+            return status, answer, _headers(status, False)
+        try:
+            status, answer, replayed = service.once(key, body,
+                                                    lambda: _store(service, candidates), _final)
+        except KeyReused as exc:
+            raise _Answer(409, {"error": str(exc), "idempotency_key": key}) from None
+        except KeyInProgress as exc:
+            raise _Answer(409, {"error": str(exc), "idempotency_key": key},
+                          RETRY_LATER) from None
+        return status, answer, _headers(status, replayed)
     except _Answer as a:
-        return a.status, a.body, a.headers
+        return a.status, orjson.dumps(a.body), a.headers
     except StorageError as exc:  # e.g. reading the stored rows back failed
-        return 503, {"error": f"{exc} Send the same request again later."}, RETRY_LATER
+        return (503, orjson.dumps({"error": f"{exc} Send the same request again later."}),
+                RETRY_LATER)
 
 
-def _ingest_body(service, body, key_header, source):
-    key = _valid_key(key_header)
+def _candidates(body: bytes, source: str) -> list[Candidate]:
+    """The body's events, or the 400/422 answer of a body that holds none."""
     if not body.strip():
         raise _Answer(400, {"error": "the body is empty: send a JSON object, an array of "
                                      "objects or NDJSON"})
@@ -298,26 +253,29 @@ def _ingest_body(service, body, key_header, source):
     bad = _not_json(candidates)
     if bad is not None:
         raise _Answer(400, bad)
-    now = utc_now()
-    registry = service.registry()  # the clients' mappings (faultsim schema)
-    items = [prepare_one(c, now, None, registry) for c in candidates]
-    if key is not None:
-        items = _apply_key(candidates, items, key, now, registry)
+    return candidates
+
+
+def _store(service: IngestService, candidates: list[Candidate]) -> tuple[int, bytes]:
     try:
-        ticket = service.submit_prepared(items, keep_records=True)
+        return _outcomes(service, candidates)
+    except _Answer as a:
+        return a.status, orjson.dumps(a.body)
+
+
+def _outcomes(service, candidates):
+    try:
+        ticket = service.submit_candidates(candidates, keep_records=True)
         ticket.wait(WAIT_S)
     except (RuntimeError, TimeoutError) as exc:  # a stopped writer; no outcome in time
         # queued events are still written; a retry of this request is deduplicated
-        raise _Answer(503, {"error": f"storage is unavailable ({exc}); retry later"},
-                      RETRY_LATER) from None
-    records = ticket.records
-    rows = _stored_rows(service, records, items, ticket.epoch)
+        raise _Answer(503, {"error": f"storage is unavailable ({exc}); retry later"}) from None
+    records, items = ticket.records, ticket.items
+    rows = service.stored_rows(ticket)
     kinds = {r.outcome for r in records}
     if kinds <= {Outcome.ACCEPTED, Outcome.DUPLICATE}:
         answer = {"events": [_event_json(rows[r.event_id]) for r in records]}
-        if Outcome.ACCEPTED in kinds:
-            return 201, answer, None
-        return 200, answer, {"Idempotent-Replayed": "true"}
+        return (201 if Outcome.ACCEPTED in kinds else 200), orjson.dumps(answer)
 
     results = []
     conflict = False
@@ -342,16 +300,17 @@ def _ingest_body(service, body, key_header, source):
         ("accepted", Outcome.ACCEPTED), ("duplicates", Outcome.DUPLICATE),
         ("rejected", Outcome.REJECTED), ("failed", Outcome.FAILED))}
     if counts["failed"]:
-        return 503, {"error": "storage is failing: events that could not be stored wait in the "
-                              "pending outbox; send the same request again later", **counts,
-                     "events": results}, RETRY_LATER
+        return 503, orjson.dumps({
+            "error": "storage is failing: events that could not be stored wait in the pending "
+                     "outbox; send the same request again later", **counts, "events": results})
     if conflict:
-        return 409, {"error": "an idempotency key was used before with a different payload; "
-                              "the first event stands", **counts, "events": results}, None
+        return 409, orjson.dumps({
+            "error": "an event's own idempotency key was used before with a different "
+                     "payload; the first event stands", **counts, "events": results})
     stored = counts["accepted"] + counts["duplicates"]
     error = ("some events were rejected; the others were stored" if stored else
              "the event was rejected" if len(records) == 1 else "every event was rejected")
-    return 422, {"error": error, **counts, "events": results}, None
+    return 422, orjson.dumps({"error": error, **counts, "events": results})
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -376,7 +335,8 @@ def create_app(service: IngestService, *, token: str | None = None,
             limiter=ingest_threads)
         if headers and "Retry-After" in headers:
             headers = {**headers, **busy}
-        return _json(status, answer, headers)
+        return Response(answer, status_code=status, media_type="application/json",
+                        headers=headers)
 
     async def get_events(request: Request) -> Response:
         q = request.query_params

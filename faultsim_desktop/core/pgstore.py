@@ -32,15 +32,16 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .model import Outcome, OutcomeRecord, Prepared
 from .storage import mask_url, pg_outbox_path, url_password
-from .store import ClientTotal, QuarantineEntry, StorageError, _exact_sum, _raw_bytes, _storable
+from .store import (ClientTotal, QuarantineEntry, StorageError, _exact_sum, _raw_bytes, _storable,
+                    content_fingerprint)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The pool logs each failed connection attempt; a StorageError already says what is wrong, so
 # without a logging set-up of the application's own these stay off the terminal.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 APPLICATION = "faultsim-desktop"
 _MIGRATION_LOCK = 0x46534D44  # pg_advisory_xact_lock key: one process migrates at a time
-_TABLES = ("events", "clients", "aggregates", "quarantine", "log")
+_TABLES = ("events", "clients", "aggregates", "quarantine", "log", "requests")
 # A reader waits this long for a pooled connection, then connects directly: a pool only says
 # it timed out, a connection attempt says why (server stopped, login refused...).
 POOL_WAIT_S = 0.5
@@ -122,7 +123,41 @@ _SCHEMA_V2 = [
         PRIMARY KEY (client_key, version)
     )""",
 ]
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+
+
+def _fingerprint_open_entries(conn: psycopg.Connection) -> None:
+    """As store.py's version 4: every open quarantine entry gets its content's fingerprint,
+    and the ones whose content is stored already are resolved."""
+    found = []
+    for qid, raw, data in conn.execute(
+            "SELECT id, raw, raw_bytes FROM quarantine WHERE status = 'open'").fetchall():
+        fp = content_fingerprint(_raw_value(raw, data))
+        if fp is not None:
+            found.append((fp, qid))
+    with conn.cursor() as cur:
+        cur.executemany("UPDATE quarantine SET fingerprint = %s WHERE id = %s", found)
+    conn.execute("UPDATE quarantine q SET status = 'resolved' WHERE status = 'open'"
+                 " AND EXISTS (SELECT 1 FROM events e WHERE substr(e.fingerprint, 1, 16)"
+                 " = substr(q.fingerprint, 1, 16) AND e.fingerprint = q.fingerprint)")
+
+
+# As store.py's version 4: quarantine entries know their content's fingerprint, and
+# Idempotency-Key answers are kept.
+_SCHEMA_V3 = [
+    "ALTER TABLE quarantine ADD COLUMN fingerprint bytea",
+    """CREATE INDEX quarantine_open_fingerprint ON quarantine (fingerprint)
+        WHERE status = 'open' AND fingerprint IS NOT NULL""",
+    _fingerprint_open_entries,
+    """CREATE TABLE requests (
+        key text PRIMARY KEY,
+        body_hash bytea NOT NULL,
+        status integer NOT NULL,
+        answer bytea NOT NULL,
+        created_at text NOT NULL
+    )""",
+    "CREATE INDEX requests_created ON requests (created_at)",
+]
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 # -- text PostgreSQL can keep ------------------------------------------------------------------
 _ESC = "\ufffe"  # a noncharacter: escapes itself and NUL, so the mapping is reversible
@@ -326,7 +361,10 @@ def _check_schema(conn: psycopg.Connection, backend: PgBackend, create: bool) ->
         version = _version(conn, backend)  # another process may have done it meanwhile
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[target]:
-                conn.execute(statement)
+                if callable(statement):
+                    statement(conn)
+                else:
+                    conn.execute(statement)
         if version < SCHEMA_VERSION:
             conn.execute("INSERT INTO meta VALUES ('application', %s), ('schema_version', %s)"
                          " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -405,11 +443,17 @@ _INSERT_EVENTS = (
 _MAPPING_VERSION = 15  # Prepared.mapping_version (plain tuples from workers: by position)
 _QUARANTINE = (
     "INSERT INTO quarantine AS q (id, raw_hash, raw, raw_bytes, code, reason, source, line,"
-    " col, first_seen, last_seen, times_seen) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,1)"
+    " col, first_seen, last_seen, times_seen, fingerprint)"
+    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,1,%s)"
     " ON CONFLICT (raw_hash) DO UPDATE SET last_seen = excluded.last_seen,"
     " times_seen = q.times_seen + 1, code = excluded.code, reason = excluded.reason,"
     " source = excluded.source, line = excluded.line, col = excluded.col,"
+    " fingerprint = coalesce(excluded.fingerprint, q.fingerprint),"
     " status = 'open' RETURNING id")
+# Open quarantine entries holding content this batch stored (accepted or found stored) are
+# resolved; the partial index holds only open entries that have a fingerprint.
+_RESOLVE = ("UPDATE quarantine SET status = 'resolved' WHERE status = 'open'"
+            " AND fingerprint IS NOT NULL AND fingerprint = ANY(%b::bytea[])")
 
 
 class PgWriteSession:
@@ -539,6 +583,7 @@ class PgWriteSession:
             self._decide(cur, items, undecided, records, to_quarantine, attempt, now)
         if to_quarantine:
             self._quarantine_all(cur, items, to_quarantine, records, attempt, now)
+        self._resolve_stored(cur, records)
         if accepted:
             accepted.sort()  # a client's display form is its first event's, in batch order
             self._add_to_aggregates(cur, [items[i] for i in accepted])
@@ -586,6 +631,16 @@ class PgWriteSession:
                       "the first one stands")
             to_quarantine.append((i, "idempotency_conflict", reason, eid))
 
+    def _resolve_stored(self, cur, records: list[OutcomeRecord]) -> None:
+        cur.execute("SELECT EXISTS (SELECT 1 FROM quarantine WHERE status = 'open'"
+                    " AND fingerprint IS NOT NULL)")
+        if not cur.fetchone()[0]:
+            return
+        stored = sorted({r[5] for r in records if r is not None
+                         and r[1] in (Outcome.ACCEPTED, Outcome.DUPLICATE)})
+        if stored:
+            cur.execute(_RESOLVE, (stored,))
+
     def _quarantine_all(self, cur, items, jobs, records, attempt, now) -> None:
         jobs.sort()  # batch order: new entries are numbered as SQLite numbers them
         rows = []
@@ -594,7 +649,8 @@ class PgWriteSession:
             raw, source, line, column = items[i][:4]
             raw_text, raw_data = _raw_columns(raw)
             rows.append((qid, hashlib.sha256(_raw_bytes(raw)).digest(), raw_text, raw_data,
-                         code, _text(reason or code), _text(source), line, column, now, now))
+                         code, _text(reason or code), _text(source), line, column, now, now,
+                         items[i][4]))
         order = sorted(range(len(rows)), key=lambda k: rows[k][1])  # one lock order
         cur.executemany(_QUARANTINE, [rows[k] for k in order], returning=True)
         qids = [0] * len(rows)
@@ -664,17 +720,31 @@ class PgWriteSession:
 
     @_translated
     def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
-                   line: int, column: int, now: str) -> int:
+                   line: int, column: int, now: str, fingerprint: bytes | None = None) -> int:
         raw_text, raw_data = _raw_columns(raw)
         [qid] = _next_ids(self.conn.cursor(), "quarantine", 1)
         return self.conn.execute(_QUARANTINE, (
             qid, hashlib.sha256(_raw_bytes(raw)).digest(), raw_text, raw_data, code,
-            _text(reason or code), _text(source), line, column, now, now)).fetchone()[0]
+            _text(reason or code), _text(source), line, column, now, now,
+            fingerprint)).fetchone()[0]
 
     @_translated
     def set_quarantine_status(self, ids: Iterable[int], status: str) -> None:
         self.conn.execute("UPDATE quarantine SET status = %s WHERE id = ANY(%b::bigint[])",
                           (status, sorted(ids)))
+
+    @_translated
+    def record_answer(self, key: str, body_hash: bytes, status: int, answer: bytes, now: str,
+                      expired_before: str) -> tuple[bytes, int, bytes]:
+        """As store.py's: keep the answer to the request ``key``; returns the one kept (another
+        process's when it recorded first)."""
+        self.conn.execute("DELETE FROM requests WHERE created_at < %s", (expired_before,))
+        self.conn.execute("INSERT INTO requests (key, body_hash, status, answer, created_at)"
+                          " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                          (key, body_hash, status, answer, now))
+        h, st, a = self.conn.execute("SELECT body_hash, status, answer FROM requests"
+                                     " WHERE key = %s", (key,)).fetchone()
+        return bytes(h), st, bytes(a)
 
     @_translated
     def save_mapping(self, client_key: str, mapping_json: str, note: str, now: str) -> int:
@@ -835,6 +905,11 @@ class PgReadSession:
             args = (status,)
         sql += " ORDER BY id LIMIT %s"
         return [self._entry(r) for r in self._rows(sql, args + (limit,))]
+
+    def answer(self, key: str, since: str) -> tuple[bytes, int, bytes] | None:
+        rows = self._rows("SELECT body_hash, status, answer FROM requests WHERE key = %s"
+                          " AND created_at >= %s", (key, since))
+        return (bytes(rows[0][0]), rows[0][1], bytes(rows[0][2])) if rows else None
 
     def quarantine_entry(self, qid: int) -> QuarantineEntry | None:
         rows = self._rows(f"SELECT {self._QUARANTINE_COLS} FROM quarantine WHERE id = %s",

@@ -16,13 +16,13 @@ optionally which field holds the client. The rules, also in the README:
   the path, then descends one object per segment.
 * **Missing fields reject.** Every field a mapping names must be present: an absent amount,
   time or idempotency-key field rejects the event (``mapping_field_missing``, naming the client
-  and the mapping version), never a silent fallback to the heuristics. One exception: the
-  canonical ``idempotency_key`` field (what an HTTP ``Idempotency-Key`` header sets) stands in
-  for a mapped key field the event lacks. Roles a mapping does
-  not name (time, idempotency key) are found by the heuristics. Present values are read by the
-  heuristics' rules (a null amount is ``no_amount``; a null or blank key is treated as absent,
-  with a warning), except that a mapped time must hold the mapping's time format
-  (``bad_time`` otherwise) and a cents/milli amount must be a whole number.
+  and the mapping version), never a silent fallback to the heuristics, whatever path the
+  event came by (an HTTP ``Idempotency-Key`` header names the request, never an event, so it
+  fills no field). Roles a mapping does not name (time, idempotency key) are found by the
+  heuristics. Present values are read by the heuristics' rules (a null amount is
+  ``no_amount``; a null or blank key is treated as absent, with a warning), except that a
+  mapped time must hold the mapping's time format (``bad_time`` otherwise) and a cents/milli
+  amount must be a whole number.
 * **Currency.** A currency in the amount itself (``"12.50 EUR"``, an amount object) or in a
   currency field beside the amount (or at the top level) wins; the mapping's currency is used
   only when the event names none.
@@ -126,8 +126,6 @@ class Mapping:
             parts.append(f'client in "{self.client_field}"')
         return "; ".join(parts)
 
-
-CANONICAL_KEY = "idempotency_key"  # the field name the HTTP Idempotency-Key header fills
 
 def _field(value, what: str, *, required: bool = False) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -436,13 +434,8 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
                                 "recognised time; used the time of receipt")
 
     if m.key_field is not None:
-        if _resolve(obj, m.key_field) is None and isinstance(obj.get(CANONICAL_KEY), str):
-            # the canonical field, which an HTTP Idempotency-Key header sets, stands in for
-            # a mapped key field the event lacks
-            key = _mapped_key(obj[CANONICAL_KEY], CANONICAL_KEY, warnings)
-        else:
-            value, _, key_field = _require(obj, m.key_field, "idempotency key", m)
-            key = _mapped_key(value, key_field, warnings)
+        value, _, key_field = _require(obj, m.key_field, "idempotency key", m)
+        key = _mapped_key(value, key_field, warnings)
     else:
         hit = found[_n._IDEMPOTENCY]
         key = _n._idempotency_key(obj, hit, warnings) if hit is not None else None

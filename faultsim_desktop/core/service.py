@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, TextIO
 
 from .faults import FaultPoint, FaultSwitch
+from .idempotency import Answer, RequestKeys
 from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
 from .normalize import client_display
 from .parsing import decode_value, iter_chunks, iter_file, parse_chunk, split_text
@@ -131,6 +132,7 @@ class Ticket:
     def __init__(self) -> None:
         self.summary = Summary()
         self.records: list[OutcomeRecord] | None = None
+        self.items: list[Prepared] | None = None  # what was submitted, when records are kept
         # the writer epoch its events were written under; None when its jobs saw several
         self.epoch: object = None
         self._epochs = 0
@@ -256,6 +258,7 @@ class IngestService:
             self._writer.stop()
             self.backend.close()
             raise self._writer.open_error
+        self.requests = RequestKeys(self._reader, self._command)
         self.registry()
 
     # -- settings --------------------------------------------------------------------------
@@ -338,14 +341,64 @@ class IngestService:
 
     def submit_prepared(self, items: list[Prepared], *, keep_records: bool = False) -> Ticket:
         """Queue events that went through the CPU stage (``pipeline.prepare`` with
-        ``registry()``) already, for a caller that adjusts them first (the HTTP server's
-        Idempotency-Key header)."""
+        ``registry()``) already."""
         ticket = Ticket()
         if keep_records:
             ticket.keep_records()
+            ticket.items = items
         self._enqueue(items, ticket)
         ticket.seal()
         return ticket
+
+    def submit_candidates(self, candidates: list[Candidate], *, keep_records: bool = False
+                          ) -> Ticket:
+        """Normalize and queue events already split out of their text (``split_text``), as
+        ``submit_text`` does: the HTTP server looks at them first."""
+        return self.submit_prepared(prepare(candidates, utc_now(), self.registry()),
+                                    keep_records=keep_records)
+
+    def once(self, key: str, body: bytes, run: Callable[[], tuple[int, bytes]],
+             final: Callable[[int], bool]) -> Answer:
+        """Run a request named by an idempotency key at most once: ``run()`` the first time
+        (its answer kept when ``final(status)``), the kept answer for a retry with the same
+        body. See ``core/idempotency.py``."""
+        return self.requests.once(key, body, run, final)
+
+    def stored_rows(self, ticket: Ticket) -> dict[int, tuple]:
+        """The stored row (as ``events_by_id``) of every event of a finished ticket (kept
+        records) that was accepted or found stored. An accepted event's row is what its own
+        transaction wrote (the store inserts these values as they are, and received_at is the
+        outcome's time); a duplicate's comes from the fingerprint cache when it holds that
+        very row (same event id, same writer epoch), else it is read back."""
+        epoch = ticket.epoch
+        cache = self.fingerprint_cache if epoch is not None else None
+        rows: dict[int, tuple] = {}
+        wanted = {}
+        for r, p in zip(ticket.records, ticket.items):
+            if r.outcome is Outcome.ACCEPTED:
+                rows[r.event_id] = row = (
+                    r.event_id, p.fingerprint, p.client, p.currency, p.amount, p.event_time,
+                    r.at, p.idempotency_key, json.dumps(p.warnings, ensure_ascii=False)
+                    if p.warnings else None, p.source, p.line)
+                if cache is not None:
+                    cache.put(p.fingerprint, r.event_id, row, epoch)
+            elif r.outcome is Outcome.DUPLICATE:
+                row = cache.get(r.fingerprint, r.event_id, epoch) if cache is not None else None
+                if row is not None:
+                    rows[r.event_id] = row
+                else:
+                    wanted[r.event_id] = r.fingerprint
+        wanted = {i: fp for i, fp in wanted.items() if i not in rows}
+        if wanted:
+            found = self.events_by_id(wanted)
+            missing = [i for i in wanted if i not in found]
+            if missing:  # deleted meanwhile (a reset of the database)
+                raise StorageError(f"stored event #{missing[0]} could not be read back.")
+            rows.update(found)
+            if cache is not None:
+                for i, fp in wanted.items():
+                    cache.put(fp, i, found[i], epoch)
+        return rows
 
     def ingest_file(self, path: str | os.PathLike, *,
                     progress: Callable[[int, int | None], None] | None = None,

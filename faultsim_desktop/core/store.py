@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 from urllib.parse import quote
 
-from .fingerprint import time_bucket
+from .fingerprint import NotCanonicalizable, fingerprint, time_bucket
 from .model import Outcome, OutcomeRecord, Prepared
 from .parsing import decode_value
 
 APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch anyone else's
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Sums must never round silently: any inexact result raises instead.
 MONEY = Context(prec=1000, traps=[Inexact, InvalidOperation, Overflow])
 _ZERO = Decimal(0)
@@ -215,7 +215,62 @@ _SCHEMA_V3 = [
     "DROP INDEX events_fingerprint",
     "CREATE UNIQUE INDEX events_fingerprint ON events(time_bucket, substr(fingerprint, 1, 16))",
 ]
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+
+
+def _content_of(raw: str | bytes) -> dict | None:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return decode_value(raw).obj
+
+
+def content_fingerprint(raw: str | bytes) -> bytes | None:
+    """The fingerprint of an input's content, as its event is stored under; None when the
+    input is not a JSON object."""
+    obj = _content_of(raw)
+    try:
+        return fingerprint(obj) if obj is not None else None
+    except NotCanonicalizable:
+        return None
+
+
+def _fingerprint_open_entries(conn: sqlite3.Connection) -> None:
+    """Give every open quarantine entry the fingerprint of its content (none for an input
+    that is not a JSON object), and resolve those whose content is stored already."""
+    fingerprinted, stored = [], []
+    for qid, raw in conn.execute("SELECT id, raw FROM quarantine WHERE status = 'open'"
+                                 ).fetchall():
+        fp = content_fingerprint(raw)
+        if fp is None:
+            continue
+        fingerprinted.append((fp, qid))
+        if conn.execute("SELECT 1 FROM events WHERE time_bucket = ? AND"
+                        " substr(fingerprint, 1, 16) = ? AND fingerprint = ?",
+                        (time_bucket(_content_of(raw)), fp[:16], fp)).fetchone():
+            stored.append((qid,))
+    conn.executemany("UPDATE quarantine SET fingerprint = ? WHERE id = ?", fingerprinted)
+    conn.executemany("UPDATE quarantine SET status = 'resolved' WHERE id = ?", stored)
+
+
+# A quarantine entry knows its content's fingerprint, so storing that content later resolves
+# it; and an HTTP request's Idempotency-Key keeps the request's answer (see IngestService.once).
+_SCHEMA_V4 = [
+    "ALTER TABLE quarantine ADD COLUMN fingerprint BLOB",
+    """CREATE INDEX quarantine_open_fingerprint ON quarantine(fingerprint)
+        WHERE status = 'open' AND fingerprint IS NOT NULL""",
+    _fingerprint_open_entries,
+    """CREATE TABLE requests (
+        key TEXT PRIMARY KEY,            -- the Idempotency-Key
+        body_hash BLOB NOT NULL,         -- SHA-256 of the request body
+        status INTEGER NOT NULL,
+        answer BLOB NOT NULL,            -- the answer's body, byte for byte
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX requests_created ON requests(created_at)",
+]
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 
 
 def _check_ours(conn: sqlite3.Connection, path: Path) -> int:
@@ -424,6 +479,9 @@ class WriteSession:
         self._clients: set[str] = set()
         self._version: int | None = None
         self._pending_aggs: dict | None = None
+        # fingerprints of the open quarantine entries: storing one of them resolves its entry
+        # (loaded with the aggregates, and dropped with them on a rollback)
+        self._open_fps: set[bytes] | None = None
         # bumped when stored events may have changed other than by this session's inserts (its
         # reset, another connection's commit): a cache of stored rows keyed by it stays exact
         self.generation = 0
@@ -433,7 +491,7 @@ class WriteSession:
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if self._version is not None and version != self._version:
             self.generation += 1
-        if self._aggs is None or version != self._version:
+        if self._aggs is None or self._open_fps is None or version != self._version:
             self._load_aggregates()
             self._version = version
 
@@ -441,6 +499,9 @@ class WriteSession:
         self._aggs = {(k, c): (n, Decimal(t), f, last) for k, c, n, t, f, last in self.conn.execute(
             "SELECT client_key, currency, count, total, first_seen, last_seen FROM aggregates")}
         self._clients = {k for (k,) in self.conn.execute("SELECT client_key FROM clients")}
+        self._open_fps = {fp for (fp,) in self.conn.execute(
+            "SELECT fingerprint FROM quarantine WHERE status = 'open'"
+            " AND fingerprint IS NOT NULL")}
 
     def close(self) -> None:
         # an open cursor keeps the connection a zombie: SQLite would skip the final checkpoint
@@ -469,6 +530,7 @@ class WriteSession:
     def rollback(self) -> None:
         self._pending_aggs = None
         self._aggs = None  # reload at the next begin: never trust state a failure touched
+        self._open_fps = None
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
@@ -485,11 +547,13 @@ class WriteSession:
         known_clients = self._clients
         record = tuple.__new__  # OutcomeRecord's own __new__ is Python code: 1M calls count
         accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
+        open_fps = self._open_fps
+        resolved: list[tuple[bytes]] = []  # stored content that open quarantine entries hold
         for it in items:
             (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
              idem, warnings, reject_code, reason, _outbox, mapping_version, bucket) = it
             if reject_code is not None:
-                qid = self.quarantine(raw, reject_code, reason, source, line, column, now)
+                qid = self.quarantine(raw, reject_code, reason, source, line, column, now, fp)
                 logged.append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
                                             attempt, reason, source, line, None, qid))
                 append(logged[-1])
@@ -503,6 +567,9 @@ class WriteSession:
             except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
                 cur = execute(_INSERT_EVENT, row[:11] + (_storable(raw),) + row[12:])
             if cur.rowcount == 1:
+                if open_fps and fp in open_fps:
+                    resolved.append((fp,))
+                    open_fps.discard(fp)
                 d = deltas.get(key)
                 if d is None:
                     deltas[key] = [it]
@@ -516,13 +583,16 @@ class WriteSession:
             row = execute("SELECT id, fingerprint FROM events WHERE time_bucket = ?"
                           " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
             if row is not None and row[1] == fp:
+                if open_fps and fp in open_fps:
+                    resolved.append((fp,))
+                    open_fps.discard(fp)
                 r = OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
                                   f"same as event #{row[0]}", source, line, row[0])
             elif row is not None:  # 2**-128 odds: say so rather than drop a real event
                 reason = (f"its fingerprint shares 128 bits with event #{row[0]}'s but differs; "
                           "it was not stored (report this)")
                 qid = self.quarantine(raw, "fingerprint_collision", reason, source, line, column,
-                                      now)
+                                      now, fp)
                 r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
                                   attempt, reason, source, line, row[0], qid)
             else:
@@ -532,13 +602,16 @@ class WriteSession:
                           f"event #{first[0] if first else '?'} with different content; "
                           "the first one stands")
                 qid = self.quarantine(raw, "idempotency_conflict", reason, source, line, column,
-                                      now)
+                                      now, fp)
                 r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
                                   reason, source, line, first[0] if first else None, qid)
             append(r)
             logged.append(r)
         if deltas:
             self._apply_deltas(deltas, new_clients)
+        if resolved:
+            self.cur.executemany("UPDATE quarantine SET status = 'resolved'"
+                                 " WHERE fingerprint = ? AND status = 'open'", resolved)
         self._log(logged)
         return records
 
@@ -606,21 +679,41 @@ class WriteSession:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
-                   line: int, column: int, now: str) -> int:
+                   line: int, column: int, now: str, fingerprint: bytes | None = None) -> int:
+        """Keep a rejected input (once per raw text); ``fingerprint`` is its content's, when it
+        is an object, so that storing that content later resolves the entry."""
         raw_hash = hashlib.sha256(_raw_bytes(raw)).digest()
-        return self.cur.execute(
+        qid = self.cur.execute(
             "INSERT INTO quarantine(raw_hash, raw, code, reason, source, line, col, first_seen,"
-            " last_seen, times_seen) VALUES (?,?,?,?,?,?,?,?,?,1)"
+            " last_seen, times_seen, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,1,?)"
             " ON CONFLICT(raw_hash) DO UPDATE SET last_seen = excluded.last_seen,"
             " times_seen = times_seen + 1, code = excluded.code, reason = excluded.reason,"
             " source = excluded.source, line = excluded.line, col = excluded.col,"
+            " fingerprint = coalesce(excluded.fingerprint, fingerprint),"
             " status = 'open' RETURNING id",
-            (raw_hash, _storable(raw), code, reason or code, source, line, column, now, now),
+            (raw_hash, _storable(raw), code, reason or code, source, line, column, now, now,
+             fingerprint),
         ).fetchone()[0]
+        if fingerprint is not None and self._open_fps is not None:
+            self._open_fps.add(fingerprint)
+        return qid
 
     def set_quarantine_status(self, ids: Iterable[int], status: str) -> None:
         self.cur.executemany("UPDATE quarantine SET status = ? WHERE id = ?",
                              [(status, i) for i in ids])
+        self._open_fps = None  # reloaded at the next begin
+
+    def record_answer(self, key: str, body_hash: bytes, status: int, answer: bytes, now: str,
+                      expired_before: str) -> tuple[bytes, int, bytes]:
+        """Keep the answer to the request named ``key`` (answers from before
+        ``expired_before`` are forgotten first); returns the answer kept under that key, which
+        is another request's when one recorded it first (another process)."""
+        self.cur.execute("DELETE FROM requests WHERE created_at < ?", (expired_before,))
+        self.cur.execute("INSERT INTO requests(key, body_hash, status, answer, created_at)"
+                         " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                         (key, body_hash, status, answer, now))
+        return self.cur.execute("SELECT body_hash, status, answer FROM requests WHERE key = ?",
+                                (key,)).fetchone()
 
     def save_mapping(self, client_key: str, mapping_json: str, note: str, now: str) -> int:
         """Store a new version of a client's mapping (inside the open transaction, whose write
@@ -634,11 +727,11 @@ class WriteSession:
 
     def reset(self) -> None:
         # the clients' schemas are configuration, not data: they stay
-        for table in ("events", "clients", "aggregates", "quarantine", "log"):
+        for table in ("events", "clients", "aggregates", "quarantine", "log", "requests"):
             self.cur.execute(f"DELETE FROM {table}")
         self.generation += 1
         self._pending_aggs = None
-        self._aggs, self._clients = {}, set()
+        self._aggs, self._clients, self._open_fps = {}, set(), set()
 
 
 class ReadSession:
@@ -759,6 +852,13 @@ class ReadSession:
             args = (status,)
         sql += " ORDER BY id LIMIT ?"
         return [QuarantineEntry(*r) for r in self.conn.execute(sql, args + (limit,))]
+
+    def answer(self, key: str, since: str) -> tuple[bytes, int, bytes] | None:
+        """(body hash, status, answer body) of the request named ``key``, recorded at
+        ``since`` or later."""
+        return self.conn.execute(
+            "SELECT body_hash, status, answer FROM requests WHERE key = ? AND created_at >= ?",
+            (key, since)).fetchone()
 
     def quarantine_entry(self, qid: int) -> QuarantineEntry | None:
         row = self.conn.execute(

@@ -284,31 +284,27 @@ def test_the_http_api_uses_the_mapping(service):
     service.save_mapping(new_mapping("acme", "total_cents", units="cents", currency="EUR"))
     status, body, _ = ingest_body(service, b'{"client": "acme", "total_cents": 4200}', "k-1",
                                   "http")
-    assert status == 201
-    assert (body["events"][0]["amount"], body["events"][0]["currency"]) == ("42.00", "EUR")
+    event = json.loads(body)["events"][0]
+    assert status == 201 and (event["amount"], event["currency"]) == ("42.00", "EUR")
 
 
-def test_the_idempotency_key_header_works_for_a_client_whose_schema_names_a_key_field(service):
+def test_the_idempotency_key_header_never_stands_in_for_a_mapped_key_field(service):
+    """The header names the request: a client whose mapping names a key field must send it in
+    the event, over HTTP as in a file."""
     service.save_mapping(new_mapping("acme", "total_cents", units="cents", key_field="txn"))
-    # the body lacks the mapped field: the header's key stands in for it
-    status, first, _ = ingest_body(service, b'{"client": "acme", "total_cents": 100}', "h-1",
-                                   "http")
-    assert (status, first["events"][0]["idempotency_key"]) == (201, "h-1")
-    again = ingest_body(service, b'{"client": "acme", "total_cents": 100}', "h-1", "http")
-    assert again[:2] == (200, first)
-    conflict = ingest_body(service, b'{"client": "acme", "total_cents": 999}', "h-1", "http")
-    assert conflict[0] == 409
-    # the mapped field and the header disagree: the client is told, nothing is stored
+    lacking = b'{"client": "acme", "total_cents": 100}'
+    status, body, _ = ingest_body(service, lacking, "h-1", "http")
+    [item] = json.loads(body)["events"]
+    assert (status, item["code"]) == (422, "mapping_field_missing")
+    assert service.submit_text(lacking).wait().rejected == 1  # as from a file or a paste
+    # the mapped field names the event, whatever the request's key
     status, body, _ = ingest_body(service, b'{"client": "acme", "total_cents": 5, "txn": "t-9"}',
                                   "h-2", "http")
-    assert status == 400 and "'t-9'" in body["error"] and "'h-2'" in body["error"]
-    # they agree: one event, keyed once
-    status, body, _ = ingest_body(service, b'{"client": "acme", "total_cents": 5, "txn": "t-9"}',
-                                  "t-9", "http")
-    assert (status, body["events"][0]["idempotency_key"]) == (201, "t-9")
-    assert [(r.client, r.count, r.total) for r in service.stats()] == [("acme", 2, Decimal("1.05"))]
-    # without a header, an event lacking the mapped field is still rejected
-    assert service.submit_text('{"client": "acme", "total_cents": 7}').wait().rejected == 1
+    assert (status, json.loads(body)["events"][0]["idempotency_key"]) == (201, "t-9")
+    conflict = ingest_body(service, b'{"client": "acme", "total_cents": 999, "txn": "t-9"}',
+                           "h-3", "http")
+    assert conflict[0] == 409
+    assert [(r.client, r.count, r.total) for r in service.stats()] == [("acme", 1, Decimal("0.05"))]
 
 
 def _old_database(path):
@@ -340,7 +336,7 @@ def test_a_database_from_before_schemas_is_upgraded_in_place(tmp_path):
         assert totals(svc) == {("acme", None): (2, Decimal("100.50"))}
         assert svc.integrity_check() == "ok"
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
     conn.close()
 
 
