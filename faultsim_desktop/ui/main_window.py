@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
                                QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.model import Outcome, OutcomeRecord
+from ..core.parsing import not_json_text
 from ..core.service import IngestService, Summary, default_db_path
 from ..core.storage import is_postgres_url, label_of, parse_db, short_label, url_without_password
 from .bridge import Counters, EngineBridge, FileProgress
@@ -50,6 +51,9 @@ def summary_text(what: str, s: Summary) -> str:
         text += f"; {s.pending:,} pending"
     if s.cancelled:
         text += " (cancelled: what was committed stays)"
+    if s.refused:  # a file that is not JSON text: say what it looks like, not "1 rejected"
+        text = "; ".join(s.refused) if s.received == len(s.refused) else \
+            text + " — not read: " + "; ".join(s.refused)
     return text
 
 
@@ -606,6 +610,10 @@ class MainWindow(QMainWindow):
             data = Path(path).read_bytes()
         except OSError as exc:
             self.show_message(f"Cannot read {path}: {exc}")
+            return
+        refusal = not_json_text(data)
+        if refusal is not None:  # an image or a text with no JSON: say so, keep the editor
+            self.show_message(f"{path}: {refusal.message}")
             return
         self.editor.stop_fixing()
         self.editor.set_text(data.decode("utf-8", "replace"))
