@@ -12,6 +12,9 @@ from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
 from ..core.faults import FaultMode, FaultPoint
 
 STEP_TIMEOUT_MS = 120_000
+DEMO_SAMPLES = frozenset({"messy_field_names.ndjson", "money_locales.ndjson",
+                          "retries_reordered_keys.ndjson", "bad_lines.ndjson",
+                          "nested_clients.json"})
 
 
 class DemoPlayer(QObject):
@@ -96,6 +99,10 @@ class DemoPlayer(QObject):
         w = self.window
         ed = w.editor
         samples = {p.name: p for p in ed.sample_files()}
+        missing = sorted(DEMO_SAMPLES - samples.keys())
+        if missing:  # without them the crash never shows and the script would wait for it
+            self.step.emit(f"cannot play: the samples {', '.join(missing)} are not installed")
+            return
         bridge = w.bridge
         w.crash_action.setChecked(False)
         w.fault_panel.set_fault(FaultPoint.MID_TRANSACTION, FaultMode.ALWAYS)
