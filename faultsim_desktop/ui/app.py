@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from ..core.storage import is_postgres_url, parse_db
+from .system_libs import check_before_qt
 
 ORGANIZATION = "faultsim"
 APPLICATION = "faultsim-desktop"
@@ -127,6 +128,10 @@ def screenshot(window, path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = check_before_qt()  # Qt's own failure here is an abort naming one library
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     app = make_application()
     from PySide6.QtCore import QTimer
 
@@ -173,7 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         window.ingest_files([str(f) for f in args.files])
     if args.demo:
         demo = window.play_demo(speed=4.0 if headless else 1.0)
-        demo.finished.connect(lambda ok: QTimer.singleShot(400 if headless else 0, finish))
+
+        def demo_done(ok: bool) -> None:
+            if headless and not ok:
+                print("faultsim-desktop: the demo did not end with verified totals",
+                      file=sys.stderr)
+                exit_code[0] = 1
+            QTimer.singleShot(400 if headless else 0, finish)
+        demo.finished.connect(demo_done)
     elif headless:
         QTimer.singleShot(800, finish)  # let the first aggregates arrive and paint
     code = app.exec()
