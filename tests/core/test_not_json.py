@@ -2,6 +2,7 @@
 one message that says what it looks like, one quarantine entry, a non-zero exit status from
 `faultsim ingest`. Messy JSON with many bad lines is not refused: each bad line is rejected
 alone with its line and column, as before."""
+import bz2
 import gzip
 import io
 import json
@@ -53,6 +54,7 @@ REFUSED = [
     ("events.zip", zip_archive(), "looks like a ZIP archive"),
     ("report.pdf", PDF, "looks like a PDF document"),
     ("events.ndjson.gz", gzip.compress(GOOD * 50), "looks like a gzip-compressed file"),
+    ("events.ndjson.bz2", bz2.compress(GOOD * 50), "looks like a bzip2-compressed file"),
     ("noise.bin", bytes((i * 7919 + 13) % 251 for i in range(20_000)), "looks like binary data"),
     ("README.md", MARKDOWN, "looks like Markdown text, not JSON"),
     ("events.csv", CSV, "looks like CSV text"),
@@ -75,7 +77,7 @@ def test_a_file_that_is_not_json_is_refused_whole_with_one_message(service, tmp_
     assert service.stats() == []
 
 
-@pytest.mark.parametrize("name,data,says", REFUSED[:1] + REFUSED[5:6], ids=["png", "markdown"])
+@pytest.mark.parametrize("name,data,says", REFUSED[:1] + REFUSED[6:7], ids=["png", "markdown"])
 def test_the_command_line_exits_non_zero_and_says_what_the_file_looks_like(
         capsys, tmp_path, name, data, says):
     bad = tmp_path / name
