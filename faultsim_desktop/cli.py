@@ -229,7 +229,7 @@ class _Progress:
 
 def _print_summary(s: Summary, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(s.as_dict()))
+        print(json.dumps(s.as_dict() | ({"refused": list(s.refused)} if s.refused else {})))
         return
     print(f"received {s.received:,}: accepted {s.accepted:,}, duplicates {s.duplicates:,}, "
           f"rejected {s.rejected:,}, failed {s.failed:,}; pending {s.pending:,} "
@@ -260,12 +260,17 @@ def _cmd_ingest(args) -> int:
                 return EXIT_ERROR
             for k in ("received", "accepted", "duplicates", "rejected", "failed"):
                 setattr(total, k, getattr(total, k) + getattr(s, k))
+            total.refused += s.refused
         progress.finish()
         total.pending = svc.outbox.count()
         total.seconds = time.perf_counter() - started
         _print_summary(total, args.json)
+        for why in total.refused:
+            print(f"faultsim: {why}", file=sys.stderr)
         if not args.json and total.rejected:
             print("rejected input is in quarantine: faultsim quarantine list", file=sys.stderr)
+        if total.refused:  # a file that is not JSON at all is an error, not a rejected event
+            return EXIT_ERROR
         return EXIT_PENDING if total.pending else EXIT_OK
 
 

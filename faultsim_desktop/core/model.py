@@ -13,6 +13,7 @@ class RejectCode(str, enum.Enum):
     INVALID_JSON = "invalid_json"
     INVALID_UTF8 = "invalid_utf8"
     UTF16 = "utf16"
+    NOT_JSON = "not_json"  # a whole input that is no JSON text at all (an image, Markdown...)
     NOT_AN_OBJECT = "not_an_object"
     TOO_LARGE = "too_large"
     TOO_DEEP = "too_deep"

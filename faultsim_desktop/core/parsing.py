@@ -14,6 +14,7 @@ plus one event (an event over the limit keeps only a 64 KiB prefix).
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import json
 import os
@@ -28,7 +29,7 @@ from .model import Candidate, RejectCode, Rejection
 
 __all__ = [
     "MAX_EVENT_BYTES", "MAX_DEPTH", "MAX_NUMBER_DIGITS", "Chunk", "decode_value", "split_text",
-    "iter_chunks", "parse_chunk", "iter_file", "first_error",
+    "iter_chunks", "parse_chunk", "iter_file", "first_error", "not_json_text",
 ]
 
 MAX_EVENT_BYTES = 1 << 20
@@ -51,6 +52,7 @@ class Chunk:
     stream mode and over-limit lines fill ``items`` (value texts already cut out, with their
     positions, or rejections found while splitting). ``offset`` is exact for ``data``; for
     ``items`` it is the byte offset of the read that produced them (for progress only).
+    ``refused`` marks the one chunk of an input refused as a whole (UTF-16, not JSON text).
     """
 
     source: str
@@ -58,6 +60,7 @@ class Chunk:
     offset: int
     data: bytes = b""
     items: tuple[Item, ...] = ()
+    refused: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -999,6 +1002,183 @@ def _invalid_utf8(raw: bytes, k: int, at: int, source: str, line: int) -> Candid
 
 
 # ---------------------------------------------------------------------------------------------
+# Inputs that are not JSON text: refused whole, with one message that says what they look like
+
+
+_SNIFF_BYTES = MAX_EVENT_BYTES  # what of an input is searched for JSON before it is refused
+_SAMPLE_BYTES = 8 << 10  # what tells binary from text, and which kind of text
+_SCAN_CHUNK = 16 << 10  # the search stops at the first JSON piece: small steps keep that cheap
+_PROVES_NOTHING = frozenset({RejectCode.INVALID_JSON, RejectCode.INVALID_UTF8, RejectCode.UTF16,
+                             RejectCode.TOO_LARGE})
+_CONTROL = re.compile("[\x01-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")  # not tab, CR, LF, FF, ESC
+_COMPRESSED = " (decompress it first)"
+
+# (signature, offset, what it looks like, hint); only signatures no JSON text can start with
+_SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "a PNG image", ""),
+    (b"\xff\xd8\xff", 0, "a JPEG image", ""),
+    (b"GIF87a", 0, "a GIF image", ""),
+    (b"GIF89a", 0, "a GIF image", ""),
+    (b"RIFF", 0, "a RIFF media file (WebP, WAV, AVI)", ""),
+    (b"II*\x00", 0, "a TIFF image", ""),
+    (b"MM\x00*", 0, "a TIFF image", ""),
+    (b"%PDF-", 0, "a PDF document", ""),
+    (b"PK\x03\x04", 0, "a ZIP archive", ""),
+    (b"PK\x05\x06", 0, "a ZIP archive", ""),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 0, "an old Microsoft Office document", ""),
+    (b"\x1f\x8b", 0, "a gzip-compressed file", _COMPRESSED),
+    *((b"BZh%d" % level, 0, "a bzip2-compressed file", _COMPRESSED) for level in range(1, 10)),
+    (b"\xfd7zXZ\x00", 0, "an xz-compressed file", _COMPRESSED),
+    (b"\x28\xb5\x2f\xfd", 0, "a zstd-compressed file", _COMPRESSED),
+    (b"7z\xbc\xaf\x27\x1c", 0, "a 7-Zip archive", _COMPRESSED),
+    (b"Rar!\x1a\x07", 0, "a RAR archive", _COMPRESSED),
+    (b"ustar", 257, "a tar archive", " (unpack it first)"),
+    (b"SQLite format 3\x00", 0, "an SQLite database", ""),
+    (b"PAR1", 0, "a Parquet file", ""),
+    (b"ARROW1", 0, "an Arrow file", ""),
+    (b"Obj\x01", 0, "an Avro file", ""),
+    (b"\x7fELF", 0, "a program (ELF executable)", ""),
+    (b"OggS", 0, "an Ogg audio or video file", ""),
+)
+_ZIP_KINDS = ((b"xl/", "an Excel workbook (a ZIP archive)"),
+              (b"word/", "a Word document (a ZIP archive)"),
+              (b"ppt/", "a PowerPoint file (a ZIP archive)"))
+
+_HTML = re.compile(r"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
+                   re.IGNORECASE | re.DOTALL)
+_XML = re.compile(r"\s*<(?:\?xml|!--|[A-Za-z_][\w:.-]*[\s>/])")
+_SVG = re.compile(r"<svg\b", re.IGNORECASE)
+_MD_STRONG = re.compile(r"#{1,6}\s+\S|```|~~~")
+_MD_WEAK = re.compile(r"\s*(?:[-*+]\s+\S|\d{1,3}[.)]\s+\S|>\s?\S)|(?:=+|-{3,})\s*$"
+                      r"|.*\[[^\]]+\]\([^)\s]+\)|.*\*\*\S.*?\*\*|\s*\|.*\|\s*$")
+_YAML_LINE = re.compile(r"\s*(?:-\s+)?[\w\"' .-]+:(?:\s|$)|\s*-\s+\S|---\s*$|#")
+_DELIMITERS = ((",", "CSV text (comma-separated values)"),
+               ("\t", "tab-separated text (TSV)"),
+               (";", "CSV text (semicolon-separated values)"),
+               ("|", "pipe-separated text"))
+
+
+def not_json_text(head: bytes, complete: bool = True) -> Rejection | None:
+    """Why an input that starts with ``head`` is no JSON text at all, or None when it may be
+    (``complete``: ``head`` is all of it; its first MiB is looked at).
+
+    A binary signature (PNG, ZIP, PDF, gzip...) refuses it at once. Anything else is refused
+    only when no piece of the head parses as a JSON object or array: text with some bad lines
+    among good ones is JSON, each bad line rejected alone with its line and column. Text that
+    opens with ``{`` or ``[`` is JSON however broken, and costs no second parse.
+    """
+    if head.startswith(_BOM):
+        head = head[3:]
+    if not head.strip(b" \t\r\n"):
+        return None
+    for signature, at, what, hint in _SIGNATURES:
+        if head.startswith(signature, at):
+            if signature.startswith(b"PK"):
+                what = next((w for name, w in _ZIP_KINDS if name in head[:4096]), what)
+            return _not_json(what, hint)
+    sample = head[:_SAMPLE_BYTES]
+    binary = _looks_binary(sample, complete and len(head) <= _SAMPLE_BYTES)
+    if not binary and head.lstrip(b" \t\r\n")[:1] in (b"{", b"["):
+        return _not_json("an RTF document", "") if _is_rtf(head) else None
+    if _holds_json(head, complete):
+        return None
+    if binary:
+        return _not_json("binary data", "")
+    return _not_json(_text_kind(sample, complete and len(head) <= _SAMPLE_BYTES), "")
+
+
+def _opens_as_json(head: bytes, complete: bool) -> bool:
+    """The common case, decided on the first 8 KiB: text that opens with ``{`` or ``[``."""
+    sample = head[3:_SAMPLE_BYTES + 3] if head.startswith(_BOM) else head[:_SAMPLE_BYTES]
+    return (sample.lstrip(b" \t\r\n")[:1] in (b"{", b"[") and not _is_rtf(sample)
+            and not _looks_binary(sample, complete))
+
+
+def _is_rtf(head: bytes) -> bool:
+    return head.lstrip(b" \t\r\n").startswith(b"{\\rtf")
+
+
+def _not_json(what: str, hint: str) -> Rejection:
+    return Rejection(RejectCode.NOT_JSON,
+                     f"looks like {what}, not JSON{hint}; nothing in it was read")
+
+
+def _looks_binary(sample: bytes, complete: bool) -> bool:
+    """NUL bytes, or more than one character in ten a control character or invalid UTF-8
+    (text in another 8-bit encoding, such as Latin-1, stays well below that)."""
+    if b"\x00" in sample:
+        return True
+    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, complete)
+    odd = len(_ESCAPED_BYTE.findall(text)) + len(_CONTROL.findall(text))
+    return odd * 10 > len(text)
+
+
+def _holds_json(head: bytes, complete: bool) -> bool:
+    """Whether some piece of ``head`` parses as a JSON object or array (stops at the first)."""
+    window = head[:_SNIFF_BYTES]
+    if not complete or len(head) > _SNIFF_BYTES:  # the last line may be cut: leave it out
+        cut = max(window.rfind(b"\n"), window.rfind(b"\r"))
+        window = window[:cut + 1] if cut >= 0 else window
+    for chunk in iter_chunks(io.BytesIO(window), "", _SCAN_CHUNK, whole_input=False):
+        for cand in parse_chunk(chunk):
+            rej = cand.rejection
+            if rej is not None and rej.code in _PROVES_NOTHING:
+                continue
+            text = cand.text.lstrip()
+            if text[:1] in ("{", "[", b"{", b"["):
+                return True
+    return False
+
+
+def _text_kind(sample: bytes, complete: bool) -> str:
+    text = sample.decode("utf-8", "replace")
+    if _HTML.match(text):
+        return "an HTML page"
+    if _XML.match(text):
+        return "an SVG image" if _SVG.search(text) else "XML"
+    if text.startswith("#!"):
+        return "a script"
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not complete and len(lines) > 1:
+        lines.pop()  # may be cut in the middle
+    lines = lines[:50]
+    if any(_MD_STRONG.match(ln) for ln in lines):
+        return "Markdown text"
+    yaml = sum(bool(_YAML_LINE.match(ln)) for ln in lines)
+    if lines and (lines[0].rstrip() == "---" or yaml * 5 >= len(lines) * 4) and any(
+            ":" in ln for ln in lines):
+        return "YAML"
+    if sum(bool(_MD_WEAK.match(ln)) for ln in lines) >= 2:
+        return "Markdown text"
+    if len(lines) >= 2:
+        for delimiter, what in _DELIMITERS:
+            widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+            if widths[0] >= 2 and widths.count(widths[0]) * 5 >= len(widths) * 4:
+                return what
+    return "plain text"
+
+
+def _read_at_least(stream: typing.BinaryIO, head: bytes, n: int) -> bytes:
+    while len(head) < n:
+        more = stream.read(n - len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
+def _refused_text(head: bytes) -> str | bytes:
+    """What the quarantine keeps of a refused input: its first 4 KiB, as text if it is text."""
+    prefix = head[:4096]
+    try:
+        return prefix.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(prefix) - 3 and len(head) > len(prefix):  # a character cut in two
+            return prefix[:exc.start].decode("utf-8")
+        return prefix
+
+
+# ---------------------------------------------------------------------------------------------
 # Chunking
 
 
@@ -1049,9 +1229,12 @@ def _complete_line(s: str) -> bool:
     return _TOKEN.match(s).end() == len(s)
 
 
-def iter_chunks(stream: typing.BinaryIO, source: str,
-                chunk_bytes: int = _DEFAULT_CHUNK) -> Iterator[Chunk]:
-    """Cut a binary stream into chunks of about ``chunk_bytes``; memory stays flat."""
+def iter_chunks(stream: typing.BinaryIO, source: str, chunk_bytes: int = _DEFAULT_CHUNK, *,
+                whole_input: bool = True) -> Iterator[Chunk]:
+    """Cut a binary stream into chunks of about ``chunk_bytes``; memory stays flat.
+
+    With ``whole_input`` (a file, standard input) an input that is not JSON text at all, by
+    ``not_json_text``, comes out as one refused chunk instead of a rejection per piece."""
     chunk_bytes = max(int(chunk_bytes), 1024)
     head = stream.read(chunk_bytes)
     offset = 0
@@ -1062,8 +1245,18 @@ def iter_chunks(stream: typing.BinaryIO, source: str,
     kind = _utf16(head)
     if kind is not None:
         yield Chunk(source, 1, 0, items=((head[:PREFIX_CHARS], 1, 1, 0, Rejection(
-            RejectCode.UTF16, f"the input is UTF-16 ({kind}); save it as UTF-8", 1, 1)),))
+            RejectCode.UTF16, f"the input is UTF-16 ({kind}); save it as UTF-8", 1, 1)),),
+            refused=True)
         return
+    if whole_input:
+        head = _read_at_least(stream, head, _SAMPLE_BYTES + 1)
+        if not _opens_as_json(head, complete=len(head) <= _SAMPLE_BYTES):
+            head = _read_at_least(stream, head, _SNIFF_BYTES + 1)
+            refusal = not_json_text(head, complete=len(head) <= _SNIFF_BYTES)
+            if refusal is not None:
+                yield Chunk(source, 1, offset, items=((_refused_text(head), 1, 1, 0, refusal),),
+                            refused=True)
+                return
     line = 1
     eof = False
     while True:  # drop leading blank lines, then decide the mode from the first line
@@ -1176,16 +1369,17 @@ def _stream_chunks(stream, head: bytes, source: str, line: int, offset: int,
 # Entry points
 
 
-def iter_file(path_or_stream, source: str | None = None) -> Iterator[Candidate]:
+def iter_file(path_or_stream, source: str | None = None, *,
+              whole_input: bool = True) -> Iterator[Candidate]:
     """Candidates of a file (path, or binary stream), streaming: parse_chunk over iter_chunks."""
     if isinstance(path_or_stream, (str, os.PathLike)):
         with open(path_or_stream, "rb") as f:
             src = source if source is not None else os.fspath(path_or_stream)
-            for chunk in iter_chunks(f, src):
+            for chunk in iter_chunks(f, src, whole_input=whole_input):
                 yield from parse_chunk(chunk)
         return
     src = source if source is not None else str(getattr(path_or_stream, "name", "<stream>"))
-    for chunk in iter_chunks(path_or_stream, src):
+    for chunk in iter_chunks(path_or_stream, src, whole_input=whole_input):
         yield from parse_chunk(chunk)
 
 
@@ -1197,13 +1391,14 @@ def _as_bytes(data: str | bytes) -> bytes:
 
 
 def split_text(data: str | bytes, source: str = "pasted") -> list[Candidate]:
-    """All candidates of a whole in-memory input."""
-    return list(iter_file(io.BytesIO(_as_bytes(data)), source))
+    """All candidates of a whole in-memory input (pasted text, a request body: each piece is
+    judged alone, as typed text is, with no refusal of the whole)."""
+    return list(iter_file(io.BytesIO(_as_bytes(data)), source, whole_input=False))
 
 
 def first_error(text: str) -> Rejection | None:
     """The first problem in ``text`` (with line and column), for an editor's live check."""
-    for cand in iter_file(io.BytesIO(_as_bytes(text)), "pasted"):
+    for cand in iter_file(io.BytesIO(_as_bytes(text)), "pasted", whole_input=False):
         if cand.rejection is not None:
             return cand.rejection
     return None

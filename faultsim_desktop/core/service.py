@@ -24,7 +24,7 @@ from .faults import FaultPoint, FaultSwitch
 from .idempotency import Answer, RequestKeys
 from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
 from .normalize import client_display
-from .parsing import decode_value, iter_chunks, iter_file, parse_chunk, split_text
+from .parsing import Chunk, decode_value, iter_chunks, iter_file, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
 from .schemas import Mapping, MappingError, Registry, retirement
@@ -69,6 +69,8 @@ class Summary:
     pending: int = 0
     cancelled: bool = False
     seconds: float = 0.0
+    # inputs refused as a whole (not JSON text, UTF-16): "<source>: looks like a PNG image..."
+    refused: tuple[str, ...] = ()
 
     def add(self, records: Iterable[OutcomeRecord]) -> None:
         self.add_counts(_count_outcomes(records))
@@ -426,7 +428,7 @@ class IngestService:
             if use_pool:
                 cancelled = self._ingest_pooled(stream, source, size, ticket, progress, cancel)
             else:
-                for chunk in iter_chunks(stream, source):
+                for chunk in _noting_refusal(iter_chunks(stream, source), ticket):
                     if cancel is not None and cancel.is_set():
                         cancelled = True
                         break
@@ -453,7 +455,8 @@ class IngestService:
         inflight: deque = deque()
         limit = self.workers * 4 + 2
         try:
-            for chunk in iter_chunks(stream, source, chunk_bytes=POOL_CHUNK_BYTES):
+            for chunk in _noting_refusal(iter_chunks(stream, source, chunk_bytes=POOL_CHUNK_BYTES),
+                                         ticket):
                 if cancel is not None and cancel.is_set():
                     return True
                 inflight.append(pool.submit(process_chunk, chunk, utc_now(),
@@ -794,6 +797,13 @@ def _mappings_from(rows) -> list[Mapping]:
     return out
 
 
+def _noting_refusal(chunks: Iterable[Chunk], ticket: Ticket) -> Iterable[Chunk]:
+    for chunk in chunks:
+        if chunk.refused:  # its one item holds the rejection that says why
+            ticket.summary.refused += (f"{chunk.source}: {chunk.items[0][4].message}",)
+        yield chunk
+
+
 def _tell(stream) -> int:
     try:
         return stream.tell()
@@ -951,7 +961,8 @@ def _child_main(conn, db_path, path, fault_configs, seed, retry, workers, crash_
         s = svc.ingest_file(path, progress=progress, cancel=local_cancel)
         report_faults()
         send("done", {k: getattr(s, k) for k in ("received", "accepted", "duplicates",
-                                                  "rejected", "failed", "cancelled", "seconds")})
+                                                  "rejected", "failed", "cancelled", "seconds",
+                                                  "refused")})
     except StorageError as exc:
         report_faults()
         send("storage", str(exc))

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from ..core.storage import is_postgres_url, parse_db
+from .system_libs import check_before_qt
 
 ORGANIZATION = "faultsim"
 APPLICATION = "faultsim-desktop"
@@ -127,6 +128,10 @@ def screenshot(window, path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = check_before_qt()  # Qt's own failure here is an abort naming one library
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     app = make_application()
     from PySide6.QtCore import QTimer
 

@@ -398,6 +398,7 @@ class EngineBridge(QObject):
                 for k in ("received", "accepted", "duplicates", "rejected", "failed"):
                     setattr(total, k, getattr(total, k) + getattr(s, k))
                 total.cancelled = total.cancelled or s.cancelled
+                total.refused += s.refused
                 size = Path(path).stat().st_size
                 progress_signal_emit(FileProgress(i, len(paths), path, size, size))
             total.pending = svc.outbox.count()

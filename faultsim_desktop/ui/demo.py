@@ -80,6 +80,9 @@ class DemoBanner(QWidget):
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.stop_button)
+DEMO_SAMPLES = frozenset({"messy_field_names.ndjson", "money_locales.ndjson",
+                          "retries_reordered_keys.ndjson", "bad_lines.ndjson",
+                          "nested_clients.json"})
 
 
 class DemoPlayer(QObject):
@@ -262,6 +265,10 @@ class DemoPlayer(QObject):
         w = self.window
         ed = w.editor
         samples = {p.name: p for p in ed.sample_files()}
+        missing = sorted(DEMO_SAMPLES - samples.keys())
+        if missing:  # without them the crash never shows and the script would wait for it
+            self.step.emit(f"cannot play: the samples {', '.join(missing)} are not installed")
+            return
         bridge = w.bridge
         w.crash_action.setChecked(False)
         w.fault_panel.set_fault(FaultPoint.MID_TRANSACTION, FaultMode.ALWAYS)

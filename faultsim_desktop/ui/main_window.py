@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
 
 from ..core.faults import FaultPoint
 from ..core.model import Outcome, OutcomeRecord
+from ..core.parsing import not_json_text
 from ..core.service import IngestService, Summary, default_db_path
 from ..core.storage import is_postgres_url, label_of, parse_db, short_label, url_without_password
 from .bridge import Counters, EngineBridge, FileProgress
@@ -51,6 +52,9 @@ def summary_text(what: str, s: Summary) -> str:
         text += f"; {s.pending:,} pending"
     if s.cancelled:
         text += " (cancelled: what was committed stays)"
+    if s.refused:  # a file that is not JSON text: say what it looks like, not "1 rejected"
+        text = "; ".join(s.refused) if s.received == len(s.refused) else \
+            text + " — not read: " + "; ".join(s.refused)
     return text
 
 
@@ -611,6 +615,10 @@ class MainWindow(QMainWindow):
             data = Path(path).read_bytes()
         except OSError as exc:
             self.show_message(f"Cannot read {path}: {exc}")
+            return
+        refusal = not_json_text(data)
+        if refusal is not None:  # an image or a text with no JSON: say so, keep the editor
+            self.show_message(f"{path}: {refusal.message}")
             return
         self.editor.stop_fixing()
         self.editor.set_text(data.decode("utf-8", "replace"))
