@@ -42,7 +42,7 @@ PENDING_SORTS: dict[str, tuple[SortColumn, ...]] = {
 }
 QUARANTINE_STATUSES = ("open", "resolved")  # None: every entry
 # The text filter looks in these columns (raw: only where it is text, not undecodable bytes).
-QUARANTINE_SEARCHED = ("reason", "source", "code", "raw")
+QUARANTINE_SEARCHED = ("reason", "source", "raw")
 PENDING_SEARCHED = ("source", "last_error", "raw")
 
 

@@ -184,10 +184,10 @@ class Outbox:
 
     def page(self, query: PageQuery = PageQuery()) -> list[PendingEvent]:
         """One page of the waiting events that match the query's text, in its sort order."""
-        if not self.path.exists():
-            return []
         where, args = self._match(query.text)
         more, more_args, order = keyset(sort_columns(PENDING_SORTS, query.sort), query, "?")
+        if not self.path.exists():
+            return []
         sql = "SELECT id, raw, source, line, col, failed_at, attempts, last_error FROM pending"
         if where or more:
             sql += " WHERE " + " AND ".join(where + more)
