@@ -261,7 +261,8 @@ class QuarantinePanel(_PagedPanel):
         kind = f"{status} " if status else ""
         noun = "entry" if count.total == 1 else "entries"
         if self.model.text:
-            text = f"{count.matching:,} of {count.total:,} {kind}{noun} match"
+            text = (f"{count.matching:,} of {count.total:,} {kind}{noun} "
+                    f"{'matches' if count.matching == 1 else 'match'}")
         else:
             text = f"{count.total:,} {kind}{noun}"
             if status == "open" and count.total:
@@ -308,7 +309,8 @@ class PendingPanel(_PagedPanel):
         self.retry_button.setEnabled(n > 0)
         if self.model.text:
             self.summary.setText(f"{count.matching:,} of {n:,} waiting event"
-                                 f"{'s' if n != 1 else ''} match")
+                                 f"{'s' if n != 1 else ''} "
+                                 f"{'matches' if count.matching == 1 else 'match'}")
             return
         self.summary.setText(
             f"{n:,} event{'s' if n != 1 else ''} waiting"
