@@ -1,11 +1,14 @@
 """The Pending and Quarantine views page over the database: true counts (never capped), newest
 first, every row reachable by scrolling, sorting and filtering over every row, and the user's
 place kept while entries arrive."""
+import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView
 
 from faultsim_desktop.core.faults import FaultMode, FaultPoint
 from faultsim_desktop.ui.paged import PAGE_SIZE
+
+from .helpers import assert_nothing_running, open_window
 
 
 
@@ -96,6 +99,21 @@ def test_twenty_thousand_pending_events(qtbot, window):
 
 
 def test_three_thousand_and_nineteen_open_quarantine_entries(qtbot, window):
+    quarantine_tour(qtbot, window)
+
+
+@pytest.mark.postgresql
+def test_three_thousand_and_nineteen_open_quarantine_entries_on_postgresql(
+        qtbot, pg_db, settings):
+    window = open_window(qtbot, pg_db, settings)
+    try:
+        quarantine_tour(qtbot, window)
+    finally:
+        window.close()
+    assert_nothing_running(window)
+
+
+def quarantine_tour(qtbot, window):
     text = bad_lines(3007) + "\n" + bad_lines(12, client="Zed", start=5000)
     assert window.service.submit_text(text, source="bad.ndjson").wait(120).rejected == 3019
     panel, model = show(window, "quarantine")
