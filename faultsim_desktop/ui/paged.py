@@ -70,6 +70,7 @@ class PagedModel(QAbstractTableModel):
         self._want_fetch = False
         self._exhausted = False  # the last page came back short: nothing more for now
         self._refreshed_at = 0.0
+        self._stale = False  # a reload failed: the next refresh reloads
 
     # -- Qt's model interface --------------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -136,6 +137,7 @@ class PagedModel(QAbstractTableModel):
     def reload(self) -> None:
         """Read the count and the first page again for a new query (or a new database)."""
         self._generation += 1
+        self._stale = False
         self._want_reload = True
         self._want_refresh = None
         self._want_fetch = False
@@ -144,6 +146,9 @@ class PagedModel(QAbstractTableModel):
     def refresh(self, keep: int = -1, anchored: bool = False) -> None:
         """Read the count and the fetched rows again: from the top down to row ``keep`` (with
         ``anchored``, that row stays even when new rows arrive above it)."""
+        if self._stale:
+            self._stale = False
+            self._want_reload = True
         keep = max(keep, self.page_size - 1)
         if self._want_refresh is not None:  # coalesce: the widest request wins
             keep = max(keep, self._want_refresh[0])
@@ -224,11 +229,10 @@ class PagedModel(QAbstractTableModel):
 
         def failed(message: str) -> None:
             self._busy = False
-            if generation == self._generation and apply is self._reloaded:
-                self._want_reload = True  # the rows shown still answer the older query
-            self.readFailed.emit(message)
-            if not self._want_reload:
-                self._next()
+            if generation == self._generation and apply == self._reloaded:
+                self._stale = True  # the rows shown answer an older query: the next refresh
+            self.readFailed.emit(message)  # reloads (not at once: the database may be gone)
+            self._next()
         self._reader.read(lambda: read(svc), done, failed)
 
     def _set_count(self, count: ViewCount) -> None:

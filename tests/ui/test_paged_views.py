@@ -1,6 +1,8 @@
 """The Pending and Quarantine views page over the database: true counts (never capped), newest
 first, every row reachable by scrolling, sorting and filtering over every row, and the user's
 place kept while entries arrive."""
+import os
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView
@@ -200,3 +202,24 @@ def test_a_burst_of_twenty_thousand_rejects_reads_only_what_is_seen(qtbot, windo
     # while the rejects arrived the view re-read its first page, never every entry
     assert asked and max(asked) == PAGE_SIZE
     assert model.rowCount() == PAGE_SIZE and model.row(0).line == 20_000
+
+
+def test_a_view_says_when_it_cannot_read_and_catches_up_when_the_database_is_back(
+        qtbot, window, db_path):
+    from .test_storage_faults import fails_and_waits
+
+    window.service.submit_text(bad_lines(3), source="bad").wait(30)
+    panel, model = show(window, "quarantine")
+    qtbot.waitUntil(lambda: panel.summary.text().startswith("3 open entries"))
+    os.unlink(db_path)
+    fails_and_waits(qtbot, window, db_path, "deleted or moved away")
+    qtbot.keyClicks(panel.filter, "C1")  # a new filter while the database is away
+    qtbot.waitUntil(lambda: panel.summary.text().startswith("Could not read the database: ")
+                    and "deleted or moved away" in panel.summary.text())
+    assert model.rowCount() == 3  # what it showed stays until it can read again
+    [copy] = db_path.parent.glob("test.rescued-*.db")
+    os.replace(copy, db_path)  # the user puts it back
+    qtbot.waitUntil(lambda: panel.summary.text() == "1 of 3 open entries matches",
+                    timeout=10_000)
+    qtbot.waitUntil(settled(model, lambda: model.rowCount() == 1))
+    assert '"c1"' in model.row(0).raw
