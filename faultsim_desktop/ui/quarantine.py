@@ -225,7 +225,7 @@ class QuarantinePanel(_PagedPanel):
         super().__init__(model, "quarantineTable", "Filter by client, reason or raw text",
                          parent)
         cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((6, 44, 18, 5, 19, 9)):
+        for col, chars in enumerate((6, 44, 18, 5, 21, 9)):
             self.table.setColumnWidth(col, cw * chars + 16)
         self.table.setColumnHidden(5, True)  # the status shows when every status does
         self.status_box = QComboBox(self)
@@ -296,7 +296,7 @@ class PendingPanel(_PagedPanel):
             tooltip=lambda p: f"{p.last_error}\n\n{raw_text(p.raw)[:2000]}")
         super().__init__(model, "pendingTable", "Filter by client, error or raw text", parent)
         cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((7, 18, 8, 19)):
+        for col, chars in enumerate((7, 18, 8, 21)):
             self.table.setColumnWidth(col, cw * chars + 16)
         self.retry_button = QPushButton("Retry now", self)
         self.retry_button.setObjectName("retryNow")
