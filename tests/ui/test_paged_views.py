@@ -163,9 +163,10 @@ def quarantine_tour(qtbot, window):
     assert model.row(model.row_of(entry.id)).status == "resolved"
 
 
-def test_new_entries_keep_the_users_place_and_show_at_the_top(qtbot, window):
+def test_new_entries_keep_the_users_place_and_show_at_the_top(qtbot, qtmodeltester, window):
     window.service.submit_text(bad_lines(500), source="first").wait(60)
     panel, model = show(window, "quarantine")
+    qtmodeltester.check(model)  # Qt's model tester watches every change that follows
     qtbot.waitUntil(lambda: panel.summary.text().startswith("500 open entries"))
     # scrolled down, a row selected: new entries above change neither
     panel.table.scrollTo(model.index(100, 0), QAbstractItemView.ScrollHint.PositionAtTop)
@@ -223,3 +224,19 @@ def test_a_view_says_when_it_cannot_read_and_catches_up_when_the_database_is_bac
                     timeout=10_000)
     qtbot.waitUntil(settled(model, lambda: model.rowCount() == 1))
     assert '"c1"' in model.row(0).raw
+
+
+def test_a_row_whose_sort_value_changes_moves_and_stays_selected(qtbot, qtmodeltester,
+                                                                 window):
+    window.service.submit_text(bad_lines(50), source="first").wait(30)
+    panel, model = show(window, "quarantine")
+    qtmodeltester.check(model)  # Qt's model tester watches every change that follows
+    qtbot.waitUntil(lambda: panel.summary.text().startswith("50 open entries"))
+    click_header(qtbot, panel, 3)  # Seen: the most often seen first
+    qtbot.waitUntil(lambda: not model.busy and model.sort_name == "times_seen")
+    panel.table.selectRow(40)
+    entry = model.row(40)
+    window.service.submit_text(entry.raw, source="again").wait(30)  # seen a second time
+    qtbot.waitUntil(settled(model, lambda: model.row(0).id == entry.id))
+    assert model.row(0).times_seen == 2 and model.rowCount() == 50
+    assert panel.selected_row() == 0 and panel.selected().id == entry.id
