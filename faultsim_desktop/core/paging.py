@@ -2,10 +2,10 @@
 
 The window's views page over the whole table instead of holding a fixed number of rows. Pages
 are keyset pages: a page starts after the sort key of the last row already shown (the sort
-columns, then the id), so rows arriving meanwhile never shift a page or show twice, and every
-page is one indexed range read, however deep. The backends build their SQL from the fragments
-below; the sort keys of a row come from :func:`sort_key`, so a caller never needs to know a
-column's name in the database.
+columns, then the id), so rows arriving meanwhile never shift a page or show twice, and a deep
+page costs what the first one does (there is no OFFSET to skip). The backends build their SQL
+from the fragments below; the sort keys of a row come from :func:`sort_key`, so a caller never
+needs to know a column's name in the database.
 """
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ PENDING_SORTS: dict[str, tuple[SortColumn, ...]] = {
     "failed_at": (SortColumn("failed_at", "failed_at", True),),
     "last_error": (SortColumn("last_error", "last_error", True),),
 }
-QUARANTINE_STATUSES = ("open", "resolved")  # None: every entry
 # The text filter looks in these columns (raw: only where it is text, not undecodable bytes).
 QUARANTINE_SEARCHED = ("reason", "source", "raw")
 PENDING_SEARCHED = ("source", "last_error", "raw")
@@ -112,5 +111,5 @@ def keyset(columns: Sequence[SortColumn], query: PageQuery, mark: str, collate: 
 
 
 __all__ = ["ViewCount", "SortColumn", "PageQuery", "QUARANTINE_SORTS", "PENDING_SORTS",
-           "QUARANTINE_STATUSES", "QUARANTINE_SEARCHED", "PENDING_SEARCHED", "sort_columns",
-           "sort_key", "like_pattern", "text_filter", "keyset"]
+           "QUARANTINE_SEARCHED", "PENDING_SEARCHED", "sort_columns", "sort_key", "like_pattern",
+           "text_filter", "keyset"]

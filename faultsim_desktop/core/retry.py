@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
-from .paging import PENDING_SEARCHED, PENDING_SORTS, PageQuery, ViewCount, keyset, sort_columns, \
-    text_filter
+from .paging import (PENDING_SEARCHED, PENDING_SORTS, PageQuery, ViewCount, keyset,
+                     sort_columns, text_filter)
 
 
 @dataclass(frozen=True)
