@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import threading
+from dataclasses import replace
 from typing import Callable, Iterable, Iterator
 
 import psycopg
@@ -31,6 +32,8 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .model import Outcome, OutcomeRecord, Prepared
+from .paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
+                     sort_columns, text_filter)
 from .storage import mask_url, pg_outbox_path, url_password
 from .store import (ClientTotal, QuarantineEntry, StorageError, _exact_sum, _raw_bytes, _storable,
                     content_fingerprint)
@@ -910,6 +913,42 @@ class PgReadSession:
         rows = self._rows("SELECT body_hash, status, answer FROM requests WHERE key = %s"
                           " AND created_at >= %s", (key, since))
         return (bytes(rows[0][0]), rows[0][1], bytes(rows[0][2])) if rows else None
+
+    @staticmethod
+    def _quarantine_where(status: str | None, text: str) -> tuple[list[str], list]:
+        where, args = [], []
+        if status:
+            where.append("status = %s")
+            args.append(status)
+        if text:
+            condition, more = text_filter(QUARANTINE_SEARCHED, _text(text), "%s", "ILIKE")
+            where.append(condition)  # raw is NULL where the input was not UTF-8 text
+            args.extend(more)
+        return where, args
+
+    def quarantine_count(self, status: str | None = "open", text: str = "") -> ViewCount:
+        """How many entries have ``status`` (None: any), and how many of them match ``text``."""
+        where, args = self._quarantine_where(status, "")
+        match, match_args = self._quarantine_where(None, text)
+        sql = "SELECT count(*)" + "".join(f", count(*) FILTER (WHERE {m})" for m in match)
+        sql += " FROM quarantine" + "".join(f" WHERE {w}" for w in where)
+        [row] = self._rows(sql, match_args + args)
+        return ViewCount(row[0], row[-1])
+
+    def quarantine_page(self, status: str | None = "open", query: PageQuery = PageQuery()
+                        ) -> list[QuarantineEntry]:
+        """One page of the entries with ``status`` (None: any) that match the query's text,
+        in its sort order (core/paging.py); text sorts by code point, as in SQLite."""
+        where, args = self._quarantine_where(status, query.text)
+        bounds = {k: tuple(_text(v) if isinstance(v, str) else v for v in b)
+                  for k, b in (("after", query.after), ("upto", query.upto)) if b is not None}
+        more, more_args, order = keyset(sort_columns(QUARANTINE_SORTS, query.sort),
+                                        replace(query, **bounds), "%s", collate="C")
+        sql = f"SELECT {self._QUARANTINE_COLS} FROM quarantine"
+        if where or more:
+            sql += " WHERE " + " AND ".join(where + more)
+        sql += f" ORDER BY {order} LIMIT %s"
+        return [self._entry(r) for r in self._rows(sql, args + more_args + [query.limit])]
 
     def quarantine_entry(self, qid: int) -> QuarantineEntry | None:
         rows = self._rows(f"SELECT {self._QUARANTINE_COLS} FROM quarantine WHERE id = %s",

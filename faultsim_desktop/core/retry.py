@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
+from .paging import (PENDING_SEARCHED, PENDING_SORTS, PageQuery, ViewCount, keyset,
+                     sort_columns, text_filter)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -158,6 +161,39 @@ class Outbox:
                 " WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, -1 if limit is None else limit),
             ).fetchall()
+        return [PendingEvent(*r) for r in rows]
+
+    @staticmethod
+    def _match(text: str) -> tuple[list[str], list]:
+        if not text:
+            return [], []
+        columns = ["CASE WHEN typeof(raw) = 'text' THEN raw END" if c == "raw" else c
+                   for c in PENDING_SEARCHED]
+        condition, args = text_filter(columns, text, "?")
+        return [condition], args
+
+    def view_count(self, text: str = "") -> ViewCount:
+        """How many events wait, and how many of them match ``text`` (core/paging.py)."""
+        if not self.path.exists():
+            return ViewCount(0, 0)
+        match, args = self._match(text)
+        sql = "SELECT count(*)" + "".join(f", coalesce(sum({m}), 0)" for m in match)
+        with closing(self._connect()) as conn:
+            row = conn.execute(sql + " FROM pending", args).fetchone()
+        return ViewCount(row[0], row[-1])
+
+    def page(self, query: PageQuery = PageQuery()) -> list[PendingEvent]:
+        """One page of the waiting events that match the query's text, in its sort order."""
+        where, args = self._match(query.text)
+        more, more_args, order = keyset(sort_columns(PENDING_SORTS, query.sort), query, "?")
+        if not self.path.exists():
+            return []
+        sql = "SELECT id, raw, source, line, col, failed_at, attempts, last_error FROM pending"
+        if where or more:
+            sql += " WHERE " + " AND ".join(where + more)
+        with closing(self._connect()) as conn:
+            rows = conn.execute(f"{sql} ORDER BY {order} LIMIT ?",
+                                args + more_args + [query.limit]).fetchall()
         return [PendingEvent(*r) for r in rows]
 
     def iter_all(self, page: int = 5000) -> Iterator[list[PendingEvent]]:

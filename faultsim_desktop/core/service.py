@@ -24,6 +24,7 @@ from .faults import FaultPoint, FaultSwitch
 from .idempotency import Answer, RequestKeys
 from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
 from .normalize import client_display
+from .paging import PageQuery, ViewCount
 from .parsing import Chunk, decode_value, iter_chunks, iter_file, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
@@ -481,6 +482,14 @@ class IngestService:
     def pending(self, limit: int | None = 1000) -> list[PendingEvent]:
         return self.outbox.list(limit)
 
+    def pending_count(self, text: str = "") -> ViewCount:
+        """How many events wait in the outbox, and how many of them match ``text``."""
+        return self.outbox.view_count(text)
+
+    def pending_page(self, query: PageQuery = PageQuery()) -> list[PendingEvent]:
+        """One page of the outbox, sorted and filtered as ``query`` says (core/paging.py)."""
+        return self.outbox.page(query)
+
     def retry_pending(self) -> Summary:
         """Send every event of the outbox again; final outcomes remove them from it."""
         if not self._drain_lock.acquire(blocking=False):
@@ -597,6 +606,18 @@ class IngestService:
     def quarantine(self, status: str | None = "open", limit: int = 1000) -> list[QuarantineEntry]:
         with self._reader() as r:
             return r.quarantine(status, limit)
+
+    def quarantine_count(self, status: str | None = "open", text: str = "") -> ViewCount:
+        """How many entries have ``status`` (None: any), and how many of them match ``text``."""
+        with self._reader() as r:
+            return r.quarantine_count(status, text)
+
+    def quarantine_page(self, status: str | None = "open", query: PageQuery = PageQuery()
+                        ) -> list[QuarantineEntry]:
+        """One page of the entries with ``status`` (None: any), sorted and filtered as
+        ``query`` says (core/paging.py)."""
+        with self._reader() as r:
+            return r.quarantine_page(status, query)
 
     def quarantine_entry(self, qid: int) -> QuarantineEntry | None:
         with self._reader() as r:

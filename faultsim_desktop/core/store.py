@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 from .fingerprint import NotCanonicalizable, fingerprint, time_bucket
 from .model import Outcome, OutcomeRecord, Prepared
+from .paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
+                     sort_columns, text_filter)
 from .parsing import decode_value
 
 APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch anyone else's
@@ -859,6 +861,42 @@ class ReadSession:
         return self.conn.execute(
             "SELECT body_hash, status, answer FROM requests WHERE key = ? AND created_at >= ?",
             (key, since)).fetchone()
+
+    def _quarantine_where(self, status: str | None, text: str) -> tuple[list[str], list]:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if text:
+            columns = ["CASE WHEN typeof(raw) = 'text' THEN raw END" if c == "raw" else c
+                       for c in QUARANTINE_SEARCHED]
+            condition, more = text_filter(columns, text, "?")
+            where.append(condition)
+            args.extend(more)
+        return where, args
+
+    def quarantine_count(self, status: str | None = "open", text: str = "") -> ViewCount:
+        """How many entries have ``status`` (None: any), and how many of them match ``text``."""
+        where, args = self._quarantine_where(status, "")
+        match, match_args = self._quarantine_where(None, text)
+        sql = "SELECT count(*)" + "".join(f", coalesce(sum({m}), 0)" for m in match)
+        sql += " FROM quarantine" + "".join(f" WHERE {w}" for w in where)
+        row = self.conn.execute(sql, match_args + args).fetchone()
+        return ViewCount(row[0], row[-1])
+
+    def quarantine_page(self, status: str | None = "open", query: PageQuery = PageQuery()
+                        ) -> list[QuarantineEntry]:
+        """One page of the entries with ``status`` (None: any) that match the query's text,
+        in its sort order (core/paging.py)."""
+        where, args = self._quarantine_where(status, query.text)
+        more, more_args, order = keyset(sort_columns(QUARANTINE_SORTS, query.sort), query, "?")
+        sql = ("SELECT id, raw, code, reason, source, line, col, first_seen, last_seen,"
+               " times_seen, status FROM quarantine")
+        if where or more:
+            sql += " WHERE " + " AND ".join(where + more)
+        sql += f" ORDER BY {order} LIMIT ?"
+        rows = self.conn.execute(sql, args + more_args + [query.limit])
+        return [QuarantineEntry(*r) for r in rows]
 
     def quarantine_entry(self, qid: int) -> QuarantineEntry | None:
         row = self.conn.execute(

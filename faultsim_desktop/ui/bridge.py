@@ -8,6 +8,7 @@ to its thread, reporting back through signals.
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import threading
 import time
@@ -180,8 +181,8 @@ class Snapshot:
 
     stats: list[ClientTotal] | None = None
     pending_count: int = 0
-    pending: list | None = None
-    quarantine: list | None = None
+    pending_changed: bool = False  # the Pending view reads its rows itself (ui/paged.py)
+    quarantine_changed: bool = False
     problem: StorageError | None = None  # why the database could not be read, if it could not
     mappings: dict[str, int] | None = None  # client key -> active schema version
 
@@ -218,8 +219,8 @@ class EngineBridge(QObject):
     outcomes = Signal(list)  # coalesced OutcomeRecords, at most ten batches a second
     countersChanged = Signal(object)  # Counters, every tick
     statsChanged = Signal(list)  # list[ClientTotal], after committed changes (<= 10 Hz)
-    pendingChanged = Signal(list)
-    quarantineChanged = Signal(list)
+    pendingChanged = Signal()  # the outbox may have changed (coalesced, <= 10 Hz)
+    quarantineChanged = Signal()  # the quarantine may have changed (coalesced, <= 10 Hz)
     textFinished = Signal(object)  # Summary of a Send
     fileProgress = Signal(object)  # FileProgress
     filesFinished = Signal(object)  # Summary over every file of one Open
@@ -262,6 +263,8 @@ class EngineBridge(QObject):
         self._read_problem: StorageError | None = None
         self._shown_problem: StorageError | None = None
         self._mappings: dict[str, int] | None = None
+        self._reads: dict[str, tuple[Callable, Callable]] = {}  # tag -> (done, failed)
+        self._read_ids = itertools.count(1)
         self.timer = QTimer(self)
         self.timer.setObjectName("bridge-tick")
         self.timer.setInterval(TICK_MS)
@@ -307,7 +310,8 @@ class EngineBridge(QObject):
         # compete less with the writer for the GIL
         now = time.monotonic()
         if now - self._last_snapshot >= EXTERNAL_REFRESH_S:
-            self._stats_dirty = True  # other processes (the CLI, a server) write here too
+            # other processes (the CLI, a server) write here too
+            self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
         gap = 0.25 if self.ingest_lane.busy else 0.09
         if (self._stats_dirty or self._pending_dirty or self._quarantine_dirty) \
                 and not self.reader_lane.busy and now - self._last_snapshot >= gap:
@@ -341,15 +345,12 @@ class EngineBridge(QObject):
             # the outbox first: it is a file of its own, and what waits there must show even
             # when the database cannot be read (locked, deleted, damaged)
             snap.pending_count = svc.outbox.count()
-            if want_pending:
-                snap.pending = svc.pending(1000)
+            snap.pending_changed, snap.quarantine_changed = want_pending, want_q
             try:
                 if want_stats:
                     snap.stats = svc.stats()
                     # the service's snapshot: read at most once a second, no query otherwise
                     snap.mappings = {k: m.version for k, m in svc.registry().by_key.items()}
-                if want_q:
-                    snap.quarantine = svc.quarantine("open", 1000)
             except StorageError as exc:
                 snap.problem = exc
             return snap
@@ -439,6 +440,14 @@ class EngineBridge(QObject):
                 return path, svc.export_events(f, "ndjson" if kind == "events-ndjson" else "csv")
         self.ops_lane.submit("export", run)
 
+    def read(self, fn: Callable[[], object], done: Callable[[object], None],
+             failed: Callable[[str], None]) -> None:
+        """Run a read on the reader lane; ``done(result)`` or ``failed(message)`` is then
+        called on the GUI thread (the paged views read their rows this way)."""
+        tag = f"read:{next(self._read_ids)}"
+        self._reads[tag] = (done, failed)
+        self.reader_lane.submit(tag, fn)
+
     def run_task(self, tag: str, fn: Callable[[], object], lane: str = "ops") -> None:
         """Any other blocking work; its result comes back through ``taskDone``."""
         target = self.check_lane if lane == "check" else self.ops_lane
@@ -452,7 +461,9 @@ class EngineBridge(QObject):
     def _on_task_done(self, tag: str, result: object) -> None:
         if self._closed:
             return
-        if tag == "snapshot":
+        if tag.startswith("read:"):
+            self._reads.pop(tag)[0](result)
+        elif tag == "snapshot":
             snap: Snapshot = result  # type: ignore[assignment]
             self._pending_count = snap.pending_count
             self._read_problem = snap.problem
@@ -461,10 +472,10 @@ class EngineBridge(QObject):
             if snap.mappings is not None and snap.mappings != self._mappings:
                 self._mappings = snap.mappings
                 self.mappingsChanged.emit(snap.mappings)
-            if snap.pending is not None:
-                self.pendingChanged.emit(snap.pending)
-            if snap.quarantine is not None:
-                self.quarantineChanged.emit(snap.quarantine)
+            if snap.pending_changed:
+                self.pendingChanged.emit()
+            if snap.quarantine_changed:
+                self.quarantineChanged.emit()
         elif tag == "text":
             self.textFinished.emit(result)
         elif tag == "files":
@@ -491,6 +502,9 @@ class EngineBridge(QObject):
     @Slot(str, str)
     def _on_task_failed(self, tag: str, message: str) -> None:
         if self._closed:
+            return
+        if tag.startswith("read:"):
+            self._reads.pop(tag)[1](message)
             return
         if tag == "snapshot":
             self.refresh()

@@ -1,14 +1,21 @@
 """The Quarantine panel (rejected input: open in the editor, fix, resubmit) and the Pending
-panel (events whose retries ran out: retry now, or automatically when the crash switch goes off)."""
+panel (events whose retries ran out: retry now, or automatically when the crash switch goes off).
+
+Both page over the database (ui/paged.py): true counts, newest first, sorted by a click on a
+column header and filtered by text, in the database."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
+from ..core.paging import PENDING_SORTS, QUARANTINE_SORTS, ViewCount
+from .paged import Column, PagedModel
 from .theme import plain_tooltip
+
+_DOWN = Qt.SortOrder.DescendingOrder
 
 
 def raw_text(raw) -> str:
@@ -82,66 +89,185 @@ def _table(model: QAbstractTableModel, name: str, parent: QWidget) -> QTableView
     return t
 
 
-class QuarantinePanel(QWidget):
-    openInEditor = Signal(object)  # QuarantineEntry
-    resubmitAsIs = Signal(int)
+def _time(text: str) -> str:
+    return text[:19].replace("T", " ")
 
-    def __init__(self, parent=None):
+
+class _PagedPanel(QWidget):
+    """A table over a PagedModel, a filter box above it and a summary line below it. Keeps the
+    user's place while rows change: the top visible row stays on top (unless the view is at
+    the top, where new rows show), and a selection survives a new sort or filter when the
+    selected row is still fetched."""
+
+    def __init__(self, model: PagedModel, name: str, placeholder: str, parent=None):
         super().__init__(parent)
-        self.model = RowsModel([
-            ("#", lambda e: e.id),
-            ("Reason", lambda e: _one_line(e.reason)),
-            ("Source", lambda e: f"{e.source}:{e.line}"),
-            ("Seen", lambda e: e.times_seen),
-            ("Raw", lambda e: _one_line(raw_text(e.raw), 120)),
-        ], tooltip=lambda e: f"{e.reason}\n\n{raw_text(e.raw)[:2000]}", parent=self)
-        self.table = _table(self.model, "quarantineTable", self)
-        cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((5, 44, 18, 5)):
-            self.table.setColumnWidth(col, cw * chars + 16)
+        self.model = model
+        model.setParent(self)
+        self.table = _table(model, name, self)
+        header = self.table.horizontalHeader()
+        header.setSortIndicator(model.sort_column(), _DOWN)  # newest first
+        self.table.setSortingEnabled(True)  # the model sorts, in the database
+        header.sortIndicatorChanged.connect(self._on_sort_indicator)
+        self.filter = QLineEdit(self)
+        self.filter.setObjectName(f"{name}Filter")
+        self.filter.setPlaceholderText(placeholder)
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(lambda text: model.set_text(text.strip()))
         self.summary = QLabel(self)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
-        self.open_button = QPushButton("Open in editor", self)
-        self.open_button.setObjectName("quarantineOpen")
-        self.open_button.setToolTip("Load the rejected input into the editor to fix and resubmit it")
-        self.resubmit_button = QPushButton("Resubmit as is", self)
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.summary, 1)
-        row.addWidget(self.resubmit_button)
-        row.addWidget(self.open_button)
+        self.filters = QHBoxLayout()
+        self.filters.setContentsMargins(0, 0, 0, 0)
+        self.filters.addWidget(self.filter, 1)
+        self.buttons = QHBoxLayout()
+        self.buttons.setContentsMargins(0, 0, 0, 0)
+        self.buttons.addWidget(self.summary, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(self.filters)
         layout.addWidget(self.table, 1)
-        layout.addLayout(row)
-        self.open_button.clicked.connect(self._open)
-        self.resubmit_button.clicked.connect(self._resubmit)
-        self.table.doubleClicked.connect(self._open)
-        self.set_entries([])
+        layout.addLayout(self.buttons)
+        self._place: tuple[int | None, bool, int | None] = (None, True, None)
+        model.aboutToRefresh.connect(self._remember_place)
+        model.refreshed.connect(self._restore_place)
+        model.countChanged.connect(self.show_count)
+        model.readFailed.connect(self._on_read_failed)
 
-    @Slot(list)
-    def set_entries(self, entries: list) -> None:
-        self.model.set_rows(entries)
-        n = len(entries)
-        self.summary.setText(f"{n:,} open entr{'y' if n == 1 else 'ies'}" +
-                             (" (showing the first 1,000)" if n >= 1000 else "") +
-                             (" — select one, open it in the editor, fix it, resubmit" if n else ""))
+    def bind(self, bridge) -> None:
+        """Read through the bridge; a new database (serviceChanged) starts the view afresh."""
+        bridge.serviceChanged.connect(self._on_service_changed)
+        self.model.bind(bridge)
+
+    @Slot(object)
+    def _on_service_changed(self, _service) -> None:
+        self.model.reload()
+
+    @Slot()
+    def refresh(self) -> None:
+        """Rows changed in the database: read again what the user has before their eyes."""
+        t = self.table
+        bottom = t.rowAt(t.viewport().height() - 1)
+        if bottom < 0:
+            bottom = self.model.rowCount() - 1
+        selected = self.selected_row()
+        anchored = t.verticalScrollBar().value() > 0 or selected >= 0
+        self.model.refresh(max(bottom, selected), anchored)
+
+    def selected_row(self) -> int:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else -1
 
     def selected(self):
-        rows = self.table.selectionModel().selectedRows()
-        if rows:
-            return self.model.row(rows[0].row())
+        row = self.selected_row()
+        if row >= 0:
+            return self.model.row(row)
         if self.model.rowCount() == 1:
             return self.model.row(0)
         return None
 
-    def select_id(self, qid: int) -> bool:
-        for i, e in enumerate(self.model.rows()):
-            if e.id == qid:
-                self.table.selectRow(i)
-                return True
-        return False
+    def select_id(self, row_id: int) -> bool:
+        row = self.model.row_of(row_id)
+        if row >= 0:
+            self.table.selectRow(row)
+        return row >= 0
+
+    def _remember_place(self) -> None:
+        t = self.table
+        top, selected = t.rowAt(0), self.selected_row()
+        self._place = (self.model.row(top).id if top >= 0 else None,
+                       t.verticalScrollBar().value() == 0,
+                       self.model.row(selected).id if selected >= 0 else None)
+
+    def _restore_place(self) -> None:
+        top_id, at_top, selected_id = self._place
+        if selected_id is not None and self.selected_row() < 0:
+            self.select_id(selected_id)  # a reload (new sort or filter) dropped it
+        if at_top:
+            self.table.verticalScrollBar().setValue(0)
+            return
+        row = self.model.row_of(top_id) if top_id is not None else -1
+        if row >= 0:
+            self.table.scrollTo(self.model.index(row, 0),
+                                QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def _on_sort_indicator(self, section: int, _order) -> None:
+        if self.model.columns[section].sort is None:  # this column does not sort: undo
+            order = _DOWN if self.model.descending else Qt.SortOrder.AscendingOrder
+            self.table.horizontalHeader().setSortIndicator(self.model.sort_column(), order)
+
+    def _on_read_failed(self, message: str) -> None:
+        self.summary.setText(f"Could not read the database: {message}")
+
+    def show_count(self, count: ViewCount) -> None:
+        raise NotImplementedError
+
+
+class QuarantinePanel(_PagedPanel):
+    openInEditor = Signal(object)  # QuarantineEntry
+    resubmitAsIs = Signal(int)
+
+    STATUSES = (("Open", "open"), ("Resolved", "resolved"), ("All", None))
+
+    def __init__(self, parent=None):
+        model = PagedModel([
+            Column("#", lambda e: e.id, "id", _DOWN),
+            Column("Reason", lambda e: _one_line(e.reason), "reason"),
+            Column("Source", lambda e: f"{e.source}:{e.line}", "source"),
+            Column("Seen", lambda e: e.times_seen, "times_seen", _DOWN),
+            Column("Last seen", lambda e: _time(e.last_seen), "last_seen", _DOWN),
+            Column("Status", lambda e: e.status, "status"),
+            Column("Raw", lambda e: _one_line(raw_text(e.raw), 120)),
+        ], QUARANTINE_SORTS,
+            lambda svc, scope, text: svc.quarantine_count(scope["status"], text),
+            lambda svc, scope, query: svc.quarantine_page(scope["status"], query),
+            scope={"status": "open"},
+            tooltip=lambda e: f"{e.reason}\n\n{raw_text(e.raw)[:2000]}")
+        super().__init__(model, "quarantineTable", "Filter by client, reason or raw text",
+                         parent)
+        cw = self.fontMetrics().averageCharWidth()
+        for col, chars in enumerate((6, 44, 18, 5, 21, 9)):
+            self.table.setColumnWidth(col, cw * chars + 16)
+        self.table.setColumnHidden(5, True)  # the status shows when every status does
+        self.status_box = QComboBox(self)
+        self.status_box.setObjectName("quarantineStatus")
+        self.status_box.setToolTip("Which entries to show: open ones wait to be fixed")
+        for label, status in self.STATUSES:
+            self.status_box.addItem(label, status)
+        self.status_box.currentIndexChanged.connect(self._on_status)
+        self.filters.addWidget(self.status_box)
+        self.open_button = QPushButton("Open in editor", self)
+        self.open_button.setObjectName("quarantineOpen")
+        self.open_button.setToolTip("Load the rejected input into the editor to fix and resubmit it")
+        self.resubmit_button = QPushButton("Resubmit as is", self)
+        self.buttons.addWidget(self.resubmit_button)
+        self.buttons.addWidget(self.open_button)
+        self.open_button.clicked.connect(self._open)
+        self.resubmit_button.clicked.connect(self._resubmit)
+        self.table.doubleClicked.connect(self._open)
+        self.show_count(ViewCount(0, 0))
+
+    def set_status(self, status: str | None) -> None:
+        """Show the entries with ``status`` ("open", "resolved"; None: every entry)."""
+        self.status_box.setCurrentIndex(next(i for i, (_, s) in enumerate(self.STATUSES)
+                                             if s == status))
+
+    def _on_status(self, index: int) -> None:
+        status = self.status_box.itemData(index)
+        self.table.setColumnHidden(5, status is not None)
+        self.model.set_scope(status=status)
+
+    def show_count(self, count: ViewCount) -> None:
+        status = self.model.scope["status"]
+        kind = f"{status} " if status else ""
+        noun = "entry" if count.total == 1 else "entries"
+        if self.model.text:
+            text = (f"{count.matching:,} of {count.total:,} {kind}{noun} "
+                    f"{'matches' if count.matching == 1 else 'match'}")
+        else:
+            text = f"{count.total:,} {kind}{noun}"
+            if status == "open" and count.total:
+                text += " — select one, open it in the editor, fix it, resubmit"
+        self.summary.setText(text)
 
     def _open(self, *args) -> None:
         entry = self.selected()
@@ -154,44 +280,39 @@ class QuarantinePanel(QWidget):
             self.resubmitAsIs.emit(entry.id)
 
 
-class PendingPanel(QWidget):
+class PendingPanel(_PagedPanel):
     retryRequested = Signal()
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.model = RowsModel([
-            ("#", lambda p: p.id),
-            ("Source", lambda p: f"{p.source}:{p.line}"),
-            ("Attempts", lambda p: p.attempts),
-            ("Failed at", lambda p: p.failed_at[:19].replace("T", " ")),
-            ("Last error", lambda p: _one_line(p.last_error)),
-        ], tooltip=lambda p: f"{p.last_error}\n\n{raw_text(p.raw)[:2000]}", parent=self)
-        self.table = _table(self.model, "pendingTable", self)
+        model = PagedModel([
+            Column("#", lambda p: p.id, "id", _DOWN),
+            Column("Source", lambda p: f"{p.source}:{p.line}", "source"),
+            Column("Attempts", lambda p: p.attempts, "attempts", _DOWN),
+            Column("Failed at", lambda p: _time(p.failed_at), "failed_at", _DOWN),
+            Column("Last error", lambda p: _one_line(p.last_error), "last_error"),
+        ], PENDING_SORTS,
+            lambda svc, _scope, text: svc.pending_count(text),
+            lambda svc, _scope, query: svc.pending_page(query),
+            tooltip=lambda p: f"{p.last_error}\n\n{raw_text(p.raw)[:2000]}")
+        super().__init__(model, "pendingTable", "Filter by client, error or raw text", parent)
         cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((6, 18, 8, 19)):
+        for col, chars in enumerate((7, 18, 8, 21)):
             self.table.setColumnWidth(col, cw * chars + 16)
-        self.summary = QLabel(self)
-        self.summary.setTextFormat(Qt.TextFormat.PlainText)
-        self.summary.setWordWrap(True)
         self.retry_button = QPushButton("Retry now", self)
         self.retry_button.setObjectName("retryNow")
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.summary, 1)
-        row.addWidget(self.retry_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(row)
+        self.buttons.addWidget(self.retry_button)
         self.retry_button.clicked.connect(self.retryRequested)
-        self.set_pending([])
+        self.show_count(ViewCount(0, 0))
 
-    @Slot(list)
-    def set_pending(self, rows: list) -> None:
-        self.model.set_rows(rows)
-        n = len(rows)
+    def show_count(self, count: ViewCount) -> None:
+        n = count.total
         self.retry_button.setEnabled(n > 0)
+        if self.model.text:
+            self.summary.setText(f"{count.matching:,} of {n:,} waiting event"
+                                 f"{'s' if n != 1 else ''} "
+                                 f"{'matches' if count.matching == 1 else 'match'}")
+            return
         self.summary.setText(
-            f"{n:,} event{'s' if n != 1 else ''} waiting" + (" (showing 1,000)" if n >= 1000 else "")
+            f"{n:,} event{'s' if n != 1 else ''} waiting"
             + (": their retries ran out. They are sent again when the crash switch is turned off, "
                "or now with Retry now." if n else ": nothing is waiting."))
