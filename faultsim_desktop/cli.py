@@ -315,7 +315,7 @@ def _cmd_quarantine(args) -> int:
     action = args.action or "list"
     with IngestService(_existing_db(args), workers=0) as svc:
         if action == "list":
-            entries = svc.quarantine(None if args.all else "open")
+            entries = list(svc.iter_quarantine(None if args.all else "open"))
             if getattr(args, "json", False):
                 print(json.dumps([{"id": e.id, "code": e.code, "reason": e.reason,
                                    "source": e.source, "line": e.line, "column": e.column,

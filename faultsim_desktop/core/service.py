@@ -18,7 +18,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, TextIO
+from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
 
 from .faults import FaultPoint, FaultSwitch
 from .idempotency import Answer, RequestKeys
@@ -606,6 +606,17 @@ class IngestService:
     def quarantine(self, status: str | None = "open", limit: int = 1000) -> list[QuarantineEntry]:
         with self._reader() as r:
             return r.quarantine(status, limit)
+
+    def iter_quarantine(self, status: str | None = "open", page: int = 1000
+                        ) -> Iterator[QuarantineEntry]:
+        """Every entry with ``status`` (None: any), oldest first, read a page at a time."""
+        query = PageQuery(descending=False, limit=page)
+        while True:
+            entries = self.quarantine_page(status, query)
+            yield from entries
+            if len(entries) < page:
+                return
+            query = replace(query, after=(entries[-1].id,))
 
     def quarantine_count(self, status: str | None = "open", text: str = "") -> ViewCount:
         """How many entries have ``status`` (None: any), and how many of them match ``text``."""

@@ -159,3 +159,16 @@ def test_reading_commands_do_not_create_a_database_on_a_typo(capsys, tmp_path):
         code, _, err = run(capsys, *argv, "--db", typo)
         assert code == 1 and "no database" in err and str(typo) in err
     assert not typo.exists()
+
+
+def test_quarantine_list_shows_every_open_entry_not_the_first_thousand(capsys, db_path, tmp_path):
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text("".join(f'{{"client": "c{i}", "amount": "not money {i}"}}\n'
+                           for i in range(1_234)), encoding="utf-8")
+    run(capsys, "ingest", bad, "--db", db_path)
+    _, out, _ = run(capsys, "quarantine", "list", "--db", db_path, "--json")
+    entries = json.loads(out)
+    assert len(entries) == 1_234
+    assert [e["line"] for e in entries] == list(range(1, 1_235))  # oldest first, none twice
+    _, out, _ = run(capsys, "quarantine", "list", "--db", db_path)
+    assert sum("not money" in line for line in out.splitlines()) == 1_234
