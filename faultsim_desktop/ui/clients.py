@@ -6,10 +6,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QTableView, QVBoxLayout, QWidget)
 
 from ..core.store import ClientTotal
-from .charts import NO_CURRENCY
+from .charts import NO_CURRENCY, format_money
+from .theme import plain_tooltip
 
 COLUMNS = ("Client", "Currency", "Count", "Total", "First seen", "Last seen", "Schema")
+TOTAL_COLUMN = 3
 SCHEMA_COLUMN = 6
+# what a narrow dock shows first: the client and its total, then currency and count
+VISUAL_ORDER = (0, TOTAL_COLUMN, 1, 2, 4, 5, SCHEMA_COLUMN)
+_CLIENT_MAX_CHARS = 28  # longer names are elided in the middle; the tooltip has them whole
 _SORT_KEYS = (
     lambda r: (r.client.casefold(), r.currency or ""),
     lambda r: (r.currency or "", r.client.casefold()),
@@ -51,13 +56,15 @@ class ClientsModel(QAbstractTableModel):
             if c == 2:
                 return f"{r.count:,}"
             if c == 3:
-                return f"{r.total:f}"
+                return format_money(r.total)
             if c == 4:
                 return r.first_seen[:19].replace("T", " ")
             if c == 5:
                 return r.last_seen[:19].replace("T", " ")
             version = self._versions.get(r.client.casefold())
             return f"v{version}" if version else ""
+        if role == Qt.ItemDataRole.ToolTipRole and c == 0:
+            return plain_tooltip(r.client)
         if role == Qt.ItemDataRole.ToolTipRole and c == SCHEMA_COLUMN:
             version = self._versions.get(r.client.casefold())
             return (f"Normalized by this client's mapping v{version} (Edit ▸ Client schemas)"
@@ -131,11 +138,12 @@ class ClientsView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
-        cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((20, 9, 8, 14, 19, 19)):
-            self.table.setColumnWidth(col, cw * chars + 16)
+        for visual, logical in enumerate(VISUAL_ORDER):
+            hh.moveSection(hh.visualIndex(logical), visual)
+        self._fit_columns([])
         self.summary = QLabel(self)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
@@ -150,14 +158,39 @@ class ClientsView(QWidget):
             lambda index: self.schemaRequested.emit(self.model.rows()[index.row()].client))
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.summary, 1)
+        row.addStretch(1)
         row.addWidget(self.schemas_button)
         row.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary)  # a line of its own: beside the buttons it wraps to four
         layout.addLayout(row)
         self.set_stats([])
+
+    def _fit_columns(self, stats: list[ClientTotal]) -> None:
+        """Size each column to its widest content (the client capped), growing only, so the
+        columns do not jump while totals change ten times a second."""
+        fm = self.table.fontMetrics()
+        hh = self.table.horizontalHeader()
+        pad = 2 * self.table.style().pixelMetric(self.table.style().PixelMetric.PM_FocusFrameHMargin) + 12
+
+        def widest(texts) -> int:
+            longest = sorted(texts, key=len, reverse=True)[:8]  # measure the few longest only
+            return max((fm.horizontalAdvance(t) for t in longest), default=0)
+        samples = {
+            0: [r.client[:_CLIENT_MAX_CHARS] for r in stats] or ["Client name"],
+            1: [r.currency or NO_CURRENCY for r in stats] or ["USD"],
+            2: [f"{r.count:,}" for r in stats] or ["8,888"],
+            TOTAL_COLUMN: [format_money(r.total) for r in stats] or ["88,888.88"],
+            4: ["8888-88-88 88:88:88"],
+            5: ["8888-88-88 88:88:88"],
+        }
+        for col, texts in samples.items():
+            header = hh.sectionSizeFromContents(col).width()  # with room for the sort arrow
+            width = max(header, widest(texts) + pad)
+            if width > self.table.columnWidth(col):
+                self.table.setColumnWidth(col, width)
 
     def selected_client(self) -> str:
         rows = self.table.selectionModel().selectedRows()
@@ -166,6 +199,7 @@ class ClientsView(QWidget):
     @Slot(list)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.model.set_rows(stats)
+        self._fit_columns(stats)
         clients = len({r.client.casefold() for r in stats})
         events = sum(r.count for r in stats)
         self.summary.setText(f"{clients:,} clients, {len(stats):,} client/currency rows, "
