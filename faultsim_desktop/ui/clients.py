@@ -143,7 +143,6 @@ class ClientsView(QWidget):
         hh.setStretchLastSection(True)
         for visual, logical in enumerate(VISUAL_ORDER):
             hh.moveSection(hh.visualIndex(logical), visual)
-        self._fit_columns([])
         self.summary = QLabel(self)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
@@ -169,8 +168,8 @@ class ClientsView(QWidget):
         self.set_stats([])
 
     def _fit_columns(self, stats: list[ClientTotal]) -> None:
-        """Size each column to its widest content (the client capped), growing only, so the
-        columns do not jump while totals change ten times a second."""
+        """Size each column to its widest content (the client capped); while rows are shown
+        columns only grow, so they do not jump while totals change ten times a second."""
         fm = self.table.fontMetrics()
         hh = self.table.horizontalHeader()
         pad = 2 * self.table.style().pixelMetric(self.table.style().PixelMetric.PM_FocusFrameHMargin) + 12
@@ -189,8 +188,15 @@ class ClientsView(QWidget):
         for col, texts in samples.items():
             header = hh.sectionSizeFromContents(col).width()  # with room for the sort arrow
             width = max(header, widest(texts) + pad)
-            if width > self.table.columnWidth(col):
+            if width > self.table.columnWidth(col) or not stats:
                 self.table.setColumnWidth(col, width)
+
+    def preferred_width(self) -> int:
+        """The width that shows every column whole."""
+        columns = sum(self.table.columnWidth(c) for c in range(len(COLUMNS)))
+        frame = 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
+        margins = self.layout().contentsMargins()
+        return columns + frame + margins.left() + margins.right()
 
     def selected_client(self) -> str:
         rows = self.table.selectionModel().selectedRows()

@@ -181,9 +181,9 @@ class MainWindow(QMainWindow):
         charts keep the most room, the clients table room for its columns."""
         d = self.docks
         w, h = self.width(), self.height()
-        self.resizeDocks([d["editor"], d["clients"]], [int(min(460, max(300, w * 0.22))),
-                                                       int(min(760, max(240, 280 + (w - 1024) * 0.46)))],
-                         Qt.Orientation.Horizontal)
+        clients = min(self.clients.preferred_width(), max(240, 280 + (w - 1024) * 0.6))
+        self.resizeDocks([d["editor"], d["clients"]], [int(min(460, max(300, w * 0.2))),
+                                                       int(clients)], Qt.Orientation.Horizontal)
         self.resizeDocks([d["editor"], d["faults"]], [h, h], Qt.Orientation.Vertical)
         self.resizeDocks([d["log"]], [int(min(300, max(190, h * 0.27)))], Qt.Orientation.Vertical)
 
