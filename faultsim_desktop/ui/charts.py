@@ -71,8 +71,10 @@ class GroupedAxis(pg.AxisItem):
     _GAP_PX = 18
 
     def tickStrings(self, values, scale, spacing):
-        step = spacing * scale
-        places = max(0, math.ceil(-math.log10(step))) if 0 < step < 1 else 0
+        step = abs(spacing * scale)
+        places = 0  # as many decimals as the step needs: 0.25 -> 2, 0.5 -> 1, 5 -> 0
+        while places < 8 and step > 0 and abs(round(step, places) - step) > step * 1e-6:
+            places += 1
         return [grouped_tick(v * scale, places) for v in values]
 
     def tickSpacing(self, minVal, maxVal, size):
@@ -125,8 +127,7 @@ class TotalsChart(QWidget):
         self.metric_box.addItems(METRICS)
         self.currency = QComboBox(self)
         self.currency.setObjectName("chartCurrency")
-        self.currency.setMinimumContentsLength(5)
-        self.currency.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.currency.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.top_n = QSpinBox(self)
         self.top_n.setRange(1, MAX_TOP_N)
         self.top_n.setValue(15)
@@ -288,9 +289,8 @@ class TotalsChart(QWidget):
         if high == low:
             high = low + 1.0
         self.plot.setXRange(low, high + (high - low) * 0.04, padding=0)
-        self.plot.getAxis("bottom").setLabel(
-            metric.lower() + (f" ({cur or NO_CURRENCY})" if cur is not None and metric != "Count"
-                              else ""))
+        unit = f" ({cur})" if cur else f" {NO_CURRENCY}" if cur == "" else ""
+        self.plot.getAxis("bottom").setLabel(metric.lower() + (unit if metric != "Count" else ""))
         self.scope_label.setText(self._scope_text(cur))
         self.scope_label.setToolTip(self.scope_label.text())
         self.hover_text.hide()
@@ -299,7 +299,7 @@ class TotalsChart(QWidget):
         self.changed.emit()
 
     def row_height_px(self) -> int:
-        return self.plot.fontMetrics().height() + 6
+        return self.plot.fontMetrics().height() + 3
 
     def visible_rows(self) -> int:
         """How many bars fit the plot's height at a legible row height."""
@@ -325,11 +325,14 @@ class TotalsChart(QWidget):
         self.empty_text.setPos((x_low + x_high) / 2, first + rows / 2 - 0.5)
         axis = self.plot.getAxis("left")
         metrics = QFontMetrics(axis.style["tickFont"] or axis.font())
-        room = int(min(_LABEL_MAX_PX, max(60, self.plot.width() * _LABEL_SHARE)))
-        labels = [axis_label(r.client, metrics, room) for r, _ in self.shown]
+        labels = [axis_label(r.client, metrics, self.label_room_px()) for r, _ in self.shown]
         widest = max((metrics.horizontalAdvance(t) for t in labels), default=0)
         axis.setWidth(max(30, widest + 14))
         axis.setTicks([[(float(i), t) for i, t in enumerate(labels)], []])
+
+    def label_room_px(self) -> int:
+        """The widest a client's name may be drawn on the left axis."""
+        return int(min(_LABEL_MAX_PX, max(60, self.plot.width() * _LABEL_SHARE)))
 
     def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.Type.Wheel and self.scroll.isVisible():
@@ -360,7 +363,7 @@ class TotalsChart(QWidget):
         self.hover_label.setText(text)
         vb = self.plot.getPlotItem().vb
         area = vb.sceneBoundingRect()
-        size = self.hover_text.boundingRect().size()  # in pixels: TextItem ignores the view's scale
+        size = self.hover_text.textItem.boundingRect().size()  # in pixels, whatever the view's scale
         end = vb.mapViewToScene(QPointF(float(v), float(i)))
         zero = vb.mapViewToScene(QPointF(0.0, float(i)))
         gap = 6.0
@@ -403,13 +406,12 @@ class RateChart(QWidget):
         self.plot.setLabel("bottom", "seconds ago")
         self.plot.setLabel("left", "events/s")
         self.plot.setXRange(-self.WINDOW_S, 0, padding=0)
-        self.legend = self.plot.addLegend(offset=(10, 5), colCount=5)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._keys = {"accepted": Outcome.ACCEPTED, "duplicates": Outcome.DUPLICATE,
                       "rejected": Outcome.REJECTED, "failed": Outcome.FAILED,
                       "retries": Outcome.RETRYING}
         for key, outcome in self._keys.items():
-            curve = self.plot.plot([], [], name=outcome.value)
+            curve = self.plot.plot([], [])
             curve.setClipToView(True)
             curve.setDownsampling(auto=True)
             self.curves[key] = curve
@@ -422,9 +424,19 @@ class RateChart(QWidget):
         self._acc = {k: 0 for k in self._keys}
         title = QLabel("Events per second by outcome", self)
         title.setStyleSheet("font-weight: 600;")
+        title.setWordWrap(True)
+        # the legend sits beside the title, so it never covers the curves in a short plot
+        self.legend_label = QLabel(self)
+        self.legend_label.setObjectName("rateLegend")
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)  # fixed outcome names only
+        self.legend_label.setWordWrap(True)
+        heading = QHBoxLayout()
+        heading.setContentsMargins(0, 0, 0, 0)
+        heading.addWidget(title)
+        heading.addWidget(self.legend_label, 1, Qt.AlignmentFlag.AlignRight)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(title)
+        layout.addLayout(heading)
         layout.addWidget(self.plot, 1)
         self.apply_palette(self.palette())
 
@@ -433,7 +445,9 @@ class RateChart(QWidget):
         _style_plot(self.plot, palette)
         for key, outcome in self._keys.items():
             self.curves[key].setPen(pg.mkPen(outcome_color(outcome, dark), width=2))
-        self.legend.setLabelTextColor(palette.color(QPalette.ColorRole.Text))
+        self.legend_label.setText(" ".join(
+            f"<span style='color:{outcome_color(o, dark).name()}'>━&nbsp;{o.value}</span>"
+            for o in self._keys.values()))
 
     @Slot(object)
     def add_counters(self, counters) -> None:

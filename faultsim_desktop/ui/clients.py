@@ -126,6 +126,7 @@ class ClientsView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._client_width = 0
         self.model = ClientsModel(self)
         self.table = QTableView(self)
         self.table.setObjectName("clientsTable")
@@ -188,8 +189,20 @@ class ClientsView(QWidget):
         for col, texts in samples.items():
             header = hh.sectionSizeFromContents(col).width()  # with room for the sort arrow
             width = max(header, widest(texts) + pad)
-            if width > self.table.columnWidth(col) or not stats:
+            if col == 0:
+                self._client_width = width
+            elif width > self.table.columnWidth(col) or not stats:
                 self.table.setColumnWidth(col, width)
+        self._fit_client_column()
+
+    def _fit_client_column(self) -> None:
+        """The client column gives way (names elide) so that Total stays in view."""
+        room = self.table.viewport().width() - self.table.columnWidth(TOTAL_COLUMN)
+        self.table.setColumnWidth(0, max(90, min(self._client_width, room)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_client_column()
 
     def preferred_width(self) -> int:
         """The width that shows every column whole."""

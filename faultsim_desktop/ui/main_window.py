@@ -89,8 +89,8 @@ class MainWindow(QMainWindow):
         self.chart_splitter.setObjectName("chartSplitter")
         self.chart_splitter.addWidget(self.totals_chart)
         self.chart_splitter.addWidget(self.rate_chart)
-        self.chart_splitter.setStretchFactor(0, 3)
-        self.chart_splitter.setStretchFactor(1, 2)
+        self.chart_splitter.setStretchFactor(0, 2)
+        self.chart_splitter.setStretchFactor(1, 1)  # the totals get two thirds
         central = QWidget(self)
         cl = QVBoxLayout(central)
         cl.setContentsMargins(0, 0, 0, 0)
