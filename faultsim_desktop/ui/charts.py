@@ -403,7 +403,6 @@ class RateChart(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.setLabel("bottom", "seconds ago")
         self.plot.setLabel("left", "events/s")
         self.plot.setXRange(-self.WINDOW_S, 0, padding=0)
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -422,21 +421,18 @@ class RateChart(QWidget):
         self._last: dict[str, int] | None = None
         self._bin_start: float | None = None
         self._acc = {k: 0 for k in self._keys}
-        title = QLabel("Events per second by outcome", self)
+        title = QLabel("Events per second, last 5 minutes (x: seconds ago)", self)
         title.setStyleSheet("font-weight: 600;")
         title.setWordWrap(True)
-        # the legend sits beside the title, so it never covers the curves in a short plot
+        # the legend sits under the title, so it never covers the curves in a short plot
         self.legend_label = QLabel(self)
         self.legend_label.setObjectName("rateLegend")
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)  # fixed outcome names only
         self.legend_label.setWordWrap(True)
-        heading = QHBoxLayout()
-        heading.setContentsMargins(0, 0, 0, 0)
-        heading.addWidget(title)
-        heading.addWidget(self.legend_label, 1, Qt.AlignmentFlag.AlignRight)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(heading)
+        layout.addWidget(title)
+        layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
         self.apply_palette(self.palette())
 
