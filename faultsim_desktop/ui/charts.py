@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QSc
 
 from ..core.model import Outcome
 from ..core.store import ClientTotal
-from .theme import is_dark, outcome_color
+from .theme import is_dark, outcome_color, plain_tooltip
 
 NO_CURRENCY = "(no currency)"
 METRICS = ("Total", "Count", "Average")
@@ -206,7 +206,6 @@ class TotalsChart(QWidget):
     def apply_palette(self, palette: QPalette) -> None:
         self._dark = is_dark(palette)
         _style_plot(self.plot, palette)
-        self.hover_text.setColor(palette.color(QPalette.ColorRole.Text))
         self.hover_text.fill = pg.mkBrush(palette.color(QPalette.ColorRole.ToolTipBase))
         self.hover_text.border = pg.mkPen(palette.color(QPalette.ColorRole.Mid))
         self.hover_text.setColor(palette.color(QPalette.ColorRole.ToolTipText))
@@ -264,8 +263,8 @@ class TotalsChart(QWidget):
         others = self.other_currencies()
         if others:
             parts = [f"{k:,} in {c}" if c else f"{k:,} with no currency" for c, k in others]
-            first = parts[0].split(" ", 1)
-            parts[0] = f"{first[0]} client{'s' if others[0][1] != 1 else ''} {first[1]}"
+            # the first names its noun: "also: 3 clients in EUR, 1 in GBP"
+            parts[0] = parts[0].replace(" ", " client " if others[0][1] == 1 else " clients ", 1)
             text += " · also: " + ", ".join(parts)
         return text
 
@@ -292,7 +291,7 @@ class TotalsChart(QWidget):
         unit = f" ({cur})" if cur else f" {NO_CURRENCY}" if cur == "" else ""
         self.plot.getAxis("bottom").setLabel(metric.lower() + (unit if metric != "Count" else ""))
         self.scope_label.setText(self._scope_text(cur))
-        self.scope_label.setToolTip(self.scope_label.text())
+        self.scope_label.setToolTip(plain_tooltip(self.scope_label.text()))
         self.hover_text.hide()
         self.empty_text.setVisible(n == 0)
         self._apply_rows()

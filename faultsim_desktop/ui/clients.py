@@ -119,6 +119,9 @@ class ClientsModel(QAbstractTableModel):
     def rows(self) -> list[ClientTotal]:
         return list(self._rows)
 
+    def rows_between(self, first: int, stop: int) -> list[ClientTotal]:
+        return self._rows[first:stop]
+
 
 class ClientsView(QWidget):
     exportRequested = Signal()
@@ -127,6 +130,7 @@ class ClientsView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._client_width = 0
+        self._fitted_rows = -1
         self.model = ClientsModel(self)
         self.table = QTableView(self)
         self.table.setObjectName("clientsTable")
@@ -140,6 +144,7 @@ class ClientsView(QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.verticalScrollBar().valueChanged.connect(self._fit_visible)
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
         for visual, logical in enumerate(VISUAL_ORDER):
@@ -168,9 +173,9 @@ class ClientsView(QWidget):
         layout.addLayout(row)
         self.set_stats([])
 
-    def _fit_columns(self, stats: list[ClientTotal]) -> None:
-        """Size each column to its widest content (the client capped); while rows are shown
-        columns only grow, so they do not jump while totals change ten times a second."""
+    def _fit_columns(self, stats: list[ClientTotal], reset: bool = False) -> None:
+        """Size each column to the widest of ``stats`` (the client capped); columns only grow
+        (unless ``reset``), so they do not jump while totals change ten times a second."""
         fm = self.table.fontMetrics()
         hh = self.table.horizontalHeader()
         pad = 2 * self.table.style().pixelMetric(self.table.style().PixelMetric.PM_FocusFrameHMargin) + 12
@@ -190,10 +195,20 @@ class ClientsView(QWidget):
             header = hh.sectionSizeFromContents(col).width()  # with room for the sort arrow
             width = max(header, widest(texts) + pad)
             if col == 0:
-                self._client_width = width
-            elif width > self.table.columnWidth(col) or not stats:
+                self._client_width = width if reset else max(self._client_width, width)
+            elif width > self.table.columnWidth(col) or reset:
                 self.table.setColumnWidth(col, width)
         self._fit_client_column()
+
+    @Slot()
+    def _fit_visible(self, *args) -> None:
+        """Fit the columns to the rows in view: cheap enough for every refresh."""
+        rows = self.model.rowCount()
+        first = self.table.rowAt(0)
+        if first < 0:
+            return
+        last = self.table.rowAt(self.table.viewport().height() - 1)
+        self._fit_columns(self.model.rows_between(first, rows if last < 0 else last + 1))
 
     def _fit_client_column(self) -> None:
         """The client column gives way (names elide) so that Total stays in view."""
@@ -218,7 +233,11 @@ class ClientsView(QWidget):
     @Slot(list)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.model.set_rows(stats)
-        self._fit_columns(stats)
+        if len(stats) != self._fitted_rows:  # new rows: measure them all, once
+            self._fitted_rows = len(stats)
+            self._fit_columns(stats, reset=not stats)
+        else:
+            self._fit_visible()
         clients = len({r.client.casefold() for r in stats})
         events = sum(r.count for r in stats)
         self.summary.setText(f"{clients:,} clients, {len(stats):,} client/currency rows, "
