@@ -444,7 +444,8 @@ class MainWindow(QMainWindow):
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty() \
                 and self.restoreState(state, STATE_VERSION):
-            self._docks_follow_window = False
+            # the user's own arrangement stays as it was; the default one keeps following
+            self._docks_follow_window = s.value("window/docksFollow") in (True, "true")
         self.fault_panel.load(s)
         metric = s.value("chart/metric")
         if isinstance(metric, str) and self.totals_chart.metric_box.findText(metric) >= 0:
@@ -458,6 +459,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState(STATE_VERSION))
+        s.setValue("window/docksFollow", self._docks_follow_window)
         if self.remember_db:
             s.setValue("database/last", remembered(self.service.db_path))
         self.fault_panel.save(s)

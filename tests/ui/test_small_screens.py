@@ -4,7 +4,7 @@ and at 1920 the dates are whole."""
 import json
 
 import pytest
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 
 from .helpers import send
 
@@ -66,3 +66,21 @@ def test_nothing_important_is_cut(qtbot, window, size):
             assert fm.horizontalAdvance(text) <= table.columnWidth(column), (column, text)
     assert window.totals_chart.plot.height() >= 200
     assert window.rate_chart.plot.height() >= 80
+
+
+def test_the_default_layout_follows_the_window_until_the_user_arranges_it(qtbot, window):
+    clients = window.docks["clients"]
+    narrow = clients.width()
+    _resize(qtbot, window, 1920, 1080)
+    qtbot.waitUntil(lambda: clients.width() > narrow)
+    # a press on the separator left of the clients dock: from now on the user's sizes stay
+    at = QPoint(clients.x() - 2, clients.y() + 40)
+    assert window.childAt(at) is None
+    qtbot.mousePress(window, Qt.MouseButton.LeftButton, pos=at)
+    qtbot.mouseRelease(window, Qt.MouseButton.LeftButton, pos=at)
+    wide = clients.width()
+    _resize(qtbot, window, 1600, 1000)  # the default layout would give the clients less
+    assert clients.width() == wide
+    window.reset_layout_action.trigger()  # View > Reset layout follows the window again
+    _resize(qtbot, window, 1024, 640)
+    qtbot.waitUntil(lambda: clients.width() < wide)
