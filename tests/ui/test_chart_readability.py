@@ -1,11 +1,11 @@
 """The per-client chart stays legible: one row per client with its name on the left axis, money
 axes with grouped digits, hover text inside the plot, other currencies named, no client hidden
 without saying so."""
+import json
 from decimal import Decimal
 
 from PySide6.QtCore import QPointF, QRectF
-
-import json
+from PySide6.QtGui import QImage, QPainter
 
 from faultsim_desktop.core.store import ClientTotal
 from faultsim_desktop.ui.charts import GroupedAxis, TotalsChart, format_money
@@ -20,15 +20,7 @@ def _rows(n, currency="USD", start=0):
             for i in range(start, start + n)]
 
 
-def _painter(axis):
-    from PySide6.QtGui import QImage, QPainter
-    image = QImage(10, 10, QImage.Format.Format_ARGB32)
-    painter = QPainter(image)
-    _painter.keep = (image, painter)
-    return painter
-
-
-def _chart(qtbot, width=1440 - 480 - 430, height=900 - 360):
+def _chart(qtbot, width=530, height=540):  # about the chart's size in a 1440x900 window
     chart = TotalsChart()
     qtbot.addWidget(chart)
     chart.resize(width, height)
@@ -40,7 +32,8 @@ def _chart(qtbot, width=1440 - 480 - 430, height=900 - 360):
 def _drawn_texts(qtbot, axis, count):
     """The (rect, text) of every label ``axis`` draws, once it draws ``count`` of them."""
     def texts():
-        painter = _painter(axis)
+        image = QImage(10, 10, QImage.Format.Format_ARGB32)  # the painter only measures text
+        painter = QPainter(image)
         try:
             return [(QRectF(r), t) for r, _, t in axis.generateDrawSpecs(painter)[2]]
         finally:
