@@ -1,31 +1,41 @@
-"""pyqtgraph charts: per-client totals (bars) and events per second by outcome (lines).
+"""pyqtgraph charts: per-client totals (horizontal bars) and events per second by outcome (lines).
 
 Plot items are created once and updated with setOpts/setData from the bridge's tick (at most
 about ten times a second); they are never cleared and re-added.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from decimal import Decimal
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal, Slot
+from PySide6.QtGui import QFontMetrics, QPalette
+from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QScrollBar,
+                               QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from ..core.model import Outcome
 from ..core.store import ClientTotal
-from .theme import is_dark, outcome_color
+from .theme import is_dark, outcome_color, plain_tooltip
 
 NO_CURRENCY = "(no currency)"
 METRICS = ("Total", "Count", "Average")
-_LABEL_CHARS = 14
+MAX_TOP_N = 1000
+_LABEL_MAX_PX = 220  # client names on the left axis are elided to this width at most
+_LABEL_SHARE = 0.4  # ... and to this share of the plot's width
+_TALLEST_ROW = 2.5  # a bar's row is at most this many legible rows tall
 
 
-def _short(name: str) -> str:
-    name = "".join(ch if ch.isprintable() else "?" for ch in name)
-    return name if len(name) <= _LABEL_CHARS else name[:_LABEL_CHARS - 1] + "…"
+def _printable(name: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in name)
+
+
+def axis_label(name: str, metrics: QFontMetrics, room_px: int) -> str:
+    """A client's name for the axis: non-printable characters as '?' (so one label cannot
+    reorder or hide another), long names cut in the middle to ``room_px`` pixels."""
+    return metrics.elidedText(_printable(name), Qt.TextElideMode.ElideMiddle, room_px)
 
 
 def metric_value(row: ClientTotal, metric: str) -> Decimal:
@@ -36,12 +46,63 @@ def metric_value(row: ClientTotal, metric: str) -> Decimal:
     return row.total
 
 
+def format_money(value: Decimal) -> str:
+    """The exact figure with grouped digits: Decimal('1500000.25') -> '1,500,000.25'."""
+    return f"{value:,f}"
+
+
 def format_metric(value: Decimal, metric: str) -> str:
     if metric == "Count":
         return f"{int(value):,}"
     if metric == "Average":
-        return f"{value.quantize(Decimal('0.0001')).normalize():f}" if value else "0"
-    return f"{value:f}"
+        return format_money(value.quantize(Decimal("0.0001")).normalize()) if value else "0"
+    return format_money(value)
+
+
+def grouped_tick(value: float, places: int) -> str:
+    """A tick label with grouped digits: 1500000 -> '1,500,000' (never '1.5e+06')."""
+    text = f"{value:,.{places}f}"
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
+
+
+class GroupedAxis(pg.AxisItem):
+    """An axis whose tick labels group digits, spaced so that the labels never overlap."""
+
+    _GAP_PX = 18
+
+    def tickStrings(self, values, scale, spacing):
+        step = abs(spacing * scale)
+        places = 0  # as many decimals as the step needs: 0.25 -> 2, 0.5 -> 1, 5 -> 0
+        while places < 8 and step > 0 and abs(round(step, places) - step) > step * 1e-6:
+            places += 1
+        return [grouped_tick(v * scale, places) for v in values]
+
+    def tickSpacing(self, minVal, maxVal, size):
+        levels = super().tickSpacing(minVal, maxVal, size)
+        dif = abs(maxVal - minVal)
+        if not levels or dif == 0 or size <= 0 or self.orientation not in ("bottom", "top"):
+            return levels
+        major = levels[0][0]
+        metrics = QFontMetrics(self.style["tickFont"] or self.font())
+        while True:  # widen the major step (1, 2, 5, 10...) until the widest label fits
+            widest = max(metrics.horizontalAdvance(t) for t in self.tickStrings(
+                [minVal, maxVal, (minVal + maxVal) / 2], 1.0, major))
+            if size * major / dif >= widest + self._GAP_PX or major >= dif:
+                break
+            major = _next_step(major)
+        if major == levels[0][0]:
+            return levels
+        return [(major, 0), (major / 5 if _mantissa(major) in (1, 5) else major / 4, 0)]
+
+
+def _mantissa(step: float) -> int:
+    return round(step / 10 ** math.floor(math.log10(step)))
+
+
+def _next_step(step: float) -> float:
+    exp = 10 ** math.floor(math.log10(step))
+    m = _mantissa(step)
+    return (2 if m < 2 else 5 if m < 5 else 10) * exp
 
 
 def _style_plot(plot: pg.PlotWidget, palette: QPalette) -> None:
@@ -54,7 +115,8 @@ def _style_plot(plot: pg.PlotWidget, palette: QPalette) -> None:
 
 
 class TotalsChart(QWidget):
-    """Top-N clients of one currency, as total, count or average; hover shows exact values."""
+    """Top-N clients of one currency as horizontal bars, names on the left axis; the money axis
+    groups digits, hover shows exact values, and the clients of other currencies are named."""
 
     changed = Signal()
 
@@ -65,50 +127,76 @@ class TotalsChart(QWidget):
         self.metric_box.addItems(METRICS)
         self.currency = QComboBox(self)
         self.currency.setObjectName("chartCurrency")
-        self.currency.setMinimumContentsLength(6)
+        self.currency.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.top_n = QSpinBox(self)
-        self.top_n.setRange(1, 100)
+        self.top_n.setRange(1, MAX_TOP_N)
         self.top_n.setValue(15)
         self.top_n.setPrefix("top ")
+        self.top_n.setToolTip("How many clients the chart ranks; the rest are counted in the line "
+                              "above the chart and listed in the Clients table")
         self.hover_label = QLabel(" ", self)
         self.hover_label.setObjectName("chartHover")
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.scope_label = QLabel(self)  # which clients the bars show, and which they leave out
+        self.scope_label.setObjectName("chartScope")
+        self.scope_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.scope_label.setWordWrap(True)
         self.metric_box.setToolTip("What the bars show")
         self.currency.setToolTip("One currency at a time: totals in different currencies do not add up")
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
-        title = QLabel("Per-client totals", self)
+        title = QLabel("Per\u2011client totals", self)  # a hyphen that does not break
         title.setStyleSheet("font-weight: 600;")
+        title.setWordWrap(True)  # two lines in a narrow window rather than a wider minimum
         controls.addWidget(title, 1)
         controls.addWidget(self.metric_box)
         controls.addWidget(self.currency)
         controls.addWidget(self.top_n)
 
-        self.plot = pg.PlotWidget(self)
+        self.plot = pg.PlotWidget(self, axisItems={"bottom": GroupedAxis("bottom")})
         self.plot.setObjectName("totalsPlot")
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.showGrid(y=True, alpha=0.25)
-        self.bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.7)
+        self.plot.showGrid(x=True, alpha=0.25)
+        self.plot.setMinimumHeight(90)
+        vb = self.plot.getPlotItem().vb
+        vb.invertY(True)  # rank 1 at the top
+        self.bars = pg.BarGraphItem(x0=np.zeros(0), y=np.zeros(0), width=np.zeros(0), height=0.7)
         self.plot.addItem(self.bars)
-        self.hover_text = pg.TextItem(anchor=(0.5, 1.0))
+        self.hover_text = pg.TextItem(anchor=(0, 0))
         self.hover_text.setZValue(10)
         self.hover_text.hide()
         self.plot.addItem(self.hover_text, ignoreBounds=True)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.empty_text = pg.TextItem("No events yet: send some from the editor", anchor=(0.5, 0.5))
         self.plot.addItem(self.empty_text, ignoreBounds=True)
-        self.empty_text.setPos(0, 0.5)
+        self.empty_text.setPos(0.5, 0)
+        # more bars than fit legibly scroll, with the money axis staying in view
+        self.scroll = QScrollBar(Qt.Orientation.Vertical, self)
+        self.scroll.setObjectName("chartScroll")
+        self.scroll.setRange(0, 0)
+        self.scroll.hide()
+        self.scroll.valueChanged.connect(self._apply_rows)
+        self.plot.viewport().installEventFilter(self)
+        vb.sigResized.connect(self._apply_rows)
 
+        plot_row = QHBoxLayout()
+        plot_row.setContentsMargins(0, 0, 0, 0)
+        plot_row.setSpacing(0)
+        plot_row.addWidget(self.plot, 1)
+        plot_row.addWidget(self.scroll)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.scope_label)
+        layout.addLayout(plot_row, 1)
         layout.addWidget(self.hover_label)
 
         self.stats: list[ClientTotal] = []
         self.shown: list[tuple[ClientTotal, Decimal]] = []  # what the bars show, in order
+        self.ranked_count = 0  # clients of the selected currency, shown or not
         self._dark = False
         self.metric_box.currentIndexChanged.connect(self._redraw)
         self.currency.currentIndexChanged.connect(self._redraw)
@@ -118,7 +206,9 @@ class TotalsChart(QWidget):
     def apply_palette(self, palette: QPalette) -> None:
         self._dark = is_dark(palette)
         _style_plot(self.plot, palette)
-        self.hover_text.setColor(palette.color(QPalette.ColorRole.Text))
+        self.hover_text.fill = pg.mkBrush(palette.color(QPalette.ColorRole.ToolTipBase))
+        self.hover_text.border = pg.mkPen(palette.color(QPalette.ColorRole.Mid))
+        self.hover_text.setColor(palette.color(QPalette.ColorRole.ToolTipText))
         self.empty_text.setColor(palette.color(QPalette.ColorRole.PlaceholderText))
         self._redraw()
 
@@ -152,31 +242,102 @@ class TotalsChart(QWidget):
             self.currency.setCurrentIndex(wanted.index(current))
         self.currency.blockSignals(False)
 
+    def other_currencies(self) -> list[tuple[str, int]]:
+        """(currency, clients) of every currency the bars do not show, most clients first."""
+        cur = self.currency.currentData() if self.currency.count() else None
+        clients: dict[str, int] = {}
+        for r in self.stats:
+            key = r.currency or ""
+            if key != cur:
+                clients[key] = clients.get(key, 0) + 1
+        return sorted(clients.items(), key=lambda kv: (-kv[1], kv[0] == "", kv[0]))
+
+    def _scope_text(self, cur: str | None) -> str:
+        if cur is None:
+            return ""
+        n, total = len(self.shown), self.ranked_count
+        where = f"in {cur}" if cur else "with no currency"
+        noun = "client" if total == 1 else "clients"
+        text = (f"All {total:,} {noun} {where}" if n == total
+                else f"Showing top {n:,} of {total:,} {noun} {where}")
+        others = self.other_currencies()
+        if others:
+            parts = [f"{k:,} in {c}" if c else f"{k:,} with no currency" for c, k in others]
+            # the first names its noun: "also: 3 clients in EUR, 1 in GBP"
+            parts[0] = parts[0].replace(" ", " client " if others[0][1] == 1 else " clients ", 1)
+            text += " · also: " + ", ".join(parts)
+        return text
+
     @Slot()
     def _redraw(self, *args) -> None:
         metric = self.metric_box.currentText()
         cur = self.currency.currentData() if self.currency.count() else None
         rows = [r for r in self.stats if (r.currency or "") == cur] if cur is not None else []
         ranked = sorted(((r, metric_value(r, metric)) for r in rows),
-                        key=lambda rv: (-rv[1], rv[0].client.casefold()))[:self.top_n.value()]
+                        key=lambda rv: (-rv[1], rv[0].client.casefold()))
+        self.ranked_count = len(ranked)
+        ranked = ranked[:self.top_n.value()]
         self.shown = ranked
         n = len(ranked)
-        x = np.arange(n, dtype=float)
-        heights = np.array([float(v) for _, v in ranked], dtype=float)
+        values = np.array([float(v) for _, v in ranked], dtype=float)
         color = outcome_color(Outcome.ACCEPTED, self._dark)
-        self.bars.setOpts(x=x, height=heights, width=0.7, brush=pg.mkBrush(color),
-                          pen=pg.mkPen(color.darker(130)))
-        axis = self.plot.getAxis("bottom")
-        axis.setTicks([[(float(i), _short(r.client)) for i, (r, _) in enumerate(ranked)], []])
-        self.plot.setXRange(-0.6, max(n, 1) - 0.4, padding=0)
-        top = float(heights.max()) if n else 1.0
-        bottom = min(0.0, float(heights.min())) if n else 0.0
-        self.plot.setYRange(bottom, top * 1.1 if top > 0 else 1.0, padding=0)
-        self.plot.getAxis("left").setLabel(
-            f"{metric.lower()}" + (f" ({cur or NO_CURRENCY})" if cur is not None and metric != "Count" else ""))
+        self.bars.setOpts(x0=np.zeros(n), y=np.arange(n, dtype=float), width=values, height=0.7,
+                          brush=pg.mkBrush(color), pen=pg.mkPen(color.darker(130)))
+        low = min(0.0, float(values.min())) if n else 0.0
+        high = max(0.0, float(values.max())) if n else 1.0
+        if high == low:
+            high = low + 1.0
+        self.plot.setXRange(low, high + (high - low) * 0.04, padding=0)
+        unit = f" ({cur})" if cur else f" {NO_CURRENCY}" if cur == "" else ""
+        self.plot.getAxis("bottom").setLabel(metric.lower() + (unit if metric != "Count" else ""))
+        self.scope_label.setText(self._scope_text(cur))
+        self.scope_label.setToolTip(plain_tooltip(self.scope_label.text()))
         self.hover_text.hide()
         self.empty_text.setVisible(n == 0)
+        self._apply_rows()
         self.changed.emit()
+
+    def row_height_px(self) -> int:
+        return self.plot.fontMetrics().height() + 3
+
+    def visible_rows(self) -> int:
+        """How many bars fit the plot's height at a legible row height."""
+        height = self.plot.getPlotItem().vb.height()
+        return max(1, int(height // self.row_height_px()))
+
+    @Slot()
+    def _apply_rows(self, *args) -> None:
+        """Fit the rows to the plot's height (scrolling the rest) and elide names to its width."""
+        n = len(self.shown)
+        fit = self.visible_rows()
+        hidden = max(0, n - fit)
+        self.scroll.blockSignals(True)
+        self.scroll.setRange(0, hidden)
+        self.scroll.setPageStep(fit)
+        self.scroll.blockSignals(False)
+        self.scroll.setVisible(hidden > 0)
+        first = self.scroll.value()
+        # a few bars stay bars: no row is drawn taller than _TALLEST_ROW text rows
+        rows = fit if n >= fit else max(n, min(fit, math.ceil(fit / _TALLEST_ROW)))
+        self.plot.setYRange(first - 0.5, first + rows - 0.5, padding=0)
+        x_low, x_high = self.plot.getPlotItem().vb.viewRange()[0]
+        self.empty_text.setPos((x_low + x_high) / 2, first + rows / 2 - 0.5)
+        axis = self.plot.getAxis("left")
+        metrics = QFontMetrics(axis.style["tickFont"] or axis.font())
+        labels = [axis_label(r.client, metrics, self.label_room_px()) for r, _ in self.shown]
+        widest = max((metrics.horizontalAdvance(t) for t in labels), default=0)
+        axis.setWidth(max(30, widest + 14))
+        axis.setTicks([[(float(i), t) for i, t in enumerate(labels)], []])
+
+    def label_room_px(self) -> int:
+        """The widest a client's name may be drawn on the left axis."""
+        return int(min(_LABEL_MAX_PX, max(60, self.plot.width() * _LABEL_SHARE)))
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Wheel and self.scroll.isVisible():
+            QApplication.sendEvent(self.scroll, event)  # the wheel scrolls the bars
+            return True
+        return super().eventFilter(watched, event)
 
     def bar_values(self) -> list[tuple[str, Decimal]]:
         return [(r.client, v) for r, v in self.shown]
@@ -184,23 +345,44 @@ class TotalsChart(QWidget):
     def describe(self, i: int) -> str:
         r, _ = self.shown[i]
         avg = r.total / r.count if r.count else Decimal(0)
-        return (f"{r.client} — {r.currency or NO_CURRENCY}: total {r.total:f}, "
+        return (f"{r.client} — {r.currency or NO_CURRENCY}: total {format_money(r.total)}, "
                 f"count {r.count:,}, average {format_metric(avg, 'Average')}")
 
-    def _on_mouse_moved(self, pos) -> None:
+    def hover_lines(self, i: int) -> str:
+        r, _ = self.shown[i]
+        avg = r.total / r.count if r.count else Decimal(0)
+        return (f"{r.client}\n{r.currency or NO_CURRENCY} total {format_money(r.total)}\n"
+                f"count {r.count:,} · average {format_metric(avg, 'Average')}")
+
+    def show_hover(self, i: int) -> None:
+        """The exact figures of bar ``i`` beside its end, kept inside the plot."""
+        _, v = self.shown[i]
+        text = self.describe(i)
+        self.hover_text.setText(self.hover_lines(i))
+        self.hover_label.setText(text)
         vb = self.plot.getPlotItem().vb
-        if not self.shown or not self.plot.sceneBoundingRect().contains(pos):
+        area = vb.sceneBoundingRect()
+        size = self.hover_text.textItem.boundingRect().size()  # in pixels, whatever the view's scale
+        end = vb.mapViewToScene(QPointF(float(v), float(i)))
+        zero = vb.mapViewToScene(QPointF(0.0, float(i)))
+        gap = 6.0
+        left = end.x() + gap if end.x() >= zero.x() else end.x() - gap - size.width()
+        if left + size.width() > area.right():
+            left = end.x() - gap - size.width()
+        left = max(area.left(), min(left, area.right() - size.width()))
+        top = max(area.top(), min(end.y() - size.height() / 2, area.bottom() - size.height()))
+        self.hover_text.setPos(vb.mapSceneToView(QPointF(left, top)))
+        self.hover_text.show()
+
+    def _on_mouse_moved(self, pos) -> None:
+        item = self.plot.getPlotItem()
+        if not self.shown or not item.sceneBoundingRect().contains(pos):
             self.hover_text.hide()
             return
-        p = vb.mapSceneToView(pos)
-        i = int(round(p.x()))
-        if 0 <= i < len(self.shown) and abs(p.x() - i) <= 0.35:
-            _, v = self.shown[i]
-            text = self.describe(i)
-            self.hover_text.setText(text.replace(" — ", "\n", 1))
-            self.hover_text.setPos(i, float(v))
-            self.hover_text.show()
-            self.hover_label.setText(text)
+        p = item.vb.mapSceneToView(pos)
+        i = int(round(p.y()))
+        if 0 <= i < len(self.shown) and abs(p.y() - i) <= 0.45:
+            self.show_hover(i)
         else:
             self.hover_text.hide()
 
@@ -213,22 +395,21 @@ class RateChart(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.plot = pg.PlotWidget(self)
+        self.plot = pg.PlotWidget(self, axisItems={"left": GroupedAxis("left")})
         self.plot.setObjectName("ratePlot")
+        self.plot.setMinimumHeight(80)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.setLabel("bottom", "seconds ago")
         self.plot.setLabel("left", "events/s")
         self.plot.setXRange(-self.WINDOW_S, 0, padding=0)
-        self.legend = self.plot.addLegend(offset=(10, 5), colCount=5)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._keys = {"accepted": Outcome.ACCEPTED, "duplicates": Outcome.DUPLICATE,
                       "rejected": Outcome.REJECTED, "failed": Outcome.FAILED,
                       "retries": Outcome.RETRYING}
         for key, outcome in self._keys.items():
-            curve = self.plot.plot([], [], name=outcome.value)
+            curve = self.plot.plot([], [])
             curve.setClipToView(True)
             curve.setDownsampling(auto=True)
             self.curves[key] = curve
@@ -239,11 +420,18 @@ class RateChart(QWidget):
         self._last: dict[str, int] | None = None
         self._bin_start: float | None = None
         self._acc = {k: 0 for k in self._keys}
-        title = QLabel("Events per second by outcome", self)
+        title = QLabel("Events per second, last 5 minutes (x: seconds ago)", self)
         title.setStyleSheet("font-weight: 600;")
+        title.setWordWrap(True)
+        # the legend sits under the title, so it never covers the curves in a short plot
+        self.legend_label = QLabel(self)
+        self.legend_label.setObjectName("rateLegend")
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)  # fixed outcome names only
+        self.legend_label.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(title)
+        layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
         self.apply_palette(self.palette())
 
@@ -252,7 +440,9 @@ class RateChart(QWidget):
         _style_plot(self.plot, palette)
         for key, outcome in self._keys.items():
             self.curves[key].setPen(pg.mkPen(outcome_color(outcome, dark), width=2))
-        self.legend.setLabelTextColor(palette.color(QPalette.ColorRole.Text))
+        self.legend_label.setText(" ".join(
+            f"<span style='color:{outcome_color(o, dark).name()}'>━&nbsp;{o.value}</span>"
+            for o in self._keys.values()))
 
     @Slot(object)
     def add_counters(self, counters) -> None:

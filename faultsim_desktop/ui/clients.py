@@ -6,10 +6,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QTableView, QVBoxLayout, QWidget)
 
 from ..core.store import ClientTotal
-from .charts import NO_CURRENCY
+from .charts import NO_CURRENCY, format_money
+from .theme import plain_tooltip
 
 COLUMNS = ("Client", "Currency", "Count", "Total", "First seen", "Last seen", "Schema")
+TOTAL_COLUMN = 3
 SCHEMA_COLUMN = 6
+# what a narrow dock shows first: the client and its total, then currency and count
+VISUAL_ORDER = (0, TOTAL_COLUMN, 1, 2, 4, 5, SCHEMA_COLUMN)
+_CLIENT_MAX_CHARS = 28  # longer names are elided in the middle; the tooltip has them whole
 _SORT_KEYS = (
     lambda r: (r.client.casefold(), r.currency or ""),
     lambda r: (r.currency or "", r.client.casefold()),
@@ -51,13 +56,15 @@ class ClientsModel(QAbstractTableModel):
             if c == 2:
                 return f"{r.count:,}"
             if c == 3:
-                return f"{r.total:f}"
+                return format_money(r.total)
             if c == 4:
                 return r.first_seen[:19].replace("T", " ")
             if c == 5:
                 return r.last_seen[:19].replace("T", " ")
             version = self._versions.get(r.client.casefold())
             return f"v{version}" if version else ""
+        if role == Qt.ItemDataRole.ToolTipRole and c == 0:
+            return plain_tooltip(r.client)
         if role == Qt.ItemDataRole.ToolTipRole and c == SCHEMA_COLUMN:
             version = self._versions.get(r.client.casefold())
             return (f"Normalized by this client's mapping v{version} (Edit ▸ Client schemas)"
@@ -112,6 +119,9 @@ class ClientsModel(QAbstractTableModel):
     def rows(self) -> list[ClientTotal]:
         return list(self._rows)
 
+    def rows_between(self, first: int, stop: int) -> list[ClientTotal]:
+        return self._rows[first:stop]
+
 
 class ClientsView(QWidget):
     exportRequested = Signal()
@@ -119,6 +129,8 @@ class ClientsView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._client_width = 0
+        self._fitted_rows = -1
         self.model = ClientsModel(self)
         self.table = QTableView(self)
         self.table.setObjectName("clientsTable")
@@ -131,11 +143,12 @@ class ClientsView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.verticalScrollBar().valueChanged.connect(self._fit_visible)
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
-        cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((20, 9, 8, 14, 19, 19)):
-            self.table.setColumnWidth(col, cw * chars + 16)
+        for visual, logical in enumerate(VISUAL_ORDER):
+            hh.moveSection(hh.visualIndex(logical), visual)
         self.summary = QLabel(self)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
@@ -150,14 +163,68 @@ class ClientsView(QWidget):
             lambda index: self.schemaRequested.emit(self.model.rows()[index.row()].client))
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.summary, 1)
+        row.addStretch(1)
         row.addWidget(self.schemas_button)
         row.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary)  # a line of its own: beside the buttons it wraps to four
         layout.addLayout(row)
         self.set_stats([])
+
+    def _fit_columns(self, stats: list[ClientTotal], reset: bool = False) -> None:
+        """Size each column to the widest of ``stats`` (the client capped); columns only grow
+        (unless ``reset``), so they do not jump while totals change ten times a second."""
+        fm = self.table.fontMetrics()
+        hh = self.table.horizontalHeader()
+        pad = 2 * self.table.style().pixelMetric(self.table.style().PixelMetric.PM_FocusFrameHMargin) + 12
+
+        def widest(texts) -> int:
+            longest = sorted(texts, key=len, reverse=True)[:8]  # measure the few longest only
+            return max((fm.horizontalAdvance(t) for t in longest), default=0)
+        samples = {
+            0: [r.client[:_CLIENT_MAX_CHARS] for r in stats] or ["Client name"],
+            1: [r.currency or NO_CURRENCY for r in stats] or ["USD"],
+            2: [f"{r.count:,}" for r in stats] or ["8,888"],
+            TOTAL_COLUMN: [format_money(r.total) for r in stats] or ["88,888.88"],
+            4: ["8888-88-88 88:88:88"],
+            5: ["8888-88-88 88:88:88"],
+        }
+        for col, texts in samples.items():
+            header = hh.sectionSizeFromContents(col).width()  # with room for the sort arrow
+            width = max(header, widest(texts) + pad)
+            if col == 0:
+                self._client_width = width if reset else max(self._client_width, width)
+            elif width > self.table.columnWidth(col) or reset:
+                self.table.setColumnWidth(col, width)
+        self._fit_client_column()
+
+    @Slot()
+    def _fit_visible(self, *args) -> None:
+        """Fit the columns to the rows in view: cheap enough for every refresh."""
+        rows = self.model.rowCount()
+        first = self.table.rowAt(0)
+        if first < 0:
+            return
+        last = self.table.rowAt(self.table.viewport().height() - 1)
+        self._fit_columns(self.model.rows_between(first, rows if last < 0 else last + 1))
+
+    def _fit_client_column(self) -> None:
+        """The client column gives way (names elide) so that Total stays in view."""
+        room = self.table.viewport().width() - self.table.columnWidth(TOTAL_COLUMN)
+        self.table.setColumnWidth(0, max(90, min(self._client_width, room)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_client_column()
+
+    def preferred_width(self) -> int:
+        """The width that shows every column whole."""
+        columns = sum(self.table.columnWidth(c) for c in range(len(COLUMNS)))
+        frame = 2 * self.table.frameWidth() + self.table.verticalScrollBar().sizeHint().width()
+        margins = self.layout().contentsMargins()
+        return columns + frame + margins.left() + margins.right()
 
     def selected_client(self) -> str:
         rows = self.table.selectionModel().selectedRows()
@@ -166,6 +233,11 @@ class ClientsView(QWidget):
     @Slot(list)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.model.set_rows(stats)
+        if len(stats) != self._fitted_rows:  # new rows: measure them all, once
+            self._fitted_rows = len(stats)
+            self._fit_columns(stats, reset=not stats)
+        else:
+            self._fit_visible()
         clients = len({r.client.casefold() for r in stats})
         events = sum(r.count for r in stats)
         self.summary.setText(f"{clients:,} clients, {len(stats):,} client/currency rows, "

@@ -302,6 +302,7 @@ class LogView(QWidget):
         self.export_button.setText("Export CSV…")
         self.status = QLabel(self)
         self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setWordWrap(True)  # a narrow window wraps the line instead of widening
 
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)

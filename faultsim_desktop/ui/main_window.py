@@ -95,8 +95,8 @@ class MainWindow(QMainWindow):
         self.chart_splitter.setObjectName("chartSplitter")
         self.chart_splitter.addWidget(self.totals_chart)
         self.chart_splitter.addWidget(self.rate_chart)
-        self.chart_splitter.setStretchFactor(0, 3)
-        self.chart_splitter.setStretchFactor(1, 2)
+        self.chart_splitter.setStretchFactor(0, 2)
+        self.chart_splitter.setStretchFactor(1, 1)  # the totals get two thirds
         central = QWidget(self)
         cl = QVBoxLayout(central)
         cl.setContentsMargins(0, 0, 0, 0)
@@ -122,7 +122,12 @@ class MainWindow(QMainWindow):
         self._dock("quarantine", "Quarantine", self.quarantine_panel,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("pending", "Pending", self.pending_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._docks_follow_window = True
         self._default_layout()
+        for dock in self.docks.values():  # a dock the user moves ends the default layout
+            dock.dockLocationChanged.connect(self._stop_following)
+            dock.topLevelChanged.connect(self._stop_following)
+        self.installEventFilter(self)  # a press on a dock separator does too
 
         self._build_actions()
         self._build_menus()
@@ -174,9 +179,34 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(d["log"], d["quarantine"])
         self.tabifyDockWidget(d["quarantine"], d["pending"])
         d["log"].raise_()
-        self.resizeDocks([d["editor"], d["clients"]], [480, 430], Qt.Orientation.Horizontal)
-        self.resizeDocks([d["editor"], d["faults"]], [420, 380], Qt.Orientation.Vertical)
-        self.resizeDocks([d["log"]], [300], Qt.Orientation.Vertical)
+        self._docks_follow_window = True
+        self._size_docks()
+
+    def _size_docks(self) -> None:
+        """Dock sizes in proportion to the window, so the default layout suits any screen: the
+        charts keep the most room, the clients table room for its columns."""
+        d = self.docks
+        w, h = self.width(), self.height()
+        clients = min(self.clients.preferred_width(), max(240, 280 + (w - 1024) * 0.6))
+        self.resizeDocks([d["editor"], d["clients"]], [int(min(460, max(300, w * 0.2))),
+                                                       int(clients)], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["editor"], d["faults"]], [h, h], Qt.Orientation.Vertical)
+        self.resizeDocks([d["log"]], [int(min(300, max(190, h * 0.27)))], Qt.Orientation.Vertical)
+
+    @Slot()
+    def _stop_following(self, *args) -> None:
+        self._docks_follow_window = False
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._docks_follow_window:
+            self._size_docks()
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self and event.type() == QEvent.Type.MouseButtonPress \
+                and self.childAt(event.position().toPoint()) is None:
+            self._docks_follow_window = False  # the user drags a separator: keep their sizes
+        return super().eventFilter(watched, event)
 
     def _action(self, text: str, slot=None, shortcut=None, checkable=False, name=None,
                 tip=None) -> QAction:
@@ -419,10 +449,13 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1440, 900)
+            screen = self.screen().availableGeometry()  # a first start on a small screen fits it
+            self.resize(min(1440, screen.width()), min(900, screen.height()))
         state = s.value("window/state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state, STATE_VERSION)
+        if isinstance(state, QByteArray) and not state.isEmpty() \
+                and self.restoreState(state, STATE_VERSION):
+            # the user's own arrangement stays as it was; the default one keeps following
+            self._docks_follow_window = s.value("window/docksFollow") in (True, "true")
         self.fault_panel.load(s)
         metric = s.value("chart/metric")
         if isinstance(metric, str) and self.totals_chart.metric_box.findText(metric) >= 0:
@@ -436,6 +469,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState(STATE_VERSION))
+        s.setValue("window/docksFollow", self._docks_follow_window)
         if self.remember_db:
             s.setValue("database/last", remembered(self.user_db_path()))
         self.fault_panel.save(s)

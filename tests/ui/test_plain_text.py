@@ -19,7 +19,7 @@ def test_html_client_name_shows_literally(qtbot, window):
     qtbot.waitUntil(lambda: log.rowCount() == 2)
     assert log.data(log.index(0, 2), Qt.ItemDataRole.DisplayRole) == NAME
     assert "<script>" in log.data(log.index(1, 7), Qt.ItemDataRole.DisplayRole)
-    ticks = window.totals_chart.plot.getAxis("bottom")._tickLevels[0]
+    ticks = window.totals_chart.plot.getAxis("left")._tickLevels[0]
     assert [label for _, label in ticks] == [NAME]
     assert NAME in window.totals_chart.describe(0)
 
@@ -49,9 +49,11 @@ HOSTILE = ["<qt><font color=red>rich</font></qt>", "<img src=x onerror=alert(1)>
 def test_names_that_look_like_code_show_exactly(qtbot, window):
     """Qt rich text, markup, a right-to-left override, NUL, emoji, format strings and SQL show
     as given in the clients table, the log, the chart's hover text and the event dialog. The
-    chart's axis labels are short: they cut long names and show non-printable characters
+    chart's axis labels are short: they cut long names in the middle and show non-printable characters
     (NUL, the override) as '?', so one label cannot reorder or hide another."""
-    from faultsim_desktop.ui.charts import _short
+    from PySide6.QtGui import QFontMetrics
+
+    from faultsim_desktop.ui.charts import axis_label
 
     text = "\n".join(json.dumps({"client": n, "amount": i + 1, "currency": "USD"})
                      for i, n in enumerate(HOSTILE))
@@ -67,15 +69,19 @@ def test_names_that_look_like_code_show_exactly(qtbot, window):
             for r in range(log.rowCount())} == set(HOSTILE) | {""}  # "" for the rejected one
 
     chart = window.totals_chart
-    ticks = chart.plot.getAxis("bottom")._tickLevels[0]
-    assert sorted(label for _, label in ticks) == sorted(_short(n) for n in HOSTILE)
-    assert _short("abc\u202edcba") == "abc?dcba"
+    axis = chart.plot.getAxis("left")
+    metrics = QFontMetrics(axis.font())
+    labels = [label for _, label in axis._tickLevels[0]]
+    room = chart.label_room_px()
+    assert sorted(labels) == sorted(axis_label(n, metrics, room) for n in HOSTILE)
+    assert axis_label("abc\u202edcba", metrics, room) == "abc?dcba"
+    assert all(metrics.horizontalAdvance(label) <= room for label in labels)
     for i, (row, _) in enumerate(chart.shown):
         assert chart.describe(i).startswith(row.client + " — USD: total ")
     vb = chart.plot.getPlotItem().vb
-    chart._on_mouse_moved(vb.mapViewToScene(QPointF(0, float(chart.shown[0][1]) / 2)))
+    chart._on_mouse_moved(vb.mapViewToScene(QPointF(float(chart.shown[0][1]) / 2, 0)))
     assert chart.hover_label.text() == chart.describe(0)
-    assert chart.hover_text.toPlainText() == chart.describe(0).replace(" — ", "\n", 1)
+    assert chart.hover_text.toPlainText().startswith(chart.shown[0][0].client + "\n")
 
     for r in range(log.rowCount()):
         record = log.record(r)

@@ -26,7 +26,7 @@ def test_send_updates_log_chart_clients_and_counters(qtbot, window):
     assert chart.currency.currentData() in ("USD", "EUR")
     chart.currency.setCurrentIndex(chart.currency.findData("USD"))
     assert chart.bar_values() == [("acme", Decimal("19.75"))]
-    assert list(chart.bars.opts["height"]) == [19.75]
+    assert list(chart.bars.opts["width"]) == [19.75]  # horizontal bars: the length is the value
     chart.metric_box.setCurrentText("Count")
     assert chart.bar_values() == [("acme", Decimal(2))]
     # and they agree with the engine (what `faultsim stats` prints)

@@ -1,0 +1,86 @@
+"""The window is usable on a 1024x640 screen and cuts nothing important at 1366x768 or
+1920x1080: it can be that small, the charts keep useful heights, the clients table shows Total,
+and at 1920 the dates are whole."""
+import json
+
+import pytest
+from PySide6.QtCore import QPoint, QRect, Qt
+
+from .helpers import send
+
+EVENTS = [{"client": name, "amount": amount, "currency": cur, "ts": "2024-05-01T08:00:00Z"}
+          for name, amount, cur in [("Müller Maschinenbau GmbH & Co. KG", "1234567.89", "EUR"),
+                                    ("acme", "19.75", "USD"), ("Zürich AG", "1234.50", "CHF")]]
+
+
+def _resize(qtbot, window, w, h):
+    window.resize(w, h)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == (w, h))
+
+
+def _column_rect(table, column: int) -> QRect:
+    """Where the table shows ``column``'s header, clipped to what the viewport shows."""
+    header = table.horizontalHeader()
+    x = header.sectionViewportPosition(column)
+    return QRect(x, 0, header.sectionSize(column), 1).intersected(
+        QRect(0, 0, table.viewport().width(), 1))
+
+
+def test_the_window_fits_1024x640(qtbot, window):
+    assert window.minimumSizeHint().width() <= 900
+    assert window.minimumSizeHint().height() <= 600
+    send(qtbot, window, json.dumps(EVENTS))
+    qtbot.waitUntil(lambda: len(window.clients.model.rows()) == 3)
+    _resize(qtbot, window, 1024, 640)
+    # the charts keep useful heights (they were 94 and 68 px)
+    qtbot.waitUntil(lambda: window.totals_chart.plot.height() >= 120)
+    assert window.rate_chart.plot.height() >= 70
+    assert window.totals_chart.visible_rows() >= 5
+    # the Total column is whole in the clients table's viewport, right after the client
+    table = window.clients.table
+    total = _column_rect(table, 3)
+    assert total.width() == table.horizontalHeader().sectionSize(3) > 0
+    assert table.horizontalHeader().visualIndex(3) == 1
+    m = window.clients.model
+    row = next(i for i in range(m.rowCount()) if m.rows()[i].currency == "EUR")
+    text = m.data(m.index(row, 3), Qt.ItemDataRole.DisplayRole)
+    assert text == "1,234,567.89"
+    assert table.fontMetrics().horizontalAdvance(text) < table.columnWidth(3)
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_nothing_important_is_cut(qtbot, window, size):
+    send(qtbot, window, json.dumps(EVENTS))
+    qtbot.waitUntil(lambda: len(window.clients.model.rows()) == 3)
+    _resize(qtbot, window, *size)
+    table = window.clients.table
+    fm = table.fontMetrics()
+    m = window.clients.model
+    shown = [3, 1, 2] + ([4, 5] if size[0] >= 1920 else [])
+    assert _column_rect(table, 0).width() == table.horizontalHeader().sectionSize(0)
+    for column in shown:
+        qtbot.waitUntil(lambda: _column_rect(table, column).width()
+                        == table.horizontalHeader().sectionSize(column))
+        for r in range(m.rowCount()):
+            text = m.data(m.index(r, column), Qt.ItemDataRole.DisplayRole)
+            assert fm.horizontalAdvance(text) <= table.columnWidth(column), (column, text)
+    assert window.totals_chart.plot.height() >= 200
+    assert window.rate_chart.plot.height() >= 80
+
+
+def test_the_default_layout_follows_the_window_until_the_user_arranges_it(qtbot, window):
+    clients = window.docks["clients"]
+    narrow = clients.width()
+    _resize(qtbot, window, 1920, 1080)
+    qtbot.waitUntil(lambda: clients.width() > narrow)
+    # a press on the separator left of the clients dock: from now on the user's sizes stay
+    at = QPoint(clients.x() - 2, clients.y() + 40)
+    assert window.childAt(at) is None
+    qtbot.mousePress(window, Qt.MouseButton.LeftButton, pos=at)
+    qtbot.mouseRelease(window, Qt.MouseButton.LeftButton, pos=at)
+    wide = clients.width()
+    _resize(qtbot, window, 1600, 1000)  # the default layout would give the clients less
+    assert clients.width() == wide
+    window.reset_layout_action.trigger()  # View > Reset layout follows the window again
+    _resize(qtbot, window, 1024, 640)
+    qtbot.waitUntil(lambda: clients.width() < wide)
