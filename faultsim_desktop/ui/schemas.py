@@ -434,7 +434,8 @@ class SchemasDialog(QDialog):
                 self.status.setText(f"Client \"{m.client}\" has no active mapping; saving makes "
                                     f"this v{version}.")
         self.retire_button.setEnabled(active is not None and not self._saving)
-        self._preview_timer.start()
+        if self.isVisible():  # a reload after closing (a mapping saved elsewhere) needs none
+            self._preview_timer.start()
 
     def _next_version(self) -> int:
         """The version a save makes: after the newest in the history (a retired one too)."""
