@@ -174,11 +174,11 @@ class TotalsChart(QWidget):
         self.plot.addItem(self.empty_text, ignoreBounds=True)
         self.empty_text.setPos(0.5, 0)
         # more bars than fit legibly scroll, with the money axis staying in view
-        self.scroll = QScrollBar(Qt.Orientation.Vertical, self)
-        self.scroll.setObjectName("chartScroll")
-        self.scroll.setRange(0, 0)
-        self.scroll.hide()
-        self.scroll.valueChanged.connect(self._apply_rows)
+        self.row_scroll = QScrollBar(Qt.Orientation.Vertical, self)
+        self.row_scroll.setObjectName("chartScroll")
+        self.row_scroll.setRange(0, 0)
+        self.row_scroll.hide()
+        self.row_scroll.valueChanged.connect(self._apply_rows)
         self.plot.viewport().installEventFilter(self)
         vb.sigResized.connect(self._apply_rows)
 
@@ -186,7 +186,7 @@ class TotalsChart(QWidget):
         plot_row.setContentsMargins(0, 0, 0, 0)
         plot_row.setSpacing(0)
         plot_row.addWidget(self.plot, 1)
-        plot_row.addWidget(self.scroll)
+        plot_row.addWidget(self.row_scroll)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
@@ -311,12 +311,12 @@ class TotalsChart(QWidget):
         n = len(self.shown)
         fit = self.visible_rows()
         hidden = max(0, n - fit)
-        self.scroll.blockSignals(True)
-        self.scroll.setRange(0, hidden)
-        self.scroll.setPageStep(fit)
-        self.scroll.blockSignals(False)
-        self.scroll.setVisible(hidden > 0)
-        first = self.scroll.value()
+        self.row_scroll.blockSignals(True)
+        self.row_scroll.setRange(0, hidden)
+        self.row_scroll.setPageStep(fit)
+        self.row_scroll.blockSignals(False)
+        self.row_scroll.setVisible(hidden > 0)
+        first = self.row_scroll.value()
         # a few bars stay bars: no row is drawn taller than _TALLEST_ROW text rows
         rows = fit if n >= fit else max(n, min(fit, math.ceil(fit / _TALLEST_ROW)))
         self.plot.setYRange(first - 0.5, first + rows - 0.5, padding=0)
@@ -334,8 +334,8 @@ class TotalsChart(QWidget):
         return int(min(_LABEL_MAX_PX, max(60, self.plot.width() * _LABEL_SHARE)))
 
     def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.Type.Wheel and self.scroll.isVisible():
-            QApplication.sendEvent(self.scroll, event)  # the wheel scrolls the bars
+        if event.type() == QEvent.Type.Wheel and self.row_scroll.isVisible():
+            QApplication.sendEvent(self.row_scroll, event)  # the wheel scrolls the bars
             return True
         return super().eventFilter(watched, event)
 

@@ -59,7 +59,7 @@ def test_fifteen_clients_each_get_their_own_row(qtbot, window):
     labels = [t for _, t in texts]
     assert all("…" in t for t in labels)  # long names are cut, not run into each other
     assert len(set(labels)) == 15  # and stay distinct: the middle goes, the number stays
-    assert not chart.scroll.isVisible()  # 15 rows fit at 1440x900
+    assert not chart.row_scroll.isVisible()  # 15 rows fit at 1440x900
     assert chart.bar_values()[0][0].endswith("subsidiary 14")  # the largest on top
     bottom = [t for _, t in _drawn_texts(qtbot, chart.plot.getAxis("bottom"), 2)]
     assert "1,500,000" in bottom or any(t.endswith(",000") for t in bottom), bottom
@@ -73,9 +73,9 @@ def test_hundreds_of_clients_scroll_and_are_counted(qtbot):
     chart.set_stats(_rows(412))
     _drawn_texts(qtbot, chart.plot.getAxis("left"), 1)
     assert chart.scope_label.text().startswith("Showing top 30 of 412 clients in USD")
-    assert chart.visible_rows() < 30 and chart.scroll.isVisible()
-    assert chart.scroll.maximum() == 30 - chart.visible_rows()
-    chart.scroll.setValue(chart.scroll.maximum())
+    assert chart.visible_rows() < 30 and chart.row_scroll.isVisible()
+    assert chart.row_scroll.maximum() == 30 - chart.visible_rows()
+    chart.row_scroll.setValue(chart.row_scroll.maximum())
     low, high = chart.plot.getPlotItem().vb.viewRange()[1]
     assert low < 29 < high  # the last ranked bar is in view after scrolling
     chart.top_n.setValue(1000)
