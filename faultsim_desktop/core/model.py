@@ -134,3 +134,6 @@ class OutcomeRecord(NamedTuple):
     line: int
     event_id: int | None = None  # the stored event (the original one for a duplicate)
     quarantine_id: int | None = None
+    # the pending outbox entry this outcome is about: set on FAILED (where the event waits) and
+    # on every outcome of a retry from the outbox, so counters can settle the earlier FAILED
+    outbox_id: int | None = None

@@ -18,7 +18,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, TextIO
+from typing import BinaryIO, Callable, Iterable, Sequence, TextIO
 
 from .faults import FaultSwitch
 from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
@@ -188,23 +188,61 @@ class Ticket:
         return self.summary
 
 
+_OUTBOX_ID = OutcomeRecord._fields.index("outbox_id")
+_COUNTED = {Outcome.ACCEPTED: "accepted", Outcome.DUPLICATE: "duplicates",
+            Outcome.REJECTED: "rejected"}
+
+
 @dataclass
 class SessionCounters:
+    """What became of the events sent through one service, each counted once by its final
+    outcome: an event that failed and waits in the pending outbox counts as failed until a
+    retry settles it, then as what the retry found (accepted when its own earlier commit,
+    whose acknowledgement was lost, is what the retry finds)."""
+
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
     failed: int = 0
     retries: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # outbox ids of the events counted in ``failed`` (a FAILED outcome with no id stays failed)
+    _waiting: set = field(default_factory=set, repr=False)
 
     def add(self, records: list[OutcomeRecord]) -> None:
         counts = _count_outcomes(records)  # outside the lock: the window reads these often
         with self._lock:
+            if counts[Outcome.FAILED] or self._waiting:
+                counts = self._settle(records, counts)
             self.accepted += counts[Outcome.ACCEPTED]
             self.duplicates += counts[Outcome.DUPLICATE]
             self.rejected += counts[Outcome.REJECTED]
             self.failed += counts[Outcome.FAILED]
             self.retries += counts[Outcome.RETRYING]
+
+    def _settle(self, records: list[OutcomeRecord], counts: Counter) -> Counter:
+        """Outcomes about pending outbox entries: a FAILED again is not a second failure, and
+        a final outcome takes its event out of ``failed``."""
+        waiting = self._waiting
+        for r in records:
+            oid = r[_OUTBOX_ID] if len(r) > _OUTBOX_ID else None
+            if oid is None:
+                continue
+            if r[1] is Outcome.FAILED:
+                if oid in waiting:
+                    counts[Outcome.FAILED] -= 1
+                else:
+                    waiting.add(oid)
+            elif r[1] in _COUNTED and oid in waiting:
+                waiting.discard(oid)
+                self.failed -= 1
+        return counts
+
+    def forget_waiting(self) -> None:
+        """The outbox was emptied (a reset): what waited there is gone, not failed."""
+        with self._lock:
+            self.failed -= len(self._waiting)
+            self._waiting.clear()
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -311,7 +349,8 @@ class IngestService:
 
     # -- submitting ------------------------------------------------------------------------
     def _enqueue(self, items: list[Prepared], ticket: Ticket,
-                 cancel: threading.Event | None = None, more_coming: bool = False) -> None:
+                 cancel: threading.Event | None = None, more_coming: bool = False,
+                 tickets: Sequence[int] | None = None) -> None:
         ticket.expect(len(items))
         on_done = ticket.add
         if ticket.records is not None:
@@ -324,7 +363,9 @@ class IngestService:
         for i in range(0, len(items), self.batch_size):
             self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=on_done,
                                          cancel=cancel, on_cancelled=ticket.discard,
-                                         more_coming=more_coming))
+                                         more_coming=more_coming,
+                                         tickets=None if tickets is None
+                                         else tickets[i:i + self.batch_size]))
 
     def submit_text(self, text: str | bytes, source: str = "pasted", *,
                     keep_records: bool = False) -> Ticket:
@@ -336,14 +377,16 @@ class IngestService:
         ticket.seal()
         return ticket
 
-    def submit_prepared(self, items: list[Prepared], *, keep_records: bool = False) -> Ticket:
+    def submit_prepared(self, items: list[Prepared], *, keep_records: bool = False,
+                        tickets: Sequence[int] | None = None) -> Ticket:
         """Queue events that went through the CPU stage (``pipeline.prepare`` with
         ``registry()``) already, for a caller that adjusts them first (the HTTP server's
-        Idempotency-Key header)."""
+        Idempotency-Key header). ``tickets`` (``retry.request_tickets``, one per item) let a
+        request sent again recognize what its earlier try stored."""
         ticket = Ticket()
         if keep_records:
             ticket.keep_records()
-        self._enqueue(items, ticket)
+        self._enqueue(items, ticket, tickets=tickets)
         ticket.seal()
         return ticket
 
@@ -669,6 +712,7 @@ class IngestService:
         if self.fingerprint_cache is not None:  # its entries' epoch is over anyway: free them
             self.fingerprint_cache.clear()
         self.outbox.remove(p.id for page in self.outbox.iter_all() for p in page)
+        self.counters.forget_waiting()
 
     def close(self) -> None:
         if self._closed:
