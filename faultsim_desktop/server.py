@@ -75,7 +75,6 @@ from .core.model import Candidate, Outcome, Prepared, RejectCode
 from .core.normalize import IDEMPOTENCY_NAMES, client_display, field_key, parse_time
 from .core.parsing import decode_value, split_text
 from .core.pipeline import prepare_one
-from .core.retry import request_tickets
 from .core.service import IngestService
 from .core.store import StorageError
 from .core.writer import utc_now
@@ -305,9 +304,7 @@ def _ingest_body(service, body, key_header, source):
     if key is not None:
         items = _apply_key(candidates, items, key, now, registry)
     try:
-        # a retry of a keyed request (its answer lost) recognizes what its first try stored
-        tickets = request_tickets(key, body, len(items)) if key is not None else None
-        ticket = service.submit_prepared(items, keep_records=True, tickets=tickets)
+        ticket = service.submit_prepared(items, keep_records=True)
         ticket.wait(WAIT_S)
     except (RuntimeError, TimeoutError) as exc:  # a stopped writer; no outcome in time
         # queued events are still written; a retry of this request is deduplicated

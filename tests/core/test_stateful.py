@@ -170,7 +170,7 @@ class IngestMachine(RuleBasedStateMachine):
         expected = self._predict(batch)
         assert outcomes == expected, [(b[0], r.outcome, r.reason) for b, r
                                       in zip(batch, records)]
-        for (raw, ev), r in zip(batch, records):
+        for (raw, ev, *_), r in zip(batch, records):
             if r.outcome in (A, D):
                 assert self.event_ids.setdefault(ev.identity, r.event_id) == r.event_id
         return records
