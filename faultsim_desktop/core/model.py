@@ -86,7 +86,9 @@ class Outcome(str, enum.Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
-    FAILED = "failed"  # storage failed after every retry; the event waits in the pending outbox
+    # storage failed (or no acknowledgement came back) on every attempt; the event waits in the
+    # pending outbox until a retry settles it
+    FAILED = "failed"
     RETRYING = "retrying"  # not final: a write attempt failed and will be tried again
 
 
