@@ -33,7 +33,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .model import Outcome, OutcomeRecord, Prepared
 from .storage import mask_url, pg_outbox_path, url_password
 from .store import (ClientTotal, QuarantineEntry, StorageError, _exact_sum, _raw_bytes,
-                    _same_ticket, _storable, lost_ack_reason)
+                    _own_earlier_commit, _storable, lost_ack_reason)
 
 SCHEMA_VERSION = 3
 # The pool logs each failed connection attempt; a StorageError already says what is wrong, so
@@ -568,7 +568,7 @@ class PgWriteSession:
         for i in undecided:
             it = items[i]
             row = by_prefix.get(it[4][:16])
-            if row is not None and row[1] == it[4] and _same_ticket(row[2], receipts[i]):
+            if row is not None and row[1] == it[4] and _own_earlier_commit(row[2], receipts[i]):
                 records[i] = OutcomeRecord(now, Outcome.ACCEPTED, it[5], it[7], it[8], it[4],
                                            attempt, lost_ack_reason(row[2]), it[1], it[2],
                                            row[0])

@@ -39,7 +39,8 @@ class RetryPolicy:
 # A receipt marks the row one submitted event inserts, so that a retry can tell its own earlier
 # commit (whose acknowledgement was lost) from the same content stored by another sender: the
 # event's ticket (a multiple of RECEIPT_STEP, unique per event and kept in the pending outbox)
-# plus the number of the attempt whose transaction wrote the row (1 to 255).
+# plus the number of the attempt whose transaction wrote the row (1 to 255, counted on across
+# drains of the outbox). A row with the event's ticket and an earlier attempt is its own commit.
 RECEIPT_STEP = 256
 _TICKET_BITS = 54  # tickets stay below 2**62: a signed 64-bit integer in both databases
 

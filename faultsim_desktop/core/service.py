@@ -189,8 +189,7 @@ class Ticket:
 
 
 _OUTBOX_ID = OutcomeRecord._fields.index("outbox_id")
-_COUNTED = {Outcome.ACCEPTED: "accepted", Outcome.DUPLICATE: "duplicates",
-            Outcome.REJECTED: "rejected"}
+_SETTLED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED})
 
 
 @dataclass
@@ -233,7 +232,7 @@ class SessionCounters:
                     counts[Outcome.FAILED] -= 1
                 else:
                     waiting.add(oid)
-            elif r[1] in _COUNTED and oid in waiting:
+            elif r[1] in _SETTLED and oid in waiting:
                 waiting.discard(oid)
                 self.failed -= 1
         return counts

@@ -381,10 +381,13 @@ def _bind_bytes_and_null_directly() -> None:
 _bind_bytes_and_null_directly()
 
 
-def _same_ticket(stored: int | None, receipt: int | None) -> bool:
-    """True when the stored row was inserted by this very event (same receipt ticket)."""
+def _own_earlier_commit(stored: int | None, receipt: int | None) -> bool:
+    """True when the stored row was inserted by this very event (same ticket) on an earlier
+    attempt; the same ticket at the same attempt is another drain of the same pending event,
+    running at the same time, and what it stored is a duplicate for this one."""
     return (stored is not None and receipt is not None
-            and stored - stored % RECEIPT_STEP == receipt - receipt % RECEIPT_STEP)
+            and stored - stored % RECEIPT_STEP == receipt - receipt % RECEIPT_STEP
+            and stored % RECEIPT_STEP < receipt % RECEIPT_STEP)
 
 
 def lost_ack_reason(stored_receipt: int) -> str:
@@ -520,7 +523,7 @@ class WriteSession:
                 continue
             row = execute("SELECT id, fingerprint, receipt FROM events WHERE time_bucket = ?"
                           " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
-            if row is not None and row[1] == fp and _same_ticket(row[2], receipt):
+            if row is not None and row[1] == fp and _own_earlier_commit(row[2], receipt):
                 # the event row is its log entry, as for any accepted event
                 append(OutcomeRecord(now, accepted, client, amount, currency, fp, attempt,
                                      lost_ack_reason(row[2]), source, line, row[0]))

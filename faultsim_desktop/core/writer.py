@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from .faults import FaultPoint, FaultSwitch, InjectedFault, sleep_unless
 from .model import OUTBOX_ID, Outcome, OutcomeRecord, Prepared
-from .retry import (RECEIPT_STEP, Outbox, RetryPolicy, new_tickets, receipt_ticket)
+from .retry import RECEIPT_STEP, Outbox, RetryPolicy, new_tickets, receipt_ticket
 from .storage import open_backend
 from .store import (StorageError, WriteSession, connect, explain, missing_error,
                     readonly_error)

@@ -369,7 +369,7 @@ def test_threads_and_processes_writing_overlapping_events_count_each_once(pg_db,
     assert errors == [] and [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
     assert all(json.loads(out.strip().splitlines()[-1])["failed"] == 0 for out, _ in outs)
     with IngestService(pg_db, workers=0) as svc:
-        svc.retry_pending()  # lost acknowledgements: stored already, so duplicates
+        svc.retry_pending()  # lost acknowledgements: found stored under their own receipts
         assert svc.outbox.count() == 0
         assert {r.client: (r.count, r.total) for r in svc.stats()} == truth
         assert svc.stats() == svc.stats_from_events() and svc.integrity_check() == "ok"
