@@ -124,7 +124,7 @@ _SCHEMA_V2 = [
     )""",
 ]
 # As store.py's version 4: the receipt of the submission that inserted each event row.
-_SCHEMA_V3 = ["ALTER TABLE events ADD COLUMN receipt bigint"]
+_SCHEMA_V3 = ["ALTER TABLE events ADD COLUMN IF NOT EXISTS receipt bigint"]
 _MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 # -- text PostgreSQL can keep ------------------------------------------------------------------

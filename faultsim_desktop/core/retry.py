@@ -5,7 +5,6 @@ the main database being unavailable and the program being restarted.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import sqlite3
@@ -49,17 +48,6 @@ def new_tickets(n: int) -> range:
     """Tickets for ``n`` events sent for the first time: random, so never another sender's
     (a seeded fault switch replays the same faults, never the same tickets)."""
     start = (int.from_bytes(os.urandom(8), "big") >> (64 - _TICKET_BITS)) * RECEIPT_STEP
-    return range(start, start + n * RECEIPT_STEP, RECEIPT_STEP)
-
-
-def request_tickets(key: str, body: str | bytes, n: int) -> range:
-    """Tickets for the ``n`` events of a request that names itself (an HTTP Idempotency-Key):
-    the same request sent again gets the same tickets, so it recognizes what its earlier try
-    stored though that try's answer was lost."""
-    data = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
-    digest = hashlib.sha256(b"faultsim-request\0" + key.encode("utf-8", "surrogatepass")
-                            + b"\0" + data).digest()
-    start = (int.from_bytes(digest[:8], "big") >> (64 - _TICKET_BITS)) * RECEIPT_STEP
     return range(start, start + n * RECEIPT_STEP, RECEIPT_STEP)
 
 

@@ -18,7 +18,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Sequence, TextIO
+from typing import BinaryIO, Callable, Iterable, TextIO
 
 from .faults import FaultSwitch
 from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
@@ -348,8 +348,7 @@ class IngestService:
 
     # -- submitting ------------------------------------------------------------------------
     def _enqueue(self, items: list[Prepared], ticket: Ticket,
-                 cancel: threading.Event | None = None, more_coming: bool = False,
-                 tickets: Sequence[int] | None = None) -> None:
+                 cancel: threading.Event | None = None, more_coming: bool = False) -> None:
         ticket.expect(len(items))
         on_done = ticket.add
         if ticket.records is not None:
@@ -362,9 +361,7 @@ class IngestService:
         for i in range(0, len(items), self.batch_size):
             self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=on_done,
                                          cancel=cancel, on_cancelled=ticket.discard,
-                                         more_coming=more_coming,
-                                         tickets=None if tickets is None
-                                         else tickets[i:i + self.batch_size]))
+                                         more_coming=more_coming))
 
     def submit_text(self, text: str | bytes, source: str = "pasted", *,
                     keep_records: bool = False) -> Ticket:
@@ -376,16 +373,14 @@ class IngestService:
         ticket.seal()
         return ticket
 
-    def submit_prepared(self, items: list[Prepared], *, keep_records: bool = False,
-                        tickets: Sequence[int] | None = None) -> Ticket:
+    def submit_prepared(self, items: list[Prepared], *, keep_records: bool = False) -> Ticket:
         """Queue events that went through the CPU stage (``pipeline.prepare`` with
         ``registry()``) already, for a caller that adjusts them first (the HTTP server's
-        Idempotency-Key header). ``tickets`` (``retry.request_tickets``, one per item) let a
-        request sent again recognize what its earlier try stored."""
+        Idempotency-Key header)."""
         ticket = Ticket()
         if keep_records:
             ticket.keep_records()
-        self._enqueue(items, ticket, tickets=tickets)
+        self._enqueue(items, ticket)
         ticket.seal()
         return ticket
 

@@ -46,8 +46,6 @@ class WriteJob:
     on_cancelled: Callable[[int], None] | None = None
     # more jobs of the same bulk ingest follow soon (see Writer._coalesce)
     more_coming: bool = False
-    # one receipt ticket per item (core/retry.py); None: new random ones
-    tickets: Sequence[int] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: object = None
     error: BaseException | None = None
@@ -335,13 +333,7 @@ class Writer(threading.Thread):
         if not jobs:
             return
         items = [it for job in jobs for it in job.items]
-        if all(job.tickets is None for job in jobs):
-            tickets: Sequence[int] = new_tickets(len(items))
-        else:
-            tickets = [t for job in jobs
-                       for t in (job.tickets if job.tickets is not None
-                                 else new_tickets(len(job.items)))]
-        records = self._write_with_retries(items, tickets)
+        records = self._write_with_retries(items, new_tickets(len(items)))
         self.publish(records)
         self._taken(len(items))
         start = 0

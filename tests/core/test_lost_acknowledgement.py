@@ -166,3 +166,28 @@ def test_http_answers_follow_the_final_outcome_of_a_lost_acknowledgement(db_path
         drained = svc.retry_pending()  # the outbox copies find their own commit
         assert (drained.accepted, drained.duplicates, drained.pending) == (2, 0, 0)
         assert svc.counts()["events"] == 5
+
+
+def test_an_outbox_without_receipts_is_upgraded_and_its_events_still_go_through(db_path):
+    import sqlite3
+    from contextlib import closing
+
+    from faultsim_desktop.core.storage import open_backend
+
+    # the outbox of the version before receipts: AUTOINCREMENT, no receipt column
+    with closing(sqlite3.connect(open_backend(db_path).outbox_path)) as conn, conn:
+        conn.execute("CREATE TABLE pending (id INTEGER PRIMARY KEY AUTOINCREMENT, raw NOT NULL,"
+                     " source TEXT NOT NULL, line INTEGER NOT NULL, col INTEGER NOT NULL,"
+                     " failed_at TEXT NOT NULL, attempts INTEGER NOT NULL,"
+                     " last_error TEXT NOT NULL)")
+        conn.execute("INSERT INTO pending VALUES (4, ?, 'old', 1, 1, 'then', 2, 'locked')",
+                     (EVENTS[0],))
+    with open_service(db_path) as svc:
+        svc.faults.set(FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.ALWAYS))
+        assert [(p.id, p.receipt) for p in svc.pending()] == [(4, None)]
+        assert svc.retry_pending().failed == 1
+        [p] = svc.pending()
+        assert (p.id, p.attempts) == (4, 4) and p.receipt is not None  # it has one now
+        svc.faults.enabled = False
+        assert svc.retry_pending().accepted == 1
+        assert svc.counts()["events"] == 1 and svc.outbox.count() == 0

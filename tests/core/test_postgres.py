@@ -16,7 +16,7 @@ import pytest
 
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
 from faultsim_desktop.core.model import Outcome
-from faultsim_desktop.core.pgstore import _SCHEMA_V1
+from faultsim_desktop.core.pgstore import _SCHEMA_V1, SCHEMA_VERSION
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.core.storage import open_backend
@@ -194,6 +194,7 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_data(pg_db):
     with psycopg.connect(pg_db, autocommit=True) as conn:
         conn.execute("DELETE FROM schemas")
         conn.execute("ALTER TABLE events DROP COLUMN mapping_version")
+        conn.execute("ALTER TABLE events DROP COLUMN receipt")
         conn.execute("DROP TABLE schemas")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with IngestService(pg_db, workers=0) as svc:  # upgraded to the current version
@@ -202,7 +203,7 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_data(pg_db):
         assert svc.mappings() == []
     with psycopg.connect(pg_db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                            ).fetchone()[0] == "2"
+                            ).fetchone()[0] == str(SCHEMA_VERSION)
         assert conn.execute("SELECT count(*) FROM events WHERE mapping_version IS NULL"
                             ).fetchone()[0] == 4
 
