@@ -87,7 +87,9 @@ class Outcome(str, enum.Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
-    FAILED = "failed"  # storage failed after every retry; the event waits in the pending outbox
+    # storage failed (or no acknowledgement came back) on every attempt; the event waits in the
+    # pending outbox until a retry settles it
+    FAILED = "failed"
     RETRYING = "retrying"  # not final: a write attempt failed and will be tried again
 
 
@@ -135,3 +137,6 @@ class OutcomeRecord(NamedTuple):
     line: int
     event_id: int | None = None  # the stored event (the original one for a duplicate)
     quarantine_id: int | None = None
+    # the pending outbox entry this outcome is about: set on FAILED (where the event waits) and
+    # on every outcome of a retry from the outbox, so counters can settle the earlier FAILED
+    outbox_id: int | None = None

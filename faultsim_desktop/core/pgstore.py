@@ -35,8 +35,8 @@ from .model import Outcome, OutcomeRecord, Prepared
 from .paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
                      sort_columns, text_filter)
 from .storage import mask_url, pg_outbox_path, url_password
-from .store import (ClientTotal, QuarantineEntry, StorageError, _exact_sum, _raw_bytes, _storable,
-                    content_fingerprint)
+from .store import (ClientTotal, QuarantineEntry, StorageError, _exact_sum, _own_earlier_commit,
+                    _raw_bytes, _storable, content_fingerprint, lost_ack_reason)
 
 SCHEMA_VERSION = 3
 # The pool logs each failed connection attempt; a StorageError already says what is wrong, so
@@ -145,7 +145,8 @@ def _fingerprint_open_entries(conn: psycopg.Connection) -> None:
 
 
 # As store.py's version 4: quarantine entries know their content's fingerprint, and
-# Idempotency-Key answers are kept.
+# Idempotency-Key answers are kept; and the receipt of the submission that inserted
+# each event row.
 _SCHEMA_V3 = [
     "ALTER TABLE quarantine ADD COLUMN fingerprint bytea",
     """CREATE INDEX quarantine_open_fingerprint ON quarantine (fingerprint)
@@ -159,6 +160,7 @@ _SCHEMA_V3 = [
         created_at text NOT NULL
     )""",
     "CREATE INDEX requests_created ON requests (created_at)",
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS receipt bigint",
 ]
 _MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
@@ -433,14 +435,15 @@ def _translated(method):
 _BATCH_TABLE = """CREATE TEMP TABLE IF NOT EXISTS faultsim_batch (
     id bigint, fingerprint bytea, client text, client_key text, currency text, amount text,
     event_time text, idempotency_key text, warnings text, source text, line integer, raw text,
-    raw_bytes bytea, mapping_version integer) ON COMMIT DELETE ROWS"""
+    raw_bytes bytea, mapping_version integer, receipt bigint) ON COMMIT DELETE ROWS"""
 _BATCH_TYPES = ["int8", "bytea", "text", "text", "text", "text", "text", "text", "text", "text",
-                "int4", "text", "bytea", "int4"]
+                "int4", "text", "bytea", "int4", "int8"]
 _INSERT_EVENTS = (
     "INSERT INTO events (id, fingerprint, client, client_key, currency, amount, event_time,"
-    " received_at, idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version)"
+    " received_at, idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version,"
+    " receipt)"
     " SELECT id, fingerprint, client, client_key, currency, amount::numeric, event_time, %s,"
-    " idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version"
+    " idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version, receipt"
     " FROM faultsim_batch ORDER BY fingerprint"
     " ON CONFLICT DO NOTHING RETURNING id, fingerprint")
 _MAPPING_VERSION = 15  # Prepared.mapping_version (plain tuples from workers: by position)
@@ -522,11 +525,14 @@ class PgWriteSession:
             self.conn = None
 
     @_translated
-    def store_events(self, items: list[Prepared], attempt: int, now: str
-                     ) -> list[OutcomeRecord]:
-        """Insert a batch inside the open transaction; the UNIQUE indexes decide duplicates."""
+    def store_events(self, items: list[Prepared], attempt: int, now: str,
+                     receipts: Iterable[int | None] | None = None) -> list[OutcomeRecord]:
+        """Insert a batch inside the open transaction; the UNIQUE indexes decide duplicates.
+        ``receipts`` as in store.py: an event finding its own receipt's ticket on the stored
+        row is accepted (an earlier attempt committed it; its acknowledgement was lost)."""
         cur = self.conn.cursor()
         n = len(items)
+        receipts = [None] * n if receipts is None else list(receipts)
         records: list[OutcomeRecord | None] = [None] * n
         to_quarantine: list[tuple[int, str, str]] = []  # (index, code, reason)
         # One row per fingerprint and per (client, key) goes to the INSERT: what a batch says
@@ -567,7 +573,8 @@ class PgWriteSession:
                            event_time, _text(idem),
                            dumps(warnings, ensure_ascii=False) if warnings else None,
                            _text(source), line, raw_text, raw_data,
-                           it[_MAPPING_VERSION] if len(it) > _MAPPING_VERSION else None))
+                           it[_MAPPING_VERSION] if len(it) > _MAPPING_VERSION else None,
+                           receipts[i]))
             cur.execute(_INSERT_EVENTS, (now,))
             inserted = {bytes(fp): eid for eid, fp in cur.fetchall()}
         accepted: list[int] = []
@@ -583,7 +590,7 @@ class PgWriteSession:
                                            attempt, None, it[1], it[2], eid)
         undecided += later
         if undecided:
-            self._decide(cur, items, undecided, records, to_quarantine, attempt, now)
+            self._decide(cur, items, undecided, records, to_quarantine, attempt, now, receipts)
         if to_quarantine:
             self._quarantine_all(cur, items, to_quarantine, records, attempt, now)
         self._resolve_stored(cur, records)
@@ -595,17 +602,24 @@ class PgWriteSession:
         self._log(cur, done)
         return done
 
-    def _decide(self, cur, items, undecided, records, to_quarantine, attempt, now) -> None:
-        """Events the INSERT skipped: a duplicate, a 128-bit collision, or a key conflict."""
+    def _decide(self, cur, items, undecided, records, to_quarantine, attempt, now, receipts
+                ) -> None:
+        """Events the INSERT skipped: a duplicate (or the event's own earlier commit), a
+        128-bit collision, or a key conflict."""
         prefixes = sorted({items[i][4][:16] for i in undecided})
-        cur.execute("SELECT id, fingerprint FROM events WHERE substr(fingerprint, 1, 16)"
+        cur.execute("SELECT id, fingerprint, receipt FROM events WHERE substr(fingerprint, 1, 16)"
                     " = ANY(%b::bytea[])", (prefixes,))
-        by_prefix = {bytes(fp[:16]): (eid, bytes(fp)) for eid, fp in cur.fetchall()}
+        by_prefix = {bytes(fp[:16]): (eid, bytes(fp), receipt)
+                     for eid, fp, receipt in cur.fetchall()}
         conflicts = []
         for i in undecided:
             it = items[i]
             row = by_prefix.get(it[4][:16])
-            if row is not None and row[1] == it[4]:
+            if row is not None and row[1] == it[4] and _own_earlier_commit(row[2], receipts[i]):
+                records[i] = OutcomeRecord(now, Outcome.ACCEPTED, it[5], it[7], it[8], it[4],
+                                           attempt, lost_ack_reason(row[2]), it[1], it[2],
+                                           row[0])
+            elif row is not None and row[1] == it[4]:
                 records[i] = OutcomeRecord(now, Outcome.DUPLICATE, it[5], it[7], it[8], it[4],
                                            attempt, f"same as event #{row[0]}", it[1], it[2],
                                            row[0])

@@ -5,6 +5,7 @@ the main database being unavailable and the program being restarted.
 """
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 from contextlib import closing
@@ -37,6 +38,30 @@ class RetryPolicy:
         return ceiling / 2 + (rng or random).random() * ceiling / 2
 
 
+# A receipt marks the row one submitted event inserts, so that a retry can tell its own earlier
+# commit (whose acknowledgement was lost) from the same content stored by another sender: the
+# event's ticket (a multiple of RECEIPT_STEP, unique per event and kept in the pending outbox)
+# plus the number of the attempt whose transaction wrote the row (1 to 255, counted on across
+# drains of the outbox). A row with the event's ticket and an earlier attempt is its own commit.
+RECEIPT_STEP = 256
+_TICKET_BITS = 54  # tickets stay below 2**62: a signed 64-bit integer in both databases
+
+
+def new_tickets(n: int) -> range:
+    """Tickets for ``n`` events sent for the first time: random, so never another sender's
+    (a seeded fault switch replays the same faults, never the same tickets)."""
+    start = (int.from_bytes(os.urandom(8), "big") >> (64 - _TICKET_BITS)) * RECEIPT_STEP
+    return range(start, start + n * RECEIPT_STEP, RECEIPT_STEP)
+
+
+def receipt_ticket(receipt: int | None) -> int | None:
+    return None if receipt is None else receipt - receipt % RECEIPT_STEP
+
+
+def receipt_attempt(receipt: int) -> int:
+    return receipt % RECEIPT_STEP
+
+
 class PendingEvent(NamedTuple):
     id: int
     raw: str | bytes
@@ -46,6 +71,8 @@ class PendingEvent(NamedTuple):
     failed_at: str
     attempts: int
     last_error: str
+    # the receipt its rows carry when stored (see Writer): None in an outbox of an older version
+    receipt: int | None = None
 
 
 # AUTOINCREMENT: an id is never given to another event. A drain removes the ids it read; had a
@@ -60,24 +87,30 @@ CREATE TABLE IF NOT EXISTS pending (
     col INTEGER NOT NULL,
     failed_at TEXT NOT NULL,
     attempts INTEGER NOT NULL,
-    last_error TEXT NOT NULL
+    last_error TEXT NOT NULL,
+    receipt INTEGER
 )
 """
 
 
 def _current(conn: sqlite3.Connection) -> bool:
     row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'pending'").fetchone()
-    return row is not None and "AUTOINCREMENT" in row[0].upper()
+    return row is not None and "AUTOINCREMENT" in row[0].upper() and "RECEIPT" in row[0].upper()
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
-    """Create the table, or move an older outbox's rows (ids kept) into one with AUTOINCREMENT."""
-    old = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'pending'").fetchone()
+    """Create the table, or bring an older outbox's rows (ids kept) into the current one: with
+    AUTOINCREMENT, and with a receipt column (NULL for the rows it had)."""
+    old = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'pending'").fetchone()
+    if old and "AUTOINCREMENT" in old[0].upper():
+        conn.execute("ALTER TABLE pending ADD COLUMN receipt INTEGER")
+        return
     if old:
         conn.execute("ALTER TABLE pending RENAME TO pending_v0")
     conn.execute(_SCHEMA)
     if old:
-        conn.execute("INSERT INTO pending SELECT * FROM pending_v0")
+        conn.execute("INSERT INTO pending(id, raw, source, line, col, failed_at, attempts,"
+                     " last_error) SELECT * FROM pending_v0")
         conn.execute("DROP TABLE pending_v0")
 
 
@@ -111,31 +144,55 @@ class Outbox:
             self._ready = True
         return conn
 
-    def add(self, rows: Iterable[tuple[str | bytes, str, int, int, int, str]], failed_at: str) -> int:
-        """Store (raw, source, line, column, attempts, error) rows; returns how many."""
-        rows = [(r[0], r[1], r[2], r[3], failed_at, r[4], r[5]) for r in rows]
+    def add(self, rows: Iterable[tuple], failed_at: str) -> list[int]:
+        """Store (raw, source, line, column, attempts, error[, receipt]) rows; returns their
+        ids, in order."""
+        rows = [(r[0], r[1], r[2], r[3], failed_at, r[4], r[5], r[6] if len(r) > 6 else None)
+                for r in rows]
         if not rows:
-            return 0
+            return []
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
-                "INSERT INTO pending(raw, source, line, col, failed_at, attempts, last_error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO pending(raw, source, line, col, failed_at, attempts, last_error,"
+                " receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            # AUTOINCREMENT inside one write transaction: the new ids are the last len(rows)
+            last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'pending'"
+                                ).fetchone()[0]
             conn.execute("COMMIT")
-        return len(rows)
+        return list(range(last - len(rows) + 1, last + 1))
 
-    def note_failure(self, ids: list[int], attempts: int, error: str) -> None:
+    def note_failure(self, ids: list[int], attempts: int, error: str,
+                     receipts: dict[int, int] | None = None) -> None:
+        """Another drain of ``ids`` failed; a row without a receipt takes the one it was
+        written with (``receipts``)."""
         if not ids:
             return
+        receipts = receipts or {}
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
-                "UPDATE pending SET attempts = attempts + ?, last_error = ? WHERE id = ?",
-                [(attempts, error, i) for i in ids],
+                "UPDATE pending SET attempts = attempts + ?, last_error = ?,"
+                " receipt = coalesce(receipt, ?) WHERE id = ?",
+                [(attempts, error, receipts.get(i), i) for i in ids],
             )
             conn.execute("COMMIT")
+
+    def receipts(self, ids: Iterable[int]) -> dict[int, tuple[int | None, int]]:
+        """id -> (receipt, attempts so far) of the pending events ``ids`` that are still here."""
+        ids = list(ids)
+        if not ids or not self.path.exists():
+            return {}
+        out = {}
+        with closing(self._connect()) as conn:
+            for i in range(0, len(ids), 500):
+                part = ids[i:i + 500]
+                out.update((r[0], (r[1], r[2])) for r in conn.execute(
+                    f"SELECT id, receipt, attempts FROM pending WHERE id IN"
+                    f" ({','.join('?' * len(part))})", part))
+        return out
 
     def remove(self, ids: Iterable[int]) -> None:
         ids = [(i,) for i in ids]
@@ -157,7 +214,8 @@ class Outbox:
             return []
         with closing(self._connect()) as conn:
             rows = conn.execute(
-                "SELECT id, raw, source, line, col, failed_at, attempts, last_error FROM pending"
+                "SELECT id, raw, source, line, col, failed_at, attempts, last_error, receipt"
+                " FROM pending"
                 " WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, -1 if limit is None else limit),
             ).fetchall()

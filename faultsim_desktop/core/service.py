@@ -193,23 +193,60 @@ class Ticket:
         return self.summary
 
 
+_OUTBOX_ID = OutcomeRecord._fields.index("outbox_id")
+_SETTLED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED})
+
+
 @dataclass
 class SessionCounters:
+    """What became of the events sent through one service, each counted once by its final
+    outcome: an event that failed and waits in the pending outbox counts as failed until a
+    retry settles it, then as what the retry found (accepted when its own earlier commit,
+    whose acknowledgement was lost, is what the retry finds)."""
+
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
     failed: int = 0
     retries: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # outbox ids of the events counted in ``failed`` (a FAILED outcome with no id stays failed)
+    _waiting: set = field(default_factory=set, repr=False)
 
     def add(self, records: list[OutcomeRecord]) -> None:
         counts = _count_outcomes(records)  # outside the lock: the window reads these often
         with self._lock:
+            if counts[Outcome.FAILED] or self._waiting:
+                counts = self._settle(records, counts)
             self.accepted += counts[Outcome.ACCEPTED]
             self.duplicates += counts[Outcome.DUPLICATE]
             self.rejected += counts[Outcome.REJECTED]
             self.failed += counts[Outcome.FAILED]
             self.retries += counts[Outcome.RETRYING]
+
+    def _settle(self, records: list[OutcomeRecord], counts: Counter) -> Counter:
+        """Outcomes about pending outbox entries: a FAILED again is not a second failure, and
+        a final outcome takes its event out of ``failed``."""
+        waiting = self._waiting
+        for r in records:
+            oid = r[_OUTBOX_ID] if len(r) > _OUTBOX_ID else None
+            if oid is None:
+                continue
+            if r[1] is Outcome.FAILED:
+                if oid in waiting:
+                    counts[Outcome.FAILED] -= 1
+                else:
+                    waiting.add(oid)
+            elif r[1] in _SETTLED and oid in waiting:
+                waiting.discard(oid)
+                self.failed -= 1
+        return counts
+
+    def forget_waiting(self) -> None:
+        """The outbox was emptied (a reset): what waited there is gone, not failed."""
+        with self._lock:
+            self.failed -= len(self._waiting)
+            self._waiting.clear()
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -757,6 +794,7 @@ class IngestService:
         if self.fingerprint_cache is not None:  # its entries' epoch is over anyway: free them
             self.fingerprint_cache.clear()
         self.outbox.remove(p.id for page in self.outbox.iter_all() for p in page)
+        self.counters.forget_waiting()
 
     def close(self) -> None:
         if self._closed:

@@ -10,6 +10,7 @@ import sqlite3
 import time
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from functools import reduce
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -20,6 +21,7 @@ from .model import Outcome, OutcomeRecord, Prepared
 from .paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
                      sort_columns, text_filter)
 from .parsing import decode_value
+from .retry import RECEIPT_STEP, receipt_attempt
 
 APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch anyone else's
 SCHEMA_VERSION = 4
@@ -257,7 +259,8 @@ def _fingerprint_open_entries(conn: sqlite3.Connection) -> None:
 
 
 # A quarantine entry knows its content's fingerprint, so storing that content later resolves
-# it; and an HTTP request's Idempotency-Key keeps the request's answer (see IngestService.once).
+# it; an HTTP request's Idempotency-Key keeps the request's answer (see IngestService.once);
+# and each event row keeps its submission's receipt.
 _SCHEMA_V4 = [
     "ALTER TABLE quarantine ADD COLUMN fingerprint BLOB",
     """CREATE INDEX quarantine_open_fingerprint ON quarantine(fingerprint)
@@ -271,6 +274,9 @@ _SCHEMA_V4 = [
         created_at TEXT NOT NULL
     )""",
     "CREATE INDEX requests_created ON requests(created_at)",
+    # Each event row carries the receipt of the submission that inserted it (core/retry.py),
+    # so a retry tells its own earlier commit, whose acknowledgement was lost, from a duplicate.
+    "ALTER TABLE events ADD COLUMN receipt INTEGER",
 ]
 _MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 
@@ -451,11 +457,25 @@ def _bind_bytes_and_null_directly() -> None:
 _bind_bytes_and_null_directly()
 
 
+def _own_earlier_commit(stored: int | None, receipt: int | None) -> bool:
+    """True when the stored row was inserted by this very event (same ticket) on an earlier
+    attempt; the same ticket at the same attempt is another drain of the same pending event,
+    running at the same time, and what it stored is a duplicate for this one."""
+    return (stored is not None and receipt is not None
+            and stored - stored % RECEIPT_STEP == receipt - receipt % RECEIPT_STEP
+            and stored % RECEIPT_STEP < receipt % RECEIPT_STEP)
+
+
+def lost_ack_reason(stored_receipt: int) -> str:
+    return (f"retry found it already stored: accepted (committed on attempt "
+            f"{receipt_attempt(stored_receipt)}, whose acknowledgement was lost)")
+
+
 _OUTCOME_TEXT = {o: o.value for o in Outcome}  # an Enum's .value is a Python-level property
 _INSERT_EVENT = (
     "INSERT INTO events(fingerprint, client, client_key, currency, amount, event_time,"
-    " received_at, idempotency_key, warnings, source, line, raw, mapping_version, time_bucket)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
+    " received_at, idempotency_key, warnings, source, line, raw, mapping_version, time_bucket,"
+    " receipt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
 
 
 class WriteSession:
@@ -536,9 +556,13 @@ class WriteSession:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
-    def store_events(self, items: list[Prepared], attempt: int, now: str
-                     ) -> list[OutcomeRecord]:
-        """Insert a batch inside the open transaction; the UNIQUE indexes decide duplicates."""
+    def store_events(self, items: list[Prepared], attempt: int, now: str,
+                     receipts: Iterable[int | None] | None = None) -> list[OutcomeRecord]:
+        """Insert a batch inside the open transaction; the UNIQUE indexes decide duplicates.
+
+        ``receipts`` (one per item, core/retry.py) go into the rows inserted; an event that
+        finds its own receipt's ticket on the stored row was committed by an earlier attempt
+        whose acknowledgement was lost: it is accepted, not a duplicate."""
         execute = self.cur.execute
         records: list[OutcomeRecord] = []
         append = records.append
@@ -551,7 +575,9 @@ class WriteSession:
         accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
         open_fps = self._open_fps
         resolved: list[tuple[bytes]] = []  # stored content that open quarantine entries hold
-        for it in items:
+        if receipts is None:
+            receipts = repeat(None)
+        for it, receipt in zip(items, receipts):
             (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
              idem, warnings, reject_code, reason, _outbox, mapping_version, bucket) = it
             if reject_code is not None:
@@ -563,7 +589,7 @@ class WriteSession:
             key = (client_key, currency or "")
             row = (fp, client, client_key, key[1], amount, event_time, now, idem,
                    json.dumps(warnings, ensure_ascii=False) if warnings else None,
-                   source, line, raw, mapping_version, bucket)
+                   source, line, raw, mapping_version, bucket, receipt)
             try:
                 cur = execute(_INSERT_EVENT, row)
             except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
@@ -580,14 +606,20 @@ class WriteSession:
                 else:
                     d.append(it)
                 append(record(OutcomeRecord, (now, accepted, client, amount, currency, fp,
-                                              attempt, None, source, line, cur.lastrowid, None)))
+                                              attempt, None, source, line, cur.lastrowid, None,
+                                              None)))
                 continue
-            row = execute("SELECT id, fingerprint FROM events WHERE time_bucket = ?"
+            row = execute("SELECT id, fingerprint, receipt FROM events WHERE time_bucket = ?"
                           " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
             if row is not None and row[1] == fp:
                 if open_fps and fp in open_fps:
                     resolved.append((fp,))
                     open_fps.discard(fp)
+                if _own_earlier_commit(row[2], receipt):
+                    # the event row is its log entry, as for any accepted event
+                    append(OutcomeRecord(now, accepted, client, amount, currency, fp, attempt,
+                                         lost_ack_reason(row[2]), source, line, row[0]))
+                    continue
                 r = OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
                                   f"same as event #{row[0]}", source, line, row[0])
             elif row is not None:  # 2**-128 odds: say so rather than drop a real event

@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from operator import itemgetter
+from typing import Callable, Sequence
 
 from .faults import FaultPoint, FaultSwitch, InjectedFault, sleep_unless
 from .model import OUTBOX_ID, Outcome, OutcomeRecord, Prepared
-from .retry import Outbox, RetryPolicy
+from .retry import RECEIPT_STEP, Outbox, RetryPolicy, new_tickets, receipt_ticket
 from .storage import open_backend
 from .store import (StorageError, WriteSession, connect, explain, missing_error,
                     readonly_error)
@@ -332,7 +333,7 @@ class Writer(threading.Thread):
         if not jobs:
             return
         items = [it for job in jobs for it in job.items]
-        records = self._write_with_retries(items)
+        records = self._write_with_retries(items, new_tickets(len(items)))
         self.publish(records)
         self._taken(len(items))
         start = 0
@@ -408,31 +409,53 @@ class Writer(threading.Thread):
         finally:
             job.done.set()
 
-    def _write_with_retries(self, items: list[Prepared]) -> list[OutcomeRecord]:
+    def _write_with_retries(self, items: list[Prepared], tickets: Sequence[int]
+                            ) -> list[OutcomeRecord]:
+        # Events from the pending outbox keep the ticket they were first sent with, and count
+        # their attempts on from there, so a drain recognizes their earlier commits.
+        outboxed = ([i for i, oid in enumerate(map(_outbox_id, items)) if oid is not None]
+                    if any(map(_outbox_id, items)) else [])
+        prior: dict[int, int] = {}
+        if outboxed:
+            known = self.outbox.receipts(items[i][OUTBOX_ID] for i in outboxed)
+            tickets = list(tickets)
+            for i in outboxed:
+                receipt, attempts = known.get(items[i][OUTBOX_ID], (None, 0))
+                if receipt is not None:
+                    tickets[i] = receipt_ticket(receipt)
+                prior[i] = attempts
         attempt = 1
+        unheard = False  # an attempt may have committed without our hearing of it
         while True:
             try:
-                records = self._transact(items, attempt)
+                records = self._transact(items, attempt, _receipts(tickets, prior, attempt),
+                                         outboxed)
                 self.problem = None
+                for i in outboxed:
+                    records[i] = records[i]._replace(outbox_id=items[i][OUTBOX_ID])
                 return records
             except (sqlite3.Error, OSError, StorageError) as exc:
                 error = exc if isinstance(exc, InjectedFault) else \
                     self._failed(explain(exc, self.db_path))
                 reason = str(error)
+                lost = isinstance(error, InjectedFault) and error.point is FaultPoint.AFTER_COMMIT
+                unheard = unheard or lost
                 last = attempt >= self.policy.attempts or self._stopping.is_set()
                 if last:
-                    failed = self._to_outbox(items, attempt, reason)
+                    failed = self._to_outbox(items, attempt, reason, tickets, unheard)
                     self._keep_in_log(failed, error)
                     return failed
                 now = utc_now()
+                why = (f"acknowledgement lost ({reason}); retrying (attempt {attempt + 1})"
+                       if lost else reason)
                 retrying = [OutcomeRecord(now, Outcome.RETRYING, it.client, it.amount,
-                                          it.currency, it.fingerprint, attempt, reason,
-                                          it.source, it.line)
+                                          it.currency, it.fingerprint, attempt, why,
+                                          it.source, it.line, outbox_id=it.outbox_id)
                             for it in map(Prepared._make, items)]
                 self._keep_in_log(retrying, error)
                 self.publish(retrying)
                 if sleep_unless(self._stopping, self.policy.delay(attempt, self._rng)):
-                    failed = self._to_outbox(items, attempt, reason)
+                    failed = self._to_outbox(items, attempt, reason, tickets, unheard)
                     self._keep_in_log(failed, error)
                     return failed
                 attempt += 1
@@ -449,7 +472,8 @@ class Writer(threading.Thread):
         self.problem = error
         return error
 
-    def _transact(self, items: list[Prepared], attempt: int) -> list[OutcomeRecord]:
+    def _transact(self, items: list[Prepared], attempt: int, receipts: Sequence[int],
+                  outboxed: list[int]) -> list[OutcomeRecord]:
         self._open()
         if self.backend.is_file:  # a server that went away fails the BEGIN just as well
             self._check_file()
@@ -462,18 +486,19 @@ class Writer(threading.Thread):
         s.begin()
         self.epoch = (self._sessions, getattr(s, "generation", 0))
         try:
-            records = s.store_events(items, attempt, utc_now())
+            records = s.store_events(items, attempt, utc_now(), receipts)
             faults.check(FaultPoint.MID_TRANSACTION)
             s.commit()
         except BaseException:
             s.rollback()
             raise
         # the commit is durable; from here only the caller's acknowledgement can be lost
-        done = [it[OUTBOX_ID] for it, r in zip(items, records)
-                if it[OUTBOX_ID] is not None and r.outcome in _FINAL]
+        faults.check(FaultPoint.AFTER_COMMIT)
+        # Heard back: what waited in the outbox is settled. Unheard, it stays there, and the
+        # next drain finds it stored under its own receipt.
+        done = [items[i][OUTBOX_ID] for i in outboxed if records[i].outcome in _FINAL]
         if done:
             self.outbox.remove(done)
-        faults.check(FaultPoint.AFTER_COMMIT)
         return records
 
     def _keep_in_log(self, records: list[OutcomeRecord], error: BaseException) -> None:
@@ -487,23 +512,53 @@ class Writer(threading.Thread):
         except (sqlite3.Error, OSError, StorageError):
             pass
 
-    def _to_outbox(self, items: list[Prepared], attempts: int, reason: str
-                   ) -> list[OutcomeRecord]:
+    def _to_outbox(self, items: list[Prepared], attempts: int, reason: str,
+                   tickets: Sequence[int], unheard: bool) -> list[OutcomeRecord]:
         now = utc_now()
         items = [Prepared._make(it) for it in items]  # worker processes send plain tuples
-        fresh = [(it.raw, it.source, it.line, it.column, attempts, reason)
-                 for it in items if it.outbox_id is None]
+        fresh = [i for i, it in enumerate(items) if it.outbox_id is None]
         again = [it.outbox_id for it in items if it.outbox_id is not None]
+        ids: list[int | None] = [it.outbox_id for it in items]
+        if unheard:  # some attempt committed, perhaps, but no answer came back
+            what = (f"no acknowledgement after {attempts} attempt(s) ({reason}): it may be "
+                    "stored already")
+            kept = "kept in the pending outbox until a retry confirms it"
+        else:
+            what = f"storage failed after {attempts} attempt(s): {reason}"
+            kept = "kept in the pending outbox"
         try:
-            self.outbox.add(fresh, now)
-            self.outbox.note_failure(again, attempts, reason)
-            why = f"storage failed after {attempts} attempt(s): {reason}; kept in the pending outbox"
+            new_ids = self.outbox.add(
+                [(items[i].raw, items[i].source, items[i].line, items[i].column, attempts,
+                  reason, tickets[i]) for i in fresh], now)
+            for i, oid in zip(fresh, new_ids):
+                ids[i] = oid
+            self.outbox.note_failure(again, attempts, reason,
+                                     {it.outbox_id: tickets[i] for i, it in enumerate(items)
+                                      if it.outbox_id is not None})
+            why = f"{what}; {kept}"
         except (sqlite3.Error, OSError) as exc:
-            why = (f"storage failed after {attempts} attempt(s): {reason}; the pending outbox "
-                   f"{self.outbox.path} could not be written either ({exc})")
+            why = (f"{what}; the pending outbox {self.outbox.path} could not be written either "
+                   f"({exc})")
         return [OutcomeRecord(now, Outcome.FAILED, it.client, it.amount, it.currency,
-                              it.fingerprint, attempts, why, it.source, it.line)
-                for it in items]
+                              it.fingerprint, attempts, why, it.source, it.line,
+                              outbox_id=oid)
+                for it, oid in zip(items, ids)]
+
+
+_outbox_id = itemgetter(OUTBOX_ID)
+
+
+def _receipts(tickets: Sequence[int], prior: dict[int, int], attempt: int) -> Sequence[int]:
+    """The receipts attempt number ``attempt`` writes: each ticket plus the event's attempt
+    number (counted on from the outbox's for a pending event), at most RECEIPT_STEP - 1."""
+    top = RECEIPT_STEP - 1
+    if not prior and isinstance(tickets, range):  # a plain batch: no list of a million ints
+        a = min(attempt, top)
+        return range(tickets.start + a, tickets.stop + a, tickets.step)
+    out = [t + min(attempt, top) for t in tickets]
+    for i, n in prior.items():
+        out[i] = tickets[i] + min(n + attempt, top)
+    return out
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

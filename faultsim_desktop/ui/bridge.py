@@ -290,8 +290,8 @@ class EngineBridge(QObject):
             batch.extend(inbox.popleft())
         if batch:
             kinds = {r.outcome for r in batch}
-            # Any outcome may follow a commit: a lost acknowledgement reports FAILED, then
-            # DUPLICATE on its retry, yet its events were stored and counted.
+            # Any outcome may follow a commit: an acknowledgement lost on every attempt
+            # reports FAILED, yet its events were stored and counted.
             self._stats_dirty = True
             if Outcome.REJECTED in kinds:
                 self._quarantine_dirty = True

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 from collections import deque
+from operator import itemgetter
 from typing import Iterable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
@@ -16,6 +17,7 @@ from .theme import outcome_color
 CAPACITY = 100_000
 COLUMNS = ("Time", "Outcome", "Client", "Amount", "Currency", "Fingerprint", "Attempt", "Reason")
 _ORDER = (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED, Outcome.FAILED, Outcome.RETRYING)
+_outbox_id = itemgetter(OutcomeRecord._fields.index("outbox_id"))
 
 
 class OutcomeRing:
@@ -46,6 +48,9 @@ class OutcomeRing:
 
     def get(self, seq: int) -> OutcomeRecord:
         return self._buf[seq % self.capacity]  # type: ignore[return-value]
+
+    def put(self, seq: int, record: OutcomeRecord) -> None:
+        self._buf[seq % self.capacity] = record
 
     def clear(self) -> None:
         self._buf = [None] * self.capacity
@@ -80,6 +85,8 @@ class LogModel(QAbstractTableModel):
         self._paused = False
         self._held: deque[list[OutcomeRecord]] = deque()
         self._held_count = 0
+        # outbox id -> sequence number of the FAILED row of an event still waiting there
+        self._waiting: dict[int, int] = {}
         self._colors: dict[Outcome, QColor] = {}
         self._bold = QFont()
         self._bold.setBold(True)
@@ -152,6 +159,12 @@ class LogModel(QAbstractTableModel):
         self._apply(records)
 
     def _apply(self, records: list[OutcomeRecord]) -> None:
+        old_end = self.ring.end
+        self._extend(records)
+        if any(map(_outbox_id, records)):  # only failures and retries from the outbox
+            self._settle(old_end)
+
+    def _extend(self, records: list[OutcomeRecord]) -> None:
         ring = self.ring
         old_end = ring.end
         ring.extend(records)
@@ -193,6 +206,48 @@ class LogModel(QAbstractTableModel):
             self.endInsertRows()
         self._first, self._last = ring.start, ring.end
 
+    def _settle(self, first_new: int) -> None:
+        """A FAILED row was the event's outcome only until a retry from the pending outbox
+        settled it: it is then shown as what it was, one attempt, and says how it ended."""
+        ring, waiting = self.ring, self._waiting
+        changed = []
+        for seq in range(max(first_new, ring.start), ring.end):
+            r = ring.get(seq)
+            oid = r.outbox_id
+            if oid is None or r.outcome is Outcome.RETRYING:
+                continue
+            if r.outcome is Outcome.FAILED:
+                waiting[oid] = seq
+                continue
+            old = waiting.pop(oid, None)
+            if old is None or old < ring.start:
+                continue
+            failed = ring.get(old)
+            ring.put(old, failed._replace(
+                outcome=Outcome.RETRYING,
+                reason=f"{failed.reason} — settled by a retry from the pending outbox: "
+                       f"{r.outcome.value}"))
+            changed.append(old)
+        if len(waiting) > ring.capacity:  # entries for rows long gone from the ring
+            self._waiting = {k: v for k, v in waiting.items() if v >= ring.start}
+        if not changed:
+            return
+        if self._filtered:  # a row's outcome changed: it may enter or leave the filter
+            self._refilter()
+            return
+        rows = [seq - self._first for seq in changed if self._first <= seq < self._last]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), 1), self.index(max(rows), 7))
+
+    def _refilter(self) -> None:
+        self.beginResetModel()
+        ring = self.ring
+        o, n = self._outcomes, self._needle
+        self._moff = 0
+        self._matches = [s for s in range(ring.start, ring.end) if _matches(ring.get(s), o, n)]
+        self._first, self._last = ring.start, ring.end
+        self.endResetModel()
+
     # -- pause, filter, clear ----------------------------------------------------------------
     @property
     def paused(self) -> bool:
@@ -232,6 +287,7 @@ class LogModel(QAbstractTableModel):
         self._moff = 0
         self._held.clear()
         self._held_count = 0
+        self._waiting.clear()
         self.endResetModel()
         self.heldChanged.emit(0)
 

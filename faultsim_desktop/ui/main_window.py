@@ -385,6 +385,11 @@ class MainWindow(QMainWindow):
         self.counters_label = QLabel(self)
         self.counters_label.setObjectName("countersLabel")
         self.counters_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.counters_label.setToolTip(
+            "Events sent from this window, each counted once by its final outcome. An event "
+            "whose commit happened is accepted, even when its acknowledgement was lost; failed "
+            "counts events still waiting in the pending outbox, and a retry that settles one "
+            "moves it to accepted, duplicates or rejected.")
         self.rate_label = QLabel(self)
         self.rate_label.setTextFormat(Qt.TextFormat.PlainText)
         self.queue_label = QLabel(self)

@@ -67,12 +67,16 @@ def test_mid_transaction_rolls_back_everything(db):
         assert svc.outbox.count() == 30
 
 
-def test_lost_acknowledgement_retry_comes_back_duplicate(db):
+def test_lost_acknowledgement_retry_finds_its_own_commit_and_accepts(db):
     with make(db, FaultPoint.AFTER_COMMIT, FaultConfig(FaultMode.NEXT_N, remaining=1)) as svc:
         ticket = svc.submit_text(EVENTS, keep_records=True)
         s = ticket.wait(30)
-        assert (s.duplicates, s.accepted, s.failed) == (30, 0, 0)
+        # the first attempt committed; its retry finds the rows it wrote: accepted, not duplicate
+        assert (s.duplicates, s.accepted, s.failed) == (0, 30, 0)
         assert {r.attempt for r in ticket.records} == {2}
+        assert {r.reason for r in ticket.records} == {
+            "retry found it already stored: accepted (committed on attempt 1, whose "
+            "acknowledgement was lost)"}
         assert totals(svc) == TRUTH
         assert svc.counts()["events"] == 30
 

@@ -16,7 +16,7 @@ import pytest
 
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
 from faultsim_desktop.core.model import Outcome
-from faultsim_desktop.core.pgstore import _SCHEMA_V1
+from faultsim_desktop.core.pgstore import _SCHEMA_V1, SCHEMA_VERSION
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.core.storage import open_backend
@@ -194,6 +194,7 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_data(pg_db):
     with psycopg.connect(pg_db, autocommit=True) as conn:
         conn.execute("DELETE FROM schemas")
         conn.execute("ALTER TABLE events DROP COLUMN mapping_version")
+        conn.execute("ALTER TABLE events DROP COLUMN receipt")
         conn.execute("DROP TABLE schemas")
         conn.execute("DROP TABLE requests")  # and version 3's
         conn.execute("ALTER TABLE quarantine DROP COLUMN fingerprint")
@@ -204,7 +205,7 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_data(pg_db):
         assert svc.mappings() == []
     with psycopg.connect(pg_db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                            ).fetchone()[0] == "3"
+                            ).fetchone()[0] == str(SCHEMA_VERSION)
         assert conn.execute("SELECT count(*) FROM events WHERE mapping_version IS NULL"
                             ).fetchone()[0] == 4
 
@@ -371,7 +372,7 @@ def test_threads_and_processes_writing_overlapping_events_count_each_once(pg_db,
     assert errors == [] and [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
     assert all(json.loads(out.strip().splitlines()[-1])["failed"] == 0 for out, _ in outs)
     with IngestService(pg_db, workers=0) as svc:
-        svc.retry_pending()  # lost acknowledgements: stored already, so duplicates
+        svc.retry_pending()  # lost acknowledgements: found stored under their own receipts
         assert svc.outbox.count() == 0
         assert {r.client: (r.count, r.total) for r in svc.stats()} == truth
         assert svc.stats() == svc.stats_from_events() and svc.integrity_check() == "ok"

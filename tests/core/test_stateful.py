@@ -9,7 +9,8 @@ must agree with a plain in-memory model of the engine's contract:
 - an idempotency key belongs to a client (by its case-folded name): a second event of that
   client with the same key and other content is rejected, the first one stands;
 - a write either commits the whole batch or nothing; a batch whose retries ran out is FAILED and
-  kept in the outbox, in order; an ``after_commit`` fault means it committed all the same;
+  kept in the outbox, in order; an ``after_commit`` fault means it committed all the same, and
+  whoever retries it (the same call, or a drain of the outbox) finds its own commit: accepted;
 - aggregates are count, exact Decimal total and first/last event time per client and currency.
 """
 import json
@@ -100,7 +101,8 @@ class IngestMachine(RuleBasedStateMachine):
         self.keys: dict[tuple[str, str], tuple] = {}  # (client key, idempotency key) -> identity
         self.display: dict[str, str] = {}  # client key -> the name it was first stored under
         self.event_ids: dict[tuple, int] = {}
-        self.outbox: list[tuple[str, Event | None]] = []  # (raw, event or None for bad input)
+        # (raw, event or None for bad input, stored by its own commit whose answer was lost)
+        self.outbox: list[tuple[str, Event | None, bool]] = []
         self.quarantine: dict[str, str] = {}  # raw text -> "open" or "resolved"
         self.rejected: dict[str, Event | None] = {}  # raw text -> what it holds
         self.sent: list[dict] = []
@@ -122,11 +124,14 @@ class IngestMachine(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- the model ----------------------------------------------------------------------------
-    def _predict(self, batch: list[tuple[str, Event | None]]) -> list[Outcome]:
-        """Apply one committed batch to the model; the outcome of each of its events."""
+    def _predict(self, batch: list[tuple]) -> list[Outcome]:
+        """Apply one committed batch to the model; the outcome of each of its events (an
+        event stored by its own earlier, unheard commit is accepted when it is found)."""
         outcomes = []
-        for raw, ev in batch:
-            if ev is None:
+        for raw, ev, *mine in batch:
+            if mine and mine[0]:
+                outcome = A
+            elif ev is None:
                 outcome = R
             elif ev.identity in self.stored:
                 outcome = D
@@ -145,29 +150,37 @@ class IngestMachine(RuleBasedStateMachine):
             outcomes.append(outcome)
         return outcomes
 
-    def _write(self, batch: list[tuple[str, Event | None]], send) -> list:
+    def _write(self, batch: list[tuple], send) -> list:
         """Send ``batch`` (through ``send``) and check every outcome against the model; notes
-        in ``self.committed`` whether the batch was stored."""
+        in ``self.committed`` whether the batch was stored, and in ``self.unheard`` the
+        outcomes of a commit nobody heard of (None when there was none)."""
         lost_acks = self.faults.injected[FaultPoint.AFTER_COMMIT]
         records = send()
         committed_unheard = self.faults.injected[FaultPoint.AFTER_COMMIT] > lost_acks
         assert len(records) == len(batch)
         outcomes = [r.outcome for r in records]
         self.committed = committed_unheard or bool(batch) and F not in outcomes
+        self.unheard = None
         if set(outcomes) == {F}:
             if committed_unheard:  # stored, though nobody heard it
-                self._predict(batch)
+                self.unheard = self._predict(batch)
             return records
         assert F not in outcomes  # one transaction: all or nothing
+        # an earlier attempt may have committed unheard: what it stored is found as its own
         expected = self._predict(batch)
-        if committed_unheard:  # an earlier attempt committed; this one found it all there
-            expected = [D if o is A else o for o in expected]
-        assert outcomes == expected, [(raw, r.outcome, r.reason) for (raw, _), r
+        assert outcomes == expected, [(b[0], r.outcome, r.reason) for b, r
                                       in zip(batch, records)]
-        for (raw, ev), r in zip(batch, records):
+        for (raw, ev, *_), r in zip(batch, records):
             if r.outcome in (A, D):
                 assert self.event_ids.setdefault(ev.identity, r.event_id) == r.event_id
         return records
+
+    def _failed(self, batch: list[tuple], records: list) -> list[tuple]:
+        """The outbox entries of a batch that failed: each remembers whether a commit nobody
+        heard of stored it (then its drain finds it, accepted)."""
+        unheard = self.unheard or [None] * len(batch)
+        return [(b[0], b[1], bool(b[2:] and b[2]) or u is A)
+                for b, r, u in zip(batch, records, unheard) if r.outcome is F]
 
     # -- rules --------------------------------------------------------------------------------
     def _batch(self, items: list) -> list[tuple[str, Event | None]]:
@@ -188,7 +201,7 @@ class IngestMachine(RuleBasedStateMachine):
             ticket.wait(60)
             return ticket.records
         records = self._write(batch, send)
-        self.outbox += [b for b, r in zip(batch, records) if r.outcome is F]
+        self.outbox += self._failed(batch, records)
 
     @rule(items=st.lists(lines, min_size=1, max_size=6), seed=st.integers(0, 3))
     def submit(self, items, seed):
@@ -213,7 +226,7 @@ class IngestMachine(RuleBasedStateMachine):
         path = self.dir / "events.ndjson"
         path.write_text("\n".join(raw for raw, _ in batch) + "\n", encoding="utf-8")
         records = self._write(batch, lambda: self._observed(lambda: self.svc.ingest_file(path)))
-        self.outbox += [b for b, r in zip(batch, records) if r.outcome is F]
+        self.outbox += self._failed(batch, records)
 
     @precondition(lambda self: self.quarantine)
     @rule(pick=st.integers(0, 10_000), fix=st.none() | events, seed=st.integers(0, 3))
@@ -230,7 +243,7 @@ class IngestMachine(RuleBasedStateMachine):
             return self._observed(lambda: summary.update(
                 s=self.svc.resubmit_quarantined(entry.id, None if fix is None else batch[0][0])))
         records = self._write(batch, send)
-        self.outbox += [b for b, r in zip(batch, records) if r.outcome is F]
+        self.outbox += self._failed(batch, records)
         if all(r.outcome in (A, D) for r in records):
             self.quarantine[entry.raw] = "resolved"
         assert summary["s"].pending == len(self.outbox)
@@ -265,10 +278,10 @@ class IngestMachine(RuleBasedStateMachine):
     def retry_pending(self):
         batch = list(self.outbox)
         out = {}
-        self._write(batch, lambda: self._observed(
+        records = self._write(batch, lambda: self._observed(
             lambda: out.update(summary=self.svc.retry_pending())))
-        if self.committed:  # the outbox rows went with the commit, even if the answer was lost
-            self.outbox = []
+        # a drain nobody heard back from leaves its events in the outbox (stored or not)
+        self.outbox = self._failed(batch, records)
         assert out["summary"].pending == len(self.outbox)
 
     @rule()
@@ -299,11 +312,11 @@ class IngestMachine(RuleBasedStateMachine):
     @invariant()
     def each_event_is_stored_once_or_pending(self):
         assert self.svc.outbox.count() == len(self.outbox)
-        assert [p.raw for p in self.svc.pending(None)] == [raw for raw, _ in self.outbox]
+        assert [p.raw for p in self.svc.pending(None)] == [raw for raw, _, _ in self.outbox]
         ids = list(self.event_ids.values())
         assert len(ids) == len(set(ids))
         sent = {Event(e).identity for e in self.sent}
-        pending = {ev.identity for _, ev in self.outbox if ev is not None}
+        pending = {ev.identity for _, ev, _ in self.outbox if ev is not None}
         assert sent == set(self.stored) | self.lost | pending
         assert {q.raw: q.status for q in self.svc.quarantine(None, limit=100_000)} \
             == self.quarantine
