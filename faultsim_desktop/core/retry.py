@@ -246,7 +246,8 @@ class Outbox:
         more, more_args, order = keyset(sort_columns(PENDING_SORTS, query.sort), query, "?")
         if not self.path.exists():
             return []
-        sql = "SELECT id, raw, source, line, col, failed_at, attempts, last_error FROM pending"
+        sql = ("SELECT id, raw, source, line, col, failed_at, attempts, last_error, receipt"
+               " FROM pending")
         if where or more:
             sql += " WHERE " + " AND ".join(where + more)
         with closing(self._connect()) as conn:

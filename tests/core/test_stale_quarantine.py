@@ -120,6 +120,7 @@ def test_an_old_database_gets_fingerprints_and_its_stale_entries_resolved(tmp_pa
     conn.execute("DROP TABLE requests")
     conn.execute("DROP INDEX quarantine_open_fingerprint")
     conn.execute("ALTER TABLE quarantine DROP COLUMN fingerprint")
+    conn.execute("ALTER TABLE events DROP COLUMN receipt")
     conn.execute("PRAGMA user_version = 3")
     for n, raw in enumerate(['{ "amount": "1.00", "client": "acme" }',  # stored already
                              '{"client": "acme", "pennies": 9}',  # not stored
@@ -147,6 +148,7 @@ def test_an_old_postgresql_database_gets_fingerprints_and_its_stale_entries_reso
     with psycopg.connect(pg_db, autocommit=True) as conn:
         conn.execute("DROP TABLE requests")
         conn.execute("ALTER TABLE quarantine DROP COLUMN fingerprint")
+        conn.execute("ALTER TABLE events DROP COLUMN receipt")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
         for n, raw in enumerate(['{ "amount": "1.00", "client": "acme" }',
                                  '{"client": "acme", "pennies": 9}', '{"client": "acme",']):
