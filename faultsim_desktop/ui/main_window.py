@@ -46,10 +46,13 @@ def remembered(db: Path | str) -> str:
 
 def summary_text(what: str, s: Summary) -> str:
     text = (f"{what}: {s.received:,} event{'s' if s.received != 1 else ''} — "
-            f"{s.accepted:,} accepted, {s.duplicates:,} duplicates, {s.rejected:,} rejected, "
-            f"{s.failed:,} failed")
-    if s.pending:
-        text += f"; {s.pending:,} pending"
+            f"{s.accepted:,} accepted, {s.duplicates:,} duplicates, {s.rejected:,} rejected")
+    if s.failed:  # the counters count these by their final outcome once a retry settles them
+        text += (f", {s.failed:,} failed into the pending outbox" +
+                 (f" ({s.pending:,} wait there now)" if s.pending else
+                  " (all sent again since; the counters show how they ended)"))
+    elif s.pending:
+        text += f"; {s.pending:,} wait in the pending outbox"
     if s.cancelled:
         text += " (cancelled: what was committed stays)"
     if s.refused:  # a file that is not JSON text: say what it looks like, not "1 rejected"
@@ -370,14 +373,15 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         self.progress = QProgressBar(self)
         self.progress.setObjectName("ingestProgress")
-        self.progress.setMaximumWidth(220)
+        self.progress.setMaximumWidth(180)
+        self.progress.setMinimumWidth(64)  # its tooltip and the message name the file
         self.progress.setTextVisible(True)
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setObjectName("cancelIngest")
         self.cancel_button.clicked.connect(self.bridge.cancel_files)
         self.cancel_button.hide()
-        self.crash_label = QLabel("CRASH SIMULATION ON", self)
+        self.crash_label = QLabel("CRASH ON", self)  # the banner above the charts says more
         self.crash_label.setObjectName("crashStatus")
         self.crash_label.setStyleSheet(f"color: white; background: {CRASH_RED}; padding: 1px 6px;"
                                        " font-weight: 700;")
@@ -385,23 +389,23 @@ class MainWindow(QMainWindow):
         self.counters_label = QLabel(self)
         self.counters_label.setObjectName("countersLabel")
         self.counters_label.setTextFormat(Qt.TextFormat.PlainText)
+        # the counters are never cut: the database path and the messages give way first
+        self.counters_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         self.counters_label.setToolTip(
             "Events sent from this window, each counted once by its final outcome. An event "
             "whose commit happened is accepted, even when its acknowledgement was lost; failed "
             "counts events still waiting in the pending outbox, and a retry that settles one "
             "moves it to accepted, duplicates or rejected.")
-        self.rate_label = QLabel(self)
+        self.rate_label = QLabel(self)  # the rate and the writer's queue
         self.rate_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.queue_label = QLabel(self)
-        self.queue_label.setTextFormat(Qt.TextFormat.PlainText)
         self.db_label = QLabel(self)
         self.db_label.setObjectName("dbLabel")
         self.db_label.setTextFormat(Qt.TextFormat.PlainText)
         self.db_label.setMaximumWidth(360)
-        self.db_label.setMinimumWidth(60)
+        self.db_label.setMinimumWidth(0)  # the window title names the database too
         self.db_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         for w in (self.progress, self.cancel_button, self.crash_label, self.counters_label,
-                  self.rate_label, self.queue_label, self.db_label):
+                  self.rate_label, self.db_label):
             sb.addPermanentWidget(w)
         self._last_counters = ""
         self.update_counters(Counters())
@@ -527,8 +531,7 @@ class MainWindow(QMainWindow):
         if text != self._last_counters:
             self._last_counters = text
             self.counters_label.setText(text)
-        self.rate_label.setText(f"{c.events_per_s:,.0f} events/s")
-        self.queue_label.setText(f"queue {c.queue_depth:,}")
+        self.rate_label.setText(f"{c.events_per_s:,.0f}/s · queue {c.queue_depth:,}")
         self.counters = c
         self.fault_panel.show_injected(self.service.faults.injected_counts())
 
@@ -540,8 +543,10 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * min(1.0, p.done / p.total)))
             name = Path(p.path).name
-            self.progress.setFormat(f"{name}: %p%" if p.count == 1 else
-                                    f"{p.index + 1}/{p.count} {name}: %p%")
+            # the bar may be narrow: the file's name goes in the tooltip
+            self.progress.setFormat("%p%" if p.count == 1 else f"{p.index + 1}/{p.count}: %p%")
+            self.progress.setToolTip(f"Reading {name}" + (f", file {p.index + 1} of {p.count}"
+                                                          if p.count > 1 else ""))
         else:
             self.progress.setRange(0, 0)
 
@@ -678,7 +683,7 @@ class MainWindow(QMainWindow):
             self.banner.setText(f"DATABASE LATENCY SIMULATION ON: WRITES DELAYED "
                                 f"{self.fault_panel.latency.value():,} MS" if slow
                                 else "DATABASE CRASH SIMULATION ON")
-            self.crash_label.setText("LATENCY SIMULATION ON" if slow else "CRASH SIMULATION ON")
+            self.crash_label.setText("LATENCY ON" if slow else "CRASH ON")
         self.banner.setVisible(on)
         self.crash_label.setVisible(on)
         if self.crash_action.isChecked() != on:

@@ -84,3 +84,46 @@ def test_the_default_layout_follows_the_window_until_the_user_arranges_it(qtbot,
     window.reset_layout_action.trigger()  # View > Reset layout follows the window again
     _resize(qtbot, window, 1024, 640)
     qtbot.waitUntil(lambda: clients.width() < wide)
+
+
+def test_the_status_bar_counters_stay_whole_at_1024_during_a_crash(qtbot, window):
+    """At 1024x640, with an ingest's progress, Cancel and the crash label all showing, the
+    counters (pending last) are whole: the database path gives way, not them."""
+    from faultsim_desktop.ui.bridge import Counters
+
+    _resize(qtbot, window, 1024, 640)
+    window.crash_action.setChecked(True)
+    window.progress.setRange(0, 1000)
+    window.progress.setValue(510)
+    window.progress.setFormat("big-file-with-a-long-name.ndjson: %p%")
+    window.progress.show()
+    window.cancel_button.show()
+    big = Counters(accepted=1_260_263, duplicates=306_713, rejected=71_626, failed=120_997,
+                   pending=120_997, events_per_s=81_234.0, queue_depth=60_000)
+    label = window.counters_label
+
+    def whole() -> bool:  # the bridge's own ticks set the real (small) counters meanwhile
+        window.update_counters(big)
+        return label.width() >= label.sizeHint().width()
+    qtbot.waitUntil(whole)
+    assert label.text().endswith("pending 120,997")
+    assert label.geometry().right() <= window.statusBar().width()
+    assert window.crash_label.isVisible()
+    window.crash_action.setChecked(False)
+
+
+def test_a_file_summary_does_not_contradict_the_counters_after_a_crash():
+    """The file's summary says where its failed events went; once they were sent again it
+    does not leave "2,997 failed" beside the counters' "failed 0"."""
+    from faultsim_desktop.core.service import Summary
+    from faultsim_desktop.ui.main_window import summary_text
+
+    drained = summary_text("Files", Summary(received=301_384, accepted=261_357,
+                                            duplicates=29_793, rejected=7_237, failed=2_997))
+    assert drained == ("Files: 301,384 events — 261,357 accepted, 29,793 duplicates, 7,237 "
+                       "rejected, 2,997 failed into the pending outbox (all sent again since; "
+                       "the counters show how they ended)")
+    waiting = summary_text("Files", Summary(received=10, accepted=4, failed=6, pending=6))
+    assert waiting.endswith("6 failed into the pending outbox (6 wait there now)")
+    clean = summary_text("Pasted", Summary(received=2, accepted=1, duplicates=1))
+    assert clean == "Pasted: 2 events — 1 accepted, 1 duplicates, 0 rejected"
