@@ -49,7 +49,7 @@ def summary_text(what: str, s: Summary) -> str:
             f"{s.accepted:,} accepted, {s.duplicates:,} duplicates, {s.rejected:,} rejected")
     if s.failed:  # the counters count these by their final outcome once a retry settles them
         text += (f", {s.failed:,} failed into the pending outbox" +
-                 (f" ({s.pending:,} wait there now)" if s.pending else
+                 (f" (it holds {s.pending:,} now)" if s.pending else
                   " (all sent again since; the counters show how they ended)"))
     elif s.pending:
         text += f"; {s.pending:,} wait in the pending outbox"

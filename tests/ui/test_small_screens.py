@@ -124,6 +124,6 @@ def test_a_file_summary_does_not_contradict_the_counters_after_a_crash():
                        "rejected, 2,997 failed into the pending outbox (all sent again since; "
                        "the counters show how they ended)")
     waiting = summary_text("Files", Summary(received=10, accepted=4, failed=6, pending=6))
-    assert waiting.endswith("6 failed into the pending outbox (6 wait there now)")
+    assert waiting.endswith("6 failed into the pending outbox (it holds 6 now)")
     clean = summary_text("Pasted", Summary(received=2, accepted=1, duplicates=1))
     assert clean == "Pasted: 2 events — 1 accepted, 1 duplicates, 0 rejected"
