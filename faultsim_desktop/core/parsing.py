@@ -517,7 +517,6 @@ class _Splitter:
         self.g_text = ""
         self.g_at = (line, column)
         self.g_index = 0
-        self.g_tail = 0
 
     # -- positions
 

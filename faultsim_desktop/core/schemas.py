@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
@@ -442,7 +442,3 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
 
     return NormalizedEvent(client, client.casefold(), amount, currency, event_time, key,
                            tuple(warnings))
-
-
-def with_version(m: Mapping, version: int, created_at: str | None = None) -> Mapping:
-    return replace(m, version=version, created_at=created_at)

@@ -218,10 +218,6 @@ class TotalsChart(QWidget):
         self._sync_currencies()
         self._redraw()
 
-    def selected_currency(self) -> str | None:
-        data = self.currency.currentData()
-        return None if data in (None, "") else data
-
     def _sync_currencies(self) -> None:
         counts: dict[str, int] = {}
         for r in self.stats:
@@ -474,8 +470,3 @@ class RateChart(QWidget):
             curve.setData(self._x, y)
             top = max(top, float(y.max()))
         self.plot.setYRange(0, top * 1.15, padding=0)
-
-    def recent_rate(self, key: str, seconds: float = 5.0) -> float:
-        n = max(1, int(seconds / self.BIN_S))
-        values = list(self.bins[key])[-n:]
-        return max(values) if values else 0.0
