@@ -142,44 +142,41 @@ def test_json_with_problems_is_judged_piece_by_piece(data):
     assert refused == [] and not_json_text(data) is None
 
 
+class _Counting(io.BufferedReader):
+    """A file that counts the bytes read from it."""
+
+    def __init__(self, raw):
+        super().__init__(raw)
+        self.read_bytes = 0
+
+    def read(self, n=-1):
+        data = super().read(n)
+        self.read_bytes += len(data)
+        return data
+
+
 def test_only_the_first_mebibyte_is_read_to_refuse_a_huge_file(tmp_path):
     """A 20 MB CSV is refused after reading its head; it is never parsed whole."""
-    class Counting(io.BufferedReader):
-        read_bytes = 0
-
-        def read(self, n=-1):
-            data = super().read(n)
-            Counting.read_bytes += len(data)
-            return data
-
     path = tmp_path / "big.csv"
     with open(path, "wb") as f:
         f.write(b"client,amount,currency\n")
         for _ in range(20):
             f.write(b"acme,1.50,EUR\n" * 75_000)
-    with Counting(open(path, "rb", buffering=0)) as stream:
+    with _Counting(open(path, "rb", buffering=0)) as stream:
         chunks = list(iter_chunks(stream, str(path)))
     assert len(chunks) == 1 and chunks[0].refused
     (cand,) = parse_chunk(chunks[0])
     assert cand.rejection.message.startswith("looks like CSV text")
-    assert Counting.read_bytes <= 2 << 20  # the head (a chunk and the search window), no more
+    assert stream.read_bytes <= 2 << 20  # the head (a chunk and the search window), no more
 
 
 def test_a_json_file_is_read_once(tmp_path):
     """The check costs no second pass: every byte of a JSON file is read exactly once."""
-    class Counting(io.BufferedReader):
-        read_bytes = 0
-
-        def read(self, n=-1):
-            data = super().read(n)
-            Counting.read_bytes += len(data)
-            return data
-
     path = tmp_path / "events.ndjson"
     path.write_bytes(b"not json, a title\n" + GOOD * 60_000)
-    with Counting(open(path, "rb", buffering=0)) as stream:
+    with _Counting(open(path, "rb", buffering=0)) as stream:
         n = sum(len(parse_chunk(c)) for c in iter_chunks(stream, str(path)))
-    assert n == 60_001 and Counting.read_bytes == path.stat().st_size
+    assert n == 60_001 and stream.read_bytes == path.stat().st_size
 
 
 def test_refusal_works_in_worker_processes_too(db_path, open_service, tmp_path):
