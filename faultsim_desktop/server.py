@@ -77,7 +77,7 @@ from .core.model import Candidate, Outcome, RejectCode
 from .core.normalize import client_display, parse_time
 from .core.parsing import split_text
 from .core.service import IngestService
-from .core.store import StorageError
+from .core.errors import StorageError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001

@@ -22,15 +22,17 @@ from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
 
 from .faults import FaultPoint, FaultSwitch
 from .idempotency import Answer, RequestKeys
-from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
+from .model import (Candidate, ClientTotal, Outcome, OutcomeRecord, Prepared, QuarantineEntry,
+                    RejectCode, Rejection)
 from .normalize import client_display
 from .paging import PageQuery, ViewCount
 from .parsing import Chunk, decode_value, iter_chunks, iter_file, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
 from .schemas import Mapping, MappingError, Registry, retirement
-from .storage import label_of, open_backend
-from .store import ClientTotal, QuarantineEntry, StorageError, WriteSession
+from .dburl import label_of
+from .errors import StorageError
+from .storage import WriteSessionAPI as WriteSession, open_backend
 from .writer import Writer, WriteJob, utc_now
 
 Subscriber = Callable[[list[OutcomeRecord]], None]
@@ -266,7 +268,7 @@ class IngestService:
                  batch_size: int = 50000, workers: int | None = None,
                  synchronous: str = "FULL", seed: int | None = None,
                  busy_timeout_ms: int = 10_000, fingerprint_cache: int = FINGERPRINT_CACHE):
-        # SQLite (a path) or PostgreSQL (a postgresql:// URL); see core/storage.py
+        # SQLite (a path) or PostgreSQL (a postgresql:// URL); see core/storage/
         self.backend = open_backend(db_path if db_path is not None else default_db_path())
         self.db_path = self.backend.target  # the Path, or the URL as given
         self.db_label = label_of(self.db_path)  # for messages and titles: no password

@@ -18,9 +18,11 @@ from typing import Callable, Sequence
 from .faults import FaultPoint, FaultSwitch, InjectedFault, sleep_unless
 from .model import OUTBOX_ID, Outcome, OutcomeRecord, Prepared
 from .retry import RECEIPT_STEP, Outbox, RetryPolicy, new_tickets, receipt_ticket
+from .errors import StorageError
 from .storage import open_backend
-from .store import (StorageError, WriteSession, connect, explain, missing_error,
-                    readonly_error)
+from .storage.common import explain, missing_error, readonly_error
+from .storage.sqlite import WriteSession
+from .storage.sqlite_schema import connect
 
 log = logging.getLogger(__name__)
 
