@@ -691,21 +691,15 @@ class IngestService:
     def _reader(self):
         # Never open the path while the writer still has another file open under that name:
         # SQLite would pair the new file with our WAL and read (and checkpoint) our pages.
-        identity = self._writer.identity
-        if identity is not None:
-            try:
-                st = os.stat(self.db_path)
-                kind = "replaced" if (st.st_dev, st.st_ino) != identity else ""
-            except FileNotFoundError:
-                kind = "missing"
-            if kind:
-                self._writer.request_check()  # the writer saves it and lets go of it
-                raise StorageError(
-                    f"The database {self.db_path} was "
-                    f"{'deleted or moved away' if kind == 'missing' else 'replaced'} while "
-                    "open; nothing more is written to it. Put the database back, or open or "
-                    "create another one; events not stored wait in the pending outbox.",
-                    path=self.db_path, kind=kind)
+        kind = self.backend.moved_away()
+        if kind:
+            self._writer.request_check()  # the writer saves it and lets go of it
+            raise StorageError(
+                f"The database {self.db_path} was "
+                f"{'deleted or moved away' if kind == 'missing' else 'replaced'} while "
+                "open; nothing more is written to it. Put the database back, or open or "
+                "create another one; events not stored wait in the pending outbox.",
+                path=self.db_path, kind=kind)
         return closing(self.backend.reader(self._busy_timeout_ms))
 
     def stats(self) -> list[ClientTotal]:

@@ -33,7 +33,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..dburl import mask_url, pg_outbox_path, url_password
 from ..errors import StorageError, StorageErrorKind
 from ..model import Outcome, OutcomeRecord, Prepared, RejectCode
-from .common import _exact_sum, _own_earlier_commit, _raw_bytes, lost_ack_reason
+from .common import _exact_sum, _own_earlier_commit, _raw_bytes, explain, lost_ack_reason
 from .postgres_read import PgReadSession
 from .postgres_schema import _TABLES, _check_schema, _has_meta, _raw_columns, _text
 
@@ -80,9 +80,12 @@ class PgBackend:
         return " ".join(text.split())
 
     def explain(self, exc: BaseException) -> StorageError:
-        """A psycopg error as a StorageError naming the database (never its password)."""
+        """A psycopg error as a StorageError naming the database (never its password); any
+        other error (the pending outbox is a local SQLite file) is told as for a file."""
         if isinstance(exc, StorageError):
             return exc
+        if not isinstance(exc, (psycopg.Error, PoolTimeout)):
+            return explain(exc, self.label)
         label = self.label
         state = getattr(exc, "sqlstate", None) or ""
         diag = getattr(exc, "diag", None)
@@ -188,6 +191,14 @@ class PgBackend:
         finally:
             conn.close()
 
+    def moved_away(self) -> StorageErrorKind | None:
+        """Never: a server has no file that another could replace."""
+        return None
+
+    def note_failure(self, error: StorageError) -> bool:
+        """Nothing to remember: a lost connection is reopened by the session itself."""
+        return False
+
     def close(self) -> None:
         with self._pool_lock:
             self._closed = True
@@ -258,6 +269,7 @@ class PgWriteSession:
         self._settings = settings
         self.conn: psycopg.Connection | None = None
         self._opened = False
+        self.detached = False  # a server has no file to let go of: the session reconnects
 
     def open(self, create: bool) -> None:
         conn = self.backend.connect(**self._settings)
@@ -311,6 +323,10 @@ class PgWriteSession:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+    def release(self) -> None:
+        """Let go of the database at the end."""
+        self.close()
 
     @_translated
     def store_events(self, items: list[Prepared], attempt: int, now: str,
