@@ -23,7 +23,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
 from .faults import FaultPoint, FaultSwitch
 from .idempotency import Answer, RequestKeys
 from .model import (Candidate, ClientTotal, Outcome, OutcomeRecord, Prepared, QuarantineEntry,
-                    RejectCode, Rejection)
+                    RejectCode, Rejection, StoredEvent)
 from .normalize import client_display
 from .paging import PageQuery, ViewCount
 from .parsing import Chunk, decode_value, iter_chunks, iter_file, parse_chunk, split_text
@@ -406,7 +406,7 @@ class IngestService:
         body. See ``core/idempotency.py``."""
         return self.requests.once(key, body, run, final)
 
-    def stored_rows(self, ticket: Ticket) -> dict[int, tuple]:
+    def stored_rows(self, ticket: Ticket) -> dict[int, StoredEvent]:
         """The stored row (as ``events_by_id``) of every event of a finished ticket (kept
         records) that was accepted or found stored. An accepted event's row is what its own
         transaction wrote (the store inserts these values as they are, and received_at is the
@@ -414,11 +414,11 @@ class IngestService:
         very row (same event id, same writer epoch), else it is read back."""
         epoch = ticket.epoch
         cache = self.fingerprint_cache if epoch is not None else None
-        rows: dict[int, tuple] = {}
+        rows: dict[int, StoredEvent] = {}
         wanted = {}
         for r, p in zip(ticket.records, ticket.items):
             if r.outcome is Outcome.ACCEPTED:
-                rows[r.event_id] = row = (
+                rows[r.event_id] = row = StoredEvent(
                     r.event_id, p.fingerprint, p.client, p.currency, p.amount, p.event_time,
                     r.at, p.idempotency_key, json.dumps(p.warnings, ensure_ascii=False)
                     if p.warnings else None, p.source, p.line)
@@ -718,12 +718,12 @@ class IngestService:
         with self._reader() as r:
             return r.event(event_id)
 
-    def events_by_id(self, ids: Iterable[int]) -> dict[int, tuple]:
+    def events_by_id(self, ids: Iterable[int]) -> dict[int, StoredEvent]:
         with self._reader() as r:
             return r.events_by_id(ids)
 
     def events_page(self, client_key: str | None = None, since: str | None = None,
-                    after: int = 0, limit: int = 100) -> list[tuple]:
+                    after: int = 0, limit: int = 100) -> list[StoredEvent]:
         with self._reader() as r:
             return r.events_page(client_key, since, after, limit)
 

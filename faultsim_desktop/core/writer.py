@@ -103,7 +103,6 @@ class Writer(threading.Thread):
         # what a later record of the same epoch names (see IngestService's fingerprint cache)
         self.epoch: tuple[int, int] = (0, 0)
 
-    # -- called from other threads -------------------------------------------------------
     def submit(self, job: WriteJob) -> None:
         if self._stopping.is_set() and job.command is None:
             raise RuntimeError("the writer is stopped")
@@ -139,7 +138,6 @@ class Writer(threading.Thread):
         self.queue.put(_STOP)
         self.join(timeout)
 
-    # -- the thread ----------------------------------------------------------------------
     def run(self) -> None:
         try:
             self._open()
@@ -195,12 +193,10 @@ class Writer(threading.Thread):
         ``bulk_min`` events waits up to ``bulk_wait`` seconds for the next job. The writer is
         faster than the workers, so it would otherwise commit every few thousand events, and
         a transaction has costs of its own: every (client, currency) it touches is one
-        aggregates row to rewrite, about 2,000 of them per transaction in the benchmark
-        corpus. Measured at 1M events, in paired runs: 20,000 events and 30 ms were faster in
-        8 of 8 pairs (about +1.5%) for 5-8 MB more memory; 50,000 and 20 ms, about +2% for
-        25 MB more; 50,000 and 100 ms, no faster for 50 MB more (the last, larger transaction
-        is written while the workers have nothing left to do). The last job of a file, and
-        any interactive submit, says nothing more is coming: they never wait.
+        aggregates row to rewrite. Larger or longer waits buy little speed for much more
+        memory (the last, larger transaction is written while the workers have nothing left
+        to do). The last job of a file, and any interactive submit, says nothing more is
+        coming: they never wait.
         """
         if jobs[0].command is not None:
             return False
@@ -307,7 +303,8 @@ class Writer(threading.Thread):
                 except _FAILURES as exc:
                     error = self._failed(self.backend.explain(exc))
                     # a lock held beyond the busy timeout is waited out as event writes do
-                    if error.kind is not StorageErrorKind.LOCKED or attempt >= self.policy.attempts or \
+                    if error.kind is not StorageErrorKind.LOCKED or \
+                            attempt >= self.policy.attempts or \
                             sleep_unless(self._stopping, self.policy.delay(attempt, self._rng)):
                         job.error = error
                         return

@@ -36,7 +36,8 @@ def explain(exc: BaseException, path: Path) -> StorageError:
         return StorageError(
             f"The file {path} is not a faultsim database or is damaged ({exc}). It was left as "
             "it was and nothing more is written to it; open or create another database "
-            "(events not stored wait in the pending outbox).", path=path, kind=StorageErrorKind.CORRUPT)
+            "(events not stored wait in the pending outbox).", path=path,
+            kind=StorageErrorKind.CORRUPT)
     if "unable to open" in text or isinstance(exc, (FileNotFoundError, IsADirectoryError,
                                                     NotADirectoryError, FileExistsError)):
         return StorageError(
@@ -54,7 +55,8 @@ def readonly_error(path: Path, folder: bool = False) -> StorageError:
         return StorageError(
             f"The folder {path.parent} holding the database {path} is read-only; SQLite needs "
             f"to create {path.name}-wal and {path.name}-shm (and the pending outbox) beside it. "
-            "Make the folder writable, or choose another database.", path=path, kind=StorageErrorKind.READONLY)
+            "Make the folder writable, or choose another database.", path=path,
+            kind=StorageErrorKind.READONLY)
     return StorageError(
         f"The database {path} is read-only. Make it writable (for example chmod u+w), or "
         "choose another database; events not stored wait in the pending outbox.",

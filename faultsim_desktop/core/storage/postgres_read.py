@@ -49,8 +49,8 @@ class PgReadSession:
         rows = self._rows(
             "SELECT c.display, a.currency, a.count, a.total, a.first_seen, a.last_seen,"
             " a.client_key FROM aggregates a JOIN clients c USING (client_key)")
-        out = [(ClientTotal(_plain(r[0]), r[1] or None, r[2], r[3], r[4], r[5]), r[6])
-               for r in rows]
+        out = [(ClientTotal(_plain(display), currency or None, count, total, first, last), key)
+               for display, currency, count, total, first, last, key in rows]
         out.sort(key=lambda x: (_nocase(x[0].client), x[0].currency or "", x[1]))
         return [r for r, _ in out]
 
@@ -60,8 +60,9 @@ class PgReadSession:
             "SELECT e.client_key, e.currency, count(*), sum(e.amount), min(e.event_time),"
             " max(e.event_time), c.display FROM events e LEFT JOIN clients c USING (client_key)"
             " GROUP BY e.client_key, e.currency, c.display")
-        out = [(ClientTotal(_plain(r[6] if r[6] is not None else r[0]), r[1] or None, r[2],
-                            r[3], r[4], r[5]), r[0]) for r in rows]
+        out = [(ClientTotal(_plain(display if display is not None else key), currency or None,
+                            count, total, first, last), key)
+               for key, currency, count, total, first, last, display in rows]
         out.sort(key=lambda x: (_nocase(x[0].client), x[0].currency or "", x[1]))
         return [r for r, _ in out]
 
@@ -140,9 +141,12 @@ class PgReadSession:
                         " last_seen, times_seen, status")
 
     @staticmethod
-    def _entry(r: tuple) -> QuarantineEntry:
-        return QuarantineEntry(r[0], _raw_value(r[1], r[2]), r[3], _plain(r[4]), _plain(r[5]),
-                               *r[6:])
+    def _entry(row: tuple) -> QuarantineEntry:
+        (qid, raw, raw_bytes, code, reason, source, line, column, first_seen, last_seen,
+         times_seen, status) = row
+        return QuarantineEntry(qid, _raw_value(raw, raw_bytes), code, _plain(reason),
+                               _plain(source), line, column, first_seen, last_seen, times_seen,
+                               status)
 
     def quarantine(self, status: str | None = "open", limit: int = 1000) -> list[QuarantineEntry]:
         sql = f"SELECT {self._QUARANTINE_COLS} FROM quarantine"
@@ -233,8 +237,9 @@ class PgReadSession:
             " WHERE client_key = %s ORDER BY version DESC", (_text(client_key),))]
 
     @staticmethod
-    def _mapping(r: tuple) -> tuple[str, int, str, str, str]:
-        return (_plain(r[0]), r[1], _plain(r[2]), r[3], _plain(r[4]))
+    def _mapping(row: tuple) -> tuple[str, int, str, str, str]:
+        client_key, version, mapping, created_at, note = row
+        return (_plain(client_key), version, _plain(mapping), created_at, _plain(note))
 
     def mapping_usage(self, client_key: str) -> dict[int | None, int]:
         """How many stored events of a client each mapping version normalized (None: the

@@ -23,10 +23,14 @@ from .sqlite_schema import SCHEMA_VERSION, connect
 
 _ZERO = Decimal(0)
 _OUTCOME_TEXT = {o: o.value for o in Outcome}  # an Enum's .value is a Python-level property
-_INSERT_EVENT = (
-    "INSERT INTO events(fingerprint, client, client_key, currency, amount, event_time,"
-    " received_at, idempotency_key, warnings, source, line, raw, mapping_version, time_bucket,"
-    " receipt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
+_AMOUNT = itemgetter(Prepared._fields.index("amount"))
+_EVENT_TIME = itemgetter(Prepared._fields.index("event_time"))
+_EVENT_COLUMNS = ("fingerprint", "client", "client_key", "currency", "amount", "event_time",
+                  "received_at", "idempotency_key", "warnings", "source", "line", "raw",
+                  "mapping_version", "time_bucket", "receipt")
+_RAW = _EVENT_COLUMNS.index("raw")
+_INSERT_EVENT = (f"INSERT INTO events({', '.join(_EVENT_COLUMNS)})"
+                 f" VALUES ({','.join('?' * len(_EVENT_COLUMNS))}) ON CONFLICT DO NOTHING")
 
 
 class WriteSession:
@@ -42,13 +46,12 @@ class WriteSession:
         self._watch = watch  # the file this connection writes, watched before each batch
         self.detached = False  # let go of: the file vanished or was replaced under it
         self.cur = conn.cursor()
-        # 32 MiB: with the dedup index in time order, only its newest pages are hot. Measured at
-        # 1M events, paired runs: as fast as 64 MiB (108,433 vs 108,098 events/s), peak RSS
-        # 130 instead of 163 MB; 16 MiB was as fast again (the 5M run is the check).
+        # 32 MiB: with the dedup index in time order only its newest pages are hot, so a larger
+        # cache costs memory without speed.
         conn.execute("PRAGMA cache_size = -32768")
         conn.execute("PRAGMA temp_store = MEMORY")
         # Random fingerprints dirty pages all over the index; checkpointing less often lets a
-        # page rewritten by many batches be copied back once (measured: ~15% at 1M events).
+        # page rewritten by many batches be copied back once.
         conn.execute("PRAGMA wal_autocheckpoint = 10000")
         self._aggs: dict[tuple[str, str], tuple[int, Decimal, str, str]] | None = None
         self._clients: set[str] = set()
@@ -162,7 +165,7 @@ class WriteSession:
             try:
                 cur = execute(_INSERT_EVENT, row)
             except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
-                cur = execute(_INSERT_EVENT, row[:11] + (_storable(raw),) + row[12:])
+                cur = execute(_INSERT_EVENT, row[:_RAW] + (_storable(raw),) + row[_RAW + 1:])
             if cur.rowcount == 1:
                 if open_fps and fp in open_fps:
                     resolved.append((fp,))
@@ -178,36 +181,39 @@ class WriteSession:
                                               attempt, None, source, line, cur.lastrowid, None,
                                               None)))
                 continue
-            row = execute("SELECT id, fingerprint, receipt FROM events WHERE time_bucket = ?"
-                          " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
-            if row is not None and row[1] == fp:
+            found = execute("SELECT id, fingerprint, receipt FROM events WHERE time_bucket = ?"
+                            " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
+            stored_id, stored_fp, stored_receipt = found or (None, None, None)
+            if found is not None and stored_fp == fp:
                 if open_fps and fp in open_fps:
                     resolved.append((fp,))
                     open_fps.discard(fp)
-                if _own_earlier_commit(row[2], receipt):
+                if _own_earlier_commit(stored_receipt, receipt):
                     # the event row is its log entry, as for any accepted event
                     append(OutcomeRecord(now, accepted, client, amount, currency, fp, attempt,
-                                         lost_ack_reason(row[2]), source, line, row[0]))
+                                         lost_ack_reason(stored_receipt), source, line,
+                                         stored_id))
                     continue
                 r = OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
-                                  f"same as event #{row[0]}", source, line, row[0])
-            elif row is not None:  # 2**-128 odds: say so rather than drop a real event
-                reason = (f"its fingerprint shares 128 bits with event #{row[0]}'s but differs; "
-                          "it was not stored (report this)")
-                qid = self.quarantine(raw, RejectCode.FINGERPRINT_COLLISION.value, reason, source, line, column,
-                                      now, fp)
+                                  f"same as event #{stored_id}", source, line, stored_id)
+            elif found is not None:  # 2**-128 odds: say so rather than drop a real event
+                reason = (f"its fingerprint shares 128 bits with event #{stored_id}'s but "
+                          "differs; it was not stored (report this)")
+                qid = self.quarantine(raw, RejectCode.FINGERPRINT_COLLISION.value, reason,
+                                      source, line, column, now, fp)
                 r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
-                                  attempt, reason, source, line, row[0], qid)
+                                  attempt, reason, source, line, stored_id, qid)
             else:
-                first = execute("SELECT id FROM events WHERE client_key = ?"
-                                " AND idempotency_key = ?", (client_key, idem)).fetchone()
+                (first_id,) = execute("SELECT id FROM events WHERE client_key = ?"
+                                      " AND idempotency_key = ?", (client_key, idem)
+                                      ).fetchone() or (None,)
                 reason = (f"idempotency key {idem!r} of client {client!r} was already used by "
-                          f"event #{first[0] if first else '?'} with different content; "
+                          f"event #{first_id if first_id else '?'} with different content; "
                           "the first one stands")
-                qid = self.quarantine(raw, RejectCode.IDEMPOTENCY_CONFLICT.value, reason, source, line, column,
-                                      now, fp)
+                qid = self.quarantine(raw, RejectCode.IDEMPOTENCY_CONFLICT.value, reason,
+                                      source, line, column, now, fp)
                 r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
-                                  reason, source, line, first[0] if first else None, qid)
+                                  reason, source, line, first_id, qid)
             append(r)
             logged.append(r)
         if deltas:
@@ -226,7 +232,7 @@ class WriteSession:
             self._clients.update(new_clients)  # rolled back with _aggs on failure
         pending = {}
         add = MONEY.add
-        amount_of, time_of = itemgetter(7), itemgetter(9)
+        amount_of, time_of = _AMOUNT, _EVENT_TIME  # of Prepared rows, plain tuples from workers
         aggs = self._aggs
         updates, inserts = [], []
         for key, accepted in deltas.items():
@@ -273,8 +279,9 @@ class WriteSession:
         # their log entry, and skipping them halves what a batch writes.
         accepted = Outcome.ACCEPTED
         text = _OUTCOME_TEXT
-        rows = [(r[0], text[r[1]], r[2], r[3], r[4], r[5][:8] if r[5] else None, r[6], r[7],
-                 r[8], r[9], r[10], r[11]) for r in records if r[1] is not accepted]
+        rows = [(r.at, text[r.outcome], r.client, r.amount, r.currency,
+                 r.fingerprint[:8] if r.fingerprint else None, r.attempt, r.reason, r.source,
+                 r.line, r.event_id, r.quarantine_id) for r in records if r.outcome is not accepted]
         if rows:
             self.cur.executemany(
                 "INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt,"

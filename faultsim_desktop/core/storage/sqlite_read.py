@@ -22,7 +22,8 @@ class ReadSession:
             "SELECT c.display, a.currency, a.count, a.total, a.first_seen, a.last_seen"
             " FROM aggregates a JOIN clients c USING (client_key)"
             " ORDER BY c.display COLLATE NOCASE, a.currency").fetchall()
-        return [ClientTotal(r[0], r[1] or None, r[2], Decimal(r[3]), r[4], r[5]) for r in rows]
+        return [ClientTotal(display, currency or None, count, Decimal(total), first, last)
+                for display, currency, count, total, first, last in rows]
 
     def group_by_events(self) -> list[ClientTotal]:
         """The aggregates recomputed from the stored events (for checks and tests)."""

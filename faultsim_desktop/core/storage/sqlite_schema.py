@@ -46,8 +46,8 @@ _SCHEMA_V1 = [
         raw TEXT NOT NULL
     )""",
     # The UNIQUE key is the first 128 bits of the SHA-256: a third smaller index, so a batch
-    # dirties fewer pages (measured 16% faster at 1M events). A true 128-bit collision is
-    # detected below and rejected with its reason, never merged silently.
+    # dirties fewer pages. A true 128-bit collision is detected on insert and rejected with its
+    # reason, never merged silently.
     "CREATE UNIQUE INDEX events_fingerprint ON events(substr(fingerprint, 1, 16))",
     """CREATE UNIQUE INDEX events_idempotency ON events(client_key, idempotency_key)
         WHERE idempotency_key IS NOT NULL""",
@@ -137,8 +137,7 @@ def _bucket_stored_events(conn: sqlite3.Connection) -> None:
 
 
 # The dedup key becomes (time_bucket, fingerprint): events inserted in roughly time order land
-# next to each other in the index (benchmarks/index_locality.py: bare SQLite inserts about
-# twice as fast over the first million rows, four times as fast over five million).
+# next to each other in the index, so inserts touch few pages (benchmarks/index_locality.py).
 _SCHEMA_V3 = [
     "ALTER TABLE events ADD COLUMN time_bucket INTEGER NOT NULL DEFAULT 0",
     _bucket_stored_events,
@@ -306,8 +305,8 @@ def _bind_bytes_and_null_directly() -> None:
     registry, then as ``__adapt__`` on its protocol type, a lookup whose failure builds an
     AttributeError with a formatted message and throws it away, for every such parameter of
     every row. An event row has four of them (fingerprint, idempotency key, warnings, mapping
-    version). With an adapter in the registry the lookup ends there: benchmarks/bind_cost.py
-    measured 4.2 -> 3.55 us of CPU per inserted row (300,000 rows). Both adapters return the
+    version). With an adapter in the registry the lookup ends there (benchmarks/bind_cost.py
+    measures the CPU it saves per inserted row). Both adapters return the
     very object they get (``bytes(b) is b`` for exact bytes; an empty dict's ``get`` returns
     None), so nothing changes for any other sqlite3 user in the process; an adapter someone
     else registered first stays.
