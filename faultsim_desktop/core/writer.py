@@ -17,7 +17,7 @@ from .faults import FaultPoint, FaultSwitch, InjectedFault, sleep_unless
 from .model import OUTBOX_ID, Outcome, OutcomeRecord, Prepared
 from .retry import RECEIPT_STEP, Outbox, RetryPolicy, new_tickets, receipt_ticket
 from .errors import StorageError, StorageErrorKind
-from .storage import WriteSessionAPI as WriteSession, open_backend
+from .storage import WriteSessionAPI, open_backend
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def utc_now() -> str:
 class WriteJob:
     items: list[Prepared]
     on_done: Callable[[list[OutcomeRecord]], None] | None = None
-    # a command instead of events: a callable run with the WriteSession inside a transaction
-    command: Callable[[WriteSession], object] | None = None
+    # a command instead of events: a callable run with the write session inside a transaction
+    command: Callable[[WriteSessionAPI], object] | None = None
     # set when the submitter cancelled: a job still queued then is dropped, never half-written
     cancel: threading.Event | None = None
     on_cancelled: Callable[[int], None] | None = None
@@ -57,7 +57,7 @@ class WriteJob:
 _STOP = object()
 
 
-def _check_only(session: WriteSession) -> None:
+def _check_only(session: WriteSessionAPI) -> None:
     """The command of a check job: only look at the file (see Writer.request_check)."""
 
 
@@ -89,7 +89,7 @@ class Writer(threading.Thread):
         self.queue: queue.Queue = queue.Queue(maxsize=queue_jobs)
         self._stopping = threading.Event()
         self._rng = random.Random(seed)
-        self._session: WriteSession | None = None
+        self._session: WriteSessionAPI | None = None
         self.ready = threading.Event()
         self.open_error: StorageError | None = None
         self.queued_events = 0  # events submitted and not yet written or dropped
