@@ -3,7 +3,7 @@
 Python 3.11's sqlite3 binds exact int, float, str and bytearray parameters directly; for any
 other value, bytes and None included, it searches for an adapter, and the failed search builds
 and discards an AttributeError with a formatted message. faultsim's event row has four such
-parameters, so ``faultsim_desktop.core.store`` registers identity adapters for bytes and None.
+parameters, so ``faultsim_desktop.core.storage.sqlite_schema`` registers identity adapters for bytes and None.
 
 Inserts N rows shaped like faultsim's events, one ``execute`` per row as the writer does, in
 transactions of 50,000, once in a process without the adapters and once with them (each in a

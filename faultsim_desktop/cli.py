@@ -10,13 +10,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from .core.database import database_exists
+from .core.dburl import is_postgres_url, label_of, parse_db
+from .core.errors import StorageError
 from .core.faults import FaultSwitch, parse_fault_spec
 from .core.retry import RetryPolicy
 from .core.schemas import TIME_FORMATS, UNITS, Mapping, MappingError, new_mapping
 from .core.service import (FINGERPRINT_CACHE, IngestService, Summary, default_db_path,
                            tune_gc_for_bulk)
-from .core.storage import is_postgres_url, label_of, open_backend, parse_db
-from .core.store import StorageError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PENDING = 0, 1, 2, 3
 
@@ -29,12 +30,7 @@ def _existing_db(args) -> Path | str:
     """Commands that only read or fix must not create an empty database on a typo."""
     db = _db(args) or default_db_path()
     if is_postgres_url(db):  # a server: the database must hold faultsim's tables already
-        backend = open_backend(db)
-        try:
-            found = backend.exists()
-        finally:
-            backend.close()
-        if not found:
+        if not database_exists(db):
             raise StorageError(f"There is no faultsim database at {label_of(db)} (it has no "
                                "faultsim tables). Ingest events first (faultsim ingest FILE "
                                "--db URL), or check the --db URL.", kind="missing")

@@ -73,11 +73,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .core.idempotency import KeyInProgress, KeyReused
-from .core.model import Candidate, Outcome, RejectCode
+from .core.model import Candidate, Outcome, RejectCode, StoredEvent
 from .core.normalize import client_display, parse_time
 from .core.parsing import split_text
 from .core.service import IngestService
-from .core.store import StorageError
+from .core.errors import StorageError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
@@ -128,13 +128,12 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None, **e
     return _json(status, {"error": message, **extra}, headers)
 
 
-def _event_json(row: tuple) -> dict:
-    (eid, fp, client, currency, amount, event_time, received_at, key, warnings, source,
-     line) = row
-    return {"id": eid, "client": client, "currency": currency, "amount": amount,
-            "event_time": event_time, "received_at": received_at, "idempotency_key": key,
-            "fingerprint": fp.hex(), "warnings": json.loads(warnings) if warnings else [],
-            "source": source, "line": line}
+def _event_json(row: StoredEvent) -> dict:
+    return {"id": row.id, "client": row.client, "currency": row.currency, "amount": row.amount,
+            "event_time": row.event_time, "received_at": row.received_at,
+            "idempotency_key": row.idempotency_key, "fingerprint": row.fingerprint.hex(),
+            "warnings": json.loads(row.warnings) if row.warnings else [],
+            "source": row.source, "line": row.line}
 
 
 class _BodyTooLarge(Exception):

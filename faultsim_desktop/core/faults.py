@@ -4,7 +4,6 @@ from __future__ import annotations
 import enum
 import random
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -24,8 +23,9 @@ class FaultMode(str, enum.Enum):
     NEXT_N = "next"
 
 
-class InjectedFault(sqlite3.OperationalError):
-    """A simulated database failure; handled exactly like a real ``sqlite3.OperationalError``."""
+class InjectedFault(Exception):
+    """A simulated database failure, on any backend: the writer rolls back and retries it as it
+    does a real storage error (and an AFTER_COMMIT one as a lost acknowledgement)."""
 
     def __init__(self, point: FaultPoint):
         super().__init__(f"simulated database crash ({point.value.replace('_', ' ')})")

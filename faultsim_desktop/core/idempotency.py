@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from typing import Callable, NamedTuple
 
-from .store import StorageError
+from .errors import StorageError
 
 ANSWER_KEPT_S = 24 * 3600
 

@@ -30,6 +30,8 @@ class RejectCode(str, enum.Enum):
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     MAPPING_FIELD_MISSING = "mapping_field_missing"  # a field a client's mapping names is absent
     BAD_TIME = "bad_time"  # a mapped time field that does not hold its mapping's time format
+    # its fingerprint's first 128 bits (the UNIQUE key) match a stored event with other content
+    FINGERPRINT_COLLISION = "fingerprint_collision"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +142,46 @@ class OutcomeRecord(NamedTuple):
     # the pending outbox entry this outcome is about: set on FAILED (where the event waits) and
     # on every outcome of a retry from the outbox, so counters can settle the earlier FAILED
     outbox_id: int | None = None
+
+
+class ClientTotal(NamedTuple):
+    """One client's total in one currency (``currency`` None: amounts without one)."""
+
+    client: str
+    currency: str | None
+    count: int
+    total: Decimal
+    first_seen: str
+    last_seen: str
+
+
+class QuarantineEntry(NamedTuple):
+    """A rejected input, kept once per raw text with why and where it was rejected."""
+
+    id: int
+    raw: str | bytes
+    code: str
+    reason: str
+    source: str
+    line: int
+    column: int
+    first_seen: str
+    last_seen: str
+    times_seen: int
+    status: str
+
+
+class StoredEvent(NamedTuple):
+    """A stored event as lists and pages show it (``currency`` None: none given)."""
+
+    id: int
+    fingerprint: bytes
+    client: str
+    currency: str | None
+    amount: str  # exact decimal text
+    event_time: str
+    received_at: str
+    idempotency_key: str | None
+    warnings: str | None  # JSON list, or None
+    source: str
+    line: int

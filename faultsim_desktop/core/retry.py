@@ -114,10 +114,6 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE pending_v0")
 
 
-def outbox_path_for(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + ".outbox")
-
-
 class Outbox:
     """Durable list of events that could not be stored. Each call opens its own connection,
     so any thread may use it (calls are rare: only when retries run out or on a drain)."""

@@ -22,15 +22,17 @@ from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
 
 from .faults import FaultPoint, FaultSwitch
 from .idempotency import Answer, RequestKeys
-from .model import Candidate, Outcome, OutcomeRecord, Prepared, RejectCode, Rejection
+from .model import (Candidate, ClientTotal, Outcome, OutcomeRecord, Prepared, QuarantineEntry,
+                    RejectCode, Rejection, StoredEvent)
 from .normalize import client_display
 from .paging import PageQuery, ViewCount
 from .parsing import Chunk, decode_value, iter_chunks, iter_file, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
 from .schemas import Mapping, MappingError, Registry, retirement
-from .storage import label_of, open_backend
-from .store import ClientTotal, QuarantineEntry, StorageError, WriteSession
+from .dburl import label_of
+from .errors import StorageError
+from .storage import WriteSessionAPI as WriteSession, open_backend
 from .writer import Writer, WriteJob, utc_now
 
 Subscriber = Callable[[list[OutcomeRecord]], None]
@@ -266,7 +268,7 @@ class IngestService:
                  batch_size: int = 50000, workers: int | None = None,
                  synchronous: str = "FULL", seed: int | None = None,
                  busy_timeout_ms: int = 10_000, fingerprint_cache: int = FINGERPRINT_CACHE):
-        # SQLite (a path) or PostgreSQL (a postgresql:// URL); see core/storage.py
+        # SQLite (a path) or PostgreSQL (a postgresql:// URL); see core/storage/
         self.backend = open_backend(db_path if db_path is not None else default_db_path())
         self.db_path = self.backend.target  # the Path, or the URL as given
         self.db_label = label_of(self.db_path)  # for messages and titles: no password
@@ -404,7 +406,7 @@ class IngestService:
         body. See ``core/idempotency.py``."""
         return self.requests.once(key, body, run, final)
 
-    def stored_rows(self, ticket: Ticket) -> dict[int, tuple]:
+    def stored_rows(self, ticket: Ticket) -> dict[int, StoredEvent]:
         """The stored row (as ``events_by_id``) of every event of a finished ticket (kept
         records) that was accepted or found stored. An accepted event's row is what its own
         transaction wrote (the store inserts these values as they are, and received_at is the
@@ -412,11 +414,11 @@ class IngestService:
         very row (same event id, same writer epoch), else it is read back."""
         epoch = ticket.epoch
         cache = self.fingerprint_cache if epoch is not None else None
-        rows: dict[int, tuple] = {}
+        rows: dict[int, StoredEvent] = {}
         wanted = {}
         for r, p in zip(ticket.records, ticket.items):
             if r.outcome is Outcome.ACCEPTED:
-                rows[r.event_id] = row = (
+                rows[r.event_id] = row = StoredEvent(
                     r.event_id, p.fingerprint, p.client, p.currency, p.amount, p.event_time,
                     r.at, p.idempotency_key, json.dumps(p.warnings, ensure_ascii=False)
                     if p.warnings else None, p.source, p.line)
@@ -689,21 +691,15 @@ class IngestService:
     def _reader(self):
         # Never open the path while the writer still has another file open under that name:
         # SQLite would pair the new file with our WAL and read (and checkpoint) our pages.
-        identity = self._writer.identity
-        if identity is not None:
-            try:
-                st = os.stat(self.db_path)
-                kind = "replaced" if (st.st_dev, st.st_ino) != identity else ""
-            except FileNotFoundError:
-                kind = "missing"
-            if kind:
-                self._writer.request_check()  # the writer saves it and lets go of it
-                raise StorageError(
-                    f"The database {self.db_path} was "
-                    f"{'deleted or moved away' if kind == 'missing' else 'replaced'} while "
-                    "open; nothing more is written to it. Put the database back, or open or "
-                    "create another one; events not stored wait in the pending outbox.",
-                    path=self.db_path, kind=kind)
+        kind = self.backend.moved_away()
+        if kind:
+            self._writer.request_check()  # the writer saves it and lets go of it
+            raise StorageError(
+                f"The database {self.db_path} was "
+                f"{'deleted or moved away' if kind == 'missing' else 'replaced'} while "
+                "open; nothing more is written to it. Put the database back, or open or "
+                "create another one; events not stored wait in the pending outbox.",
+                path=self.db_path, kind=kind)
         return closing(self.backend.reader(self._busy_timeout_ms))
 
     def stats(self) -> list[ClientTotal]:
@@ -722,12 +718,12 @@ class IngestService:
         with self._reader() as r:
             return r.event(event_id)
 
-    def events_by_id(self, ids: Iterable[int]) -> dict[int, tuple]:
+    def events_by_id(self, ids: Iterable[int]) -> dict[int, StoredEvent]:
         with self._reader() as r:
             return r.events_by_id(ids)
 
     def events_page(self, client_key: str | None = None, since: str | None = None,
-                    after: int = 0, limit: int = 100) -> list[tuple]:
+                    after: int = 0, limit: int = 100) -> list[StoredEvent]:
         with self._reader() as r:
             return r.events_page(client_key, since, after, limit)
 

@@ -2,33 +2,36 @@
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import random
 import sqlite3
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from operator import itemgetter
+from pathlib import Path
 from typing import Callable, Sequence
 
 from .faults import FaultPoint, FaultSwitch, InjectedFault, sleep_unless
 from .model import OUTBOX_ID, Outcome, OutcomeRecord, Prepared
 from .retry import RECEIPT_STEP, Outbox, RetryPolicy, new_tickets, receipt_ticket
-from .storage import open_backend
-from .store import (StorageError, WriteSession, connect, explain, missing_error,
-                    readonly_error)
+from .errors import StorageError, StorageErrorKind
+from .storage import WriteSessionAPI, open_backend
 
 log = logging.getLogger(__name__)
 
 _FINAL = (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED)
-# Problems of the file itself: nothing is written to it while they last (not even a log row).
-_FILE_KINDS = frozenset({"readonly", "missing", "replaced", "corrupt"})
-# Problems a look at the file shows are over (the pending events still wait for a retry).
-_SEEN_OVER = _FILE_KINDS | {"foreign", "newer", "open"}
+# Problems of the database itself: nothing is written to it while they last (not even a log row).
+_FILE_KINDS = frozenset({StorageErrorKind.READONLY, StorageErrorKind.MISSING,
+                         StorageErrorKind.REPLACED, StorageErrorKind.CORRUPT})
+# Problems a look at the database shows are over (the pending events still wait for a retry).
+_SEEN_OVER = _FILE_KINDS | {StorageErrorKind.FOREIGN, StorageErrorKind.NEWER,
+                            StorageErrorKind.OPEN}
+# What a failed write raises: a backend's StorageError, an SQLite or OS error (the SQLite
+# backend's, and the pending outbox's, which is a local SQLite file on every backend), or a
+# simulated fault.
+_FAILURES = (StorageError, OSError, sqlite3.Error, InjectedFault)
 
 
 def utc_now() -> str:
@@ -39,8 +42,8 @@ def utc_now() -> str:
 class WriteJob:
     items: list[Prepared]
     on_done: Callable[[list[OutcomeRecord]], None] | None = None
-    # a command instead of events: a callable run with the WriteSession inside a transaction
-    command: Callable[[WriteSession], object] | None = None
+    # a command instead of events: a callable run with the write session inside a transaction
+    command: Callable[[WriteSessionAPI], object] | None = None
     # set when the submitter cancelled: a job still queued then is dropped, never half-written
     cancel: threading.Event | None = None
     on_cancelled: Callable[[int], None] | None = None
@@ -54,7 +57,7 @@ class WriteJob:
 _STOP = object()
 
 
-def _check_only(session: WriteSession) -> None:
+def _check_only(session: WriteSessionAPI) -> None:
     """The command of a check job: only look at the file (see Writer.request_check)."""
 
 
@@ -86,25 +89,20 @@ class Writer(threading.Thread):
         self.queue: queue.Queue = queue.Queue(maxsize=queue_jobs)
         self._stopping = threading.Event()
         self._rng = random.Random(seed)
-        self._session: WriteSession | None = None
+        self._session: WriteSessionAPI | None = None
         self.ready = threading.Event()
         self.open_error: StorageError | None = None
         self.queued_events = 0  # events submitted and not yet written or dropped
         self._room = threading.Condition()  # notified whenever queued events were taken off
-        # (st_dev, st_ino) of the file the write connection has open; None while it has none
-        self.identity: tuple[int, int] | None = None
         # the latest real storage problem, None again after a commit (shown by the window)
         self.problem: StorageError | None = None
         self._opened = False
-        self._kept: str | None = None  # where the data is since the file vanished under us
-        self._corrupt: tuple[StorageError, tuple[int, int] | None] | None = None
         self._check_queued = False
         self._sessions = 0  # write sessions opened so far
         # (session, its generation) of the latest transaction: rows stored under one epoch are
         # what a later record of the same epoch names (see IngestService's fingerprint cache)
         self.epoch: tuple[int, int] = (0, 0)
 
-    # -- called from other threads -------------------------------------------------------
     def submit(self, job: WriteJob) -> None:
         if self._stopping.is_set() and job.command is None:
             raise RuntimeError("the writer is stopped")
@@ -140,7 +138,6 @@ class Writer(threading.Thread):
         self.queue.put(_STOP)
         self.join(timeout)
 
-    # -- the thread ----------------------------------------------------------------------
     def run(self) -> None:
         try:
             self._open()
@@ -164,122 +161,30 @@ class Writer(threading.Thread):
                 if stop_after:
                     break
         finally:
-            if self._session is not None and self.backend.is_file:
-                try:  # a file deleted or replaced meanwhile is saved, and its WAL emptied
-                    self._check_file()
-                except (StorageError, OSError, sqlite3.Error):
-                    pass
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            s, self._session = self._session, None
+            if s is not None:
+                s.release()
 
     def _open(self) -> None:
         if self._session is not None:
             return
-        if not self.backend.is_file:  # a server: no file to watch; the session reconnects
-            self._session = self.backend.write_session(
-                synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms,
-                create=not self._opened)
-            self._sessions += 1
-            self._opened = True
-            return
-        if self._corrupt is not None:
-            error, identity = self._corrupt
-            if _identity(self.db_path) == identity:  # still the damaged file: never again
-                raise error
-            self._corrupt = None  # the user put another file there; connect() checks it
-        try:
-            # Only the first open creates the file: one that vanishes later is reported
-            # missing, never silently replaced by an empty database.
-            conn = connect(self.db_path, synchronous=self.synchronous,
-                           busy_timeout_ms=self.busy_timeout_ms, create=not self._opened)
-        except StorageError as exc:
-            if self._kept is not None:
-                raise StorageError(f"{exc} {self._kept}", path=exc.path, kind=exc.kind) from None
-            raise
-        identity = _identity(self.db_path)
-        if identity is None:
-            conn.close()
-            raise missing_error(self.db_path)
-        self._session = WriteSession(conn)
+        # Only the first open creates the database: one that vanishes later is reported
+        # missing, never silently replaced by an empty one.
+        self._session = self.backend.write_session(
+            synchronous=self.synchronous, busy_timeout_ms=self.busy_timeout_ms,
+            create=not self._opened)
         self._sessions += 1
-        self.identity = identity
         self._opened = True
-        self._kept = None
 
-    def _check_file(self) -> None:
-        """Before each write: the path must still name the file we opened, and be writable.
-
-        SQLite writes on into a file that was deleted or replaced while open (the data is then
-        lost for the user) and into one made read-only after it was opened; one os.stat per
-        batch catches all three.
-        """
-        if not self.backend.is_file:  # a server: is it there (reconnecting if need be)?
-            self._session.check()
-            return
+    def _check(self) -> None:
+        """Before each write: is the database still there and writable? A session that let
+        go of its database (deleted or replaced under it) is dropped."""
+        s = self._session
         try:
-            st = os.stat(self.db_path)
-        except FileNotFoundError:
-            raise self._detach("missing") from None
-        except OSError as exc:
-            raise explain(exc, self.db_path) from exc
-        if (st.st_dev, st.st_ino) != self.identity:
-            raise self._detach("replaced")
-        if not os.access(self.db_path, os.W_OK):
-            raise readonly_error(self.db_path)
-
-    def _detach(self, kind: str) -> StorageError:
-        """Stop using a file that vanished or was replaced under us: empty our WAL into it
-        (so it cannot be paired with the next file at that name), save a copy when no name
-        reaches it any more, and close it."""
-        s, self._session = self._session, None
-        old, self.identity = self.identity, None
-        try:
-            try:
-                s.release_wal()
-            except sqlite3.Error:
-                pass  # best effort: the copy below still reads everything through this connection
-            links, now_at = _whereabouts(old)
-            if links:  # moved or hard-linked: complete where it now is
-                self._kept = f"It is complete at {now_at}." if now_at else None
-            else:  # deleted (or cannot tell): the open connection holds the only copy
-                try:
-                    self._kept = (f"Everything stored until then was saved to "
-                                  f"{self._rescue(s)}.")
-                except (sqlite3.Error, OSError) as exc:
-                    self._kept = f"A copy of it could not be saved ({exc})."
+            s.check()
         finally:
-            s.close()
-        path = self.db_path
-        if kind == "missing":
-            what = f"The database {path} was deleted or moved away while faultsim had it open."
-        else:
-            what = (f"The database {path} was replaced by another file while faultsim had it "
-                    "open; faultsim never writes into a file that is not a faultsim database.")
-        parts = [what,
-                 ("Nothing more is written to it; events not stored wait in the pending "
-                  "outbox."),
-                 self._kept,
-                 ("Put the database back, or open or create another one, then retry the pending "
-                  "events.")]
-        return StorageError(" ".join(p for p in parts if p), path=path, kind=kind)
-
-    def _rescue(self, s: WriteSession) -> Path:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = f"{self.db_path.stem}.rescued-{stamp}{self.db_path.suffix or '.db'}"
-        error: Exception | None = None
-        for folder in (self.db_path.parent, Path(tempfile.gettempdir())):
-            for n in range(100):
-                target = folder / (name if n == 0 else name.replace(".rescued-", f".rescued{n}-"))
-                if target.exists():
-                    continue
-                try:
-                    s.copy_to(target)
-                    return target
-                except (sqlite3.Error, OSError) as exc:
-                    error = exc
-                    break
-        raise OSError(f"no folder took the copy: {error}")
+            if s.detached:
+                self._session = None
 
     def _coalesce(self, jobs: list) -> bool:
         """Take more queued event jobs into the same transaction, up to batch_size events.
@@ -288,12 +193,10 @@ class Writer(threading.Thread):
         ``bulk_min`` events waits up to ``bulk_wait`` seconds for the next job. The writer is
         faster than the workers, so it would otherwise commit every few thousand events, and
         a transaction has costs of its own: every (client, currency) it touches is one
-        aggregates row to rewrite, about 2,000 of them per transaction in the benchmark
-        corpus. Measured at 1M events, in paired runs: 20,000 events and 30 ms were faster in
-        8 of 8 pairs (about +1.5%) for 5-8 MB more memory; 50,000 and 20 ms, about +2% for
-        25 MB more; 50,000 and 100 ms, no faster for 50 MB more (the last, larger transaction
-        is written while the workers have nothing left to do). The last job of a file, and
-        any interactive submit, says nothing more is coming: they never wait.
+        aggregates row to rewrite. Larger or longer waits buy little speed for much more
+        memory (the last, larger transaction is written while the workers have nothing left
+        to do). The last job of a file, and any interactive submit, says nothing more is
+        coming: they never wait.
         """
         if jobs[0].command is not None:
             return False
@@ -366,9 +269,9 @@ class Writer(threading.Thread):
         self._check_queued = False
         try:
             self._open()
-            self._check_file()
-        except (sqlite3.Error, OSError, StorageError) as exc:
-            self.problem = explain(exc, self.db_path)
+            self._check()
+        except _FAILURES as exc:
+            self.problem = self.backend.explain(exc)
         else:
             if self.problem is not None and self.problem.kind in _SEEN_OVER:
                 self.problem = None  # fixed by the user
@@ -384,7 +287,7 @@ class Writer(threading.Thread):
             while True:
                 try:
                     self._open()
-                    self._check_file()
+                    self._check()
                     s = self._session
                     s.begin()
                     try:
@@ -393,13 +296,15 @@ class Writer(threading.Thread):
                     except BaseException:
                         s.rollback()
                         raise
-                    if attempt > 1 and self.problem is not None and self.problem.kind == "locked":
+                    if attempt > 1 and self.problem is not None and \
+                            self.problem.kind is StorageErrorKind.LOCKED:
                         self.problem = None  # the lock it waited out is gone
                     return
-                except (sqlite3.Error, OSError, StorageError) as exc:
-                    error = self._failed(explain(exc, self.db_path))
+                except _FAILURES as exc:
+                    error = self._failed(self.backend.explain(exc))
                     # a lock held beyond the busy timeout is waited out as event writes do
-                    if error.kind != "locked" or attempt >= self.policy.attempts or \
+                    if error.kind is not StorageErrorKind.LOCKED or \
+                            attempt >= self.policy.attempts or \
                             sleep_unless(self._stopping, self.policy.delay(attempt, self._rng)):
                         job.error = error
                         return
@@ -434,9 +339,9 @@ class Writer(threading.Thread):
                 for i in outboxed:
                     records[i] = records[i]._replace(outbox_id=items[i][OUTBOX_ID])
                 return records
-            except (sqlite3.Error, OSError, StorageError) as exc:
+            except _FAILURES as exc:
                 error = exc if isinstance(exc, InjectedFault) else \
-                    self._failed(explain(exc, self.db_path))
+                    self._failed(self.backend.explain(exc))
                 reason = str(error)
                 lost = isinstance(error, InjectedFault) and error.point is FaultPoint.AFTER_COMMIT
                 unheard = unheard or lost
@@ -462,21 +367,16 @@ class Writer(threading.Thread):
 
     def _failed(self, error: StorageError) -> StorageError:
         """Note a real storage failure; a corrupt file is closed and never written again."""
-        if error.kind == "corrupt" and self._corrupt is None:
-            identity = self.identity or _identity(self.db_path)
-            self._corrupt = (error, identity)
-            if self._session is not None:
-                self._session.close()
-                self._session = None
-                self.identity = None
+        if self.backend.note_failure(error) and self._session is not None:
+            self._session.close()
+            self._session = None
         self.problem = error
         return error
 
     def _transact(self, items: list[Prepared], attempt: int, receipts: Sequence[int],
                   outboxed: list[int]) -> list[OutcomeRecord]:
         self._open()
-        if self.backend.is_file:  # a server that went away fails the BEGIN just as well
-            self._check_file()
+        self._check()
         faults = self.faults
         s = self._session
         faults.check(FaultPoint.BEFORE_WRITE)
@@ -509,7 +409,7 @@ class Writer(threading.Thread):
             return
         try:
             self._session.log_outcomes(records)
-        except (sqlite3.Error, OSError, StorageError):
+        except _FAILURES:
             pass
 
     def _to_outbox(self, items: list[Prepared], attempts: int, reason: str,
@@ -559,32 +459,3 @@ def _receipts(tickets: Sequence[int], prior: dict[int, int], attempt: int) -> Se
     for i, n in prior.items():
         out[i] = tickets[i] + min(n + attempt, top)
     return out
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _whereabouts(identity: tuple[int, int] | None) -> tuple[int | None, str | None]:
-    """How many names the open file ``identity`` has left (0: deleted) and its path now, or
-    (None, None) when unknown. Linux: found among this process's descriptors, which reach a
-    file even when it was moved or unlinked."""
-    if identity is None or not os.path.isdir("/proc/self/fd"):
-        return None, None
-    try:
-        fds = os.listdir("/proc/self/fd")
-    except OSError:
-        return None, None
-    for fd in fds:
-        link = f"/proc/self/fd/{fd}"
-        try:
-            st = os.stat(link)
-            if (st.st_dev, st.st_ino) == identity:
-                return st.st_nlink, os.readlink(link) if st.st_nlink else None
-        except OSError:
-            continue
-    return None, None

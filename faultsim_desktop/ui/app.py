@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..core.storage import is_postgres_url, parse_db
+from ..core.dburl import is_postgres_url, parse_db
 from .system_libs import check_before_qt
 
 ORGANIZATION = "faultsim"
@@ -94,7 +94,7 @@ def open_first_window(db_path: Path | str, settings, *, workers: int | None = No
     from PySide6.QtWidgets import QFileDialog
 
     from ..core.service import default_db_path
-    from ..core.store import StorageError
+    from ..core.errors import StorageError
     from .storage import OpenFailedDialog
 
     while True:
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
 
     from ..core.service import default_db_path
-    from ..core.store import StorageError
+    from ..core.errors import StorageError
 
     settings = make_settings(os.environ.get("FAULTSIM_SETTINGS") or None)
     if args.reset_settings:

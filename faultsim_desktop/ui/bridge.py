@@ -19,10 +19,10 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from ..core.model import Outcome, OutcomeRecord
+from ..core.errors import StorageError
+from ..core.model import ClientTotal, Outcome, OutcomeRecord
 from ..core.retry import RetryPolicy
 from ..core.service import ChildIngest, IngestService, Summary
-from ..core.store import ClientTotal, StorageError
 
 TICK_MS = 100  # drain and repaint at most ten times a second
 MAX_OUTCOMES_PER_TICK = 10_000

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QSc
                                QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from ..core.model import Outcome
-from ..core.store import ClientTotal
+from ..core.model import ClientTotal
 from .theme import is_dark, outcome_color, plain_tooltip
 
 NO_CURRENCY = "(no currency)"

@@ -5,7 +5,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
-from ..core.store import ClientTotal
+from ..core.model import ClientTotal
 from .charts import NO_CURRENCY, format_money
 from .theme import plain_tooltip
 

@@ -23,7 +23,7 @@ from ..core.faults import FaultMode, FaultPoint
 from ..core.model import OutcomeRecord
 from ..core.retry import RetryPolicy
 from ..core.service import IngestService
-from ..core.storage import short_label
+from ..core.dburl import short_label
 
 STEP_TIMEOUT_MS = 120_000
 HOLD_MS = 4000  # the finished demo stays on screen this long before the user's database returns

@@ -15,7 +15,7 @@ from ..core.faults import FaultPoint
 from ..core.model import Outcome, OutcomeRecord
 from ..core.parsing import not_json_text
 from ..core.service import IngestService, Summary, default_db_path
-from ..core.storage import is_postgres_url, label_of, parse_db, short_label, url_without_password
+from ..core.dburl import is_postgres_url, label_of, parse_db, short_label, url_without_password
 from .bridge import Counters, EngineBridge, FileProgress
 from .charts import RateChart, TotalsChart
 from .clients import ClientsView

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
-from ..core.storage import is_postgres_url, label_of
+from ..core.dburl import is_postgres_url, label_of
 
 AMBER = "#b45309"
 

@@ -176,7 +176,7 @@ BUSY_MS = 40  # instead of 10 s: lock waits become real "database is locked" err
 # The faultsim command (it has no option for this), its connections given the timeout above.
 _SHORT_BUSY_CLI = (
     "import sys\n"
-    "from faultsim_desktop.core import store\n"
+    "from faultsim_desktop.core.storage import sqlite_schema as store\n"
     "_open = store._connect_once\n"
     f"store._connect_once = lambda p, s, b, w: _open(p, s, {BUSY_MS}, w)\n"
     "from faultsim_desktop.cli import main\n"

@@ -6,7 +6,7 @@ or a complete faultsim schema, never "a database of another program" halfway bet
 import multiprocessing
 import time
 
-from faultsim_desktop.core.store import connect
+from faultsim_desktop.core.storage.sqlite_schema import connect
 
 
 def _open_at(path: str, start_at: float) -> str | None:

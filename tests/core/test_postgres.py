@@ -16,11 +16,11 @@ import pytest
 
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
 from faultsim_desktop.core.model import Outcome
-from faultsim_desktop.core.pgstore import _SCHEMA_V1, SCHEMA_VERSION
+from faultsim_desktop.core.storage.postgres_schema import _SCHEMA_V1, SCHEMA_VERSION
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.core.storage import open_backend
-from faultsim_desktop.core.store import StorageError
+from faultsim_desktop.core.errors import StorageError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from corpus import generate  # noqa: E402

@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from faultsim_desktop.cli import main
 from faultsim_desktop.core import service as service_module
-from faultsim_desktop.core import store
+from faultsim_desktop.core.storage import sqlite_schema as store
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint
 from faultsim_desktop.core.parsing import split_text
 from faultsim_desktop.core.retry import RetryPolicy

@@ -1,5 +1,5 @@
-"""The identity adapters for bytes and None (core/store.py): values are stored exactly as
-before, and an adapter somebody else registered is left in place."""
+"""The identity adapters for bytes and None (core/storage/sqlite_schema.py): values are
+stored exactly as before, and an adapter somebody else registered is left in place."""
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +23,7 @@ def test_fingerprint_is_a_blob_and_absent_fields_are_null(tmp_path):
 
 
 def test_bytes_and_none_bind_as_blob_and_null_in_any_connection():
-    import faultsim_desktop.core.store  # noqa: F401 - registers the adapters
+    import faultsim_desktop.core.storage.sqlite_schema  # noqa: F401 - registers the adapters
 
     conn = sqlite3.connect(":memory:")
     got = conn.execute("SELECT typeof(?), ?, typeof(?), typeof(?)",
@@ -36,7 +36,7 @@ def test_an_adapter_registered_earlier_is_kept():
         "import sqlite3\n"
         "mine = lambda b: b.hex()\n"
         "sqlite3.register_adapter(bytes, mine)\n"
-        "import faultsim_desktop.core.store\n"
+        "import faultsim_desktop.core.storage.sqlite_schema\n"
         "assert sqlite3.adapters[(bytes, sqlite3.PrepareProtocol)] is mine\n"
         "print(sqlite3.connect(':memory:').execute('SELECT ?', (b'\\x01',)).fetchone()[0])\n"
     )

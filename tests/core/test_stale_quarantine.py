@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from faultsim_desktop.core import store
+from faultsim_desktop.core.storage import sqlite_schema as store
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint
 from faultsim_desktop.core.schemas import new_mapping
 from faultsim_desktop.core.service import IngestService

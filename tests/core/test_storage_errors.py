@@ -17,7 +17,7 @@ import pytest
 
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import IngestService
-from faultsim_desktop.core.store import StorageError
+from faultsim_desktop.core.errors import StorageError
 
 FAST = RetryPolicy(attempts=2, base_delay_s=0.001, cap_s=0.002)
 BEFORE = '{"client": "a", "amount": "1.10", "currency": "EUR"}\n{"client": "b", "amount": 2}'

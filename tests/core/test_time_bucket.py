@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faultsim_desktop.core import store
+from faultsim_desktop.core.storage import sqlite_schema as store
 from faultsim_desktop.core.fingerprint import fingerprint, time_bucket
 from faultsim_desktop.core.parsing import decode_value
 from faultsim_desktop.core.service import IngestService

@@ -9,7 +9,7 @@ from faultsim_desktop.core.model import Outcome
 from faultsim_desktop.core.parsing import split_text
 from faultsim_desktop.core.pipeline import prepare
 from faultsim_desktop.core.service import IngestService
-from faultsim_desktop.core.store import WriteSession
+from faultsim_desktop.core.storage.sqlite import WriteSession
 from faultsim_desktop.core.writer import WriteJob, utc_now
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QImage, QPainter
 
-from faultsim_desktop.core.store import ClientTotal
+from faultsim_desktop.core.model import ClientTotal
 from faultsim_desktop.ui.charts import GroupedAxis, TotalsChart, format_money
 
 from .helpers import send

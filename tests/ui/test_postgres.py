@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from faultsim_desktop.core.storage import mask_url
+from faultsim_desktop.core.dburl import mask_url
 from faultsim_desktop.ui.storage import OpenFailedDialog
 
 from .helpers import assert_nothing_running, open_window, send, totals

@@ -1,0 +1,407 @@
+"""The SQLite backend: one database file (WAL), its writer's statements, its pending outbox
+beside it."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from decimal import Decimal
+from functools import reduce
+from itertools import repeat
+from operator import itemgetter
+from pathlib import Path
+from typing import Iterable
+
+from ..dburl import outbox_path_for
+from ..errors import StorageError, StorageErrorKind
+from ..model import Outcome, OutcomeRecord, Prepared, RejectCode
+from .common import MONEY, _own_earlier_commit, _raw_bytes, _storable, explain, lost_ack_reason
+from .sqlite_files import FileWatch
+from .sqlite_read import ReadSession
+from .sqlite_schema import SCHEMA_VERSION, connect
+
+_ZERO = Decimal(0)
+_OUTCOME_TEXT = {o: o.value for o in Outcome}  # an Enum's .value is a Python-level property
+_AMOUNT = itemgetter(Prepared._fields.index("amount"))
+_EVENT_TIME = itemgetter(Prepared._fields.index("event_time"))
+_EVENT_COLUMNS = ("fingerprint", "client", "client_key", "currency", "amount", "event_time",
+                  "received_at", "idempotency_key", "warnings", "source", "line", "raw",
+                  "mapping_version", "time_bucket", "receipt")
+_RAW = _EVENT_COLUMNS.index("raw")
+_INSERT_EVENT = (f"INSERT INTO events({', '.join(_EVENT_COLUMNS)})"
+                 f" VALUES ({','.join('?' * len(_EVENT_COLUMNS))}) ON CONFLICT DO NOTHING")
+
+
+class WriteSession:
+    """The writer thread's statements. One instance per write connection; one thread only.
+
+    It keeps the aggregates in memory, checked against ``PRAGMA data_version`` at the start of
+    each transaction: when another connection (another process) has committed meanwhile, the
+    cache is reloaded, so concurrent writers still add to the true totals.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, watch: FileWatch | None = None):
+        self.conn = conn
+        self._watch = watch  # the file this connection writes, watched before each batch
+        self.detached = False  # let go of: the file vanished or was replaced under it
+        self.cur = conn.cursor()
+        # 32 MiB: with the dedup index in time order only its newest pages are hot, so a larger
+        # cache costs memory without speed.
+        conn.execute("PRAGMA cache_size = -32768")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        # Random fingerprints dirty pages all over the index; checkpointing less often lets a
+        # page rewritten by many batches be copied back once.
+        conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        self._aggs: dict[tuple[str, str], tuple[int, Decimal, str, str]] | None = None
+        self._clients: set[str] = set()
+        self._version: int | None = None
+        self._pending_aggs: dict | None = None
+        # fingerprints of the open quarantine entries: storing one of them resolves its entry
+        # (loaded with the aggregates, and dropped with them on a rollback)
+        self._open_fps: set[bytes] | None = None
+        # bumped when stored events may have changed other than by this session's inserts (its
+        # reset, another connection's commit): a cache of stored rows keyed by it stays exact
+        self.generation = 0
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._version is not None and version != self._version:
+            self.generation += 1
+        if self._aggs is None or self._open_fps is None or version != self._version:
+            self._load_aggregates()
+            self._version = version
+
+    def _load_aggregates(self) -> None:
+        self._aggs = {(k, c): (n, Decimal(t), f, last) for k, c, n, t, f, last in self.conn.execute(
+            "SELECT client_key, currency, count, total, first_seen, last_seen FROM aggregates")}
+        self._clients = {k for (k,) in self.conn.execute("SELECT client_key FROM clients")}
+        self._open_fps = {fp for (fp,) in self.conn.execute(
+            "SELECT fingerprint FROM quarantine WHERE status = 'open'"
+            " AND fingerprint IS NOT NULL")}
+
+    def close(self) -> None:
+        # an open cursor keeps the connection a zombie: SQLite would skip the final checkpoint
+        self.cur.close()
+        self.conn.close()
+
+    def check(self) -> None:
+        """Before each write: is the file still the one opened, and writable? A file deleted
+        or replaced meanwhile is let go of (``detached``) and reported."""
+        if self._watch is not None:
+            self._watch.check(self)
+
+    def release(self) -> None:
+        """Let go of the database at the end: a file deleted or replaced meanwhile is saved,
+        and its WAL emptied, first."""
+        try:
+            self.check()
+        except (StorageError, OSError, sqlite3.Error):
+            pass
+        if not self.detached:
+            self.close()
+
+    def release_wal(self) -> None:
+        """Copy the WAL into this connection's own database file and empty it. For a file that
+        was deleted or replaced under us: a WAL left with our pages under the old name would be
+        read as part of whatever file is opened at that name next."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    def copy_to(self, target: Path) -> None:
+        """Write a complete copy of the open database to ``target``; SQLite refuses a target
+        that exists and is not empty, so nothing is ever overwritten."""
+        self.conn.execute("VACUUM INTO ?", (str(target),))
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+        if self._pending_aggs:
+            self._aggs.update(self._pending_aggs)
+        self._pending_aggs = None
+
+    def rollback(self) -> None:
+        self._pending_aggs = None
+        self._aggs = None  # reload at the next begin: never trust state a failure touched
+        self._open_fps = None
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def store_events(self, items: list[Prepared], attempt: int, now: str,
+                     receipts: Iterable[int | None] | None = None) -> list[OutcomeRecord]:
+        """Insert a batch inside the open transaction; the UNIQUE indexes decide duplicates.
+
+        ``receipts`` (one per item, core/retry.py) go into the rows inserted; an event that
+        finds its own receipt's ticket on the stored row was committed by an earlier attempt
+        whose acknowledgement was lost: it is accepted, not a duplicate."""
+        execute = self.cur.execute
+        records: list[OutcomeRecord] = []
+        append = records.append
+        logged: list[OutcomeRecord] = []  # every outcome but ACCEPTED goes to the log table
+        # (client_key, currency) -> the accepted items; new clients -> their first display form
+        deltas: dict[tuple[str, str], list] = {}
+        new_clients: dict[str, str] = {}
+        known_clients = self._clients
+        record = tuple.__new__  # OutcomeRecord's own __new__ is Python code: 1M calls count
+        accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
+        open_fps = self._open_fps
+        resolved: list[tuple[bytes]] = []  # stored content that open quarantine entries hold
+        if receipts is None:
+            receipts = repeat(None)
+        for it, receipt in zip(items, receipts):
+            (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
+             idem, warnings, reject_code, reason, _outbox, mapping_version, bucket) = it
+            if reject_code is not None:
+                qid = self.quarantine(raw, reject_code, reason, source, line, column, now, fp)
+                logged.append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
+                                            attempt, reason, source, line, None, qid))
+                append(logged[-1])
+                continue
+            key = (client_key, currency or "")
+            row = (fp, client, client_key, key[1], amount, event_time, now, idem,
+                   json.dumps(warnings, ensure_ascii=False) if warnings else None,
+                   source, line, raw, mapping_version, bucket, receipt)
+            try:
+                cur = execute(_INSERT_EVENT, row)
+            except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
+                cur = execute(_INSERT_EVENT, row[:_RAW] + (_storable(raw),) + row[_RAW + 1:])
+            if cur.rowcount == 1:
+                if open_fps and fp in open_fps:
+                    resolved.append((fp,))
+                    open_fps.discard(fp)
+                d = deltas.get(key)
+                if d is None:
+                    deltas[key] = [it]
+                    if client_key not in known_clients:
+                        new_clients.setdefault(client_key, client)
+                else:
+                    d.append(it)
+                append(record(OutcomeRecord, (now, accepted, client, amount, currency, fp,
+                                              attempt, None, source, line, cur.lastrowid, None,
+                                              None)))
+                continue
+            found = execute("SELECT id, fingerprint, receipt FROM events WHERE time_bucket = ?"
+                            " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
+            stored_id, stored_fp, stored_receipt = found or (None, None, None)
+            if found is not None and stored_fp == fp:
+                if open_fps and fp in open_fps:
+                    resolved.append((fp,))
+                    open_fps.discard(fp)
+                if _own_earlier_commit(stored_receipt, receipt):
+                    # the event row is its log entry, as for any accepted event
+                    append(OutcomeRecord(now, accepted, client, amount, currency, fp, attempt,
+                                         lost_ack_reason(stored_receipt), source, line,
+                                         stored_id))
+                    continue
+                r = OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
+                                  f"same as event #{stored_id}", source, line, stored_id)
+            elif found is not None:  # 2**-128 odds: say so rather than drop a real event
+                reason = (f"its fingerprint shares 128 bits with event #{stored_id}'s but "
+                          "differs; it was not stored (report this)")
+                qid = self.quarantine(raw, RejectCode.FINGERPRINT_COLLISION.value, reason,
+                                      source, line, column, now, fp)
+                r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
+                                  attempt, reason, source, line, stored_id, qid)
+            else:
+                (first_id,) = execute("SELECT id FROM events WHERE client_key = ?"
+                                      " AND idempotency_key = ?", (client_key, idem)
+                                      ).fetchone() or (None,)
+                reason = (f"idempotency key {idem!r} of client {client!r} was already used by "
+                          f"event #{first_id if first_id else '?'} with different content; "
+                          "the first one stands")
+                qid = self.quarantine(raw, RejectCode.IDEMPOTENCY_CONFLICT.value, reason,
+                                      source, line, column, now, fp)
+                r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
+                                  reason, source, line, first_id, qid)
+            append(r)
+            logged.append(r)
+        if deltas:
+            self._apply_deltas(deltas, new_clients)
+        if resolved:
+            self.cur.executemany("UPDATE quarantine SET status = 'resolved'"
+                                 " WHERE fingerprint = ? AND status = 'open'", resolved)
+        self._log(logged)
+        return records
+
+    def _apply_deltas(self, deltas: dict[tuple[str, str], list], new_clients: dict[str, str]
+                      ) -> None:
+        if new_clients:
+            self.cur.executemany("INSERT INTO clients(client_key, display) VALUES (?, ?)"
+                                 " ON CONFLICT DO NOTHING", new_clients.items())
+            self._clients.update(new_clients)  # rolled back with _aggs on failure
+        pending = {}
+        add = MONEY.add
+        amount_of, time_of = _AMOUNT, _EVENT_TIME  # of Prepared rows, plain tuples from workers
+        aggs = self._aggs
+        updates, inserts = [], []
+        for key, accepted in deltas.items():
+            total = reduce(add, map(Decimal, map(amount_of, accepted)), _ZERO)
+            times = list(map(time_of, accepted))
+            count, first, last = len(accepted), min(times), max(times)
+            old = aggs.get(key)
+            if old is not None:
+                count += old[0]
+                total = add(total, old[1])
+                first = min(first, old[2])
+                last = max(last, old[3])
+                updates.append((count, str(total), first, last, key[0], key[1]))
+            else:
+                inserts.append((key[0], key[1], count, str(total), first, last))
+            pending[key] = (count, total, first, last)
+        # The cache says which rows exist: it is reloaded whenever another connection commits
+        # (begin), and dropped on any rollback; a plain UPDATE costs less than an upsert.
+        if updates:
+            self.cur.executemany(
+                "UPDATE aggregates SET count = ?, total = ?, first_seen = ?, last_seen = ?"
+                " WHERE client_key = ? AND currency = ?", updates)
+            if self.cur.rowcount != len(updates):  # never seen; the batch is retried afresh
+                raise sqlite3.OperationalError("aggregates changed under the writer's cache")
+        if inserts:
+            self.cur.executemany(
+                "INSERT INTO aggregates(client_key, currency, count, total, first_seen, last_seen)"
+                " VALUES (?,?,?,?,?,?)", inserts)
+        self._pending_aggs = pending
+
+    def log_outcomes(self, records: list[OutcomeRecord]) -> None:
+        """Log rows in a transaction of their own: retries and failures, whose batch rolled back."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._log(records)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def _log(self, records: list[OutcomeRecord]) -> None:
+        # Accepted outcomes are not copied here: the event row (received_at, source, line) is
+        # their log entry, and skipping them halves what a batch writes.
+        accepted = Outcome.ACCEPTED
+        text = _OUTCOME_TEXT
+        rows = [(r.at, text[r.outcome], r.client, r.amount, r.currency,
+                 r.fingerprint[:8] if r.fingerprint else None, r.attempt, r.reason, r.source,
+                 r.line, r.event_id, r.quarantine_id) for r in records if r.outcome is not accepted]
+        if rows:
+            self.cur.executemany(
+                "INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt,"
+                " reason, source, line, event_id, quarantine_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
+                   line: int, column: int, now: str, fingerprint: bytes | None = None) -> int:
+        """Keep a rejected input (once per raw text); ``fingerprint`` is its content's, when it
+        is an object, so that storing that content later resolves the entry."""
+        raw_hash = hashlib.sha256(_raw_bytes(raw)).digest()
+        qid = self.cur.execute(
+            "INSERT INTO quarantine(raw_hash, raw, code, reason, source, line, col, first_seen,"
+            " last_seen, times_seen, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,1,?)"
+            " ON CONFLICT(raw_hash) DO UPDATE SET last_seen = excluded.last_seen,"
+            " times_seen = times_seen + 1, code = excluded.code, reason = excluded.reason,"
+            " source = excluded.source, line = excluded.line, col = excluded.col,"
+            " fingerprint = coalesce(excluded.fingerprint, fingerprint),"
+            " status = 'open' RETURNING id",
+            (raw_hash, _storable(raw), code, reason or code, source, line, column, now, now,
+             fingerprint),
+        ).fetchone()[0]
+        if fingerprint is not None and self._open_fps is not None:
+            self._open_fps.add(fingerprint)
+        return qid
+
+    def set_quarantine_status(self, ids: Iterable[int], status: str) -> None:
+        self.cur.executemany("UPDATE quarantine SET status = ? WHERE id = ?",
+                             [(status, i) for i in ids])
+        self._open_fps = None  # reloaded at the next begin
+
+    def record_answer(self, key: str, body_hash: bytes, status: int, answer: bytes, now: str,
+                      expired_before: str) -> tuple[bytes, int, bytes]:
+        """Keep the answer to the request named ``key`` (answers from before
+        ``expired_before`` are forgotten first); returns the answer kept under that key, which
+        is another request's when one recorded it first (another process)."""
+        self.cur.execute("DELETE FROM requests WHERE created_at < ?", (expired_before,))
+        self.cur.execute("INSERT INTO requests(key, body_hash, status, answer, created_at)"
+                         " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                         (key, body_hash, status, answer, now))
+        return self.cur.execute("SELECT body_hash, status, answer FROM requests WHERE key = ?",
+                                (key,)).fetchone()
+
+    def save_mapping(self, client_key: str, mapping_json: str, note: str, now: str) -> int:
+        """Store a new version of a client's mapping (inside the open transaction, whose write
+        lock keeps two writers from taking the same number); returns the version."""
+        version = self.cur.execute(
+            "SELECT coalesce(max(version), 0) + 1 FROM schemas WHERE client_key = ?",
+            (client_key,)).fetchone()[0]
+        self.cur.execute("INSERT INTO schemas(client_key, version, mapping, created_at, note)"
+                         " VALUES (?,?,?,?,?)", (client_key, version, mapping_json, now, note))
+        return version
+
+    def reset(self) -> None:
+        # the clients' schemas are configuration, not data: they stay
+        for table in ("events", "clients", "aggregates", "quarantine", "log", "requests"):
+            self.cur.execute(f"DELETE FROM {table}")
+        self.generation += 1
+        self._pending_aggs = None
+        self._aggs, self._clients, self._open_fps = {}, set(), set()
+
+
+
+
+class _SQLiteReader(ReadSession):
+    def __init__(self, path: Path, busy_timeout_ms: int):
+        super().__init__(connect(path, write=False, busy_timeout_ms=busy_timeout_ms))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SQLiteBackend:
+    """The default: one SQLite file (WAL), its pending outbox beside it."""
+
+    is_file = True
+
+    def __init__(self, path: str | os.PathLike):
+        self.target = self.label = self.path = Path(path)
+        self.outbox_path = outbox_path_for(self.path)
+        self._watch = FileWatch(self.path)
+
+    def write_session(self, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_000,
+                      create: bool = True) -> WriteSession:
+        """The write connection; the file it opens is watched from then on (``check``)."""
+        watch = self._watch
+        watch.before_open()
+        try:
+            conn = connect(self.path, synchronous=synchronous,
+                           busy_timeout_ms=busy_timeout_ms, create=create)
+        except StorageError as exc:
+            raise watch.open_failed(exc) from None
+        try:
+            watch.opened()
+        except StorageError:
+            conn.close()
+            raise
+        return WriteSession(conn, watch)
+
+    def reader(self, busy_timeout_ms: int = 10_000) -> _SQLiteReader:
+        return _SQLiteReader(self.path, busy_timeout_ms)
+
+    def moved_away(self) -> StorageErrorKind | None:
+        """MISSING or REPLACED while the writer still has another file open under this name:
+        a connection opened now would pair that file with the writer's WAL."""
+        return self._watch.moved_away()
+
+    def note_failure(self, error: StorageError) -> bool:
+        """True when the write session must be closed: a corrupt file is never written again
+        until another file takes its name."""
+        return self._watch.note_failure(error)
+
+    def explain(self, exc: BaseException) -> StorageError:
+        return explain(exc, self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def close(self) -> None:
+        pass
+
+
+__all__ = ["SQLiteBackend", "WriteSession", "ReadSession", "SCHEMA_VERSION"]
