@@ -140,3 +140,19 @@ class OutcomeRecord(NamedTuple):
     # the pending outbox entry this outcome is about: set on FAILED (where the event waits) and
     # on every outcome of a retry from the outbox, so counters can settle the earlier FAILED
     outbox_id: int | None = None
+
+
+class StoredEvent(NamedTuple):
+    """One stored event as the readers list it (``events_by_id``, ``events_page``)."""
+
+    id: int
+    fingerprint: bytes
+    client: str
+    currency: str | None
+    amount: str  # plain decimal text, exact
+    event_time: str | None
+    received_at: str
+    idempotency_key: str | None
+    warnings: str | None  # a JSON array of text, or None when there is none
+    source: str
+    line: int

@@ -209,7 +209,7 @@ def test_failing_storage_is_503_with_retry_after_and_a_retry_counts_once(api, se
 
 def test_a_full_queue_is_503_at_once_while_the_loop_keeps_answering(service):
     gate = threading.Event()
-    holder = threading.Thread(target=service._command, args=(lambda s: gate.wait(30),))
+    holder = threading.Thread(target=service.in_writer, args=(lambda s: gate.wait(30),))
     holder.start()  # the writer now waits on the gate, inside a transaction
     with serving(service, max_queued_events=1) as api:
         answers = []
