@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from .counters import Ticket
 from .model import Outcome, StoredEvent
 from .store import StorageError
+
+
+class _Entry(NamedTuple):
+    event_id: int
+    row: StoredEvent
+    epoch: object
 
 
 class FingerprintCache:
@@ -22,22 +28,22 @@ class FingerprintCache:
     def __init__(self, size: int):
         self.size = size
         self.hits = self.misses = 0
-        self._rows: OrderedDict[bytes, tuple[int, StoredEvent, object]] = OrderedDict()
+        self._rows: OrderedDict[bytes, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, fingerprint: bytes, event_id: int, epoch: object) -> StoredEvent | None:
         with self._lock:
             entry = self._rows.get(fingerprint)
-            if entry is None or entry[0] != event_id or entry[2] != epoch:
+            if entry is None or entry.event_id != event_id or entry.epoch != epoch:
                 self.misses += 1
                 return None
             self._rows.move_to_end(fingerprint)
             self.hits += 1
-            return entry[1]
+            return entry.row
 
     def put(self, fingerprint: bytes, event_id: int, row: StoredEvent, epoch: object) -> None:
         with self._lock:
-            self._rows[fingerprint] = (event_id, row, epoch)
+            self._rows[fingerprint] = _Entry(event_id, row, epoch)
             self._rows.move_to_end(fingerprint)
             while len(self._rows) > self.size:
                 self._rows.popitem(last=False)

@@ -1,7 +1,6 @@
 """IngestService: the one entry point that the command line and the window both use."""
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sqlite3
@@ -24,12 +23,13 @@ from .faults import FaultSwitch
 from .fingercache import FingerprintCache, stored_rows
 from .idempotency import Answer, RequestKeys
 from .model import Candidate, OutcomeRecord, Prepared, RejectCode, Rejection, StoredEvent
-from .normalize import client_display, parse_time
+from .normalize import parse_time
 from .paging import PageQuery, ViewCount
-from .parsing import Chunk, decode_value, iter_chunks, iter_file, parse_chunk, split_text
+from .parsing import Chunk, decode_value, iter_chunks, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
-from .schemas import Mapping, MappingError, Registry, retirement
+from .schemas import Registry
+from .service_mappings import MappingMethods, client_key, mappings_from
 from .storage import label_of, open_backend
 from .store import ClientTotal, QuarantineEntry, StorageError, WriteSession
 from .writer import Writer, WriteJob, utc_now
@@ -52,7 +52,6 @@ BULK_BACKLOG_EVENTS = 60_000
 # The clients' mappings are read again at most this often, so a change made by another process
 # (faultsim schema set while a window or a server runs) applies within about a second.
 REGISTRY_TTL_S = 1.0
-PREVIEW_LIMIT = 500  # events a schema preview normalizes
 FINGERPRINT_CACHE = 10_000  # stored rows the fingerprint cache keeps by default (0: no cache)
 
 
@@ -62,7 +61,7 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("faultsim-desktop", appauthor=False)) / "faultsim.db"
 
 
-class IngestService:
+class IngestService(MappingMethods):
     """Parse, normalize, deduplicate and store events; publish every outcome.
 
     One writer thread owns the database; CPU-heavy parsing of large files runs in worker
@@ -378,78 +377,10 @@ class IngestService:
             except (StorageError, sqlite3.Error):
                 pass  # the storage problem shows elsewhere; ingestion goes on as it was
             else:
-                self._registry = Registry(_mappings_from(rows))
+                self._registry = Registry(mappings_from(rows))
             self._registry_at = time.monotonic()
         finally:
             self._registry_lock.release()
-
-    def save_mapping(self, mapping: Mapping) -> Mapping:
-        """Store ``mapping`` (from ``schemas.new_mapping``) as the newest version of its
-        client's mapping; events submitted from now on use it, stored ones keep theirs."""
-        now = utc_now()
-        version = self.in_writer(lambda s: s.save_mapping(mapping.client_key, mapping.to_json(),
-                                                         mapping.note, now))
-        self._load_registry(force=True)
-        return replace(mapping, version=version, created_at=now)
-
-    def mappings(self) -> list[Mapping]:
-        """The active mapping of every client that has one, by client name."""
-        with self._reader() as r:
-            rows = r.mappings()
-        return sorted((m for m in _mappings_from(rows) if not m.retired),
-                      key=lambda m: (m.client_key, m.client))
-
-    def retire_mapping(self, client: str, note: str = "") -> Mapping:
-        """Hand ``client`` back to the heuristics: a new version that maps nothing. Stored
-        events keep the version that normalized them; the history stays."""
-        active = self.registry().get(client) if client_display(client) else None
-        if active is None:
-            self._load_registry(force=True)
-            active = self._registry.get(client) if client_display(client) else None
-        if active is None:
-            raise MappingError(f"client {client!r} has no active mapping")
-        return self.save_mapping(retirement(active.client, note))
-
-    def mapping_history(self, client: str) -> list[Mapping]:
-        """Every version of a client's mapping, newest first."""
-        with self._reader() as r:
-            rows = r.mapping_history(_client_key(client))
-        return _mappings_from(rows)
-
-    def mapping_usage(self, client: str) -> dict[int | None, int]:
-        """Stored events of a client per mapping version that normalized them (None: the
-        heuristics)."""
-        with self._reader() as r:
-            return r.mapping_usage(_client_key(client))
-
-    def recent_raw(self, client: str, limit: int = 20) -> list[str | bytes]:
-        """The raw text of a client's newest stored events (samples for a schema preview)."""
-        with self._reader() as r:
-            return r.recent_raw(_client_key(client), limit)
-
-    def preview(self, text: str | bytes, mapping: Mapping | None = None,
-                limit: int = PREVIEW_LIMIT) -> list[Prepared]:
-        """How the events of ``text`` would be normalized now (by ``mapping`` for its client
-        when given: a proposed version, numbered as the next one), through the same function as
-        ingestion; nothing is stored."""
-        return self._preview(split_text(text, "preview")[:limit], mapping)
-
-    def preview_file(self, path: str | os.PathLike, mapping: Mapping | None = None,
-                     limit: int = PREVIEW_LIMIT) -> list[Prepared]:
-        """``preview`` of the first ``limit`` events of a file (read no further)."""
-        with open(path, "rb") as f:
-            return self._preview(list(itertools.islice(iter_file(f, str(path)), limit)), mapping)
-
-    def _preview(self, candidates: list[Candidate], mapping: Mapping | None) -> list[Prepared]:
-        registry = self.registry()
-        if mapping is not None:
-            if mapping.version is None:  # after the newest stored version, a retired one too
-                newest = max((m.version or 0 for m in self.mapping_history(mapping.client)),
-                             default=0)
-                mapping = replace(mapping, version=newest + 1)
-            registry = registry.with_mapping(mapping)
-        now = utc_now()
-        return [prepare_one(c, now, None, registry) for c in candidates]
 
     def quarantine(self, status: str | None = "open", limit: int = 1000) -> list[QuarantineEntry]:
         with self._reader() as r:
@@ -546,12 +477,12 @@ class IngestService:
         """``events_page`` as JSON-ready dicts (core/exports.py ``event_json``): ``client``
         by name (any spelling that groups with it), ``since`` any time text ingestion reads.
         ValueError when ``since`` is not a time."""
-        client_key = _client_key(client) if client else None
+        key = client_key(client) if client else None
         since_utc = parse_time(since) if since else None
         if since and since_utc is None:
             raise ValueError(f"since: {since!r} is not a recognised time "
                              "(try 2024-01-31T12:00:00Z)")
-        rows = self.events_page(client_key, since_utc, after, limit)
+        rows = self.events_page(key, since_utc, after, limit)
         return [event_json(StoredEvent._make(row)) for row in rows]
 
     def counts(self) -> dict[str, int]:
@@ -610,24 +541,11 @@ class IngestService:
         self.close()
 
 
-def _client_key(client: str) -> str:
-    return client_display(client).casefold()
-
-
-def _mappings_from(rows) -> list[Mapping]:
-    out = []
-    for key, version, text, at, note in rows:
-        try:
-            out.append(Mapping.from_row(version, text, at, note))
-        except (ValueError, TypeError):  # never written by this code; left out, said once
-            log.error("mapping v%s of %r cannot be read", version, key)
-    return out
-
-
 def _noting_refusal(chunks: Iterable[Chunk], ticket: Ticket) -> Iterable[Chunk]:
     for chunk in chunks:
         if chunk.refused:  # its one item holds the rejection that says why
-            ticket.summary.refused += (f"{chunk.source}: {chunk.items[0][4].message}",)
+            _text, _line, _column, _offset, rejection = chunk.items[0]
+            ticket.summary.refused += (f"{chunk.source}: {rejection.message}",)
         yield chunk
 
 
