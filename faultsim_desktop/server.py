@@ -1,8 +1,9 @@
 """``faultsim serve``: the HTTP ingestion API, Starlette on uvicorn, built on the one IngestService.
 
-Qt-free: the window imports this module, never the reverse. Nothing here parses events or
-writes SQL: bodies go through the engine's parser and pipeline into ``IngestService``, and
-reads go through its queries, so HTTP, the CLI and the window count events the same way.
+Qt-free: the window imports this module, never the reverse. Routes and status codes only:
+``IngestService.read_body`` splits a body into events, ``store_body`` stores them and says
+what each became (core/body.py), ``events_json`` pages stored events, so HTTP, the CLI and
+the window count events the same way.
 
 Endpoints
     POST /events   a body in any form the engine reads: one object, an array, NDJSON
