@@ -1,8 +1,9 @@
 """``faultsim serve``: the HTTP ingestion API, Starlette on uvicorn, built on the one IngestService.
 
-Qt-free: the window imports this module, never the reverse. Nothing here parses events or
-writes SQL: bodies go through the engine's parser and pipeline into ``IngestService``, and
-reads go through its queries, so HTTP, the CLI and the window count events the same way.
+Qt-free: the window imports this module, never the reverse. Routes and status codes only:
+``IngestService.read_body`` splits a body into events, ``store_body`` stores them and says
+what each became (core/body.py), ``events_json`` pages stored events, so HTTP, the CLI and
+the window count events the same way.
 
 Endpoints
     POST /events   a body in any form the engine reads: one object, an array, NDJSON
@@ -32,7 +33,7 @@ Decisions
     201  something new was stored.
     200  everything was stored before; header ``Idempotent-Replayed: true``.
 - The 201 and 200 bodies are ``{"events": [...]}`` built only from stored rows (id,
-  fingerprint, client, amount, ...; ``IngestService.stored_rows``), never from per-request
+  fingerprint, client, amount, ...; ``IngestService.store_body``), never from per-request
   outcome counters, so resending the same events, keyed or not, answers the same events as
   the first time (and as GET /events lists them). 409/422/503 bodies add each event's outcome.
 - ``Idempotency-Key`` names the request, never an event: the events are exactly what the body
@@ -56,7 +57,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
-import json
 import logging
 import socket
 import threading
@@ -72,10 +72,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .core.body import BodyProblem, Verdict
 from .core.idempotency import KeyInProgress, KeyReused
-from .core.model import Candidate, Outcome, RejectCode, StoredEvent
-from .core.normalize import client_display, parse_time
-from .core.parsing import split_text
+from .core.model import Candidate
 from .core.service import IngestService
 from .core.errors import StorageError
 
@@ -93,9 +92,6 @@ INGEST_THREADS = 32
 RETRY_LATER = {"Retry-After": "1"}
 
 log = logging.getLogger(__name__)
-
-_NOT_JSON = frozenset({RejectCode.INVALID_JSON, RejectCode.INVALID_UTF8, RejectCode.UTF16})
-
 
 class TokenRequired(ValueError):
     """Binding a non-loopback address without a token."""
@@ -117,7 +113,6 @@ def check_bind(host: str, token: str | None) -> None:
             "FAULTSIM_TOKEN; clients then send 'Authorization: Bearer <token>'")
 
 
-# -- responses ------------------------------------------------------------------------------
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json",
                     headers=headers)
@@ -126,14 +121,6 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> R
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra
            ) -> Response:
     return _json(status, {"error": message, **extra}, headers)
-
-
-def _event_json(row: StoredEvent) -> dict:
-    return {"id": row.id, "client": row.client, "currency": row.currency, "amount": row.amount,
-            "event_time": row.event_time, "received_at": row.received_at,
-            "idempotency_key": row.idempotency_key, "fingerprint": row.fingerprint.hex(),
-            "warnings": json.loads(row.warnings) if row.warnings else [],
-            "source": row.source, "line": row.line}
 
 
 class _BodyTooLarge(Exception):
@@ -174,7 +161,6 @@ class _BearerAuth:
         await self.app(scope, receive, send)
 
 
-# -- POST /events: the work done in a worker thread ------------------------------------------
 class _Answer(Exception):
     """A finished answer, raised from deep inside the ingest path."""
 
@@ -190,15 +176,6 @@ def _valid_key(header: str | None) -> str | None:
         raise _Answer(400, {"error": f"the Idempotency-Key header must be 1 to {MAX_KEY_CHARS} "
                                      "printable ASCII characters"})
     return key
-
-
-def _not_json(candidates: list[Candidate]) -> dict | None:
-    if any(c.rejection is None or c.rejection.code not in _NOT_JSON for c in candidates):
-        return None
-    problems = [{"line": c.rejection.line or c.line, "column": c.rejection.column or c.column,
-                 "code": c.rejection.code.value, "reason": str(c.rejection)}
-                for c in candidates[:20]]
-    return {"error": "the body is not JSON", "problems": problems}
 
 
 def _final(status: int) -> bool:
@@ -221,7 +198,7 @@ def ingest_body(service: IngestService, body: bytes, key_header: str | None, sou
     Blocking: call it from a worker thread."""
     try:
         key = _valid_key(key_header)
-        candidates = _candidates(body, source)
+        candidates = _candidates(service, body, source)
         if key is None:
             status, answer = _store(service, candidates)
             return status, answer, _headers(status, False)
@@ -241,78 +218,46 @@ def ingest_body(service: IngestService, body: bytes, key_header: str | None, sou
                 RETRY_LATER)
 
 
-def _candidates(body: bytes, source: str) -> list[Candidate]:
+def _candidates(service: IngestService, body: bytes, source: str) -> list[Candidate]:
     """The body's events, or the 400/422 answer of a body that holds none."""
-    if not body.strip():
+    events = service.read_body(body, source)
+    if events.problem is BodyProblem.EMPTY:
         raise _Answer(400, {"error": "the body is empty: send a JSON object, an array of "
                                      "objects or NDJSON"})
-    candidates = split_text(body, source)
-    if not candidates:
+    if events.problem is BodyProblem.NO_EVENT:
         raise _Answer(422, {"error": "the body holds no event", "events": []})
-    bad = _not_json(candidates)
-    if bad is not None:
-        raise _Answer(400, bad)
-    return candidates
+    if events.problem is BodyProblem.NOT_JSON:
+        raise _Answer(400, {"error": "the body is not JSON", "problems": events.problems})
+    return events.candidates
 
 
 def _store(service: IngestService, candidates: list[Candidate]) -> tuple[int, bytes]:
     try:
-        return _outcomes(service, candidates)
-    except _Answer as a:
-        return a.status, orjson.dumps(a.body)
-
-
-def _outcomes(service, candidates):
-    try:
-        ticket = service.submit_candidates(candidates, keep_records=True)
-        ticket.wait(WAIT_S)
+        result = service.store_body(candidates, WAIT_S)
     except (RuntimeError, TimeoutError) as exc:  # a stopped writer; no outcome in time
         # queued events are still written; a retry of this request is deduplicated
-        raise _Answer(503, {"error": f"storage is unavailable ({exc}); retry later"}) from None
-    records, items = ticket.records, ticket.items
-    rows = service.stored_rows(ticket)
-    kinds = {r.outcome for r in records}
-    if kinds <= {Outcome.ACCEPTED, Outcome.DUPLICATE}:
-        answer = {"events": [_event_json(rows[r.event_id]) for r in records]}
-        return (201 if Outcome.ACCEPTED in kinds else 200), orjson.dumps(answer)
-
-    results = []
-    conflict = False
-    for i, (r, p) in enumerate(zip(records, items)):
-        if r.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
-            results.append({"index": i, "outcome": r.outcome.value,
-                            **_event_json(rows[r.event_id])})
-        elif r.outcome is Outcome.REJECTED:
-            code = p.reject_code
-            if code is None and r.quarantine_id is not None:  # decided by the store
-                entry = service.quarantine_entry(r.quarantine_id)
-                code = entry.code if entry is not None else None
-            conflict = conflict or code == RejectCode.IDEMPOTENCY_CONFLICT.value
-            item = {"index": i, "outcome": "rejected", "code": code, "reason": r.reason,
-                    "line": p.line, "column": p.column, "quarantine_id": r.quarantine_id}
-            if code == RejectCode.IDEMPOTENCY_CONFLICT.value:
-                item["conflicts_with"] = r.event_id
-            results.append(item)
-        else:
-            results.append({"index": i, "outcome": "failed", "reason": r.reason})
-    counts = {k: sum(1 for r in records if r.outcome is o) for k, o in (
-        ("accepted", Outcome.ACCEPTED), ("duplicates", Outcome.DUPLICATE),
-        ("rejected", Outcome.REJECTED), ("failed", Outcome.FAILED))}
-    if counts["failed"]:
+        return 503, orjson.dumps({"error": f"storage is unavailable ({exc}); retry later"})
+    if result.verdict is Verdict.NEW:
+        return 201, orjson.dumps({"events": result.events})
+    if result.verdict is Verdict.STORED_BEFORE:
+        return 200, orjson.dumps({"events": result.events})
+    counts = result.counts
+    if result.verdict is Verdict.FAILED:
         return 503, orjson.dumps({
             "error": "storage is failing: events that could not be stored wait in the pending "
-                     "outbox; send the same request again later", **counts, "events": results})
-    if conflict:
+                     "outbox; send the same request again later", **counts,
+            "events": result.events})
+    if result.verdict is Verdict.CONFLICT:
         return 409, orjson.dumps({
             "error": "an event's own idempotency key was used before with a different "
-                     "payload; the first event stands", **counts, "events": results})
+                     "payload; the first event stands", **counts, "events": result.events})
     stored = counts["accepted"] + counts["duplicates"]
     error = ("some events were rejected; the others were stored" if stored else
-             "the event was rejected" if len(records) == 1 else "every event was rejected")
-    return 422, orjson.dumps({"error": error, **counts, "events": results})
+             "the event was rejected" if len(result.events) == 1 else
+             "every event was rejected")
+    return 422, orjson.dumps({"error": error, **counts, "events": result.events})
 
 
-# -- the app --------------------------------------------------------------------------------
 def create_app(service: IngestService, *, token: str | None = None,
                max_body: int = DEFAULT_MAX_BODY, max_queued_events: int = MAX_QUEUED_EVENTS,
                retry_after_s: int = 1) -> Starlette:
@@ -347,21 +292,19 @@ def create_app(service: IngestService, *, token: str | None = None,
         except ValueError:
             return _error(400, f"limit must be a whole number from 1 to {MAX_PAGE}, after a "
                                "whole number >= 0")
-        client = q.get("client")
-        client_key = client_display(client).casefold() if client else None
-        since_text = q.get("since")
-        since = parse_time(since_text) if since_text else None
-        if since_text and since is None:
-            return _error(400, f"since: {since_text!r} is not a recognised time (try "
-                               "2024-01-31T12:00:00Z)")
-        rows = await run_in_threadpool(service.events_page, client_key, since, after, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
+        client, since = q.get("client"), q.get("since")
+        try:
+            events = await run_in_threadpool(service.events_json, client, since, after,
+                                             limit + 1)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        more = len(events) > limit
+        events = events[:limit]
         nxt = None
         if more:
-            params = {k: v for k, v in (("client", client), ("since", since_text)) if v}
-            nxt = "/events?" + urlencode({**params, "limit": limit, "after": rows[-1][0]})
-        return _json(200, {"events": [_event_json(r) for r in rows], "next": nxt})
+            params = {k: v for k, v in (("client", client), ("since", since)) if v}
+            nxt = "/events?" + urlencode({**params, "limit": limit, "after": events[-1]["id"]})
+        return _json(200, {"events": events, "next": nxt})
 
     async def get_stats(request: Request) -> Response:
         rows = await run_in_threadpool(service.stats)
@@ -388,7 +331,6 @@ def create_app(service: IngestService, *, token: str | None = None,
     return app
 
 
-# -- running it -----------------------------------------------------------------------------
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket (port 0: any free port); OSError at once when the port is taken."""
     host = host.strip("[]")

@@ -1,39 +1,46 @@
 """IngestService: the one entry point that the command line and the window both use."""
 from __future__ import annotations
 
-import csv
-import gc
-import itertools
-import json
-import multiprocessing
+import logging
 import os
-import re
 import sqlite3
 import sys
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
 
-from .faults import FaultPoint, FaultSwitch
+from .body import BodyEvents, BodyResult, body_result, read_body
+from .child import ChildIngest, lower_priority, tune_gc_for_bulk
+from .counters import SessionCounters, Summary, Ticket
+from .exports import event_json, safe_cell, write_events, write_stats_csv
+from .faults import FaultSwitch
+from .fingercache import FingerprintCache, stored_rows
 from .idempotency import Answer, RequestKeys
-from .model import (Candidate, ClientTotal, Outcome, OutcomeRecord, Prepared, QuarantineEntry,
-                    RejectCode, Rejection, StoredEvent)
-from .normalize import client_display
+from .model import Candidate, OutcomeRecord, Prepared, RejectCode, Rejection, StoredEvent
+from .normalize import parse_time
 from .paging import PageQuery, ViewCount
-from .parsing import Chunk, decode_value, iter_chunks, iter_file, parse_chunk, split_text
+from .parsing import Chunk, decode_value, iter_chunks, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
-from .schemas import Mapping, MappingError, Registry, retirement
+from .schemas import Registry
+from .service_mappings import MappingMethods, client_key, mappings_from
 from .dburl import label_of
 from .errors import StorageError
+from .model import ClientTotal, QuarantineEntry
 from .storage import WriteSessionAPI as WriteSession, open_backend
 from .writer import Writer, WriteJob, utc_now
+
+# the names the window, the command line and tests import from here
+__all__ = ["ChildIngest", "FINGERPRINT_CACHE", "IngestService", "POOL_THRESHOLD_BYTES",
+           "Summary", "Ticket", "default_db_path", "safe_cell", "tune_gc_for_bulk"]
+
+log = logging.getLogger(__name__)
 
 Subscriber = Callable[[list[OutcomeRecord]], None]
 # Files larger than this are parsed by worker processes; smaller ones in the calling thread.
@@ -41,14 +48,12 @@ POOL_THRESHOLD_BYTES = 4 << 20
 # A worker's answer is unpickled in one go while holding the GIL: small chunks keep that short
 # (about 2 ms), so a window in the same process never waits long for its turn.
 POOL_CHUNK_BYTES = 256 << 10
-# A file ingest hands the writer more only while fewer events than this wait for it. Measured on
-# the 1M corpus with its time fields removed (the writer then the slower half): peak RSS 187 ->
-# 141 MB (272 -> 226 MB with the workers) at the same speed; no change where the writer keeps up.
+# A file ingest hands the writer more only while fewer events than this wait for it, which
+# bounds the memory a fast parse holds when the writer is the slower half.
 BULK_BACKLOG_EVENTS = 60_000
 # The clients' mappings are read again at most this often, so a change made by another process
 # (faultsim schema set while a window or a server runs) applies within about a second.
 REGISTRY_TTL_S = 1.0
-PREVIEW_LIMIT = 500  # events a schema preview normalizes
 FINGERPRINT_CACHE = 10_000  # stored rows the fingerprint cache keeps by default (0: no cache)
 
 
@@ -58,205 +63,7 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("faultsim-desktop", appauthor=False)) / "faultsim.db"
 
 
-def _count_outcomes(records: Iterable[OutcomeRecord]) -> Counter:
-    return Counter(r[1] for r in records)  # r[1] is the outcome; Counter counts in C
-
-
-@dataclass
-class Summary:
-    received: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    failed: int = 0
-    pending: int = 0
-    cancelled: bool = False
-    seconds: float = 0.0
-    # inputs refused as a whole (not JSON text, UTF-16): "<source>: looks like a PNG image..."
-    refused: tuple[str, ...] = ()
-
-    def add(self, records: Iterable[OutcomeRecord]) -> None:
-        self.add_counts(_count_outcomes(records))
-
-    def add_counts(self, counts: Counter) -> None:
-        self.accepted += counts[Outcome.ACCEPTED]
-        self.duplicates += counts[Outcome.DUPLICATE]
-        self.rejected += counts[Outcome.REJECTED]
-        self.failed += counts[Outcome.FAILED]
-
-    @property
-    def finished(self) -> int:
-        return self.accepted + self.duplicates + self.rejected + self.failed
-
-    def as_dict(self) -> dict:
-        keys = ("received", "accepted", "duplicates", "rejected", "failed", "pending")
-        return {k: getattr(self, k) for k in keys}
-
-
-class FingerprintCache:
-    """The stored rows of recent events by fingerprint (LRU), so that answering a duplicate
-    needs no read of the database. It never decides an outcome: every event still goes through
-    the writer's transaction (UNIQUE index, log row, crash switch), and a row is used only for
-    the event id the writer named, under the same writer epoch it was stored with (a reset,
-    another connection's commit or a reopened file starts a new epoch)."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.hits = self.misses = 0
-        self._rows: OrderedDict[bytes, tuple[int, tuple, object]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, fingerprint: bytes, event_id: int, epoch: object) -> tuple | None:
-        with self._lock:
-            entry = self._rows.get(fingerprint)
-            if entry is None or entry[0] != event_id or entry[2] != epoch:
-                self.misses += 1
-                return None
-            self._rows.move_to_end(fingerprint)
-            self.hits += 1
-            return entry[1]
-
-    def put(self, fingerprint: bytes, event_id: int, row: tuple, epoch: object) -> None:
-        with self._lock:
-            self._rows[fingerprint] = (event_id, row, epoch)
-            self._rows.move_to_end(fingerprint)
-            while len(self._rows) > self.size:
-                self._rows.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rows.clear()
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-
-class Ticket:
-    """Tracks the outcomes of one submission; ``wait`` returns its Summary."""
-
-    def __init__(self) -> None:
-        self.summary = Summary()
-        self.records: list[OutcomeRecord] | None = None
-        self.items: list[Prepared] | None = None  # what was submitted, when records are kept
-        # the writer epoch its events were written under; None when its jobs saw several
-        self.epoch: object = None
-        self._epochs = 0
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._sealed = False
-        self._started = time.perf_counter()
-
-    def keep_records(self) -> "Ticket":
-        self.records = []
-        return self
-
-    def note_epoch(self, epoch: object) -> None:
-        with self._lock:
-            self._epochs += 1
-            self.epoch = epoch if self._epochs == 1 or self.epoch == epoch else None
-
-    def expect(self, n: int) -> None:
-        with self._lock:
-            self.summary.received += n
-
-    def add(self, records: list[OutcomeRecord]) -> None:
-        counts = _count_outcomes(records)  # outside the lock: readers never wait on a loop
-        with self._lock:
-            self.summary.add_counts(counts)
-            if self.records is not None:
-                self.records.extend(records)
-            self._check()
-
-    def seal(self, cancelled: bool = False) -> None:
-        with self._lock:
-            self._sealed = True
-            self.summary.cancelled = self.summary.cancelled or cancelled
-            self._check()
-
-    def discard(self, n: int) -> None:
-        """``n`` queued events were dropped on Cancel before any of them was written."""
-        with self._lock:
-            self.summary.received -= n
-            self.summary.cancelled = True
-            self._check()
-
-    def _check(self) -> None:
-        if self._sealed and self.summary.finished >= self.summary.received:
-            self.summary.seconds = time.perf_counter() - self._started
-            self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> Summary:
-        if not self._done.wait(timeout):
-            raise TimeoutError("outcomes did not arrive in time")
-        return self.summary
-
-
-_OUTBOX_ID = OutcomeRecord._fields.index("outbox_id")
-_SETTLED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED})
-
-
-@dataclass
-class SessionCounters:
-    """What became of the events sent through one service, each counted once by its final
-    outcome: an event that failed and waits in the pending outbox counts as failed until a
-    retry settles it, then as what the retry found (accepted when its own earlier commit,
-    whose acknowledgement was lost, is what the retry finds)."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    failed: int = 0
-    retries: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # outbox ids of the events counted in ``failed`` (a FAILED outcome with no id stays failed)
-    _waiting: set = field(default_factory=set, repr=False)
-
-    def add(self, records: list[OutcomeRecord]) -> None:
-        counts = _count_outcomes(records)  # outside the lock: the window reads these often
-        with self._lock:
-            if counts[Outcome.FAILED] or self._waiting:
-                counts = self._settle(records, counts)
-            self.accepted += counts[Outcome.ACCEPTED]
-            self.duplicates += counts[Outcome.DUPLICATE]
-            self.rejected += counts[Outcome.REJECTED]
-            self.failed += counts[Outcome.FAILED]
-            self.retries += counts[Outcome.RETRYING]
-
-    def _settle(self, records: list[OutcomeRecord], counts: Counter) -> Counter:
-        """Outcomes about pending outbox entries: a FAILED again is not a second failure, and
-        a final outcome takes its event out of ``failed``."""
-        waiting = self._waiting
-        for r in records:
-            oid = r[_OUTBOX_ID] if len(r) > _OUTBOX_ID else None
-            if oid is None:
-                continue
-            if r[1] is Outcome.FAILED:
-                if oid in waiting:
-                    counts[Outcome.FAILED] -= 1
-                else:
-                    waiting.add(oid)
-            elif r[1] in _SETTLED and oid in waiting:
-                waiting.discard(oid)
-                self.failed -= 1
-        return counts
-
-    def forget_waiting(self) -> None:
-        """The outbox was emptied (a reset): what waited there is gone, not failed."""
-        with self._lock:
-            self.failed -= len(self._waiting)
-            self._waiting.clear()
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return {"accepted": self.accepted, "duplicates": self.duplicates,
-                    "rejected": self.rejected, "failed": self.failed, "retries": self.retries}
-
-
-class IngestService:
+class IngestService(MappingMethods):
     """Parse, normalize, deduplicate and store events; publish every outcome.
 
     One writer thread owns the database; CPU-heavy parsing of large files runs in worker
@@ -300,10 +107,30 @@ class IngestService:
             self._writer.stop()
             self.backend.close()
             raise self._writer.open_error
-        self.requests = RequestKeys(self._reader, self._command)
+        self.requests = RequestKeys(self._reader, self.in_writer)
         self.registry()
 
-    # -- settings --------------------------------------------------------------------------
+    @staticmethod
+    def require_database(db: str | os.PathLike) -> Path | str:
+        """``db`` as a service opens it, when it holds a faultsim database already (a file
+        that exists; a PostgreSQL database with faultsim's tables); else a StorageError of
+        kind "missing" that says what to do. Creates nothing: commands that only read or fix
+        must not leave an empty database behind a typo."""
+        backend = open_backend(db)
+        try:
+            found = backend.exists()
+        finally:
+            backend.close()
+        if found:
+            return backend.target
+        if backend.is_file:
+            raise StorageError(f"There is no database at {backend.target}. Ingest events first "
+                               "(faultsim ingest FILE --db PATH), or check the --db path.",
+                               path=backend.target, kind="missing")
+        raise StorageError(f"There is no faultsim database at {label_of(db)} (it has no "
+                           "faultsim tables). Ingest events first (faultsim ingest FILE "
+                           "--db URL), or check the --db URL.", kind="missing")
+
     @property
     def retry_policy(self) -> RetryPolicy:
         return self._writer.policy
@@ -334,7 +161,6 @@ class IngestService:
         """True while the writer's bounded queue takes no more jobs (a submit would wait)."""
         return self._writer.queue.full()
 
-    # -- outcomes --------------------------------------------------------------------------
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(records)`` (on the writer thread) for every batch of outcomes."""
         with self._sub_lock:
@@ -351,10 +177,8 @@ class IngestService:
             try:
                 fn(records)
             except Exception:  # one broken subscriber must not stop ingestion
-                import logging
-                logging.getLogger(__name__).exception("subscriber failed")
+                log.exception("subscriber failed")
 
-    # -- submitting ------------------------------------------------------------------------
     def _enqueue(self, items: list[Prepared], ticket: Ticket,
                  cancel: threading.Event | None = None, more_coming: bool = False) -> None:
         ticket.expect(len(items))
@@ -407,40 +231,29 @@ class IngestService:
         return self.requests.once(key, body, run, final)
 
     def stored_rows(self, ticket: Ticket) -> dict[int, StoredEvent]:
-        """The stored row (as ``events_by_id``) of every event of a finished ticket (kept
-        records) that was accepted or found stored. An accepted event's row is what its own
-        transaction wrote (the store inserts these values as they are, and received_at is the
-        outcome's time); a duplicate's comes from the fingerprint cache when it holds that
-        very row (same event id, same writer epoch), else it is read back."""
-        epoch = ticket.epoch
-        cache = self.fingerprint_cache if epoch is not None else None
-        rows: dict[int, StoredEvent] = {}
-        wanted = {}
-        for r, p in zip(ticket.records, ticket.items):
-            if r.outcome is Outcome.ACCEPTED:
-                rows[r.event_id] = row = StoredEvent(
-                    r.event_id, p.fingerprint, p.client, p.currency, p.amount, p.event_time,
-                    r.at, p.idempotency_key, json.dumps(p.warnings, ensure_ascii=False)
-                    if p.warnings else None, p.source, p.line)
-                if cache is not None:
-                    cache.put(p.fingerprint, r.event_id, row, epoch)
-            elif r.outcome is Outcome.DUPLICATE:
-                row = cache.get(r.fingerprint, r.event_id, epoch) if cache is not None else None
-                if row is not None:
-                    rows[r.event_id] = row
-                else:
-                    wanted[r.event_id] = r.fingerprint
-        wanted = {i: fp for i, fp in wanted.items() if i not in rows}
-        if wanted:
-            found = self.events_by_id(wanted)
-            missing = [i for i in wanted if i not in found]
-            if missing:  # deleted meanwhile (a reset of the database)
-                raise StorageError(f"stored event #{missing[0]} could not be read back.")
-            rows.update(found)
-            if cache is not None:
-                for i, fp in wanted.items():
-                    cache.put(fp, i, found[i], epoch)
-        return rows
+        """The stored row of every event of a finished ticket (kept records) that was accepted
+        or found stored, by event id; duplicates' rows come from the fingerprint cache when it
+        holds them (core/fingercache.py)."""
+        return stored_rows(ticket, self.fingerprint_cache, self.events_by_id)
+
+    def read_body(self, body: bytes, source: str) -> BodyEvents:
+        """The events of a request's body (one object, an array, NDJSON), or why it holds none
+        (core/body.py); stores nothing."""
+        return read_body(body, source)
+
+    def store_body(self, candidates: list[Candidate], timeout: float | None = None
+                   ) -> BodyResult:
+        """Store a body's events (``read_body``) and wait for them: what each became, with
+        its stored row. TimeoutError when the outcomes take longer than ``timeout``;
+        RuntimeError when the writer has stopped."""
+        ticket = self.submit_candidates(candidates, keep_records=True)
+        ticket.wait(timeout)
+        return body_result(ticket.records, ticket.items, self.stored_rows(ticket),
+                           self._stored_reject_code)
+
+    def _stored_reject_code(self, quarantine_id: int) -> str | None:
+        entry = self.quarantine_entry(quarantine_id)
+        return entry.code if entry is not None else None
 
     def ingest_file(self, path: str | os.PathLike, *,
                     progress: Callable[[int, int | None], None] | None = None,
@@ -487,7 +300,7 @@ class IngestService:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=self.workers,
                                                  mp_context=get_context("spawn"),
-                                                 initializer=_lower_priority)
+                                                 initializer=lower_priority)
             return self._pool
 
     def _ingest_pooled(self, stream, source, size, ticket, progress, cancel) -> bool:
@@ -517,7 +330,6 @@ class IngestService:
             for fut in inflight:
                 fut.cancel()
 
-    # -- the pending outbox ----------------------------------------------------------------
     def pending(self, limit: int | None = 1000) -> list[PendingEvent]:
         return self.outbox.list(limit)
 
@@ -547,7 +359,6 @@ class IngestService:
         summary.pending = self.outbox.count()
         return summary
 
-    # -- per-client schemas (core/schemas.py) ----------------------------------------------
     def registry(self) -> Registry:
         """The clients' active mappings, as ingestion uses them. Read again at most once per
         REGISTRY_TTL_S (other processes may change them); a failed read keeps the last one."""
@@ -568,80 +379,11 @@ class IngestService:
             except (StorageError, sqlite3.Error):
                 pass  # the storage problem shows elsewhere; ingestion goes on as it was
             else:
-                self._registry = Registry(_mappings_from(rows))
+                self._registry = Registry(mappings_from(rows))
             self._registry_at = time.monotonic()
         finally:
             self._registry_lock.release()
 
-    def save_mapping(self, mapping: Mapping) -> Mapping:
-        """Store ``mapping`` (from ``schemas.new_mapping``) as the newest version of its
-        client's mapping; events submitted from now on use it, stored ones keep theirs."""
-        now = utc_now()
-        version = self._command(lambda s: s.save_mapping(mapping.client_key, mapping.to_json(),
-                                                         mapping.note, now))
-        self._load_registry(force=True)
-        return replace(mapping, version=version, created_at=now)
-
-    def mappings(self) -> list[Mapping]:
-        """The active mapping of every client that has one, by client name."""
-        with self._reader() as r:
-            rows = r.mappings()
-        return sorted((m for m in _mappings_from(rows) if not m.retired),
-                      key=lambda m: (m.client_key, m.client))
-
-    def retire_mapping(self, client: str, note: str = "") -> Mapping:
-        """Hand ``client`` back to the heuristics: a new version that maps nothing. Stored
-        events keep the version that normalized them; the history stays."""
-        active = self.registry().get(client) if client_display(client) else None
-        if active is None:
-            self._load_registry(force=True)
-            active = self._registry.get(client) if client_display(client) else None
-        if active is None:
-            raise MappingError(f"client {client!r} has no active mapping")
-        return self.save_mapping(retirement(active.client, note))
-
-    def mapping_history(self, client: str) -> list[Mapping]:
-        """Every version of a client's mapping, newest first."""
-        with self._reader() as r:
-            rows = r.mapping_history(_client_key(client))
-        return _mappings_from(rows)
-
-    def mapping_usage(self, client: str) -> dict[int | None, int]:
-        """Stored events of a client per mapping version that normalized them (None: the
-        heuristics)."""
-        with self._reader() as r:
-            return r.mapping_usage(_client_key(client))
-
-    def recent_raw(self, client: str, limit: int = 20) -> list[str | bytes]:
-        """The raw text of a client's newest stored events (samples for a schema preview)."""
-        with self._reader() as r:
-            return r.recent_raw(_client_key(client), limit)
-
-    def preview(self, text: str | bytes, mapping: Mapping | None = None,
-                limit: int = PREVIEW_LIMIT) -> list[Prepared]:
-        """How the events of ``text`` would be normalized now (by ``mapping`` for its client
-        when given: a proposed version, numbered as the next one), through the same function as
-        ingestion; nothing is stored."""
-        return self._preview(split_text(text, "preview")[:limit], mapping)
-
-    def preview_file(self, path: str | os.PathLike, mapping: Mapping | None = None,
-                     limit: int = PREVIEW_LIMIT) -> list[Prepared]:
-        """``preview`` of the first ``limit`` events of a file (read no further)."""
-        with open(path, "rb") as f:
-            return self._preview(list(itertools.islice(iter_file(f, str(path)), limit)), mapping)
-
-    def _preview(self, candidates: list[Candidate], mapping: Mapping | None) -> list[Prepared]:
-        registry = self.registry()
-        if mapping is not None:
-            if mapping.version is None:  # after the newest stored version, a retired one too
-                newest = max((m.version or 0 for m in self.mapping_history(mapping.client)),
-                             default=0)
-                mapping = replace(mapping, version=newest + 1)
-            registry = registry.with_mapping(mapping)
-        now = utc_now()
-        return [prepare_one(c, now, None, registry) for c in candidates]
-
-    # -- quarantine ------------------------------------------------------------------------
     def quarantine(self, status: str | None = "open", limit: int = 1000) -> list[QuarantineEntry]:
         with self._reader() as r:
             return r.quarantine(status, limit)
@@ -683,11 +425,10 @@ class IngestService:
         ticket = self.submit_text(body, source=f"quarantine #{qid}")
         summary = ticket.wait()
         if summary.received and summary.accepted + summary.duplicates == summary.received:
-            self._command(lambda s: s.set_quarantine_status([qid], "resolved"))
+            self.in_writer(lambda s: s.set_quarantine_status([qid], "resolved"))
         summary.pending = self.outbox.count()
         return summary
 
-    # -- reading ---------------------------------------------------------------------------
     def _reader(self):
         # Never open the path while the writer still has another file open under that name:
         # SQLite would pair the new file with our WAL and read (and checkpoint) our pages.
@@ -727,6 +468,19 @@ class IngestService:
         with self._reader() as r:
             return r.events_page(client_key, since, after, limit)
 
+    def events_json(self, client: str | None = None, since: str | None = None,
+                    after: int = 0, limit: int = 100) -> list[dict]:
+        """``events_page`` as JSON-ready dicts (core/exports.py ``event_json``): ``client``
+        by name (any spelling that groups with it), ``since`` any time text ingestion reads.
+        ValueError when ``since`` is not a time."""
+        key = client_key(client) if client else None
+        since_utc = parse_time(since) if since else None
+        if since and since_utc is None:
+            raise ValueError(f"since: {since!r} is not a recognised time "
+                             "(try 2024-01-31T12:00:00Z)")
+        rows = self.events_page(key, since_utc, after, limit)
+        return [event_json(StoredEvent._make(row)) for row in rows]
+
     def counts(self) -> dict[str, int]:
         with self._reader() as r:
             counts = r.counts()
@@ -739,43 +493,16 @@ class IngestService:
 
     def export_events(self, out: TextIO, fmt: str = "csv") -> int:
         """Write every stored event as CSV (spreadsheet-safe) or NDJSON; returns the count."""
-        n = 0
         with self._reader() as r:
-            rows = r.iter_events()
-            if fmt == "ndjson":
-                for row in rows:
-                    row["fingerprint"] = row["fingerprint"].hex()
-                    row["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
-                    row["currency"] = row["currency"] or None
-                    if isinstance(row["raw"], bytes):
-                        row["raw"] = row["raw"].decode("utf-8", "replace")
-                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    n += 1
-            elif fmt == "csv":
-                w = csv.writer(out)
-                header = ["id", "client", "currency", "amount", "event_time", "received_at",
-                          "idempotency_key", "warnings", "source", "line", "mapping_version",
-                          "fingerprint", "raw"]
-                w.writerow(header)
-                for row in rows:
-                    row["fingerprint"] = row["fingerprint"].hex()
-                    w.writerow([safe_cell(row[h]) for h in header])
-                    n += 1
-            else:
-                raise ValueError(f"unknown export format {fmt!r}; use csv or ndjson")
-        return n
+            return write_events(r.iter_events(), out, fmt)
 
     def export_stats_csv(self, out: TextIO) -> int:
-        w = csv.writer(out)
-        w.writerow(["client", "currency", "count", "total", "first_seen", "last_seen"])
-        rows = self.stats()
-        for r in rows:
-            w.writerow([safe_cell(r.client), r.currency or "", r.count, str(r.total),
-                        r.first_seen, r.last_seen])
-        return len(rows)
+        return write_stats_csv(self.stats(), out)
 
-    # -- maintenance -----------------------------------------------------------------------
-    def _command(self, fn: Callable[[WriteSession], object], timeout: float | None = 60):
+    def in_writer(self, fn: Callable[[WriteSession], object], timeout: float | None = 60):
+        """Run ``fn(write_session)`` on the writer thread between batches and return its
+        result (or raise what it raised). TimeoutError when the writer does not get to it
+        within ``timeout`` seconds."""
         job = WriteJob([], command=fn)
         self._writer.submit(job)
         if not job.done.wait(timeout):
@@ -786,7 +513,7 @@ class IngestService:
 
     def reset(self) -> None:
         """Delete every event, total, log row, quarantine entry and pending event."""
-        self._command(lambda s: s.reset())
+        self.in_writer(lambda s: s.reset())
         if self.fingerprint_cache is not None:  # its entries' epoch is over anyway: free them
             self.fingerprint_cache.clear()
         self.outbox.remove(p.id for page in self.outbox.iter_all() for p in page)
@@ -810,63 +537,11 @@ class IngestService:
         self.close()
 
 
-def tune_gc_for_bulk() -> None:
-    """For a process that exists to ingest: the objects it starts with are never garbage
-    (freeze), and the cyclic collector runs every 100,000 allocations instead of 700. An
-    ingest makes millions of short-lived tuples and no cycles to speak of; at 1M events this
-    measured 91,208 vs 85,426 events/s side by side. Never in the window's own process, whose
-    GUI thread runs the collector itself (ui/bridge.py)."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-
-
-def _lower_priority() -> None:
-    """Worker processes yield the CPU to the writer and to a window in the parent process:
-    on two cores, four busy threads otherwise leave the GUI thread waiting 50 ms and more."""
-    _die_with_parent()
-    tune_gc_for_bulk()
-    try:
-        os.nice(10)
-    except OSError:
-        pass
-
-
-def _die_with_parent() -> None:
-    """A killed parent must not leave orphans parsing (or writing) on (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    # The parent may have died while this process was still starting, before the line above
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:
-        os._exit(1)
-
-
-def _client_key(client: str) -> str:
-    return client_display(client).casefold()
-
-
-def _mappings_from(rows) -> list[Mapping]:
-    out = []
-    for key, version, text, at, note in rows:
-        try:
-            out.append(Mapping.from_row(version, text, at, note))
-        except (ValueError, TypeError):  # never written by this code; left out, said once
-            import logging
-            logging.getLogger(__name__).error("mapping v%s of %r cannot be read", version, key)
-    return out
-
-
 def _noting_refusal(chunks: Iterable[Chunk], ticket: Ticket) -> Iterable[Chunk]:
     for chunk in chunks:
         if chunk.refused:  # its one item holds the rejection that says why
-            ticket.summary.refused += (f"{chunk.source}: {chunk.items[0][4].message}",)
+            _text, _line, _column, _offset, rejection = chunk.items[0]
+            ticket.summary.refused += (f"{chunk.source}: {rejection.message}",)
         yield chunk
 
 
@@ -888,155 +563,3 @@ def _candidate_from_pending(p: PendingEvent) -> Candidate:
     else:
         text = p.raw
     return decode_value(text, line=p.line, column=p.column, source=p.source)
-
-
-# OWASP's CSV injection list (= + - @ tab CR), and NUL as ASVS 5.0 requirement 1.2.10 adds
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
-_PLAIN_NUMBER = re.compile(r"-[0-9]+(\.[0-9]+)?\Z")
-
-
-def safe_cell(value) -> object:
-    """Neutralize spreadsheet formulas: a text cell starting with = + - @ (or tab, CR, NUL)
-    gets a leading '; a plain negative number stays a number."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        if _PLAIN_NUMBER.match(value):  # a negative amount is data, not a formula
-            return value
-        return "'" + value
-    return value
-
-
-class ChildIngest:
-    """Ingest one file in a child process that has its own writer, sharing the database.
-
-    A window uses it for large files: the writer's per-event Python then runs outside the
-    window's process, so painting never waits for the GIL (measured on 200,000 events: GUI
-    heartbeat p99 4 ms instead of 56 ms). Outcomes come back in batches for the live log; the
-    crash switch and Cancel reach the child through shared events.
-    """
-
-    def __init__(self, service: IngestService, path: str):
-        ctx = get_context("spawn")
-        self.cancel = ctx.Event()
-        self.crash_on = ctx.Event()
-        if service.faults.enabled:
-            self.crash_on.set()
-        self._recv, send = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(
-            target=_child_main, name="faultsim-ingest",
-            args=(send, str(service.db_path), str(path), service.faults.configs(),
-                  service.faults.seed, service.retry_policy, service.workers, self.crash_on,
-                  self.cancel))  # not a daemon: it has worker processes of its own
-        self.process.start()
-        send.close()
-
-    def run(self, service: IngestService, on_outcomes: Callable[[list[OutcomeRecord]], None],
-            progress: Callable[[int, int | None], None] | None,
-            cancel: threading.Event | None) -> Summary:
-        """Relay messages until the child is done; returns its Summary."""
-        try:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    self.cancel.set()
-                if service.faults.enabled != self.crash_on.is_set():
-                    (self.crash_on.set if service.faults.enabled else self.crash_on.clear)()
-                if not self._recv.poll(0.05):
-                    if not self.process.is_alive() and not self._recv.poll(0):
-                        raise RuntimeError(f"the ingest process stopped unexpectedly "
-                                           f"(exit code {self.process.exitcode})")
-                    continue
-                kind, payload = self._recv.recv()
-                if kind == "outcomes":
-                    service.counters.add(payload)
-                    on_outcomes(payload)
-                elif kind == "faults":  # the child's own switch fired: the window shows it
-                    service.faults.add_injected(payload)
-                elif kind == "progress":
-                    if progress is not None:
-                        progress(*payload)
-                elif kind == "done":
-                    summary = Summary(**payload)
-                    summary.pending = service.outbox.count()
-                    return summary
-                else:
-                    raise StorageError(payload) if kind == "storage" else RuntimeError(payload)
-        finally:
-            self.cancel.set()
-            self.process.join(30)
-            if self.process.is_alive():
-                self.process.terminate()
-                self.process.join(5)
-            self._recv.close()
-
-
-def _child_main(conn, db_path, path, fault_configs, seed, retry, workers, crash_on, cancel):
-    _die_with_parent()
-    tune_gc_for_bulk()
-    lock = threading.Lock()
-
-    def send(kind, payload) -> None:
-        with lock:
-            conn.send((kind, payload))
-    faults = FaultSwitch(seed)
-    for point, config in fault_configs.items():
-        faults.set(point, config)
-    faults.enabled = crash_on.is_set()
-    stop = threading.Event()
-    local_cancel = threading.Event()
-    reported = {p: 0 for p in FaultPoint}
-    report_lock = threading.Lock()
-
-    def report_faults() -> None:  # the faults that fired here count in the window's switch
-        with report_lock:
-            now = faults.injected_counts()
-            delta = {p.value: now[p] - reported[p] for p in now if now[p] != reported[p]}
-            if delta:
-                reported.update(now)
-                send("faults", delta)
-
-    def mirror() -> None:  # the window's crash switch and Cancel, as they change
-        while not stop.wait(0.05):
-            faults.enabled = crash_on.is_set()
-            report_faults()
-            if cancel.is_set() and not local_cancel.is_set():
-                svc.retry_policy = RetryPolicy(attempts=1, base_delay_s=0.0, cap_s=0.0)
-                local_cancel.set()
-    try:
-        svc = IngestService(db_path, faults=faults, retry=retry, workers=workers, seed=seed)
-    except StorageError as exc:
-        send("storage", str(exc))
-        return
-    watcher = threading.Thread(target=mirror, name="faultsim-mirror", daemon=True)
-    watcher.start()
-    try:
-        def relay(records: list[OutcomeRecord]) -> None:
-            # small messages: the window unpickles each in one go, holding its GIL meanwhile
-            for i in range(0, len(records), 500):
-                send("outcomes", records[i:i + 500])
-        svc.subscribe(relay)
-        last = [0.0]
-
-        def progress(done: int, total: int | None) -> None:
-            now = time.monotonic()
-            if now - last[0] >= 0.1:
-                last[0] = now
-                send("progress", (done, total))
-        s = svc.ingest_file(path, progress=progress, cancel=local_cancel)
-        report_faults()
-        send("done", {k: getattr(s, k) for k in ("received", "accepted", "duplicates",
-                                                  "rejected", "failed", "cancelled", "seconds",
-                                                  "refused")})
-    except StorageError as exc:
-        report_faults()
-        send("storage", str(exc))
-    except Exception as exc:  # reported to the window, never a silent death
-        report_faults()
-        send("error", f"{type(exc).__name__}: {exc}")
-    finally:
-        stop.set()
-        watcher.join()
-        svc.close()
-        conn.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from faultsim_desktop.core.body import BodyProblem, Verdict
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint
 from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.server import BackgroundServer, TokenRequired, check_bind
@@ -209,7 +210,7 @@ def test_failing_storage_is_503_with_retry_after_and_a_retry_counts_once(api, se
 
 def test_a_full_queue_is_503_at_once_while_the_loop_keeps_answering(service):
     gate = threading.Event()
-    holder = threading.Thread(target=service._command, args=(lambda s: gate.wait(30),))
+    holder = threading.Thread(target=service.in_writer, args=(lambda s: gate.wait(30),))
     holder.start()  # the writer now waits on the gate, inside a transaction
     with serving(service, max_queued_events=1) as api:
         answers = []
@@ -244,7 +245,38 @@ def test_stats_and_events_are_exact_strings_and_paged(api, service):
     assert [e["amount"] for e in seen] == ["0.2", "12345678901234567890.123456789", "-0.3"]
     assert [e["id"] for e in seen] == sorted(e["id"] for e in seen)
     assert api.get("/events?limit=0").status_code == 400
-    assert api.get("/events?since=yesterday-ish").status_code == 400
+    bad_since = api.get("/events?since=yesterday-ish")
+    assert bad_since.status_code == 400 and "'yesterday-ish'" in bad_since.json()["error"]
+    # a client is found by any spelling that groups with it, as the totals group it
+    assert [e["amount"] for e in api.get("/events?client=%20AcMe%20").json()["events"]] == [
+        "0.1", "0.2", "12345678901234567890.123456789", "-0.3"]
+
+
+def test_the_service_says_what_a_body_became_without_any_server(service):
+    """The server only turns these into status codes: the same verdicts from the engine."""
+    assert service.read_body(b" \n", "t").problem is BodyProblem.EMPTY
+    assert service.read_body(b"[]", "t").problem is BodyProblem.NO_EVENT
+    junk = service.read_body(b"hello\nworld", "t")
+    assert junk.problem is BodyProblem.NOT_JSON
+    assert [(p["line"], p["column"]) for p in junk.problems] == [(1, 1), (2, 1)]
+    assert service.counts() == {"events": 0, "quarantined": 0, "pending": 0}
+
+    body = service.read_body(f"{ACME}\n{ACME.replace('acme', 'initech')}".encode(), "t")
+    assert body.problem is None
+    first = service.store_body(body.candidates, 60)
+    assert first.verdict is Verdict.NEW and first.counts["accepted"] == 2
+    again = service.store_body(service.read_body(ACME.encode(), "t").candidates, 60)
+    assert again.verdict is Verdict.STORED_BEFORE
+    assert again.events == first.events[:1]  # the same stored row, whichever request asks
+    assert again.events[0]["amount"] == "12.50" and again.events[0]["client"] == "acme"
+
+    mixed = service.read_body(b'{"client": "b", "amount": 1}\n{"client": "c", "amount": "x"}',
+                              "t")
+    result = service.store_body(mixed.candidates, 60)
+    assert result.verdict is Verdict.REJECTED
+    assert [(e["index"], e["outcome"]) for e in result.events] == [(0, "accepted"),
+                                                                   (1, "rejected")]
+    assert result.events[1]["line"] == 2 and result.events[1]["quarantine_id"] is not None
 
 
 def test_a_token_is_required_when_configured(sqlite_service):

@@ -140,7 +140,7 @@ def test_the_kept_answer_survives_a_restart(db, open_service):
 
 def test_a_request_whose_key_is_still_running_is_409_with_retry_after(service):
     gate = threading.Event()
-    holder = threading.Thread(target=service._command, args=(lambda s: gate.wait(30),))
+    holder = threading.Thread(target=service.in_writer, args=(lambda s: gate.wait(30),))
     holder.start()  # the writer now waits on the gate, inside a transaction
     try:
         with serving(service) as api:

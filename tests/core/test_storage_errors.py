@@ -114,8 +114,8 @@ def test_full_database_sends_events_to_the_outbox_and_they_count_once_with_room(
     path = tmp_path / "small.db"
     svc = acknowledged(path)
     with svc:
-        pages = svc._command(lambda s: s.conn.execute("PRAGMA page_count").fetchone()[0])
-        svc._command(lambda s: s.conn.execute(f"PRAGMA max_page_count = {pages}"))
+        pages = svc.in_writer(lambda s: s.conn.execute("PRAGMA page_count").fetchone()[0])
+        svc.in_writer(lambda s: s.conn.execute(f"PRAGMA max_page_count = {pages}"))
         big = "\n".join('{"client": "c%d", "amount": 1, "pad": "%s"}' % (i, "x" * 500)
                         for i in range(200))
         s = svc.submit_text(big).wait(30)
@@ -124,7 +124,7 @@ def test_full_database_sends_events_to_the_outbox_and_they_count_once_with_room(
         assert "full" in p.last_error and str(path) in p.last_error
         assert "Free some space and retry" in p.last_error and svc.problem.kind == "full"
         assert totals(svc) == TRUTH_BEFORE
-        svc._command(lambda s: s.conn.execute("PRAGMA max_page_count = 1073741823"))
+        svc.in_writer(lambda s: s.conn.execute("PRAGMA max_page_count = 1073741823"))
         s = svc.retry_pending()
         assert (s.accepted, s.pending) == (200, 0) and svc.problem is None
         assert svc.retry_pending().received == 0
@@ -299,7 +299,7 @@ def test_replaced_while_open_never_writes_into_the_other_file(tmp_path):
 def test_corrupted_while_open_stops_writing_and_leaves_the_file_as_it_is(tmp_path):
     path = tmp_path / "damaged.db"
     svc = acknowledged(path)
-    root, size = svc._command(lambda s: (
+    root, size = svc.in_writer(lambda s: (
         s.conn.execute("SELECT rootpage FROM sqlite_master"
                        " WHERE name = 'events_fingerprint'").fetchone()[0],
         s.conn.execute("PRAGMA page_size").fetchone()[0]))
@@ -367,13 +367,13 @@ def test_deleted_while_idle_is_noticed_without_a_write(tmp_path):
         assert info.value.kind == "missing" and "Put the database back" in str(info.value)
         svc.check_storage()  # what the window does every second
         with pytest.raises(StorageError):  # queued behind the checks: they have run
-            svc._command(lambda s: None)
+            svc.in_writer(lambda s: None)
         assert svc.problem.kind == "missing" and str(path) in str(svc.problem)
         assert "saved to" in str(svc.problem) and not path.exists()
         [copy] = tmp_path.glob("idle.rescued-*.db")
         os.replace(copy, path)
         svc.check_storage()
-        svc._command(lambda s: None)  # the writer took the file back
+        svc.in_writer(lambda s: None)  # the writer took the file back
         assert svc.problem is None and totals(svc) == TRUTH_BEFORE
 
 
@@ -389,6 +389,6 @@ def test_problem_clears_once_the_right_file_is_back(tmp_path):
         os.rename(path, other)
         os.rename(tmp_path / "aside.db", path)
         svc.check_storage()
-        svc._command(lambda s: None)
+        svc.in_writer(lambda s: None)
         assert svc.problem is None
         counted_once_after_retry(svc)

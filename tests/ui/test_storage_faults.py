@@ -67,14 +67,14 @@ def test_deleted_database_shows_where_its_data_went(qtbot, window, db_path):
 def test_full_database_shows_a_banner(qtbot, window, db_path):
     assert send(qtbot, window, BEFORE).accepted == 2
     svc = window.service
-    pages = svc._command(lambda s: s.conn.execute("PRAGMA page_count").fetchone()[0])
-    svc._command(lambda s: s.conn.execute(f"PRAGMA max_page_count = {pages}"))
+    pages = svc.in_writer(lambda s: s.conn.execute("PRAGMA page_count").fetchone()[0])
+    svc.in_writer(lambda s: s.conn.execute(f"PRAGMA max_page_count = {pages}"))
     padded = "\n".join(line[:-1] + f', "pad": "{"x" * 3000}"}}' for line in DURING.splitlines())
     s = send(qtbot, window, padded)
     assert (s.accepted, s.failed) == (0, 2)
     qtbot.waitUntil(lambda: banner_says(window, str(db_path), "is full", "Free some space",
                                         "2 events wait"), timeout=10_000)
-    svc._command(lambda s: s.conn.execute("PRAGMA max_page_count = 1073741823"))
+    svc.in_writer(lambda s: s.conn.execute("PRAGMA max_page_count = 1073741823"))
     retry_from_banner(qtbot, window)
 
 

@@ -1,0 +1,215 @@
+"""Work in other processes: the worker processes that parse large files, and ChildIngest, which
+ingests one file in a child process with a writer of its own."""
+from __future__ import annotations
+
+import enum
+import gc
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from multiprocessing import get_context
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+from .counters import Summary
+from .faults import FaultPoint, FaultSwitch
+from .model import OutcomeRecord
+from .retry import RetryPolicy
+from .errors import StorageError
+
+if TYPE_CHECKING:
+    from .service import IngestService
+
+OUTCOMES_PER_MESSAGE = 500  # the window unpickles each message in one go, holding its GIL
+
+
+def tune_gc_for_bulk() -> None:
+    """For a process that exists to ingest: the objects it starts with are never garbage
+    (freeze), and the cyclic collector runs every 100,000 allocations instead of 700. An
+    ingest makes millions of short-lived tuples and no cycles to speak of (docs/benchmarks.md).
+    Never in the window's own process, whose GUI thread runs the collector itself
+    (ui/bridge.py)."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
+def lower_priority() -> None:
+    """Worker processes yield the CPU to the writer and to a window in the parent process:
+    on two cores, four busy threads otherwise leave the GUI thread waiting 50 ms and more."""
+    _die_with_parent()
+    tune_gc_for_bulk()
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+
+
+def _die_with_parent() -> None:
+    """A killed parent must not leave orphans parsing (or writing) on (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    # The parent may have died while this process was still starting, before the line above
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
+
+
+class Report(enum.Enum):
+    """What a child ingest tells its parent."""
+
+    OUTCOMES = "outcomes"  # payload: a list of OutcomeRecord
+    FAULTS = "faults"  # payload: {fault point value: faults injected since the last report}
+    PROGRESS = "progress"  # payload: (bytes done, total bytes or None)
+    DONE = "done"  # payload: the Summary's fields as a dict
+    STORAGE_ERROR = "storage"  # payload: the StorageError's message
+    ERROR = "error"  # payload: "ExceptionType: message"
+
+
+class Message(NamedTuple):
+    report: Report
+    payload: object
+
+
+_SUMMARY_FIELDS = ("received", "accepted", "duplicates", "rejected", "failed", "cancelled",
+                   "seconds", "refused")
+
+
+class ChildIngest:
+    """Ingest one file in a child process that has its own writer, sharing the database.
+
+    A window uses it for large files: the writer's per-event Python then runs outside the
+    window's process, so painting never waits for the GIL. Outcomes come back in batches for
+    the live log; the crash switch and Cancel reach the child through shared events.
+    """
+
+    def __init__(self, service: IngestService, path: str):
+        ctx = get_context("spawn")
+        self.cancel = ctx.Event()
+        self.crash_on = ctx.Event()
+        if service.faults.enabled:
+            self.crash_on.set()
+        self._recv, send = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(
+            target=_child_main, name="faultsim-ingest",
+            args=(send, str(service.db_path), str(path), service.faults.configs(),
+                  service.faults.seed, service.retry_policy, service.workers, self.crash_on,
+                  self.cancel))  # not a daemon: it has worker processes of its own
+        self.process.start()
+        send.close()
+
+    def run(self, service: IngestService, on_outcomes: Callable[[list[OutcomeRecord]], None],
+            progress: Callable[[int, int | None], None] | None,
+            cancel: threading.Event | None) -> Summary:
+        """Relay messages until the child is done; returns its Summary."""
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    self.cancel.set()
+                if service.faults.enabled != self.crash_on.is_set():
+                    (self.crash_on.set if service.faults.enabled else self.crash_on.clear)()
+                if not self._recv.poll(0.05):
+                    if not self.process.is_alive() and not self._recv.poll(0):
+                        raise RuntimeError(f"the ingest process stopped unexpectedly "
+                                           f"(exit code {self.process.exitcode})")
+                    continue
+                report, payload = self._recv.recv()
+                if report is Report.OUTCOMES:
+                    service.counters.add(payload)
+                    on_outcomes(payload)
+                elif report is Report.FAULTS:  # the child's own switch fired: the window shows it
+                    service.faults.add_injected(payload)
+                elif report is Report.PROGRESS:
+                    if progress is not None:
+                        progress(*payload)
+                elif report is Report.DONE:
+                    summary = Summary(**payload)
+                    summary.pending = service.outbox.count()
+                    return summary
+                elif report is Report.STORAGE_ERROR:
+                    raise StorageError(payload)
+                else:
+                    raise RuntimeError(payload)
+        finally:
+            self.cancel.set()
+            self.process.join(30)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join(5)
+            self._recv.close()
+
+
+def _child_main(conn, db_path, path, fault_configs, seed, retry, workers, crash_on, cancel):
+    from .service import IngestService  # the service imports this module
+
+    _die_with_parent()
+    tune_gc_for_bulk()
+    lock = threading.Lock()
+
+    def send(report: Report, payload) -> None:
+        with lock:
+            conn.send(Message(report, payload))
+    faults = FaultSwitch(seed)
+    for point, config in fault_configs.items():
+        faults.set(point, config)
+    faults.enabled = crash_on.is_set()
+    stop = threading.Event()
+    local_cancel = threading.Event()
+    reported = {p: 0 for p in FaultPoint}
+    report_lock = threading.Lock()
+
+    def report_faults() -> None:  # the faults that fired here count in the window's switch
+        with report_lock:
+            now = faults.injected_counts()
+            delta = {p.value: now[p] - reported[p] for p in now if now[p] != reported[p]}
+            if delta:
+                reported.update(now)
+                send(Report.FAULTS, delta)
+
+    def mirror() -> None:  # the window's crash switch and Cancel, as they change
+        while not stop.wait(0.05):
+            faults.enabled = crash_on.is_set()
+            report_faults()
+            if cancel.is_set() and not local_cancel.is_set():
+                svc.retry_policy = RetryPolicy(attempts=1, base_delay_s=0.0, cap_s=0.0)
+                local_cancel.set()
+    try:
+        svc = IngestService(db_path, faults=faults, retry=retry, workers=workers, seed=seed)
+    except StorageError as exc:
+        send(Report.STORAGE_ERROR, str(exc))
+        return
+    watcher = threading.Thread(target=mirror, name="faultsim-mirror", daemon=True)
+    watcher.start()
+    try:
+        def relay(records: list[OutcomeRecord]) -> None:
+            for i in range(0, len(records), OUTCOMES_PER_MESSAGE):
+                send(Report.OUTCOMES, records[i:i + OUTCOMES_PER_MESSAGE])
+        svc.subscribe(relay)
+        last = [0.0]
+
+        def progress(done: int, total: int | None) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1:
+                last[0] = now
+                send(Report.PROGRESS, (done, total))
+        s = svc.ingest_file(path, progress=progress, cancel=local_cancel)
+        report_faults()
+        send(Report.DONE, {k: getattr(s, k) for k in _SUMMARY_FIELDS})
+    except StorageError as exc:
+        report_faults()
+        send(Report.STORAGE_ERROR, str(exc))
+    except Exception as exc:  # reported to the window, never a silent death
+        report_faults()
+        send(Report.ERROR, f"{type(exc).__name__}: {exc}")
+    finally:
+        stop.set()
+        watcher.join()
+        svc.close()
+        conn.close()
