@@ -273,7 +273,6 @@ class EngineBridge(QObject):
         self.gc = MainThreadGC(self)
         self.refresh()
 
-    # -- the tick: drain outcomes, publish counters, ask for fresh aggregates -------------
     @Slot()
     def _flush_progress(self) -> None:
         p, self._progress_latest = self._progress_latest, None
@@ -360,7 +359,6 @@ class EngineBridge(QObject):
         """Read aggregates, pending and quarantine again at the next tick."""
         self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
 
-    # -- commands (all return at once; results arrive as signals) -------------------------
     def send_text(self, text: str, source: str = "pasted") -> None:
         svc = self.service
 
@@ -456,7 +454,6 @@ class EngineBridge(QObject):
     def set_retry_policy(self, policy: RetryPolicy) -> None:
         self.service.retry_policy = policy
 
-    # -- results ---------------------------------------------------------------------------
     @Slot(str, object)
     def _on_task_done(self, tag: str, result: object) -> None:
         if self._closed:
@@ -510,7 +507,6 @@ class EngineBridge(QObject):
             self.refresh()
         self.taskFailed.emit(tag.split(":", 1)[0], message)
 
-    # -- switching databases and shutting down ---------------------------------------------
     def replace_service(self, service: IngestService, close_old: bool = True) -> IngestService:
         """Use another database; the caller makes sure nothing is running. Returns the old
         service, closed unless ``close_old`` is False."""

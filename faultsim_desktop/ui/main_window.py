@@ -122,7 +122,6 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self._default_state = None
         self._drain_pending_on_open()
 
-
     @property
     def service(self) -> IngestService:
         return self.bridge.service
