@@ -257,11 +257,11 @@ class PagedModel(QAbstractTableModel):
         self.refreshed.emit()
 
     def _fetched(self, result: tuple[tuple | None, list]) -> None:
-        after, rows = result
+        after, page = result
         if after != (self._key(self._rows[-1]) if self._rows else None):
             return  # a refresh changed the last row meanwhile; the view asks again
-        rows = [r for r in rows if r.id not in self._index]
-        self._exhausted = len(result[1]) < self.page_size
+        rows = [r for r in page if r.id not in self._index]
+        self._exhausted = len(page) < self.page_size
         if rows:
             start = len(self._rows)
             self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
