@@ -11,10 +11,10 @@ from ..core.service import IngestService, default_db_path
 from ..core.storage import is_postgres_url, label_of, parse_db, short_label, url_without_password
 from .db_banner import OpenFailedDialog
 
+
 def remembered(db: Path | str) -> str:
     """What settings keep of a database: a path, or a URL without its password."""
     return url_without_password(db) if is_postgres_url(db) else str(db)
-
 
 
 class DatabaseSwitching:

@@ -56,7 +56,6 @@ def _plain_label(text: str = "", parent=None, name: str | None = None) -> QLabel
     return label
 
 
-
 class SchemasDialog(QDialog):
     """Non-modal; one per window. ``saved`` carries the stored Mapping."""
 

@@ -11,6 +11,7 @@ from ..core.service import Summary
 from .bridge import Counters, FileProgress
 from .theme import CRASH_RED
 
+
 def summary_text(what: str, s: Summary) -> str:
     text = (f"{what}: {s.received:,} event{'s' if s.received != 1 else ''} — "
             f"{s.accepted:,} accepted, {s.duplicates:,} duplicates, {s.rejected:,} rejected")
@@ -26,7 +27,6 @@ def summary_text(what: str, s: Summary) -> str:
         text = "; ".join(s.refused) if s.received == len(s.refused) else \
             text + " — not read: " + "; ".join(s.refused)
     return text
-
 
 
 class StatusReports:
