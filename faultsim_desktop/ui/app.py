@@ -95,7 +95,7 @@ def open_first_window(db_path: Path | str, settings, *, workers: int | None = No
 
     from ..core.service import default_db_path
     from ..core.errors import StorageError
-    from .storage import OpenFailedDialog
+    from .db_banner import OpenFailedDialog
 
     while True:
         try:

@@ -139,10 +139,9 @@ class MainThreadGC(QObject):
     """Collect cyclic garbage on the GUI thread only, as pyqtgraph's GarbageCollector does.
 
     Python's collector runs in whichever thread allocates when a threshold trips. If a cycle
-    holds Qt wrappers, their C++ objects then die on a worker thread and the process can crash
-    (seen: a segfault "Garbage-collecting" in the ingest thread). Rare, larger collections also
-    keep the 100,000-row log from being walked every few hundred thousand allocations
-    (measured on 200,000 events: heartbeat p99 26 -> 17 ms, max 88 -> 34 ms).
+    holds Qt wrappers, their C++ objects then die on a worker thread and the process can crash.
+    Rare, larger collections also keep the 100,000-row log from being walked every few hundred
+    thousand allocations, which would stall painting.
     """
 
     _users = 0  # automatic collection stays off while any window lives
@@ -273,7 +272,6 @@ class EngineBridge(QObject):
         self.gc = MainThreadGC(self)
         self.refresh()
 
-    # -- the tick: drain outcomes, publish counters, ask for fresh aggregates -------------
     @Slot()
     def _flush_progress(self) -> None:
         p, self._progress_latest = self._progress_latest, None
@@ -360,7 +358,6 @@ class EngineBridge(QObject):
         """Read aggregates, pending and quarantine again at the next tick."""
         self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
 
-    # -- commands (all return at once; results arrive as signals) -------------------------
     def send_text(self, text: str, source: str = "pasted") -> None:
         svc = self.service
 
@@ -456,7 +453,6 @@ class EngineBridge(QObject):
     def set_retry_policy(self, policy: RetryPolicy) -> None:
         self.service.retry_policy = policy
 
-    # -- results ---------------------------------------------------------------------------
     @Slot(str, object)
     def _on_task_done(self, tag: str, result: object) -> None:
         if self._closed:
@@ -510,7 +506,6 @@ class EngineBridge(QObject):
             self.refresh()
         self.taskFailed.emit(tag.split(":", 1)[0], message)
 
-    # -- switching databases and shutting down ---------------------------------------------
     def replace_service(self, service: IngestService, close_old: bool = True) -> IngestService:
         """Use another database; the caller makes sure nothing is running. Returns the old
         service, closed unless ``close_old`` is False."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
@@ -36,6 +37,13 @@ def axis_label(name: str, metrics: QFontMetrics, room_px: int) -> str:
     """A client's name for the axis: non-printable characters as '?' (so one label cannot
     reorder or hide another), long names cut in the middle to ``room_px`` pixels."""
     return metrics.elidedText(_printable(name), Qt.TextElideMode.ElideMiddle, room_px)
+
+
+class Bar(NamedTuple):
+    """One bar of the totals chart: the client's row and the value of the chosen metric."""
+
+    row: ClientTotal
+    value: Decimal
 
 
 def metric_value(row: ClientTotal, metric: str) -> Decimal:
@@ -195,7 +203,7 @@ class TotalsChart(QWidget):
         layout.addWidget(self.hover_label)
 
         self.stats: list[ClientTotal] = []
-        self.shown: list[tuple[ClientTotal, Decimal]] = []  # what the bars show, in order
+        self.shown: list[Bar] = []  # what the bars show, in order
         self.ranked_count = 0  # clients of the selected currency, shown or not
         self._dark = False
         self.metric_box.currentIndexChanged.connect(self._redraw)
@@ -269,8 +277,8 @@ class TotalsChart(QWidget):
         metric = self.metric_box.currentText()
         cur = self.currency.currentData() if self.currency.count() else None
         rows = [r for r in self.stats if (r.currency or "") == cur] if cur is not None else []
-        ranked = sorted(((r, metric_value(r, metric)) for r in rows),
-                        key=lambda rv: (-rv[1], rv[0].client.casefold()))
+        ranked = sorted((Bar(r, metric_value(r, metric)) for r in rows),
+                        key=lambda bar: (-bar.value, bar.row.client.casefold()))
         self.ranked_count = len(ranked)
         ranked = ranked[:self.top_n.value()]
         self.shown = ranked
@@ -339,20 +347,20 @@ class TotalsChart(QWidget):
         return [(r.client, v) for r, v in self.shown]
 
     def describe(self, i: int) -> str:
-        r, _ = self.shown[i]
+        r = self.shown[i].row
         avg = r.total / r.count if r.count else Decimal(0)
         return (f"{r.client} — {r.currency or NO_CURRENCY}: total {format_money(r.total)}, "
                 f"count {r.count:,}, average {format_metric(avg, 'Average')}")
 
     def hover_lines(self, i: int) -> str:
-        r, _ = self.shown[i]
+        r = self.shown[i].row
         avg = r.total / r.count if r.count else Decimal(0)
         return (f"{r.client}\n{r.currency or NO_CURRENCY} total {format_money(r.total)}\n"
                 f"count {r.count:,} · average {format_metric(avg, 'Average')}")
 
     def show_hover(self, i: int) -> None:
         """The exact figures of bar ``i`` beside its end, kept inside the plot."""
-        _, v = self.shown[i]
+        v = self.shown[i].value
         text = self.describe(i)
         self.hover_text.setText(self.hover_lines(i))
         self.hover_label.setText(text)

@@ -101,7 +101,6 @@ class CodeEditor(QPlainTextEdit):
         self._update_margins()
         self._error_selections: list[QTextEdit.ExtraSelection] = []
 
-    # -- gutter ----------------------------------------------------------------------------
     def line_number_width(self) -> int:
         digits = max(3, len(str(self.blockCount())))
         return 10 + self.fontMetrics().horizontalAdvance("9") * digits
@@ -145,7 +144,6 @@ class CodeEditor(QPlainTextEdit):
             bottom = top + round(self.blockBoundingRect(block).height())
             number += 1
 
-    # -- error marking ---------------------------------------------------------------------
     def mark_error(self, line: int | None, column: int | None) -> None:
         selections = []
         self._error_line = line
@@ -181,7 +179,6 @@ class CodeEditor(QPlainTextEdit):
         self.setExtraSelections(selections)
         self._gutter.update()
 
-    # -- drops -----------------------------------------------------------------------------
     def canInsertFromMimeData(self, source) -> bool:
         return source.hasUrls() or super().canInsertFromMimeData(source)
 
@@ -302,7 +299,6 @@ class EditorPanel(QWidget):
         bridge.taskDone.connect(self._on_task_done)
         self.populate_samples()
 
-    # -- samples ---------------------------------------------------------------------------
     def sample_files(self) -> list[Path]:
         if self.samples_dir is None or not self.samples_dir.is_dir():
             return []
@@ -325,7 +321,6 @@ class EditorPanel(QWidget):
         self.stop_fixing()
         self.set_text(Path(path).read_text(encoding="utf-8"))
 
-    # -- text and validation ---------------------------------------------------------------
     def text(self) -> str:
         return self.editor.toPlainText()
 
@@ -393,7 +388,6 @@ class EditorPanel(QWidget):
         self._show_validation(v)
         return v
 
-    # -- actions ---------------------------------------------------------------------------
     @Slot()
     def format(self) -> None:
         self._reformat(format_text)
@@ -430,7 +424,6 @@ class EditorPanel(QWidget):
         self.send_again_button.setEnabled(True)
         self.sendRequested.emit(text, anyway)
 
-    # -- fixing a quarantined input --------------------------------------------------------
     def start_fixing(self, qid: int, raw: str, reason: str) -> None:
         self._fixing = qid
         self.fix_label.setText(f"Fixing quarantined input #{qid}: {reason}")

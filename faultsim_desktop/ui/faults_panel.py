@@ -215,7 +215,6 @@ class FaultPanel(QWidget):
         for name in _VALUES:
             getattr(self, name).setValue(state[name])
 
-    # -- settings --------------------------------------------------------------------------
     def save(self, s: QSettings) -> None:
         s.beginGroup("faults")
         s.setValue("point", self.fault_point().value)

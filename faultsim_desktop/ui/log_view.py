@@ -97,7 +97,6 @@ class LogModel(QAbstractTableModel):
         if self.rowCount():
             self.dataChanged.emit(self.index(0, 1), self.index(self.rowCount() - 1, 1))
 
-    # -- model interface -------------------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:
         if parent.isValid():
             return 0
@@ -144,7 +143,6 @@ class LogModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    # -- appending -------------------------------------------------------------------------
     @Slot(list)
     def append(self, records: list[OutcomeRecord]) -> None:
         if not records:
@@ -248,7 +246,6 @@ class LogModel(QAbstractTableModel):
         self._first, self._last = ring.start, ring.end
         self.endResetModel()
 
-    # -- pause, filter, clear ----------------------------------------------------------------
     @property
     def paused(self) -> bool:
         return self._paused

@@ -72,7 +72,6 @@ class PagedModel(QAbstractTableModel):
         self._refreshed_at = 0.0
         self._stale = False  # a reload failed: the next refresh reloads
 
-    # -- Qt's model interface --------------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
@@ -115,7 +114,6 @@ class PagedModel(QAbstractTableModel):
         self.sort_name, self.descending = name, descending
         self.reload()
 
-    # -- what the panel asks -----------------------------------------------------------------
     def bind(self, reader) -> None:
         """Read through ``reader`` (the EngineBridge) from now on, starting afresh."""
         self._reader = reader
@@ -170,7 +168,6 @@ class PagedModel(QAbstractTableModel):
         """The row index of the entry with id ``row_id``; -1 when it is not fetched."""
         return self._index.get(row_id, -1)
 
-    # -- reading -----------------------------------------------------------------------------
     def _query(self, **kwargs) -> PageQuery:
         return PageQuery(text=self.text, sort=self.sort_name, descending=self.descending,
                          **kwargs)
@@ -260,11 +257,11 @@ class PagedModel(QAbstractTableModel):
         self.refreshed.emit()
 
     def _fetched(self, result: tuple[tuple | None, list]) -> None:
-        after, rows = result
+        after, page = result
         if after != (self._key(self._rows[-1]) if self._rows else None):
             return  # a refresh changed the last row meanwhile; the view asks again
-        rows = [r for r in rows if r.id not in self._index]
-        self._exhausted = len(result[1]) < self.page_size
+        rows = [r for r in page if r.id not in self._index]
+        self._exhausted = len(page) < self.page_size
         if rows:
             start = len(self._rows)
             self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)

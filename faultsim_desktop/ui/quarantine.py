@@ -5,15 +5,12 @@ Both page over the database (ui/paged.py): true counts, newest first, sorted by 
 column header and filtered by text, in the database."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
-
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QAbstractTableModel, Qt, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from ..core.paging import PENDING_SORTS, QUARANTINE_SORTS, ViewCount
 from .paged import Column, PagedModel
-from .theme import plain_tooltip
 
 _DOWN = Qt.SortOrder.DescendingOrder
 
@@ -25,53 +22,6 @@ def raw_text(raw) -> str:
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-class RowsModel(QAbstractTableModel):
-    """A read-only table over a list of tuples, with one getter per column."""
-
-    def __init__(self, columns: Sequence[tuple[str, Callable]], tooltip: Callable | None = None,
-                 parent=None):
-        super().__init__(parent)
-        self.columns = list(columns)
-        self.tooltip = tooltip
-        self._rows: list = []
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.columns[section][0]
-        return None
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        row = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[index.column()][1](row)
-        if role == Qt.ItemDataRole.ToolTipRole and self.tooltip is not None:
-            return plain_tooltip(self.tooltip(row))
-        return None
-
-    def set_rows(self, rows: list) -> None:
-        if [r[0] for r in rows] == [r[0] for r in self._rows]:
-            self._rows = list(rows)
-            if rows:
-                self.dataChanged.emit(self.index(0, 0),
-                                      self.index(len(rows) - 1, len(self.columns) - 1))
-            return
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def row(self, i: int):
-        return self._rows[i]
-
-    def rows(self) -> list:
-        return list(self._rows)
 
 
 def _table(model: QAbstractTableModel, name: str, parent: QWidget) -> QTableView:

@@ -7,7 +7,6 @@ Every text shown here is plain text: client names and field names are untrusted.
 """
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from PySide6.QtCore import QModelIndex, QSignalBlocker, Qt, QTimer, Signal, Slot
@@ -16,14 +15,12 @@ from PySide6.QtWidgets import (QComboBox, QCompleter, QDialog, QDialogButtonBox,
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-from ..core.model import Outcome, Prepared
 from ..core.normalize import ISO_4217, client_display
 from ..core.schemas import TIME_FORMATS, Mapping, MappingError, new_mapping
-from .quarantine import RowsModel, _one_line, _table, raw_text
-from .theme import outcome_color
+from .quarantine import _one_line, _table, raw_text
+from .schema_preview import REASON_COLUMN, PreviewModel, StaticRows
 
 SAMPLE_LIMIT = 20  # stored events loaded as samples
-_WHERE = re.compile(r"^line [0-9]+(?:, column [0-9]+)?: ")  # the Line column says it already
 _UNIT_CHOICES = (("units", "units — 12.50 means 12.50"), ("cents", "cents — 1250 means 12.50"),
                  ("milli", "thousandths — 12500 means 12.500"))
 _TIME_CHOICES = {"auto": "recognise it (ISO text or epoch number)", "iso": "ISO 8601 text",
@@ -59,59 +56,6 @@ def _plain_label(text: str = "", parent=None, name: str | None = None) -> QLabel
     return label
 
 
-def _mapping_cell(p: Prepared, proposed: int | None) -> str:
-    if p.reject_code is not None:
-        return ""
-    if p.mapping_version is None:
-        return "heuristics"
-    return f"v{p.mapping_version}" + (" (new)" if p.mapping_version == proposed else "")
-
-
-REASON_COLUMN = 3  # a rejected row's reason spans from here to the last column
-
-
-class _Rows(RowsModel):
-    """RowsModel over rows that carry no id: each update resets the model."""
-
-    def set_rows(self, rows: list) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-
-class PreviewModel(_Rows):
-    """The preview table: one row per sample event; rejected rows in the rejection colour."""
-
-    def __init__(self, parent=None):
-        super().__init__([
-            ("Line", lambda p: p.line),
-            ("Result", lambda p: "rejected" if p.reject_code else "normalized"),
-            ("Mapping", lambda p: _mapping_cell(p, self.proposed)),
-            ("Client", lambda p: p.client or ""),
-            ("Amount", lambda p: p.amount or ""),
-            ("Currency", lambda p: p.currency or ("" if p.reject_code else "(none)")),
-            ("Event time", lambda p: (p.event_time or "")[:23].replace("T", " ")),
-            ("Key", lambda p: p.idempotency_key or ""),
-            ("Warnings", lambda p: _one_line("; ".join(p.warnings))),
-        ], tooltip=lambda p: (f"{p.reject_code}: {p.reason}" if p.reject_code else
-                              "\n".join(p.warnings) or "no warnings")
-           + "\n\n" + raw_text(p.raw)[:2000], parent=parent)
-        self.proposed: int | None = None
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        p = self._rows[index.row()]
-        if p.reject_code is not None:
-            if role == Qt.ItemDataRole.ForegroundRole:
-                return outcome_color(Outcome.REJECTED)
-            if role == Qt.ItemDataRole.DisplayRole and index.column() >= REASON_COLUMN:
-                # one cell spanning the event's columns (see SchemasDialog._show_preview)
-                return _one_line(f"{p.reject_code}: {_WHERE.sub('', p.reason or '')}", 400) \
-                    if index.column() == REASON_COLUMN else ""
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 4):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return super().data(index, role)
-
-
 class SchemasDialog(QDialog):
     """Non-modal; one per window. ``saved`` carries the stored Mapping."""
 
@@ -141,12 +85,34 @@ class SchemasDialog(QDialog):
         bridge.taskDone.connect(self._on_task_done)
         bridge.serviceChanged.connect(self._on_service_changed)
 
-    # -- construction ----------------------------------------------------------------------
     def _build(self) -> None:
-        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        # built in reading order: widgets join the tab focus chain as they are created
+        left = self._build_mappings()
+        right = self._build_form()
+        top = QSplitter(Qt.Orientation.Horizontal, self)
+        top.addWidget(left)
+        top.addWidget(right)
+        top.setStretchFactor(0, 5)
+        top.setStretchFactor(1, 4)
+        top.setChildrenCollapsible(False)
+        bottom = self._build_preview()
+        outer = QSplitter(Qt.Orientation.Vertical, self)
+        outer.setObjectName("schemasSplitter")
+        outer.addWidget(top)
+        outer.addWidget(bottom)
+        outer.setStretchFactor(0, 2)
+        outer.setStretchFactor(1, 3)
+        outer.setSizes([340, 420])
+        outer.setChildrenCollapsible(False)
+        buttons = self._build_buttons()
+        layout = QVBoxLayout(self)
+        layout.addWidget(outer, 1)
+        layout.addWidget(buttons)
+        self._connect_form()
 
-        # left: clients with a mapping, and the selected client's versions
-        self.list_model = _Rows([
+    def _build_mappings(self) -> QWidget:
+        """Left: the clients with a mapping, and the selected client's versions."""
+        self.list_model = StaticRows([
             ("Client", lambda m: m.client),
             ("Active", lambda m: f"v{m.version}"),
             ("Mapping", lambda m: m.describe()),
@@ -157,7 +123,7 @@ class SchemasDialog(QDialog):
         self.list_table.setColumnWidth(0, cw * 18 + 16)
         self.list_table.setColumnWidth(1, cw * 6 + 16)
         self.list_table.selectionModel().currentRowChanged.connect(self._on_list_row)
-        self.history_model = _Rows([
+        self.history_model = StaticRows([
             ("Version", lambda m: f"v{m.version}"),
             ("Saved", lambda m: (m.created_at or "")[:16].replace("T", " ")),
             ("Events", lambda m: f"{self._usage.get(m.version, 0):,}"),
@@ -180,8 +146,10 @@ class SchemasDialog(QDialog):
         ll.addWidget(_bold(self.history_label))
         ll.addWidget(self.history_table, 1)
         ll.addWidget(self.heuristics_label)
+        return left
 
-        # right: the form for the next version
+    def _build_form(self) -> QWidget:
+        """Right: the form for the next version, its status and the matching rules."""
         self.client = QComboBox(self)
         self.client.setObjectName("schemaClient")
         self.client.setEditable(True)
@@ -236,18 +204,13 @@ class SchemasDialog(QDialog):
         rl.addWidget(self.status)
         rl.addWidget(self.rules)
         rl.addStretch(1)
+        return right
 
-        top = QSplitter(Qt.Orientation.Horizontal, self)
-        top.addWidget(left)
-        top.addWidget(right)
-        top.setStretchFactor(0, 5)
-        top.setStretchFactor(1, 4)
-        top.setChildrenCollapsible(False)
-
-        # bottom: samples and their preview
+    def _build_preview(self) -> QSplitter:
+        """Bottom: the sample events, and the preview of them under the proposed version."""
         self.samples = QPlainTextEdit(self)
         self.samples.setObjectName("schemaSamples")
-        self.samples.setFont(mono)
+        self.samples.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.samples.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.samples.setPlaceholderText("Paste sample events (JSON, NDJSON), or load the "
                                         "client's recent events")
@@ -284,16 +247,9 @@ class SchemasDialog(QDialog):
         bottom.setStretchFactor(0, 2)
         bottom.setStretchFactor(1, 5)
         bottom.setChildrenCollapsible(False)
+        return bottom
 
-        outer = QSplitter(Qt.Orientation.Vertical, self)
-        outer.setObjectName("schemasSplitter")
-        outer.addWidget(top)
-        outer.addWidget(bottom)
-        outer.setStretchFactor(0, 2)
-        outer.setStretchFactor(1, 3)
-        outer.setSizes([340, 420])
-        outer.setChildrenCollapsible(False)
-
+    def _build_buttons(self) -> QDialogButtonBox:
         self.buttons = QDialogButtonBox(self)
         self.save_button = self.buttons.addButton("Save", QDialogButtonBox.ButtonRole.AcceptRole)
         self.save_button.setObjectName("schemaSave")
@@ -312,10 +268,9 @@ class SchemasDialog(QDialog):
         self.save_button.clicked.connect(self.save)
         self.revert_button.clicked.connect(self._revert)
         self.close_button.clicked.connect(self.close)
-        layout = QVBoxLayout(self)
-        layout.addWidget(outer, 1)
-        layout.addWidget(self.buttons)
+        return self.buttons
 
+    def _connect_form(self) -> None:
         for edit in (self.client_field, self.amount_field, self.currency, self.time_field,
                      self.key_field):
             edit.textChanged.connect(self._changed)
@@ -333,7 +288,6 @@ class SchemasDialog(QDialog):
         edit.setClearButtonEnabled(True)
         return edit
 
-    # -- the form ----------------------------------------------------------------------------
     def client_name(self) -> str:
         return self.client.currentText()
 
@@ -456,7 +410,6 @@ class SchemasDialog(QDialog):
         self.bridge.run_task("schemas:save", _attempt(
             lambda: svc.retire_mapping(active.client, note)))
 
-    # -- preview ---------------------------------------------------------------------------
     @Slot()
     def _start_preview(self) -> None:
         if self.client_name() != self._history_for:
@@ -507,7 +460,6 @@ class SchemasDialog(QDialog):
             f"{mapped:,} by a mapping, {len(rows) - mapped - bad:,} by the heuristics, "
             f"{bad:,} rejected" if rows else "Preview — no sample events")
 
-    # -- reading and saving ----------------------------------------------------------------
     def reload(self) -> None:
         """Read the mappings (and the selected client's history) again."""
         self._history_for = None

@@ -107,7 +107,6 @@ class ServeControl(QWidget):
         self.port.setEnabled(True)
         self.url_label.setText("")
 
-    # -- the window's life --------------------------------------------------------------------
     def suspend(self) -> bool:
         """Stop now (before the window changes its service); True when it was serving."""
         was = self.server is not None

@@ -112,12 +112,12 @@ def test_hover_text_stays_inside_the_plot(qtbot):
     vb = chart.plot.getPlotItem().vb
     area = vb.sceneBoundingRect()
     for i in (0, 7, 14):
-        _, value = chart.shown[i]
+        value = chart.shown[i].value
         chart._on_mouse_moved(vb.mapViewToScene(QPointF(float(value) / 2, float(i))))
         assert chart.hover_text.isVisible()
         text = chart.hover_text.textItem  # the text as drawn, in pixels
         qtbot.waitUntil(lambda: area.contains(text.mapRectToScene(text.boundingRect())))
-        assert format_money(chart.shown[i][0].total) in chart.hover_text.toPlainText()
+        assert format_money(chart.shown[i].row.total) in chart.hover_text.toPlainText()
         assert chart.hover_label.text() == chart.describe(i)
 
 

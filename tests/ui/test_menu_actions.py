@@ -107,7 +107,6 @@ def _events_file(ctx, name="events.ndjson") -> Path:
     return path
 
 
-# -- File -------------------------------------------------------------------------------------
 def check_new_database(ctx):
     _ingest_user_events(ctx)
     new = ctx.tmp_path / "fresh.db"
@@ -267,7 +266,6 @@ def check_quit(ctx):
     assert_nothing_running(ctx.w)
 
 
-# -- Edit -------------------------------------------------------------------------------------
 def check_send(ctx):
     ctx.w.editor.set_text(EVENTS)
     with ctx.qtbot.waitSignal(ctx.w.bridge.textFinished, timeout=20_000) as blocker:
@@ -349,7 +347,6 @@ def check_cancel_ingest(ctx):
     ctx.qtbot.waitUntil(lambda: not ctx.action.isEnabled())
 
 
-# -- View -------------------------------------------------------------------------------------
 def check_dock_toggle(ctx):
     dock = next(d for d in ctx.w.docks.values() if d.toggleViewAction() is ctx.action)
     assert dock.isVisible() or not dock.isHidden()
@@ -375,7 +372,6 @@ def check_reset_layout(ctx):
         assert not dock.isHidden() and not dock.isFloating(), dock.objectName()
 
 
-# -- Simulate ---------------------------------------------------------------------------------
 def check_crash(ctx):
     ctx.trigger()
     assert ctx.w.crash_action.isChecked() and ctx.w.service.faults.enabled
@@ -426,7 +422,6 @@ def check_demo(ctx):
     ctx.qtbot.waitUntil(lambda: totals(ctx.w) == EVENTS_TOTALS)
 
 
-# -- Help -------------------------------------------------------------------------------------
 def _open_box(ctx, title):
     ctx.trigger()
     boxes = [b for b in ctx.w.findChildren(QMessageBox) if b.isVisible()
@@ -452,7 +447,6 @@ def check_about(ctx):
     box.close()
 
 
-# -- Toolbar widgets --------------------------------------------------------------------------
 def check_serve(ctx):
     serve = ctx.w.serve_control
     with socket.socket() as s:

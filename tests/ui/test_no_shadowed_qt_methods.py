@@ -62,18 +62,27 @@ def _qt_classes():
                 yield cls
 
 
+def _own_classes(cls) -> list[type]:
+    """``cls`` and the mixins it takes code from: its bases from this project or its module."""
+    qt = set(_qt_bases(cls))
+    return [c for c in cls.__mro__ if c not in qt and (
+        c.__module__ == cls.__module__ or c.__module__.startswith("faultsim_desktop."))]
+
+
 def shadowed(cls) -> list[str]:
-    """'Class.attr (line N) hides Base.attr()' for every offending assignment in ``cls``."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    """'Class.attr (line N) hides Base.attr()' for every offending assignment in ``cls`` or in
+    a mixin it inherits (a mixin's ``self`` is the Qt object too)."""
     found = []
-    for name, line in _assigned_names(tree):
-        for base in _qt_bases(cls):
-            member = base.__dict__.get(name)
-            if member is not None and callable(member):
-                found.append(f"{cls.__module__}.{cls.__qualname__}.{name} (line "
-                             f"{inspect.getsourcelines(cls)[1] + line - 1}) hides "
-                             f"{base.__module__}.{base.__qualname__}.{name}()")
-                break
+    for own in _own_classes(cls):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(own)))
+        for name, line in _assigned_names(tree):
+            for base in _qt_bases(cls):
+                member = base.__dict__.get(name)
+                if member is not None and callable(member):
+                    found.append(f"{own.__module__}.{own.__qualname__}.{name} (line "
+                                 f"{inspect.getsourcelines(own)[1] + line - 1}) hides "
+                                 f"{base.__module__}.{base.__qualname__}.{name}()")
+                    break
     return found
 
 
@@ -108,6 +117,32 @@ def test_the_check_sees_every_qt_class_and_every_form_of_assignment(tmp_path, mo
     hidden = {p.split(" ")[0].rsplit(".", 1)[1] for p in problems}
     assert hidden == {"size", "font", "pos", "metric", "height", "width", "x"}
     assert "bad_widget.Bad.metric (line 11) hides PySide6.QtWidgets.QWidget.metric()" in problems
+
+
+def test_the_check_reads_the_mixins_a_qt_class_inherits(tmp_path, monkeypatch):
+    path = tmp_path / "bad_mixin.py"
+    path.write_text(textwrap.dedent('''
+        from PySide6.QtWidgets import QWidget
+
+
+        class Helper:
+            def build(self):
+                self.fine = 0
+                self.font = 1
+
+
+        class Composed(Helper, QWidget):
+            pass
+        '''), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("bad_mixin", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bad_mixin", module)
+    spec.loader.exec_module(module)
+    assert shadowed(module.Composed) == [
+        "bad_mixin.Helper.font (line 8) hides PySide6.QtWidgets.QWidget.font()"]
+    main_window = importlib.import_module("faultsim_desktop.ui.main_window")
+    read = {c.__qualname__ for c in _own_classes(main_window.MainWindow)}
+    assert {"MainWindow", "WindowActions", "StatusReports", "FileLoading"} <= read
 
 
 def test_no_ui_class_shadows_a_qt_or_pyqtgraph_method():

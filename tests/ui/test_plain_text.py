@@ -79,9 +79,9 @@ def test_names_that_look_like_code_show_exactly(qtbot, window):
     for i, (row, _) in enumerate(chart.shown):
         assert chart.describe(i).startswith(row.client + " — USD: total ")
     vb = chart.plot.getPlotItem().vb
-    chart._on_mouse_moved(vb.mapViewToScene(QPointF(float(chart.shown[0][1]) / 2, 0)))
+    chart._on_mouse_moved(vb.mapViewToScene(QPointF(float(chart.shown[0].value) / 2, 0)))
     assert chart.hover_label.text() == chart.describe(0)
-    assert chart.hover_text.toPlainText().startswith(chart.shown[0][0].client + "\n")
+    assert chart.hover_text.toPlainText().startswith(chart.shown[0].row.client + "\n")
 
     for r in range(log.rowCount()):
         record = log.record(r)

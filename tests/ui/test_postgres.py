@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from faultsim_desktop.core.dburl import mask_url
-from faultsim_desktop.ui.storage import OpenFailedDialog
+from faultsim_desktop.ui.db_banner import OpenFailedDialog
 
 from .helpers import assert_nothing_running, open_window, send, totals
 from .test_storage_faults import BEFORE, fails_and_waits, retry_from_banner

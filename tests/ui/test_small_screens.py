@@ -116,7 +116,7 @@ def test_a_file_summary_does_not_contradict_the_counters_after_a_crash():
     """The file's summary says where its failed events went; once they were sent again it
     does not leave "2,997 failed" beside the counters' "failed 0"."""
     from faultsim_desktop.core.service import Summary
-    from faultsim_desktop.ui.main_window import summary_text
+    from faultsim_desktop.ui.status_reports import summary_text
 
     drained = summary_text("Files", Summary(received=301_384, accepted=261_357,
                                             duplicates=29_793, rejected=7_237, failed=2_997))

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from faultsim_desktop.ui.storage import OpenFailedDialog
+from faultsim_desktop.ui.db_banner import OpenFailedDialog
 
 from .helpers import assert_nothing_running, send, totals
 

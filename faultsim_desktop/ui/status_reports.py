@@ -1,0 +1,157 @@
+"""The status bar: live counters, file progress, and what each finished task reports."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QPushButton, QSizePolicy
+
+from ..core.service import Summary
+from .bridge import Counters, FileProgress
+from .theme import CRASH_RED
+
+
+def summary_text(what: str, s: Summary) -> str:
+    text = (f"{what}: {s.received:,} event{'s' if s.received != 1 else ''} — "
+            f"{s.accepted:,} accepted, {s.duplicates:,} duplicates, {s.rejected:,} rejected")
+    if s.failed:  # the counters count these by their final outcome once a retry settles them
+        text += (f", {s.failed:,} failed into the pending outbox" +
+                 (f" (it holds {s.pending:,} now)" if s.pending else
+                  " (all sent again since; the counters show how they ended)"))
+    elif s.pending:
+        text += f"; {s.pending:,} wait in the pending outbox"
+    if s.cancelled:
+        text += " (cancelled: what was committed stays)"
+    if s.refused:  # a file that is not JSON text: say what it looks like, not "1 rejected"
+        text = "; ".join(s.refused) if s.received == len(s.refused) else \
+            text + " — not read: " + "; ".join(s.refused)
+    return text
+
+
+class StatusReports:
+    """Mixed into MainWindow: builds the status bar and turns the engine's results into its
+    messages, counters and progress."""
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("ingestProgress")
+        self.progress.setMaximumWidth(180)
+        self.progress.setMinimumWidth(64)  # its tooltip and the message name the file
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("cancelIngest")
+        self.cancel_button.clicked.connect(self.bridge.cancel_files)
+        self.cancel_button.hide()
+        self.crash_label = QLabel("CRASH ON", self)  # the banner above the charts says more
+        self.crash_label.setObjectName("crashStatus")
+        self.crash_label.setStyleSheet(f"color: white; background: {CRASH_RED}; padding: 1px 6px;"
+                                       " font-weight: 700;")
+        self.crash_label.hide()
+        self.counters_label = QLabel(self)
+        self.counters_label.setObjectName("countersLabel")
+        self.counters_label.setTextFormat(Qt.TextFormat.PlainText)
+        # the counters are never cut: the database path and the messages give way first
+        self.counters_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+        self.counters_label.setToolTip(
+            "Events sent from this window, each counted once by its final outcome. An event "
+            "whose commit happened is accepted, even when its acknowledgement was lost; failed "
+            "counts events still waiting in the pending outbox, and a retry that settles one "
+            "moves it to accepted, duplicates or rejected.")
+        self.rate_label = QLabel(self)  # the rate and the writer's queue
+        self.rate_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.db_label = QLabel(self)
+        self.db_label.setObjectName("dbLabel")
+        self.db_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.db_label.setMaximumWidth(360)
+        self.db_label.setMinimumWidth(0)  # the window title names the database too
+        self.db_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        for w in (self.progress, self.cancel_button, self.crash_label, self.counters_label,
+                  self.rate_label, self.db_label):
+            sb.addPermanentWidget(w)
+        self._last_counters = ""
+        self.update_counters(Counters())
+
+    @Slot(object)
+    def update_counters(self, c: Counters) -> None:
+        text = (f"accepted {c.accepted:,} · duplicates {c.duplicates:,} · rejected "
+                f"{c.rejected:,} · failed {c.failed:,} · pending {c.pending:,}")
+        if text != self._last_counters:
+            self._last_counters = text
+            self.counters_label.setText(text)
+        self.rate_label.setText(f"{c.events_per_s:,.0f}/s · queue {c.queue_depth:,}")
+        self.counters = c
+        self.fault_panel.show_injected(self.service.faults.injected_counts())
+
+    @Slot(object)
+    def _on_file_progress(self, p: FileProgress) -> None:
+        self.progress.show()
+        self.cancel_button.show()
+        if p.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(1.0, p.done / p.total)))
+            name = Path(p.path).name
+            # the bar may be narrow: the file's name goes in the tooltip
+            self.progress.setFormat("%p%" if p.count == 1 else f"{p.index + 1}/{p.count}: %p%")
+            self.progress.setToolTip(f"Reading {name}" + (f", file {p.index + 1} of {p.count}"
+                                                          if p.count > 1 else ""))
+        else:
+            self.progress.setRange(0, 0)
+
+    @Slot(object)
+    def _on_files_finished(self, s: Summary) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.show_message(summary_text("Files", s))
+
+    @Slot(bool)
+    def _on_busy(self, busy: bool) -> None:
+        self.cancel_action.setEnabled(busy)
+        for a in (self.new_db_action, self.open_db_action, self.reset_action):
+            a.setEnabled(not busy)
+        if not busy:
+            self.progress.hide()
+            self.cancel_button.hide()
+
+    @Slot(object)
+    def _on_retry_finished(self, s: Summary) -> None:
+        if s.received:
+            self.show_message(summary_text("Pending sent again", s))
+        elif s.pending:
+            self.show_message(f"{s.pending:,} events still pending")
+
+    @Slot(int, object)
+    def _on_resubmit_finished(self, qid: int, s: Summary) -> None:
+        ok = s.received and s.accepted + s.duplicates == s.received
+        self.show_message(summary_text(f"Quarantine #{qid} resubmitted", s)
+                          + (" — resolved" if ok else " — still not accepted"))
+        if ok and self.editor.fixing == qid:
+            self.editor.stop_fixing()
+
+    @Slot()
+    def _on_reset_finished(self) -> None:
+        self._shown_stats = None
+        self.log_view.model.clear()
+        self.show_message("The database was reset: every event, total, log row, quarantine "
+                          "entry and pending event was deleted")
+
+    @Slot(str, str)
+    def _on_task_failed(self, what: str, message: str) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.show_message(f"{what} failed: {message}")
+        if what in ("files", "text", "reset", "export", "resubmit") and not self._closing \
+                and self.isVisible() and not os.environ.get("FAULTSIM_NO_DIALOGS"):
+            box = QMessageBox(QMessageBox.Icon.Warning, "faultsim-desktop",
+                              f"{what.capitalize()} failed", parent=self)
+            box.setTextFormat(Qt.TextFormat.PlainText)
+            box.setInformativeText(message)
+            box.open()
+
+    @Slot(str, object)
+    def _on_task_done(self, tag: str, result: object) -> None:
+        if tag == "export-log":
+            path, n = result  # type: ignore[misc]
+            self.show_message(f"Wrote {n:,} log rows to {path}")
