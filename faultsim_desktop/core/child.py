@@ -99,7 +99,7 @@ class ChildIngest:
         self._recv, send = ctx.Pipe(duplex=False)
         self.process = ctx.Process(
             target=_child_main, name="faultsim-ingest",
-            args=(send, str(service.db_path), str(path), service.faults.configs(),
+            args=(type(service), send, str(service.db_path), str(path), service.faults.configs(),
                   service.faults.seed, service.retry_policy, service.workers, self.crash_on,
                   self.cancel))  # not a daemon: it has worker processes of its own
         self.process.start()
@@ -146,8 +146,8 @@ class ChildIngest:
             self._recv.close()
 
 
-def _child_main(conn, db_path, path, fault_configs, seed, retry, workers, crash_on, cancel):
-    from .service import IngestService  # the service imports this module
+def _child_main(service_class: type[IngestService], conn, db_path, path, fault_configs, seed,
+                retry, workers, crash_on, cancel):
 
     _die_with_parent()
     tune_gc_for_bulk()
@@ -181,7 +181,7 @@ def _child_main(conn, db_path, path, fault_configs, seed, retry, workers, crash_
                 svc.retry_policy = RetryPolicy(attempts=1, base_delay_s=0.0, cap_s=0.0)
                 local_cancel.set()
     try:
-        svc = IngestService(db_path, faults=faults, retry=retry, workers=workers, seed=seed)
+        svc = service_class(db_path, faults=faults, retry=retry, workers=workers, seed=seed)
     except StorageError as exc:
         send(Report.STORAGE_ERROR, str(exc))
         return
