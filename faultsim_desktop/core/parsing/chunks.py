@@ -264,7 +264,8 @@ def _stream_chunks(stream, head: bytes, source: str, line: int, offset: int,
             held, text = "\r", text[:-1]
         items = splitter.feed(text, final)
         if items:
-            yield Chunk(source, items[0][1], read_at, items=tuple(items))
+            _, first_line, *_ = items[0]
+            yield Chunk(source, first_line, read_at, items=tuple(items))
         if final:
             return
         read_at += len(data)

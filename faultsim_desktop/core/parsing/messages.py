@@ -53,8 +53,9 @@ def _syntax_rejection(text: str, pos: int, msg: str, line: int, column: int) -> 
     if at_end and not msg.startswith(("Unterminated", "Invalid")):
         opened = _innermost_open(text, len(text))
         if opened is not None:
-            oline, ocol = _where(text, opened[0], line, column)
-            what = "object" if opened[1] == "{" else "array"
+            open_at, bracket = opened
+            oline, ocol = _where(text, open_at, line, column)
+            what = "object" if bracket == "{" else "array"
             message = (f"unexpected end of input: the {what} opened at line {oline}, column "
                        f"{ocol} is not closed")
         else:
@@ -83,7 +84,8 @@ def _syntax_rejection(text: str, pos: int, msg: str, line: int, column: int) -> 
         message = "expected ':' after the key"
     elif msg.startswith("Expecting ','"):
         opened = _innermost_open(text, pos)
-        message = f"expected ',' or '{']' if opened is not None and opened[1] == '[' else '}'}'"
+        _, bracket = opened if opened is not None else (0, "{")
+        message = f"expected ',' or '{']' if bracket == '[' else '}'}'"
     elif msg.startswith("Unterminated string"):
         message = "unterminated string: the closing '\"' is missing"
     elif msg.startswith("Invalid control character"):

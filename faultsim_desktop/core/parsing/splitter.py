@@ -118,52 +118,60 @@ class _Splitter:
                     return
                 continue
             buf, base = self.buf, self.base
-            n = len(buf)
             i = _WS.match(buf, self.pos - base).end()
             self.pos = base + i
-            if i == n:
+            if i == len(buf):
                 if final and st == _ARR:
-                    line, col = self.arr_at
-                    self._emit("", line, col, 0, Rejection(
-                        RejectCode.INVALID_JSON, f"unexpected end of input: the array opened at "
-                        f"line {line}, column {col} is not closed", *self._lc(base + n)))
-                    self.state = _TOP
+                    self._array_not_closed()
                 return
-            c = buf[i]
             if st == _TOP:
-                if c == "[":
-                    self.arr_at = self._lc(base + i)
-                    self.state, self.expect, self.count = _ARR, _FIRST, 0
-                    self.pos += 1
-                elif c in "{\"":
-                    self._start_value(i, 0, "c" if c == "{" else "s")
-                elif c in "]},:":
-                    self._start_skip(i, 0)
-                else:
-                    self._start_value(i, 0, "t")
-                continue
-            # inside a top-level array
-            if c == "]":
-                if self.expect == _ELEM:
-                    self._emit_rej(base + i, c, "expected an event after ',' (a trailing comma "
-                                   "is not JSON)")
-                self.state = _TOP
-                self.pos += 1
-            elif c == ",":
-                if self.expect == _FIRST or (self.expect == _ELEM and not self.stray_comma):
-                    self._emit_rej(base + i, c, "expected an event before ','")
-                    self.stray_comma = True  # a run of commas is reported once
-                self.expect = _ELEM
-                self.pos += 1
-            elif c in "}:":
-                self._emit_rej(base + i, c, f"unexpected '{c}' in the array")
-                self.pos += 1
+                self._top_level(buf[i], i)
             else:
-                if self.expect == _COMMA:
-                    self._emit_rej(base + i, c, "expected ',' or ']' between array elements")
-                self.count += 1
-                self.stray_comma = False
-                self._start_value(i, self.count, "c" if c in "{[" else "s" if c == '"' else "t")
+                self._in_array(buf[i], i)
+
+    def _top_level(self, c: str, i: int) -> None:
+        """What the first character of a top-level value starts."""
+        if c == "[":
+            self.arr_at = self._lc(self.base + i)
+            self.state, self.expect, self.count = _ARR, _FIRST, 0
+            self.pos += 1
+        elif c in "{\"":
+            self._start_value(i, 0, "c" if c == "{" else "s")
+        elif c in "]},:":
+            self._start_skip(i, 0)
+        else:
+            self._start_value(i, 0, "t")
+
+    def _in_array(self, c: str, i: int) -> None:
+        """One step inside a top-level array: its end, a comma, a stray bracket or an element."""
+        a = self.base + i
+        if c == "]":
+            if self.expect == _ELEM:
+                self._emit_rej(a, c, "expected an event after ',' (a trailing comma is not JSON)")
+            self.state = _TOP
+            self.pos += 1
+        elif c == ",":
+            if self.expect == _FIRST or (self.expect == _ELEM and not self.stray_comma):
+                self._emit_rej(a, c, "expected an event before ','")
+                self.stray_comma = True  # a run of commas is reported once
+            self.expect = _ELEM
+            self.pos += 1
+        elif c in "}:":
+            self._emit_rej(a, c, f"unexpected '{c}' in the array")
+            self.pos += 1
+        else:
+            if self.expect == _COMMA:
+                self._emit_rej(a, c, "expected ',' or ']' between array elements")
+            self.count += 1
+            self.stray_comma = False
+            self._start_value(i, self.count, "c" if c in "{[" else "s" if c == '"' else "t")
+
+    def _array_not_closed(self) -> None:
+        line, col = self.arr_at
+        self._emit("", line, col, 0, Rejection(
+            RejectCode.INVALID_JSON, f"unexpected end of input: the array opened at line {line}, "
+            f"column {col} is not closed", *self._lc(self.base + len(self.buf))))
+        self.state = _TOP
 
     def _start_value(self, i: int, index: int, kind: str) -> None:
         a = self.base + i
@@ -249,9 +257,11 @@ class _Splitter:
         prefix = self.buf[vs:j]
         self.v_check = self.v_start + 4 * len(prefix)
         err = _syntax_error(prefix)
-        if err is not None and err[0] < len(prefix):
-            self._broken(prefix, err[0], err[1])
-            return True
+        if err is not None:
+            at, msg = err
+            if at < len(prefix):
+                self._broken(prefix, at, msg)
+                return True
         if len(prefix) > MAX_EVENT_BYTES:
             self._go_big()
         return False
@@ -350,10 +360,11 @@ class _Splitter:
             self._close(len(self.buf))
             return
         err = _syntax_error(text)
-        if err is not None and (err[0] < len(text.rstrip())
-                                or err[1].startswith(("Invalid", "Unterminated"))):
-            self._broken(text, err[0], err[1])
-            return
+        if err is not None:
+            at, msg = err
+            if at < len(text.rstrip()) or msg.startswith(("Invalid", "Unterminated")):
+                self._broken(text, at, msg)
+                return
         rej = _syntax_rejection(text, len(text), "Expecting value", self.v_line, self.v_col)
         # the raw text without the blank lines that end the input, as everywhere else: one bad
         # input is one quarantine entry, whether or not a line break followed it
