@@ -261,7 +261,8 @@ def normalize_event(obj: dict, *, received_at: str, registry: Registry | None
         return normalize(obj, received_at=received_at), None
     hit = registry._by_client_field(obj) if registry.client_fields else None
     if hit is not None:
-        return _apply(hit[0], hit[1], obj, received_at), hit[0].version
+        mapping, client = hit
+        return _apply(mapping, client, obj, received_at), mapping.version
     # one scan serves the client lookup and, when no mapping applies, the heuristics
     found, children, dups = _scan(obj)
     client, nested = _find_client(found, children)
@@ -271,7 +272,6 @@ def normalize_event(obj: dict, *, received_at: str, registry: Registry | None
     return _normalize_found(obj, found, children, dups, client, nested, received_at), None
 
 
-# -- applying one mapping ---------------------------------------------------------------------
 def _child(obj: dict, name: str):
     """``obj``'s field ``name`` as (key, value): the exact key, else the first key with the same
     normalized name; (None, _MISSING) when there is none."""

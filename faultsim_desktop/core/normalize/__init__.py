@@ -34,13 +34,13 @@ _new = tuple.__new__
 
 def _idempotency_key(obj: dict, hit: tuple, warnings: list) -> str | None:
     candidates = [hit]
-    value = hit[2]
+    best_rank, _, value = hit
     if value is None or (type(value) is str and not value.strip()):
         # Null or blank counts as absent, so a lower-ranked name may still supply the key.
         for key, other in obj.items():
-            info = _key_info(key)
-            if info[0] == _IDEMPOTENCY and info[1] != hit[0]:
-                candidates.append((info[1], key, other))
+            role, rank, _ = _key_info(key)
+            if role == _IDEMPOTENCY and rank != best_rank:
+                candidates.append((rank, key, other))
         candidates.sort(key=lambda candidate: candidate[0])
     for _, key, value in candidates:
         kind = type(value)
@@ -78,16 +78,15 @@ def _find_client(found: list, children: list | None) -> tuple[str, list | None]:
     nested = None  # one level down is scanned only when the top level lacks something
     hit = found[_CLIENT]
     if hit is not None:
-        client_field = hit[1]
+        _, client_field, value = hit
     else:
         if children:
             nested = _scan_children(children)
         pick = _pick_nested(nested, _CLIENT) if children else None
         if pick is None:
             raise _reject(RejectCode.NO_CLIENT, _NO_CLIENT_MESSAGE)
-        hit = pick[1]
-        client_field = f"{pick[0]}.{hit[1]}"
-    value = hit[2]
+        parent, (_, key, value), _ = pick
+        client_field = f"{parent}.{key}"
     if (
         type(value) is str
         and value.isascii()
@@ -127,10 +126,13 @@ def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[Normalize
     found, children, dups = _scan(obj)
     client, nested = _find_client(found, children)
     event = _normalize_found(obj, found, children, dups, client, nested, received_at)
-    if dups is not None and any(d[0] == _TIME for d in dups):
+    if dups is not None and any(role == _TIME for role, _, _ in dups):
         return event, TIME_TIE
     hit = found[_TIME]
-    return event, (hit[2] if hit is not None else None)
+    if hit is None:
+        return event, None
+    _, _, value = hit
+    return event, value
 
 
 def _normalize_found(obj: dict, found: list, children: list | None, dups: list | None,
@@ -141,16 +143,17 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
     amount_found = found
     hit = found[_AMOUNT]
     if hit is not None:
-        amount_field = hit[1]
+        _, amount_key, value = hit
+        amount_field = amount_key
     else:
         if children and nested is None:
             nested = _scan_children(children)
         pick = _pick_nested(nested, _AMOUNT) if children else None
         if pick is not None:
-            hit, amount_found = pick[1], pick[2]
-            amount_field = f"{pick[0]}.{hit[1]}"
+            parent, hit, amount_found = pick
+            _, amount_key, value = hit
+            amount_field = f"{parent}.{amount_key}"
     if hit is not None:
-        value = hit[2]
         if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:
             amount, currency = Decimal(value), None
         elif type(value) is str:
@@ -160,26 +163,27 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
     else:
         hit = found[_CENTS]
         if hit is not None:
-            amount_field = hit[1]
+            _, amount_key, value = hit
+            amount_field = amount_key
         else:
             if children and nested is None:
                 nested = _scan_children(children)
             pick = _pick_nested(nested, _CENTS) if children else None
             if pick is None:
                 raise _reject(RejectCode.NO_AMOUNT, _NO_AMOUNT_MESSAGE)
-            hit, amount_found = pick[1], pick[2]
-            amount_field = f"{pick[0]}.{hit[1]}"
-        value = hit[2]
+            parent, (_, amount_key, value), amount_found = pick
+            amount_field = f"{parent}.{amount_key}"
         amount, currency = _parse_cents(value, amount_field), None
     currency_hit = amount_found[_CURRENCY]
-    prefix = amount_field[: len(amount_field) - len(hit[1])]
+    prefix = amount_field[: len(amount_field) - len(amount_key)]
     if currency_hit is None and amount_found is not found:
         # {"order": {"total": 75}, "currency": "USD"}: a top-level currency covers a nested amount
         currency_hit, prefix = found[_CURRENCY], ""
     if currency_hit is not None:
         # The currency sits beside the amount, so it shares the amount's parent, if any.
-        currency_field = prefix + currency_hit[1]
-        named = _currency_from_field(currency_hit[2], currency_field)
+        _, currency_key, currency_value = currency_hit
+        currency_field = prefix + currency_key
+        named = _currency_from_field(currency_value, currency_field)
         if named is not None:
             if currency is not None and currency != named:
                 raise _reject(
@@ -191,26 +195,26 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
 
     hit = found[_TIME]
     if hit is not None:
-        time_field = hit[1]
+        _, time_field, when = hit
     else:
         if children and nested is None:
             nested = _scan_children(children)
         pick = _pick_nested(nested, _TIME) if children else None
         if pick is not None:
-            hit = pick[1]
-            time_field = f"{pick[0]}.{hit[1]}"
+            parent, hit, _ = pick
+            _, time_key, when = hit
+            time_field = f"{parent}.{time_key}"
     if hit is None:
         event_time = _receipt_time(received_at)
         warnings.append("no event time; used the time of receipt")
     else:
-        when = hit[2]
         event_time = (_time_from_seconds(when)  # the commonest case, without two more calls
                       if type(when) is int and -_SECONDS_BELOW < when < _SECONDS_BELOW
                       else parse_time(when))
         if event_time is None:
             event_time = _receipt_time(received_at)
             warnings.append(
-                f'time {_show(hit[2])} in field "{time_field}" is not a recognised time; '
+                f'time {_show(when)} in field "{time_field}" is not a recognised time; '
                 "used the time of receipt"
             )
 
