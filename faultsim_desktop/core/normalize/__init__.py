@@ -72,6 +72,17 @@ _NO_AMOUNT_MESSAGE = (
 )
 
 
+def _one_level_down(children: list | None, nested: list | None, role: int
+                    ) -> tuple[list | None, tuple | None]:
+    """``_pick_nested`` for ``role``, scanning the children first if that is not done yet;
+    returns the scans one level down and the pick (None when nothing there has the role)."""
+    if not children:
+        return nested, None
+    if nested is None:
+        nested = _scan_children(children)
+    return nested, _pick_nested(nested, role)
+
+
 def _find_client(found: list, children: list | None) -> tuple[str, list | None]:
     """The heuristic client of a scanned object (display form) and the scans one level down
     when they were needed; raises RejectedEvent when there is none."""
@@ -80,9 +91,7 @@ def _find_client(found: list, children: list | None) -> tuple[str, list | None]:
     if hit is not None:
         _, client_field, value = hit
     else:
-        if children:
-            nested = _scan_children(children)
-        pick = _pick_nested(nested, _CLIENT) if children else None
+        nested, pick = _one_level_down(children, nested, _CLIENT)
         if pick is None:
             raise _reject(RejectCode.NO_CLIENT, _NO_CLIENT_MESSAGE)
         parent, (_, key, value), _ = pick
@@ -146,9 +155,7 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
         _, amount_key, value = hit
         amount_field = amount_key
     else:
-        if children and nested is None:
-            nested = _scan_children(children)
-        pick = _pick_nested(nested, _AMOUNT) if children else None
+        nested, pick = _one_level_down(children, nested, _AMOUNT)
         if pick is not None:
             parent, hit, amount_found = pick
             _, amount_key, value = hit
@@ -166,9 +173,7 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             _, amount_key, value = hit
             amount_field = amount_key
         else:
-            if children and nested is None:
-                nested = _scan_children(children)
-            pick = _pick_nested(nested, _CENTS) if children else None
+            nested, pick = _one_level_down(children, nested, _CENTS)
             if pick is None:
                 raise _reject(RejectCode.NO_AMOUNT, _NO_AMOUNT_MESSAGE)
             parent, (_, amount_key, value), amount_found = pick
@@ -197,9 +202,7 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
     if hit is not None:
         _, time_field, when = hit
     else:
-        if children and nested is None:
-            nested = _scan_children(children)
-        pick = _pick_nested(nested, _TIME) if children else None
+        nested, pick = _one_level_down(children, nested, _TIME)
         if pick is not None:
             parent, hit, _ = pick
             _, time_key, when = hit

@@ -49,21 +49,23 @@ def _digits(s: str) -> int:
     return sum(ch.isdigit() for ch in s) if len(s) < 200 else len(re.findall(r"[0-9]", s))
 
 
+def _too_long(n: int) -> _Problem:
+    return _Problem(RejectCode.NUMBER_TOO_LONG,
+                    f"a number with {n} digits is too long (the limit is {MAX_NUMBER_DIGITS})",
+                    _NUMBER)
+
+
 def _checked_int(s: str) -> int:
     n = len(s) - (s[0] == "-")
     if n > MAX_NUMBER_DIGITS:
-        raise _Problem(RejectCode.NUMBER_TOO_LONG,
-                       f"a number with {n} digits is too long (the limit is "
-                       f"{MAX_NUMBER_DIGITS})", _NUMBER)
+        raise _too_long(n)
     return int(s)
 
 
 def _checked_decimal(s: str) -> Decimal:
     n = _digits(s)
     if n > MAX_NUMBER_DIGITS:
-        raise _Problem(RejectCode.NUMBER_TOO_LONG,
-                       f"a number with {n} digits is too long (the limit is "
-                       f"{MAX_NUMBER_DIGITS})", _NUMBER)
+        raise _too_long(n)
     return Decimal(s)
 
 
