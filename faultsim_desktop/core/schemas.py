@@ -231,8 +231,9 @@ class Registry:
             hit = _resolve(obj, name)
             if hit is None:
                 continue
+            value, _, field = hit
             try:
-                client = _client_from(hit[0], hit[2])
+                client = _client_from(value, field)
             except RejectedEvent:
                 continue
             m = self.by_key.get(client.casefold())
@@ -404,8 +405,9 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
     if currency_hit is None and parent is not obj:
         currency_hit, prefix = found[_CURRENCY], ""
     if currency_hit is not None:
-        currency_field = prefix + currency_hit[1]
-        named = _currency_from_field(currency_hit[2], currency_field)
+        _, currency_key, currency_value = currency_hit
+        currency_field = prefix + currency_key
+        named = _currency_from_field(currency_value, currency_field)
         if named is not None:
             if currency is not None and currency != named:
                 raise _reject(RejectCode.CURRENCY_CONFLICT,
@@ -425,20 +427,21 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
     else:
         hit, time_field = found[_TIME], None
         if hit is not None:
-            time_field = hit[1]
+            _, time_field, when = hit
         elif children:
             pick = _pick_nested(_scan_children(children), _TIME)
             if pick is not None:
-                hit = pick[1]
-                time_field = f"{pick[0]}.{hit[1]}"
+                time_parent, hit, _ = pick
+                _, time_key, when = hit
+                time_field = f"{time_parent}.{time_key}"
         if hit is None:
             event_time = _receipt_time(received_at)
             warnings.append("no event time; used the time of receipt")
         else:
-            event_time = parse_time(hit[2])
+            event_time = parse_time(when)
             if event_time is None:
                 event_time = _receipt_time(received_at)
-                warnings.append(f'time {_show(hit[2])} in field "{time_field}" is not a '
+                warnings.append(f'time {_show(when)} in field "{time_field}" is not a '
                                 "recognised time; used the time of receipt")
 
     if m.key_field is not None:
