@@ -37,10 +37,12 @@ def prepare_one(c: Candidate, received_at: str, outbox_id: int | None = None,
         ev, version = normalize_event(c.obj, received_at=received_at, registry=registry)
     except RejectedEvent as exc:
         return _rejected(c, exc.rejection)._replace(fingerprint=fp, outbox_id=outbox_id)
-    return Prepared(c.text, c.source, c.line, c.column, fp, ev.client, ev.client_key,
-                    format(ev.amount, "f"), ev.currency, ev.event_time or received_at,
-                    ev.idempotency_key, ev.warnings, None, None, outbox_id, version,
-                    time_bucket(c.obj))
+    return Prepared(c.text, c.source, c.line, c.column, fingerprint=fp, client=ev.client,
+                    client_key=ev.client_key, amount=format(ev.amount, "f"),
+                    currency=ev.currency, event_time=ev.event_time or received_at,
+                    idempotency_key=ev.idempotency_key, warnings=ev.warnings,
+                    outbox_id=outbox_id, mapping_version=version,
+                    time_bucket=time_bucket(c.obj))
 
 
 def prepare(candidates: Iterable[Candidate], received_at: str,

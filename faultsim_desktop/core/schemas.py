@@ -41,9 +41,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from . import normalize as _n
 from .model import NormalizedEvent, RejectCode, RejectedEvent, Rejection
-from .normalize import ISO_4217, client_display, field_key, find_client, normalize, parse_amount, parse_time
+from .normalize import (
+    ISO_4217, _find_client, _idempotency_key, _normalize_found, client_display, field_key,
+    find_client, normalize, parse_amount, parse_time,
+)
+from .normalize.amounts import _EXACT_CTX, _currency_from_field, _plain_digits
+from .normalize.fields import (
+    _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME, MAX_DIGITS, _client_from, _integral_text,
+    _pick_nested, _scan, _scan_children, _show,
+)
+from .normalize.times import _NUMERIC_TIME, _TIME_CTX, _receipt_time, _time_from_micros
 
 __all__ = ["Mapping", "MappingError", "Registry", "UNITS", "TIME_FORMATS", "new_mapping",
            "normalize_event", "retirement"]
@@ -223,8 +231,9 @@ class Registry:
             hit = _resolve(obj, name)
             if hit is None:
                 continue
+            value, _, field = hit
             try:
-                client = _n._client_from(hit[0], hit[2])
+                client = _client_from(value, field)
             except RejectedEvent:
                 continue
             m = self.by_key.get(client.casefold())
@@ -253,17 +262,17 @@ def normalize_event(obj: dict, *, received_at: str, registry: Registry | None
         return normalize(obj, received_at=received_at), None
     hit = registry._by_client_field(obj) if registry.client_fields else None
     if hit is not None:
-        return _apply(hit[0], hit[1], obj, received_at), hit[0].version
+        mapping, client = hit
+        return _apply(mapping, client, obj, received_at), mapping.version
     # one scan serves the client lookup and, when no mapping applies, the heuristics
-    found, children, dups = _n._scan(obj)
-    client, nested = _n._find_client(found, children)
+    found, children, dups = _scan(obj)
+    client, nested = _find_client(found, children)
     m = registry.by_key.get(client.casefold())
     if m is not None:
         return _apply(m, client, obj, received_at), m.version
-    return _n._normalize_found(obj, found, children, dups, client, nested, received_at), None
+    return _normalize_found(obj, found, children, dups, client, nested, received_at), None
 
 
-# -- applying one mapping ---------------------------------------------------------------------
 def _child(obj: dict, name: str):
     """``obj``'s field ``name`` as (key, value): the exact key, else the first key with the same
     normalized name; (None, _MISSING) when there is none."""
@@ -315,39 +324,39 @@ def _scaled(value, field: str, m: Mapping) -> Decimal:
     kind = type(value)
     number = None
     if kind is int:
-        if -_n._INT_LIMIT < value < _n._INT_LIMIT:
+        if -_INT_LIMIT < value < _INT_LIMIT:
             number = Decimal(value)
     elif kind is str:
         text = value.strip()
         if not text:
-            raise _reject(RejectCode.NO_AMOUNT, f'amount {_n._show(value)} in field "{field}" '
+            raise _reject(RejectCode.NO_AMOUNT, f'amount {_show(value)} in field "{field}" '
                                                 "is blank")
-        if _WHOLE.fullmatch(text) and len(text) <= _n.MAX_DIGITS + 1:
+        if _WHOLE.fullmatch(text) and len(text) <= MAX_DIGITS + 1:
             number = Decimal(text)
     elif kind is Decimal:
         if value.is_finite() and value == value.to_integral_value() \
-                and _n._plain_digits(value) <= _n.MAX_DIGITS:
+                and _plain_digits(value) <= MAX_DIGITS:
             number = Decimal(int(value))
     elif value is None:
         raise _reject(RejectCode.NO_AMOUNT, f'amount field "{field}" is null')
     if number is None:
         raise _reject(RejectCode.BAD_AMOUNT,
-                      f'amount {_n._show(value)} in field "{field}" is not a whole number of '
+                      f'amount {_show(value)} in field "{field}" is not a whole number of '
                       f"{_UNIT_NAMES[m.units]} ({m.label} counts it in {_UNIT_NAMES[m.units]})")
-    return number.scaleb(exponent, _n._EXACT_CTX)
+    return number.scaleb(exponent, _EXACT_CTX)
 
 
 def _mapped_time(value, time_format: str) -> str | None:
     if time_format == "auto":
         return parse_time(value)
     if time_format == "iso":
-        if type(value) is not str or _n._NUMERIC_TIME.fullmatch(value.strip()):
+        if type(value) is not str or _NUMERIC_TIME.fullmatch(value.strip()):
             return None
         return parse_time(value)
     kind = type(value)
     if kind is str:
         text = value.strip()
-        if len(text) > 40 or not _n._NUMERIC_TIME.fullmatch(text):
+        if len(text) > 40 or not _NUMERIC_TIME.fullmatch(text):
             return None
         value = Decimal(text)
     elif kind is int:
@@ -356,8 +365,8 @@ def _mapped_time(value, time_format: str) -> str | None:
         return None
     if not value.is_finite() or (not value.is_zero() and value.adjusted() > 20):
         return None
-    micros = _n._TIME_CTX.multiply(value, _EPOCH_SCALE[time_format]).to_integral_value()
-    return _n._time_from_micros(int(micros))
+    micros = _TIME_CTX.multiply(value, _EPOCH_SCALE[time_format]).to_integral_value()
+    return _time_from_micros(int(micros))
 
 
 def _mapped_key(value, field: str, warnings: list[str]) -> str | None:
@@ -373,16 +382,16 @@ def _mapped_key(value, field: str, warnings: list[str]) -> str | None:
         return None
     if kind is int or kind is Decimal:
         try:
-            return _n._integral_text(value)
+            return _integral_text(value)
         except ValueError:
             pass
     raise _reject(RejectCode.BAD_IDEMPOTENCY_KEY,
-                  f'idempotency key {_n._show(value)} in field "{field}" is not a string or an '
+                  f'idempotency key {_show(value)} in field "{field}" is not a string or an '
                   "integer")
 
 
 def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEvent:
-    found, children, _ = _n._scan(obj)
+    found, children, _ = _scan(obj)
     warnings: list[str] = []
 
     value, parent, amount_field = _require(obj, m.amount_field, "amount", m)
@@ -391,17 +400,18 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
     else:
         amount, currency = _scaled(value, amount_field, m), None
     # a currency field beside the amount, else at the top level
-    currency_hit = _n._scan(parent)[0][_n._CURRENCY] if parent is not obj else found[_n._CURRENCY]
+    currency_hit = _scan(parent)[0][_CURRENCY] if parent is not obj else found[_CURRENCY]
     prefix = amount_field[: amount_field.rfind(".") + 1] if parent is not obj else ""
     if currency_hit is None and parent is not obj:
-        currency_hit, prefix = found[_n._CURRENCY], ""
+        currency_hit, prefix = found[_CURRENCY], ""
     if currency_hit is not None:
-        currency_field = prefix + currency_hit[1]
-        named = _n._currency_from_field(currency_hit[2], currency_field)
+        _, currency_key, currency_value = currency_hit
+        currency_field = prefix + currency_key
+        named = _currency_from_field(currency_value, currency_field)
         if named is not None:
             if currency is not None and currency != named:
                 raise _reject(RejectCode.CURRENCY_CONFLICT,
-                              f'amount {_n._show(value)} in field "{amount_field}" is in '
+                              f'amount {_show(value)} in field "{amount_field}" is in '
                               f'{currency} but field "{currency_field}" says {named}')
             currency = named
     if currency is None:
@@ -412,33 +422,34 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
         event_time = _mapped_time(value, m.time_format)
         if event_time is None:
             what = "a time" if m.time_format == "auto" else f"a time in {m.time_format} format"
-            raise _reject(RejectCode.BAD_TIME, f'time {_n._show(value)} in field "{time_field}" '
+            raise _reject(RejectCode.BAD_TIME, f'time {_show(value)} in field "{time_field}" '
                                                f"is not {what} ({m.label})")
     else:
-        hit, time_field = found[_n._TIME], None
+        hit, time_field = found[_TIME], None
         if hit is not None:
-            time_field = hit[1]
+            _, time_field, when = hit
         elif children:
-            pick = _n._pick_nested(_n._scan_children(children), _n._TIME)
+            pick = _pick_nested(_scan_children(children), _TIME)
             if pick is not None:
-                hit = pick[1]
-                time_field = f"{pick[0]}.{hit[1]}"
+                time_parent, hit, _ = pick
+                _, time_key, when = hit
+                time_field = f"{time_parent}.{time_key}"
         if hit is None:
-            event_time = _n._receipt_time(received_at)
+            event_time = _receipt_time(received_at)
             warnings.append("no event time; used the time of receipt")
         else:
-            event_time = parse_time(hit[2])
+            event_time = parse_time(when)
             if event_time is None:
-                event_time = _n._receipt_time(received_at)
-                warnings.append(f'time {_n._show(hit[2])} in field "{time_field}" is not a '
+                event_time = _receipt_time(received_at)
+                warnings.append(f'time {_show(when)} in field "{time_field}" is not a '
                                 "recognised time; used the time of receipt")
 
     if m.key_field is not None:
         value, _, key_field = _require(obj, m.key_field, "idempotency key", m)
         key = _mapped_key(value, key_field, warnings)
     else:
-        hit = found[_n._IDEMPOTENCY]
-        key = _n._idempotency_key(obj, hit, warnings) if hit is not None else None
+        hit = found[_IDEMPOTENCY]
+        key = _idempotency_key(obj, hit, warnings) if hit is not None else None
 
     return NormalizedEvent(client, client.casefold(), amount, currency, event_time, key,
                            tuple(warnings))

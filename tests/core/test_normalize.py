@@ -18,6 +18,7 @@ from faultsim_desktop.core.normalize import (
     parse_time,
 )
 from faultsim_desktop.core import normalize as normalize_module
+from faultsim_desktop.core.normalize import amounts, fields
 
 RECEIVED = "2024-06-01T12:00:00.000000Z"
 PROJECT_CASES = Path(__file__).parent / "cases" / "normalize_cases.jsonl"
@@ -71,9 +72,9 @@ def test_field_key_matches_spellings(name):
 
 
 def test_field_key_cache_stays_bounded():
-    for n in range(normalize_module._KEY_INFO_MAX + 500):
+    for n in range(fields._KEY_INFO_MAX + 500):
         field_key(f"junk field {n}")
-    assert len(normalize_module._KEY_INFO) <= normalize_module._KEY_INFO_MAX
+    assert len(fields._KEY_INFO) <= fields._KEY_INFO_MAX
     assert field_key("Fresh-Key_Never Seen") == "freshkeyneverseen"
 
 
@@ -189,7 +190,7 @@ def test_grouped_amount_strings_round_trip(value):
     assert parse_amount("EUR " + us) == (value, "EUR")
     assert parse_amount(us + "usd") == (value, "USD")
     # The fast path and the general rules must agree on every shape the fast path accepts.
-    general = normalize_module._parse_amount_general
+    general = amounts._parse_amount_general
     assert general(us, us, "amount") == (value, None)
     assert general("$" + us, us, "amount") == (value, "USD")
     assert general("EUR " + us, us, "amount") == (value, "EUR")
@@ -199,7 +200,7 @@ def _general_or_reason(text):
     if not text.strip():
         return RejectCode.NO_AMOUNT  # blank: said before any path reads it
     try:
-        amount, currency = normalize_module._parse_amount_general(text.strip(), text, "amount")
+        amount, currency = amounts._parse_amount_general(text.strip(), text, "amount")
         return str(amount), currency  # the text too: "12.50" is stored as written
     except RejectedEvent as exc:
         return exc.rejection.code

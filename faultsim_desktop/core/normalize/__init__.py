@@ -1,0 +1,242 @@
+"""Messy event -> NormalizedEvent: finds the client, amount, currency, time and idempotency key.
+
+Runs on every event of multi-million-event files, so the common shapes take fast paths (a
+per-key classification cache, one pass over the top-level keys, precompiled patterns) and the
+general rules run only when those do not apply. Money is ``Decimal`` end to end, never float.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from faultsim_desktop.core.model import NormalizedEvent, RejectCode
+
+from .amounts import (
+    CURRENCY_SIGNS, ISO_4217, _currency_from_field, _parse_amount_text,
+    _parse_amount_value, _parse_cents, parse_amount,
+)
+from .fields import (
+    _AMOUNT, _CENTS, _CLIENT, _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME,
+    AMOUNT_NAMES, CLIENT_NAMES, CURRENCY_NAMES, IDEMPOTENCY_NAMES, MAX_DIGITS, TIME_NAMES,
+    _client_from, _integral_text, _key_info, _pick_nested, _reject, _scan, _scan_children, _show,
+    client_display, field_key, time_rank,
+)
+from .times import _SECONDS_BELOW, _receipt_time, _time_from_seconds, parse_time
+
+__all__ = [
+    "AMOUNT_NAMES", "CLIENT_NAMES", "CURRENCY_NAMES", "CURRENCY_SIGNS", "IDEMPOTENCY_NAMES",
+    "ISO_4217", "MAX_DIGITS", "TIME_NAMES", "TIME_TIE", "client_display", "field_key",
+    "find_client", "normalize", "normalize_with_time_value", "parse_amount", "parse_time",
+    "time_rank",
+]
+
+_new = tuple.__new__
+
+
+def _idempotency_key(obj: dict, hit: tuple, warnings: list) -> str | None:
+    candidates = [hit]
+    best_rank, _, value = hit
+    if value is None or (type(value) is str and not value.strip()):
+        # Null or blank counts as absent, so a lower-ranked name may still supply the key.
+        for key, other in obj.items():
+            role, rank, _ = _key_info(key)
+            if role == _IDEMPOTENCY and rank != best_rank:
+                candidates.append((rank, key, other))
+        candidates.sort(key=lambda candidate: candidate[0])
+    for _, key, value in candidates:
+        kind = type(value)
+        if kind is str:
+            text = value.strip()
+            if text:
+                return text
+            warnings.append(f'idempotency key in field "{key}" is blank; treated as absent')
+            continue
+        if value is None:
+            warnings.append(f'idempotency key in field "{key}" is null; treated as absent')
+            continue
+        if kind is int or kind is Decimal:
+            try:
+                return _integral_text(value)
+            except ValueError:
+                pass
+        raise _reject(
+            RejectCode.BAD_IDEMPOTENCY_KEY,
+            f'idempotency key {_show(value)} in field "{key}" is not a string or an integer',
+        )
+    return None
+
+
+_MAX_SAME_FIELD_WARNINGS = 10
+_NO_CLIENT_MESSAGE = "no client field (looked for " + ", ".join(CLIENT_NAMES) + ")"
+_NO_AMOUNT_MESSAGE = (
+    "no amount field (looked for " + ", ".join(AMOUNT_NAMES) + " and their *_cents forms)"
+)
+
+
+def _one_level_down(children: list | None, nested: list | None, role: int
+                    ) -> tuple[list | None, tuple | None]:
+    """``_pick_nested`` for ``role``, scanning the children first if that is not done yet;
+    returns the scans one level down and the pick (None when nothing there has the role)."""
+    if not children:
+        return nested, None
+    if nested is None:
+        nested = _scan_children(children)
+    return nested, _pick_nested(nested, role)
+
+
+def _find_client(found: list, children: list | None) -> tuple[str, list | None]:
+    """The heuristic client of a scanned object (display form) and the scans one level down
+    when they were needed; raises RejectedEvent when there is none."""
+    nested = None  # one level down is scanned only when the top level lacks something
+    hit = found[_CLIENT]
+    if hit is not None:
+        _, client_field, value = hit
+    else:
+        nested, pick = _one_level_down(children, nested, _CLIENT)
+        if pick is None:
+            raise _reject(RejectCode.NO_CLIENT, _NO_CLIENT_MESSAGE)
+        parent, (_, key, value), _ = pick
+        client_field = f"{parent}.{key}"
+    if (
+        type(value) is str
+        and value.isascii()
+        and value.isprintable()
+        and value
+        and value[0] != " "
+        and value[-1] != " "
+        and "  " not in value
+    ):
+        client = value  # already in display form: the common case
+    else:
+        client = _client_from(value, client_field)
+    return client, nested
+
+
+def find_client(obj: dict) -> str:
+    """The client the heuristics find in ``obj`` (display form); raises RejectedEvent."""
+    found, children, _ = _scan(obj)
+    return _find_client(found, children)[0]
+
+
+def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
+    """One parsed JSON object -> NormalizedEvent, or raises RejectedEvent saying why not."""
+    found, children, dups = _scan(obj)
+    client, nested = _find_client(found, children)
+    return _normalize_found(obj, found, children, dups, client, nested, received_at)
+
+
+TIME_TIE = object()  # two spellings of the best time name: the caller settles which
+
+
+def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[NormalizedEvent, object]:
+    """``normalize``, and what its one scan of the keys found for the time at the top level:
+    the value of the best-ranked time name that is not an object, None when there is none,
+    or ``TIME_TIE`` when two spellings of that name tie (normalization takes the first;
+    ``fingerprint.time_bucket`` must not depend on key order and takes the smallest)."""
+    found, children, dups = _scan(obj)
+    client, nested = _find_client(found, children)
+    event = _normalize_found(obj, found, children, dups, client, nested, received_at)
+    if dups is not None and any(role == _TIME for role, _, _ in dups):
+        return event, TIME_TIE
+    hit = found[_TIME]
+    if hit is None:
+        return event, None
+    _, _, value = hit
+    return event, value
+
+
+def _normalize_found(obj: dict, found: list, children: list | None, dups: list | None,
+                     client: str, nested: list | None, received_at: str) -> NormalizedEvent:
+    """The rest of ``normalize`` once ``obj`` is scanned and its client found (the schema
+    registry finds the client first, then hands the event here when no mapping applies)."""
+    warnings: list[str] = []
+    amount_found = found
+    hit = found[_AMOUNT]
+    if hit is not None:
+        _, amount_key, value = hit
+        amount_field = amount_key
+    else:
+        nested, pick = _one_level_down(children, nested, _AMOUNT)
+        if pick is not None:
+            parent, hit, amount_found = pick
+            _, amount_key, value = hit
+            amount_field = f"{parent}.{amount_key}"
+    if hit is not None:
+        if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:
+            amount, currency = Decimal(value), None
+        elif type(value) is str:
+            amount, currency = _parse_amount_text(value, amount_field)
+        else:
+            amount, currency = _parse_amount_value(value, amount_field)
+    else:
+        hit = found[_CENTS]
+        if hit is not None:
+            _, amount_key, value = hit
+            amount_field = amount_key
+        else:
+            nested, pick = _one_level_down(children, nested, _CENTS)
+            if pick is None:
+                raise _reject(RejectCode.NO_AMOUNT, _NO_AMOUNT_MESSAGE)
+            parent, (_, amount_key, value), amount_found = pick
+            amount_field = f"{parent}.{amount_key}"
+        amount, currency = _parse_cents(value, amount_field), None
+    currency_hit = amount_found[_CURRENCY]
+    prefix = amount_field[: len(amount_field) - len(amount_key)]
+    if currency_hit is None and amount_found is not found:
+        # {"order": {"total": 75}, "currency": "USD"}: a top-level currency covers a nested amount
+        currency_hit, prefix = found[_CURRENCY], ""
+    if currency_hit is not None:
+        # The currency sits beside the amount, so it shares the amount's parent, if any.
+        _, currency_key, currency_value = currency_hit
+        currency_field = prefix + currency_key
+        named = _currency_from_field(currency_value, currency_field)
+        if named is not None:
+            if currency is not None and currency != named:
+                raise _reject(
+                    RejectCode.CURRENCY_CONFLICT,
+                    f'amount {_show(value)} in field "{amount_field}" is in {currency} '
+                    f'but field "{currency_field}" says {named}',
+                )
+            currency = named
+
+    hit = found[_TIME]
+    if hit is not None:
+        _, time_field, when = hit
+    else:
+        nested, pick = _one_level_down(children, nested, _TIME)
+        if pick is not None:
+            parent, hit, _ = pick
+            _, time_key, when = hit
+            time_field = f"{parent}.{time_key}"
+    if hit is None:
+        event_time = _receipt_time(received_at)
+        warnings.append("no event time; used the time of receipt")
+    else:
+        event_time = (_time_from_seconds(when)  # the commonest case, without two more calls
+                      if type(when) is int and -_SECONDS_BELOW < when < _SECONDS_BELOW
+                      else parse_time(when))
+        if event_time is None:
+            event_time = _receipt_time(received_at)
+            warnings.append(
+                f'time {_show(when)} in field "{time_field}" is not a recognised time; '
+                "used the time of receipt"
+            )
+
+    hit = found[_IDEMPOTENCY]
+    idempotency_key = _idempotency_key(obj, hit, warnings) if hit is not None else None
+
+    if dups is not None:
+        same = [(first, second) for role, first, second in dups
+                if found[role] is not None and found[role][1] == first]
+        # a hostile event may spell one field 100,000 ways: its warnings stay a few lines
+        for first, second in same[:_MAX_SAME_FIELD_WARNINGS]:
+            warnings.append(f"fields {_show(first)} and {_show(second)} mean the same; "
+                            f"used {_show(first)}")
+        if len(same) > _MAX_SAME_FIELD_WARNINGS:
+            warnings.append(f"{len(same) - _MAX_SAME_FIELD_WARNINGS:,} more fields repeat "
+                            "fields already used; the first spelling of each was used")
+
+    client_key = client.casefold()
+    if client_key == client:  # one object: pickled once between processes, not twice
+        client_key = client
+    return _new(NormalizedEvent, (  # not NormalizedEvent(): its __new__ is Python code
+        client, client_key, amount, currency, event_time, idempotency_key, tuple(warnings)))

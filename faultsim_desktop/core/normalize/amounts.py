@@ -1,0 +1,423 @@
+"""Amounts: numbers, strings in any common notation, amount objects and cents -> exact Decimal
+and an ISO 4217 code. Money is ``Decimal`` end to end, never float."""
+from __future__ import annotations
+
+import re
+from decimal import Context, Decimal
+
+from faultsim_desktop.core.model import RejectCode, RejectedEvent
+
+from .fields import _AMOUNT, _CENTS, _CURRENCY, _INT_LIMIT, MAX_DIGITS, _reject, _scan, _show
+
+# Active ISO 4217 codes, plus a few withdrawn recently enough to still appear in old exports.
+ISO_4217 = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR
+    ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD
+    MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR
+    PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL
+    THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF
+    XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
+    """.split()
+)
+CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
+
+# Our own context: results must not depend on whatever the caller set globally, and the default
+# 28-digit precision would round long amounts (scaleb rounds to the context).
+_EXACT_CTX = Context(prec=MAX_DIGITS + 10)
+
+
+_DIGITS = frozenset("0123456789")
+_GROUP_ALWAYS = frozenset("'\u2019 \u00a0\u202f\u2009")  # these only ever group digits
+_CORE_CHARS = _DIGITS | _GROUP_ALWAYS | {".", ","}
+_MINUS_SIGNS = frozenset("-\u2212")
+# The common shapes: an optional code, sign and currency sign, digits with comma thousands,
+# optional dot decimals, an optional code. They obey the general rules (the tests check that
+# both agree); everything else, and any conflict or unknown code, goes the general way.
+_FAST_AMOUNT = re.compile(
+    r"(?:([A-Za-z]{3}) ?)?([-+]?)([$€£¥]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(\.[0-9]+)?(?: ?([A-Za-z]{3}))?"
+)
+# The other common shapes, still without a character loop: "1.234,56 €", "10 587,57",
+# "CHF 29'025.83", "(45.60)", "EUR 1.234.567". Whatever the general rules would reject, or
+# could read otherwise, is left to them (the tests compare both on random strings).
+_FAST_AMOUNT_2 = re.compile(
+    "(?:([A-Za-z]{3})[ \u00a0]?)?([-+\u2212]?)(\\(?)([$€£¥]?)[ \u00a0]?"
+    "([0-9]+(?:[.,'\u2019 \u00a0\u202f\u2009][0-9]+)*)"
+    "[ \u00a0]?([$€£¥]?)(\\)?)(?:[ \u00a0]?([A-Za-z]{3}))?"
+)
+_NOT_LAST = frozenset("$€£¥)")
+_SCIENTIFIC = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]{1,4}")
+_CENTS_TEXT = re.compile(r"-?[0-9]+")
+
+
+def _plain_digits(d: Decimal) -> int:
+    """How many digits ``d`` needs when written without an exponent."""
+    _, digits, exponent = d.as_tuple()
+    if exponent >= 0:
+        return len(digits) + exponent
+    return max(len(digits), -exponent)
+
+
+def _checked(d: Decimal, raw, field: str) -> Decimal:
+    if _plain_digits(d) > MAX_DIGITS:
+        raise _reject(
+            RejectCode.BAD_AMOUNT,
+            f"amount {_show(raw)} in field \"{field}\" needs more than {MAX_DIGITS} digits",
+        )
+    return d
+
+
+def _not_a_number(raw, field: str, why: str = "") -> RejectedEvent:
+    tail = f" ({why})" if why else ""
+    return _reject(RejectCode.BAD_AMOUNT, f'amount {_show(raw)} in field "{field}" is not a number{tail}')
+
+
+def _currency_conflict(raw, field: str, first: str, second: str) -> RejectedEvent:
+    return _reject(
+        RejectCode.CURRENCY_CONFLICT,
+        f'amount {_show(raw)} in field "{field}" names two currencies: {first} and {second}',
+    )
+
+
+def _parse_amount_text(text: str, field: str) -> tuple[Decimal, str | None]:
+    s = text.strip()
+    if not s:
+        raise _reject(RejectCode.NO_AMOUNT, f'amount {_show(text)} in field "{field}" is blank')
+    if len(s) <= MAX_DIGITS:
+        # _FAST_AMOUNT ends in a digit or a letter and has no apostrophe: skip a sure failure
+        m = None if s[-1] in _NOT_LAST or "'" in s else _FAST_AMOUNT.fullmatch(s)
+        if m is not None:
+            code_before, sign, symbol, whole, fraction, code_after = m.groups()
+            currency = None
+            if symbol:
+                currency = CURRENCY_SIGNS[symbol]
+            code = code_before or code_after
+            if code is not None:
+                code = code.upper()
+                if currency is not None or (code_before and code_after) or code not in ISO_4217:
+                    return _parse_amount_general(s, text, field)
+                currency = code
+            if "," in whole:
+                whole = whole.replace(",", "")
+            return Decimal(sign + whole + fraction if fraction else sign + whole), currency
+        quick = _other_shapes(s)
+        if quick is not None:
+            return quick
+    return _parse_amount_general(s, text, field)
+
+
+def _other_shapes(s: str) -> tuple[Decimal, str | None] | None:
+    """``_FAST_AMOUNT_2``'s shapes read as the general rules read them; None: not one of them,
+    or anything the general rules would question (they then decide, with their message)."""
+    m = _FAST_AMOUNT_2.fullmatch(s)
+    if m is None:
+        return None
+    code_before, sign, opened, symbol_before, number, symbol_after, closed, code_after = m.groups()
+    if opened or closed:
+        if not (opened and closed) or sign:
+            return None
+        sign = "-"
+    elif sign == "\u2212":
+        sign = "-"
+    currency = None
+    if symbol_before:
+        currency = CURRENCY_SIGNS[symbol_before]
+    if symbol_after:
+        if currency is not None and CURRENCY_SIGNS[symbol_after] != currency:
+            return None
+        currency = CURRENCY_SIGNS[symbol_after]
+    for code in (code_before, code_after):
+        if code:
+            code = code.upper()
+            if code not in ISO_4217 or (currency is not None and code != currency):
+                return None
+            currency = code
+    plain = _plain_number(number)
+    if plain is None:
+        return None
+    return Decimal(sign + plain), currency
+
+
+def _plain_number(core: str) -> str | None:
+    """``_read_separated`` for digit runs joined by single separators (``_FAST_AMOUNT_2``'s
+    number), by string methods; None where it would raise."""
+    if core.isdigit():
+        return core
+    last_dot, last_comma = core.rfind("."), core.rfind(",")
+    if last_dot >= 0 and last_comma >= 0:  # both: the last one is the decimal point
+        if last_dot > last_comma:
+            decimal_mark, group_mark = ".", ","
+        else:
+            decimal_mark, group_mark = ",", "."
+        if core.count(decimal_mark) > 1:
+            return None
+    elif last_dot >= 0:  # one dot is the decimal point; a repeated one groups
+        decimal_mark, group_mark = (".", "") if core.find(".") == last_dot else ("", ".")
+    elif last_comma >= 0:
+        if core.find(",") != last_comma:  # a repeated comma groups
+            decimal_mark, group_mark = "", ","
+        else:  # one comma groups when exactly three digits follow it
+            after = core[last_comma + 1:]
+            decimal_mark, group_mark = ("", ",") if len(after) == 3 and after.isdigit() \
+                else (",", "")
+    else:
+        decimal_mark, group_mark = "", ""
+    if decimal_mark:
+        whole, _, fraction = core.partition(decimal_mark)
+        if not fraction.isdigit():  # a separator after the decimal point is misplaced
+            return None
+    else:
+        whole, fraction = core, ""
+    if group_mark:
+        whole = whole.replace(group_mark, "")
+    if not whole.isdigit():  # spaces of any kind, then apostrophes: str.translate costs more
+        whole = "".join(whole.split())
+        if not whole.isdigit():
+            whole = whole.replace("'", "").replace("\u2019", "")
+    return whole + "." + fraction if fraction else whole
+
+
+def _take_letters(s: str, start: int, step: int, end: int) -> int:
+    """Index just past the run of ASCII letters starting at ``start`` going by ``step``."""
+    i = start
+    while i != end and s[i].isascii() and s[i].isalpha():
+        i += step
+    return i
+
+
+def _parse_amount_general(s: str, raw: str, field: str) -> tuple[Decimal, str | None]:
+    """Peel signs, brackets and currency marks off both ends, then read the number between."""
+    i, j = 0, len(s)
+    sign = ""
+    opened = closed = 0
+    currency = None
+
+    def note_currency(code: str) -> None:
+        nonlocal currency
+        if currency is not None and currency != code:
+            raise _currency_conflict(raw, field, currency, code)
+        currency = code
+
+    def note_code(token: str) -> None:
+        code = token.upper()
+        if code not in ISO_4217:
+            raise _reject(
+                RejectCode.BAD_AMOUNT,
+                f'amount {_show(raw)} in field "{field}": "{token}" is not a known currency code',
+            )
+        note_currency(code)
+
+    while i < j:
+        ch = s[i]
+        if ch in _DIGITS or ch == ".":
+            break
+        if ch.isspace():
+            i += 1
+        elif ch == "+" or ch in _MINUS_SIGNS:
+            if sign:
+                raise _not_a_number(raw, field, "more than one sign")
+            sign = "-" if ch != "+" else "+"
+            i += 1
+        elif ch == "(":
+            opened += 1
+            i += 1
+        elif ch in CURRENCY_SIGNS:
+            note_currency(CURRENCY_SIGNS[ch])
+            i += 1
+        elif ch.isascii() and ch.isalpha():
+            k = _take_letters(s, i, 1, j)
+            if k - i != 3:
+                raise _not_a_number(raw, field)
+            note_code(s[i:k])
+            i = k
+        else:
+            raise _not_a_number(raw, field)
+    while j > i:
+        ch = s[j - 1]
+        if ch in _DIGITS or ch == ".":
+            break
+        if ch.isspace():
+            j -= 1
+        elif ch == ")":
+            closed += 1
+            j -= 1
+        elif ch in CURRENCY_SIGNS:
+            note_currency(CURRENCY_SIGNS[ch])
+            j -= 1
+        elif ch.isascii() and ch.isalpha():
+            k = _take_letters(s, j - 1, -1, i - 1)
+            if j - 1 - k != 3:
+                raise _not_a_number(raw, field)
+            note_code(s[k + 1 : j])
+            j = k + 1
+        else:
+            raise _not_a_number(raw, field)
+    core = s[i:j]
+    if not core:
+        raise _not_a_number(raw, field)
+    if opened or closed:
+        if opened != 1 or closed != 1:
+            raise _not_a_number(raw, field, "unbalanced brackets")
+        if sign:
+            raise _not_a_number(raw, field, "both brackets and a sign")
+        sign = "-"
+    if "e" in core or "E" in core:
+        if _SCIENTIFIC.fullmatch(core) is None:
+            raise _not_a_number(raw, field)
+        return _checked(Decimal(sign + core), raw, field), currency
+    return _checked(Decimal(sign + _read_separated(core, raw, field)), raw, field), currency
+
+
+def _read_separated(core: str, raw: str, field: str) -> str:
+    """Digits with grouping and decimal separators -> plain ASCII decimal text."""
+    if not _CORE_CHARS.issuperset(core):
+        raise _not_a_number(raw, field)
+    dots = core.count(".")
+    commas = core.count(",")
+    decimal_mark = group_mark = None
+    if dots and commas:
+        # When both appear, the last one is the decimal point and must appear once.
+        decimal_mark = "." if core.rfind(".") > core.rfind(",") else ","
+        group_mark = "," if decimal_mark == "." else "."
+        if core.count(decimal_mark) > 1:
+            raise _not_a_number(raw, field, f'"{decimal_mark}" used as the decimal point more than once')
+    elif dots:
+        decimal_mark, group_mark = (".", None) if dots == 1 else (None, ".")
+    elif commas == 1:
+        after = core[core.index(",") + 1 :]
+        if len(after) == 3 and _DIGITS.issuperset(after):
+            group_mark = ","
+        else:
+            decimal_mark = ","
+    elif commas:
+        group_mark = ","
+    out = []
+    last = len(core) - 1
+    seen_decimal = False
+    digit_count = 0
+    for index, ch in enumerate(core):
+        if ch in _DIGITS:
+            out.append(ch)
+            digit_count += 1
+        elif ch == decimal_mark:
+            # ".5" and "12." are fine; a bare "," at either end is more likely junk than 0,5.
+            if (index == 0 or index == last) and ch != ".":
+                raise _not_a_number(raw, field)
+            out.append(".")
+            seen_decimal = True
+        elif ch == group_mark or ch in _GROUP_ALWAYS:
+            if (
+                seen_decimal
+                or index == 0
+                or index == last
+                or core[index - 1] not in _DIGITS
+                or core[index + 1] not in _DIGITS
+            ):
+                raise _not_a_number(raw, field, f'misplaced separator "{ch}"')
+        else:
+            raise _not_a_number(raw, field)
+    if digit_count == 0:
+        raise _not_a_number(raw, field)
+    if digit_count > MAX_DIGITS:
+        raise _reject(
+            RejectCode.BAD_AMOUNT,
+            f"amount {_show(raw)} in field \"{field}\" has more than {MAX_DIGITS} digits",
+        )
+    return "".join(out)
+
+
+def _parse_cents(value, field: str) -> Decimal:
+    kind = type(value)
+    if kind is int:
+        if -_INT_LIMIT < value < _INT_LIMIT:
+            return Decimal(value).scaleb(-2, _EXACT_CTX)
+    elif kind is str:
+        text = value.strip()
+        if _CENTS_TEXT.fullmatch(text) and len(text) <= MAX_DIGITS + 1:
+            return Decimal(text).scaleb(-2, _EXACT_CTX)
+        if not text:
+            raise _reject(RejectCode.NO_AMOUNT, f'cents {_show(value)} in field "{field}" is blank')
+    elif kind is Decimal:
+        if value.is_finite() and value == value.to_integral_value() and _plain_digits(value) <= MAX_DIGITS:
+            return Decimal(int(value)).scaleb(-2, _EXACT_CTX)
+    elif value is None:
+        raise _reject(RejectCode.NO_AMOUNT, f'cents field "{field}" is null')
+    raise _reject(RejectCode.BAD_AMOUNT, f'cents {_show(value)} in field "{field}" is not a whole number')
+
+
+def _currency_from_field(value, field: str) -> str | None:
+    """A currency field's code, or None when null or blank."""
+    if type(value) is str:
+        text = value.strip()
+        if not text:
+            return None
+        code = text.upper()
+        if code in ISO_4217:
+            return code
+        sign = CURRENCY_SIGNS.get(text)
+        if sign is not None:
+            return sign
+    elif value is None:
+        return None
+    raise _reject(RejectCode.BAD_AMOUNT, f'currency {_show(value)} in field "{field}" is not an ISO 4217 code')
+
+
+def _parse_amount_object(obj: dict, field: str) -> tuple[Decimal, str | None]:
+    """``{"value": ..., "currency": ...}``: the first amount name inside, then ``*_cents``."""
+    found = _scan(obj)[0]
+    hit = found[_AMOUNT]
+    if hit is not None:
+        inner = hit[2]
+        inner_field = f"{field}.{hit[1]}"
+        if type(inner) is dict:
+            raise _reject(
+                RejectCode.BAD_AMOUNT, f'amount in field "{inner_field}" is an object inside an object'
+            )
+        amount, currency = _parse_amount_value(inner, inner_field)
+    else:
+        hit = found[_CENTS]
+        if hit is None:
+            raise _reject(RejectCode.BAD_AMOUNT, f'amount object in field "{field}" has no value')
+        amount, currency = _parse_cents(hit[2], f"{field}.{hit[1]}"), None
+    cur_hit = found[_CURRENCY]
+    if cur_hit is not None:
+        named = _currency_from_field(cur_hit[2], f"{field}.{cur_hit[1]}")
+        if named is not None:
+            if currency is not None and currency != named:
+                raise _currency_conflict(obj, field, currency, named)
+            currency = named
+    return amount, currency
+
+
+def _parse_amount_value(value, field: str) -> tuple[Decimal, str | None]:
+    kind = type(value)
+    if kind is int:
+        if -_INT_LIMIT < value < _INT_LIMIT:
+            return Decimal(value), None
+        raise _reject(
+            RejectCode.BAD_AMOUNT, f"amount in field \"{field}\" has more than {MAX_DIGITS} digits"
+        )
+    if kind is Decimal:
+        if not value.is_finite():
+            raise _not_a_number(value, field)
+        return _checked(value, value, field), None
+    if kind is str:
+        return _parse_amount_text(value, field)
+    if kind is dict:
+        return _parse_amount_object(value, field)
+    if value is None:
+        raise _reject(RejectCode.NO_AMOUNT, f'amount field "{field}" is null')
+    if kind is bool:
+        raise _reject(RejectCode.BAD_AMOUNT, f'amount {_show(value)} in field "{field}" is a boolean, not a number')
+    raise _not_a_number(value, field)
+
+
+def parse_amount(value, field: str = "amount") -> tuple[Decimal, str | None]:
+    """An amount value (number, string or amount object) -> (exact Decimal, ISO code or None).
+
+    ``field`` only names the value in rejection messages. Raises ``RejectedEvent``.
+    """
+    return _parse_amount_value(value, field)
+

@@ -1,0 +1,145 @@
+"""Event times: epoch numbers in seconds, milliseconds or microseconds, ISO 8601 and RFC 2822
+text -> ISO UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from decimal import Context, Decimal
+from email.utils import parsedate_to_datetime
+
+# Epoch numbers are told apart by magnitude: below 1e11 seconds, 1e14 ms, 1e17 µs.
+_SECONDS_BELOW = 10**11
+_MILLIS_BELOW = 10**14
+_MICROS_BELOW = 10**17
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UTC = timezone.utc
+# Our own context: results must not depend on whatever the caller set globally.
+_TIME_CTX = Context(prec=60)
+
+
+_NUMERIC_TIME = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# The usual UTC shapes, rewritten by slicing once fromisoformat has validated the fields.
+_PLAIN_UTC = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?(?:[Zz]|[+-]00:?00)?"
+)
+
+
+def _format_utc(dt: datetime) -> str:
+    # Not strftime: "%Y" does not pad years below 1000 to four digits on Linux.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (
+        dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond
+    )
+
+
+_DAY_TEXT: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DDT": events cluster in days
+
+
+def _time_from_micros(micros: int) -> str | None:
+    days, rem = divmod(micros, 86_400_000_000)
+    day = _DAY_TEXT.get(days)
+    if day is None:
+        try:
+            d = _EPOCH + timedelta(days=days)
+        except OverflowError:
+            return None
+        day = "%04d-%02d-%02dT" % (d.year, d.month, d.day)
+        if len(_DAY_TEXT) > 4096:
+            _DAY_TEXT.clear()
+        _DAY_TEXT[days] = day
+    seconds, us = divmod(rem, 1_000_000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return "%s%02d:%02d:%02d.%06dZ" % (day, hours, minutes, seconds, us)
+
+
+_MINUTE_TEXT: dict[int, str] = {}  # minutes since the epoch -> "YYYY-MM-DDTHH:MM:"
+
+
+def _time_from_seconds(seconds: int) -> str | None:
+    """Whole epoch seconds, the commonest time: one divmod and a cached minute."""
+    minute, second = divmod(seconds, 60)
+    prefix = _MINUTE_TEXT.get(minute)
+    if prefix is None:
+        text = _time_from_micros(minute * 60_000_000)
+        if text is None:
+            return None
+        prefix = text[:-10]  # without "00.000000Z"
+        if len(_MINUTE_TEXT) > 4096:
+            _MINUTE_TEXT.clear()
+        _MINUTE_TEXT[minute] = prefix
+    return "%s%02d.000000Z" % (prefix, second)
+
+
+def _time_from_number(value: int | Decimal) -> str | None:
+    if type(value) is int and -_SECONDS_BELOW < value < _SECONDS_BELOW:
+        return _time_from_seconds(value)
+    magnitude = abs(value) if type(value) is int else value.copy_abs()
+    if magnitude < _SECONDS_BELOW:
+        scale = 1_000_000
+    elif magnitude < _MILLIS_BELOW:
+        scale = 1_000
+    elif magnitude < _MICROS_BELOW:
+        scale = 1
+    else:
+        return None
+    if type(value) is int:
+        return _time_from_micros(value * scale)
+    return _time_from_micros(int(_TIME_CTX.multiply(value, scale).to_integral_value()))
+
+
+def _time_from_text(text: str) -> str | None:
+    s = text.strip()
+    if not s:
+        return None
+    if s[0] in "0123456789+-." and _NUMERIC_TIME.fullmatch(s):
+        if len(s) > 40:
+            return None
+        return _time_from_number(Decimal(s))
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        dt = None
+    else:
+        m = _PLAIN_UTC.fullmatch(s)
+        if m is not None:
+            date, clock, fraction = m.groups()
+            return f"{date}T{clock}.{fraction.ljust(6, '0') if fraction else '000000'}Z"
+    if dt is None:
+        try:
+            dt = parsedate_to_datetime(s)
+        # The stdlib RFC 2822 parser is lenient and its failure modes are not documented;
+        # an unparseable time must become a warning, never an error.
+        except Exception:
+            return None
+    try:
+        if dt.tzinfo is not None and dt.utcoffset():
+            dt = dt.astimezone(_UTC)
+        return _format_utc(dt)
+    except (OverflowError, ValueError):
+        return None
+
+
+def parse_time(value) -> str | None:
+    """An event time -> ISO UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, or None when unparseable."""
+    kind = type(value)
+    if kind is str:
+        return _time_from_text(value)
+    if kind is int:
+        return _time_from_number(value)
+    if kind is Decimal and value.is_finite():
+        return _time_from_number(value)
+    return None
+
+
+_received_cache: tuple[str, str] = ("", "")
+
+
+def _receipt_time(received_at: str) -> str:
+    global _received_cache
+    cached = _received_cache
+    if cached[0] == received_at:
+        return cached[1]
+    parsed = parse_time(received_at) if type(received_at) is str else None
+    result = parsed if parsed is not None else received_at
+    _received_cache = (received_at, result)
+    return result
