@@ -31,11 +31,11 @@ def test_cancel_keeps_what_was_committed(qtbot, window, tmp_path):
     _write_events(path, 150_000)
     cancelled = []
 
-    def on_progress(p):
+    def on_outcomes(records):  # Cancel once events are committed, so some were surely read
         if not cancelled:
-            cancelled.append(p.done)
+            cancelled.append(len(records))
             window.cancel_button.click()
-    window.bridge.fileProgress.connect(on_progress)
+    window.bridge.outcomes.connect(on_outcomes)
     with qtbot.waitSignal(window.bridge.filesFinished, timeout=120_000) as blocker:
         window.ingest_files([str(path)])
     s = blocker.args[0]
