@@ -36,8 +36,10 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import AMOUNT_KEYS, CLIENT_KEYS, money  # noqa: E402
+if __package__:  # imported as benchmarks.hostile, by the tests
+    from .corpus import AMOUNT_KEYS, CLIENT_KEYS, money
+else:  # run as a script: its own folder comes first on sys.path
+    from corpus import AMOUNT_KEYS, CLIENT_KEYS, money
 
 MIB = 1 << 20
 GIB = 1 << 30

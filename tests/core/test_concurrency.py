@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from decimal import Decimal
-from pathlib import Path
 
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
 from faultsim_desktop.core.fingerprint import fingerprint
@@ -18,8 +17,7 @@ from faultsim_desktop.core.parsing import decode_value
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import IngestService
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from corpus import BAD_LINES, generate  # noqa: E402
+from benchmarks.corpus import BAD_LINES, generate
 
 EVENTS = ["{\"client\": \"c%d\", \"amount\": \"%d.10\", \"event_id\": \"e%d\"}" % (i % 5, i, i)
           for i in range(300)]

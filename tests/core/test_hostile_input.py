@@ -10,9 +10,7 @@ import csv
 import io
 import itertools
 import json
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +18,7 @@ from faultsim_desktop.cli import main
 from faultsim_desktop.core.parsing import PREFIX_CHARS
 from faultsim_desktop.core.service import safe_cell
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from hostile import GIB, MIB, PeakRSS, SyntheticNDJSON  # noqa: E402
+from benchmarks.hostile import GIB, MIB, PeakRSS, SyntheticNDJSON
 
 BEFORE = b'{"client": "before", "amount": "10.25"}'
 AFTER = b'{"client": "after", "amount": "-0.10", "currency": "EUR"}'

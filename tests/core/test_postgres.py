@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,9 +21,8 @@ from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.core.storage import open_backend
 from faultsim_desktop.core.store import StorageError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from corpus import generate  # noqa: E402
-from pgserver import PASSWORD, PASSWORD_ROLE, free_port  # noqa: E402
+from benchmarks.corpus import generate
+from benchmarks.pgserver import PASSWORD, PASSWORD_ROLE, free_port
 
 pytestmark = pytest.mark.postgresql
 
@@ -279,7 +277,7 @@ def test_several_serve_processes_under_load_with_faults_count_each_event_once(
     (mid-transaction failures and lost acknowledgements), hit by http_load's clients, which
     retry 503s and dropped connections; every server gets the whole corpus, batched its own
     way. Once the outbox is drained, the totals are the corpus' truth exactly."""
-    from http_load import _load
+    from benchmarks.http_load import _load
 
     corpus = tmp_path / "corpus.ndjson"
     truth = generate(corpus, 3000, seed=41, clients=30)["truth"]
