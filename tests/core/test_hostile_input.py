@@ -245,6 +245,7 @@ def test_names_that_look_like_code_round_trip_exactly(db, open_service):
         (n, n, f"-{i}.50") for i, n in enumerate(NAMES)]  # none starts with a formula sign
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the command line reads the service's SQLite file
 def test_names_that_look_like_code_through_the_command_line(service, db_path, capsys):
     """``--json`` and exports carry the exact text. The terminal table shows printable text as
     it is and writes control and format characters (NUL, ESC, BEL, the right-to-left override)
@@ -282,6 +283,7 @@ FORMULAS = [
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the command line reads the service's SQLite file
 def test_csv_export_neutralizes_formulas_and_keeps_negative_amounts_numbers(service, db_path,
                                                                             capsys):
     """OWASP's CSV injection guidance (and ASVS 5.0, 1.2.10): a cell starting with = + - @,
@@ -373,6 +375,7 @@ def test_the_command_line_ingests_a_file_of_every_hostile_piece(tmp_path, capsys
 # -- a gibibyte, streamed
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the memory budget counts SQLite's page cache
 def test_a_gibibyte_streams_through_with_flat_memory_and_exact_counts(service):
     """≥ 1 GiB generated while it is read (no file): ordinary messy events, valid events just
     under the 1 MiB limit and their retries, 48 MiB lines, and the hostile lines of the issue.

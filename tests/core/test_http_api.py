@@ -35,12 +35,6 @@ def serving(service, **options):
 
 
 @pytest.fixture
-def service(db, open_service):
-    """The engine on each backend (SQLite, PostgreSQL): the HTTP guarantees hold on both."""
-    return open_service(db)
-
-
-@pytest.fixture
 def sqlite_service(db_path, open_service):
     """For what only concerns HTTP itself (tokens, limits, sockets) or the SQLite file."""
     return open_service(db_path)
