@@ -100,8 +100,6 @@ class SyntheticNDJSON(io.RawIOBase):
         self.bytes_out += n
         return n
 
-    # -- what a round holds
-
     def _count(self, client: str, currency: str | None, amount: Decimal) -> None:
         agg = self.truth.setdefault((client, currency), [0, Decimal(0)])
         agg[0] += 1
