@@ -9,9 +9,9 @@ The rounds cycle through: a plain ingest; one with mid-transaction faults; one w
 fail so the pending outbox fills; a plain one that starts by draining that outbox; one that loses
 acknowledgements after commits. Kills land while parsing, mid-batch, during commits and while the
 outbox drains; each epoch's first kill waits until events are stored and the outbox round's until
-the outbox fills, so those phases are always hit. Prints one JSON object with the figures; exit status 1 when anything was lost or
-counted twice. tests/core/test_kill_recovery.py and tests/ui/test_kill_recovery.py run this with
-fewer kills.
+the outbox fills, so those phases are always hit. Prints one JSON object with the figures; exit
+status 1 when anything was lost or counted twice. tests/core/test_kill_recovery.py and
+tests/ui/test_kill_recovery.py run this with fewer kills.
 """
 from __future__ import annotations
 
