@@ -29,9 +29,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import generate  # noqa: E402
-from pgserver import ThrowawayServer  # noqa: E402
+from corpus import generate
+from pgserver import ThrowawayServer
 
 FAULTSIM = [sys.executable, "-m", "faultsim_desktop.cli"]
 

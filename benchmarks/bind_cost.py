@@ -22,10 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from index_locality import _TABLE  # noqa: E402 - faultsim's events table, bare
+from index_locality import _TABLE  # faultsim's events table, bare
 
 _INSERT = (
     "INSERT INTO events(fingerprint, client, client_key, currency, amount, event_time,"

@@ -27,7 +27,6 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -37,8 +36,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import generate  # noqa: E402
+if __package__:  # imported as benchmarks.http_load, by the tests
+    from .corpus import generate
+else:  # run as a script: its own folder comes first on sys.path
+    from corpus import generate
 
 
 def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, stop,

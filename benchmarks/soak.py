@@ -9,9 +9,9 @@ The rounds cycle through: a plain ingest; one with mid-transaction faults; one w
 fail so the pending outbox fills; a plain one that starts by draining that outbox; one that loses
 acknowledgements after commits. Kills land while parsing, mid-batch, during commits and while the
 outbox drains; each epoch's first kill waits until events are stored and the outbox round's until
-the outbox fills, so those phases are always hit. Prints one JSON object with the figures; exit status 1 when anything was lost or
-counted twice. tests/core/test_kill_recovery.py and tests/ui/test_kill_recovery.py run this with
-fewer kills.
+the outbox fills, so those phases are always hit. Prints one JSON object with the figures; exit
+status 1 when anything was lost or counted twice. tests/core/test_kill_recovery.py and
+tests/ui/test_kill_recovery.py run this with fewer kills.
 """
 from __future__ import annotations
 
@@ -25,11 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import generate  # noqa: E402
+if __package__:  # imported as benchmarks.soak, by the tests
+    from .corpus import generate
+else:  # run as a script: its own folder comes first on sys.path
+    from corpus import generate
 
 # (extra faultsim arguments, what the round is for)
 CLI_ROUNDS = [
@@ -75,6 +78,17 @@ def _gui(db: Path, data: Path, workdir: Path, workers: int) -> subprocess.Popen:
                             env=env)
 
 
+@contextmanager
+def _reaped(p: subprocess.Popen):
+    """The process is gone when the block ends, whatever happened inside it."""
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def _stats(db: Path) -> dict:
     out = subprocess.run([sys.executable, "-m", "faultsim_desktop.cli", "stats", "--db", str(db),
                           "--json"], capture_output=True, text=True, timeout=120)
@@ -91,17 +105,33 @@ def _progress(before: tuple[int, int, int], now: tuple[int, int, int]) -> int:
     return sum(abs(a - b) for a, b in zip(now, before))
 
 
-def _kill_when(p: subprocess.Popen, db: Path, reached, timeout: float = 120) -> None:
-    """Poll the database until ``reached(counts)`` holds, then SIGKILL at once; a process that
-    ends first is left alone (its round counts as finished), one still running at the timeout
-    is killed."""
+def _kill_when(p: subprocess.Popen, db: Path, reached,
+               timeout: float = 120) -> tuple[int, int, int] | None:
+    """Poll the database until ``reached(counts)`` holds, then SIGKILL at once and return the
+    counts that placed the kill; a process that ends first is left alone (its round counts as
+    finished), one still running at the timeout is killed."""
     deadline = time.monotonic() + timeout
+    seen = None
     while p.poll() is None and time.monotonic() < deadline:
-        if reached(_counts(db)):
+        now = _counts(db)
+        if reached(now):
+            seen = now
             break
         time.sleep(0.01)
     if p.poll() is None:
         p.send_signal(signal.SIGKILL)
+    return seen
+
+
+def _settled_counts(db: Path) -> tuple[int, int, int]:
+    """The counts once the killed process is gone: nothing writes any more, so a read that
+    fails (a hot WAL being recovered) is read again rather than taken as no progress."""
+    for _ in range(200):
+        now = _counts(db)
+        if -1 not in now:
+            return now
+        time.sleep(0.05)
+    return now
 
 
 def _moment(n: int, before: tuple[int, int, int], rng: random.Random, gui: bool):
@@ -128,6 +158,7 @@ def _epoch(db: Path, data: Path, truth: dict, *, kills: int, rng: random.Random,
     n = 0
     while killed < kills:
         figures["rounds"] += 1
+        before = _settled_counts(db)
         if gui:
             extra = []
             p = _gui(db, data, db.parent, workers=n % 2)
@@ -136,27 +167,30 @@ def _epoch(db: Path, data: Path, truth: dict, *, kills: int, rng: random.Random,
             if extra:
                 extra = [*extra, "--seed", str(figures["rounds"])]
             p = _cli(db, data, extra, batch)
-        before = _counts(db)
         reached = _moment(n, before, rng, gui)
         n += 1
-        if reached is None:
-            try:
-                p.wait(timeout=rng.uniform(*wait))
-            except subprocess.TimeoutExpired:
-                p.send_signal(signal.SIGKILL)
-        else:
-            _kill_when(p, db, reached)
-        p.wait()
+        seen = None
+        with _reaped(p):
+            if reached is None:
+                try:
+                    p.wait(timeout=rng.uniform(*wait))
+                except subprocess.TimeoutExpired:
+                    p.send_signal(signal.SIGKILL)
+            else:
+                seen = _kill_when(p, db, reached)
+            p.wait()
         if p.returncode == -signal.SIGKILL:
             killed += 1
-            after = _counts(db)
+            after = _settled_counts(db)
             if before[1] > 0:
                 figures["kills_while_outbox_waited"] += 1
             if extra:
                 figures["kills_in_fault_rounds"] += 1
-            if before[0] < after[0]:  # it had stored some events, not all
+            # what placed the kill was observed before it, so it counts whatever is read after
+            moved = [after] if seen is None else [after, seen]
+            if any(before[0] < m[0] for m in moved):  # it had stored some events, not all
                 figures["kills_mid_ingest"] += 1
-            if before[1] != after[1]:  # the outbox was filling or draining
+            if any(before[1] != m[1] for m in moved):  # the outbox was filling or draining
                 figures["kills_mid_outbox"] += 1
         else:
             figures["runs_that_finished"] += 1
@@ -167,23 +201,23 @@ def _epoch(db: Path, data: Path, truth: dict, *, kills: int, rng: random.Random,
     figures["kills"] += killed
     # the last run is left to finish
     if gui:
-        p = _gui(db, data, db.parent, workers=1)
         want = {k: (c, t) for k, (c, t) in truth.items()}
         deadline = time.monotonic() + 300
         converged = False
-        while time.monotonic() < deadline and p.poll() is None:
-            time.sleep(1.0)
-            if _counts(db)[1] == 0 and _stats(db) == want:
-                time.sleep(1.5)  # still the same a moment later: nothing counted twice
-                converged = _counts(db)[1] == 0 and _stats(db) == want
-                if converged:
-                    break
-        p.terminate()
-        _out, err = p.communicate(timeout=60)
+        with _reaped(_gui(db, data, db.parent, workers=1)) as p:
+            while time.monotonic() < deadline and p.poll() is None:
+                time.sleep(1.0)
+                if _counts(db)[1] == 0 and _stats(db) == want:
+                    time.sleep(1.5)  # still the same a moment later: nothing counted twice
+                    converged = _counts(db)[1] == 0 and _stats(db) == want
+                    if converged:
+                        break
+            p.terminate()
+            _out, err = p.communicate(timeout=60)
         final_ok = converged
     else:
-        p = _cli(db, data, [], batch)
-        out, err = p.communicate(timeout=600)
+        with _reaped(_cli(db, data, [], batch)) as p:
+            out, err = p.communicate(timeout=600)
         summary = json.loads(out.splitlines()[-1]) if out.strip() else {}
         final_ok = p.returncode == 0 and summary.get("failed") == 0 \
             and summary.get("pending") == 0

@@ -1,6 +1,5 @@
 import os
 import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,8 +8,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pgserver import find_bin  # noqa: E402
+from benchmarks.pgserver import ThrowawayServer, find_bin  # noqa: E402
+from tests.support.processes import Processes  # noqa: E402
 
 # Storage tests run on both backends: pass ``db`` (or ``new_db``) instead of ``db_path``.
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
@@ -40,8 +39,6 @@ def pytest_terminal_summary(terminalreporter, config):
 def pg_server(tmp_path_factory):
     """One throwaway PostgreSQL server for the session (benchmarks/pgserver.py), stopped at
     the end whatever happened. The PostgreSQL outboxes go to a private data folder."""
-    from pgserver import ThrowawayServer
-
     data_home = os.environ.get("XDG_DATA_HOME")
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
     server = ThrowawayServer()
@@ -126,8 +123,19 @@ def open_service():
 
 
 @pytest.fixture
-def service(db_path, open_service):
-    return open_service(db_path)
+def service(db, open_service):
+    """The engine on the test's backend: SQLite, then PostgreSQL. A test that holds only on
+    SQLite (it reads the file, or measures the process) says so with
+    ``@pytest.mark.parametrize("backend", ["sqlite"])``."""
+    return open_service(db)
+
+
+@pytest.fixture
+def processes():
+    """``processes.start(args, ...)`` is ``subprocess.Popen``; whatever still runs when the
+    test ends, passed or failed, is killed."""
+    with Processes() as started:
+        yield started
 
 
 @pytest.fixture(autouse=True)

@@ -1,14 +1,6 @@
 """Per (client, currency) aggregates: exact, grouped case-insensitively, equal to a GROUP BY."""
 from decimal import Decimal
 
-import pytest
-
-
-@pytest.fixture
-def service(db, open_service):
-    """Each test here runs on SQLite, then on PostgreSQL."""
-    return open_service(db)
-
 
 def ingest(service, text):
     return service.submit_text(text).wait(30)

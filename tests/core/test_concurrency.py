@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from decimal import Decimal
-from pathlib import Path
 
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
 from faultsim_desktop.core.fingerprint import fingerprint
@@ -18,8 +17,7 @@ from faultsim_desktop.core.parsing import decode_value
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import IngestService
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from corpus import BAD_LINES, generate  # noqa: E402
+from benchmarks.corpus import BAD_LINES, generate
 
 EVENTS = ["{\"client\": \"c%d\", \"amount\": \"%d.10\", \"event_id\": \"e%d\"}" % (i % 5, i, i)
           for i in range(300)]
@@ -61,21 +59,14 @@ def test_threads_with_their_own_services_count_each_event_once(db):
         assert state(svc) == TRUTH and svc.stats() == svc.stats_from_events()
 
 
-def test_processes_count_each_event_once(db, tmp_path):
+def test_processes_count_each_event_once(db, tmp_path, processes):
     data = tmp_path / "events.ndjson"
     data.write_text("\n".join(EVENTS) + "\n")
-    procs = [subprocess.Popen([sys.executable, "-m", "faultsim_desktop.cli", "ingest",
-                               str(data), "--db", str(db), "--json", "--batch-size", "20",
-                               "--retries", "20"], stdout=subprocess.PIPE, text=True)
+    procs = [processes.start([sys.executable, "-m", "faultsim_desktop.cli", "ingest",
+                              str(data), "--db", str(db), "--json", "--batch-size", "20",
+                              "--retries", "20"], stdout=subprocess.PIPE, text=True)
              for _ in range(3)]
-    try:
-        outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1])
-                for p in procs]
-    finally:  # a failing test leaves no process writing into the next test's files
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.communicate()
+    outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0]
     assert sum(o["accepted"] for o in outs) == 300
     assert sum(o["duplicates"] for o in outs) == 600
@@ -171,7 +162,6 @@ def test_a_command_waits_out_a_lock_held_longer_than_the_busy_timeout(db_path):
         assert svc.problem is None  # the window shows no stale "locked" banner
 
 
-# -- overlapping writers with faults and a short busy timeout ------------------------------------
 BUSY_MS = 40  # instead of 10 s: lock waits become real "database is locked" errors, often
 # The faultsim command (it has no option for this), its connections given the timeout above.
 _SHORT_BUSY_CLI = (
@@ -222,7 +212,8 @@ def _stored(svc) -> list[dict]:
     return [json.loads(line) for line in buf.getvalue().splitlines()]
 
 
-def test_overlapping_writers_with_faults_lose_nothing_and_count_each_event_once(tmp_path):
+def test_overlapping_writers_with_faults_lose_nothing_and_count_each_event_once(tmp_path,
+                                                                               processes):
     truth, events, pairs, bad = _workload(tmp_path)
     everything = events + [variant for _, variant in pairs]
     assert len(pairs) >= 50 and len(bad) >= 20
@@ -234,7 +225,7 @@ def test_overlapping_writers_with_faults_lose_nothing_and_count_each_event_once(
     for k in range(3):
         f = tmp_path / f"writer{k}.ndjson"
         f.write_text("\n".join(_writer_lines(100 + k, everything, bad)) + "\n", encoding="utf-8")
-        procs.append(subprocess.Popen(
+        procs.append(processes.start(
             [sys.executable, "-c", _SHORT_BUSY_CLI, "ingest", str(f), "--db", str(db), "--json",
              "--workers", "0", "--batch-size", "20", "--retries", "2", "--seed", str(k),
              "--fault", "mid_transaction:0.2", "--fault", "after_commit:0.1"],
@@ -281,15 +272,18 @@ def test_overlapping_writers_with_faults_lose_nothing_and_count_each_event_once(
     threads = [threading.Thread(target=write, args=(s, _writer_lines(k, everything, bad)))
                for k, s in enumerate(services)]
     reader = threading.Thread(target=read, args=(services[0],))
-    for t in threads + [reader]:
-        t.start()
-    for t in threads:
-        t.join()
-    outs = [p.communicate(timeout=120) for p in procs]
-    writing.clear()
-    reader.join()
-    for s in services:
-        s.close()
+    try:
+        for t in threads + [reader]:
+            t.start()
+        for t in threads:
+            t.join()
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:  # a failure above still stops the reader and closes every service
+        writing.clear()
+        if reader.is_alive():
+            reader.join()
+        for s in services:
+            s.close()
 
     assert errors == [] and reads[0] > 0
     for p, (out, err) in zip(procs, outs):

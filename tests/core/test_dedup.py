@@ -1,15 +1,7 @@
 """Exactly once: duplicates by fingerprint and by idempotency key, decided by the database."""
 from decimal import Decimal
 
-import pytest
-
 from faultsim_desktop.core.model import Outcome
-
-
-@pytest.fixture
-def service(db, open_service):
-    """Each test here runs on SQLite, then on PostgreSQL."""
-    return open_service(db)
 
 
 def _records(service, text):

@@ -8,12 +8,10 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from corpus import generate  # noqa: E402
+from benchmarks.corpus import generate
 
 from faultsim_desktop.core.faults import FaultPoint, FaultSwitch, parse_fault_spec  # noqa: E402
 from faultsim_desktop.core.model import Outcome  # noqa: E402

@@ -10,9 +10,7 @@ import csv
 import io
 import itertools
 import json
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +18,7 @@ from faultsim_desktop.cli import main
 from faultsim_desktop.core.parsing import PREFIX_CHARS
 from faultsim_desktop.core.service import safe_cell
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from hostile import GIB, MIB, PeakRSS, SyntheticNDJSON  # noqa: E402
+from benchmarks.hostile import GIB, MIB, PeakRSS, SyntheticNDJSON
 
 BEFORE = b'{"client": "before", "amount": "10.25"}'
 AFTER = b'{"client": "after", "amount": "-0.10", "currency": "EUR"}'
@@ -248,6 +245,7 @@ def test_names_that_look_like_code_round_trip_exactly(db, open_service):
         (n, n, f"-{i}.50") for i, n in enumerate(NAMES)]  # none starts with a formula sign
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the command line reads the service's SQLite file
 def test_names_that_look_like_code_through_the_command_line(service, db_path, capsys):
     """``--json`` and exports carry the exact text. The terminal table shows printable text as
     it is and writes control and format characters (NUL, ESC, BEL, the right-to-left override)
@@ -285,6 +283,7 @@ FORMULAS = [
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the command line reads the service's SQLite file
 def test_csv_export_neutralizes_formulas_and_keeps_negative_amounts_numbers(service, db_path,
                                                                             capsys):
     """OWASP's CSV injection guidance (and ASVS 5.0, 1.2.10): a cell starting with = + - @,
@@ -376,6 +375,7 @@ def test_the_command_line_ingests_a_file_of_every_hostile_piece(tmp_path, capsys
 # -- a gibibyte, streamed
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the memory budget counts SQLite's page cache
 def test_a_gibibyte_streams_through_with_flat_memory_and_exact_counts(service):
     """≥ 1 GiB generated while it is read (no file): ordinary messy events, valid events just
     under the 1 MiB limit and their retries, 48 MiB lines, and the hostile lines of the issue.

@@ -10,7 +10,6 @@ import threading
 import time
 from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,8 +19,7 @@ from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint
 from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.server import BackgroundServer, TokenRequired, check_bind
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from corpus import generate  # noqa: E402
+from benchmarks.corpus import generate
 
 ACME = '{"client": "acme", "amount": "12.50", "currency": "USD", "ts": 1700000000}'
 
@@ -35,12 +33,6 @@ def serving(service, **options):
     finally:
         srv.stop()
     assert not srv.running
-
-
-@pytest.fixture
-def service(db, open_service):
-    """The engine on each backend (SQLite, PostgreSQL): the HTTP guarantees hold on both."""
-    return open_service(db)
 
 
 @pytest.fixture

@@ -15,11 +15,6 @@ TWO = ('{"client": "acme", "amount": "12.50", "currency": "USD", "ts": 170000000
 
 
 @pytest.fixture
-def service(db, open_service):
-    return open_service(db)
-
-
-@pytest.fixture
 def api(service):
     with serving(service) as client:
         yield client

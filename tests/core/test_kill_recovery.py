@@ -6,11 +6,7 @@ while the pending outbox fills and while it drains. Every six kills the soak sta
 fresh database, so kills keep landing before everything is stored. ``benchmarks/soak.py`` runs
 hundreds.
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from soak import run_soak  # noqa: E402
+from benchmarks.soak import run_soak
 
 
 def test_thirty_kills_converge_on_the_truth(tmp_path):

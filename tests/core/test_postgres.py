@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,9 +21,8 @@ from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.core.storage import open_backend
 from faultsim_desktop.core.errors import StorageError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from corpus import generate  # noqa: E402
-from pgserver import PASSWORD, PASSWORD_ROLE, free_port  # noqa: E402
+from benchmarks.corpus import generate
+from benchmarks.pgserver import PASSWORD, PASSWORD_ROLE, free_port
 
 pytestmark = pytest.mark.postgresql
 
@@ -48,7 +46,6 @@ def _faultsim(*args, check=True, timeout=120):
     return p
 
 
-# -- the server goes away -----------------------------------------------------------------------
 def test_server_stopped_mid_ingest_events_wait_then_count_once_after_restart(
         pg_server, pg_db, tmp_path):
     data = tmp_path / "events.ndjson"
@@ -112,7 +109,6 @@ def test_a_stopped_server_is_noticed_while_idle_and_the_problem_clears_when_back
             pg_server.start()
 
 
-# -- refusals at open ----------------------------------------------------------------------------
 def test_unreachable_server_is_explained_and_the_password_never_shown():
     url = f"postgresql://alice:Pw-not-to-show-9@127.0.0.1:{free_port()}/sales?connect_timeout=5"
     with pytest.raises(StorageError) as caught:
@@ -232,7 +228,6 @@ def test_writers_starting_together_on_an_empty_database_create_the_schema_once(p
         assert sorted(getattr(r, "accepted", r) for r in results) == [0, 0, 0, 2]
 
 
-# -- the command line ----------------------------------------------------------------------------
 def test_every_command_works_on_a_postgresql_url(pg_server, pg_db, tmp_path):
     url = pg_server.with_password(pg_db)
     data = tmp_path / "events.ndjson"
@@ -272,14 +267,13 @@ def test_every_command_works_on_a_postgresql_url(pg_server, pg_db, tmp_path):
     assert PASSWORD not in stopped.stderr
 
 
-# -- several processes on one database -----------------------------------------------------------
 def test_several_serve_processes_under_load_with_faults_count_each_event_once(
-        pg_db, tmp_path):
+        pg_db, tmp_path, processes):
     """Three ``faultsim serve`` processes on one database, each with the crash switch on
     (mid-transaction failures and lost acknowledgements), hit by http_load's clients, which
     retry 503s and dropped connections; every server gets the whole corpus, batched its own
     way. Once the outbox is drained, the totals are the corpus' truth exactly."""
-    from http_load import _load
+    from benchmarks.http_load import _load
 
     corpus = tmp_path / "corpus.ndjson"
     truth = generate(corpus, 3000, seed=41, clients=30)["truth"]
@@ -287,7 +281,7 @@ def test_several_serve_processes_under_load_with_faults_count_each_event_once(
     servers = []
     try:
         for k in range(3):
-            proc = subprocess.Popen(
+            proc = processes.start(
                 [sys.executable, "-m", "faultsim_desktop.cli", "serve", "--db", pg_db,
                  "--port", "0", "--seed", str(k), "--retries", "1",
                  "--fault", "mid_transaction:0.3", "--fault", "after_commit:0.2"],
@@ -330,17 +324,18 @@ def test_several_serve_processes_under_load_with_faults_count_each_event_once(
         assert svc.integrity_check() == "ok"
 
 
-def test_threads_and_processes_writing_overlapping_events_count_each_once(pg_db, tmp_path):
+def test_threads_and_processes_writing_overlapping_events_count_each_once(pg_db, tmp_path,
+                                                                          processes):
     events = ['{"client": "c%d", "amount": "%d.10", "event_id": "e%d"}' % (i % 5, i, i)
               for i in range(300)]
     truth = {f"c{k}": (60, sum(Decimal(f"{i}.10") for i in range(300) if i % 5 == k))
              for k in range(5)}
     data = tmp_path / "events.ndjson"
     data.write_text("\n".join(reversed(events)) + "\n")
-    procs = [subprocess.Popen([sys.executable, "-m", "faultsim_desktop.cli", "ingest", str(data),
-                               "--db", pg_db, "--json", "--batch-size", "20", "--retries", "20",
-                               "--fault", "mid_transaction:0.2", "--seed", str(k)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [processes.start([sys.executable, "-m", "faultsim_desktop.cli", "ingest", str(data),
+                              "--db", pg_db, "--json", "--batch-size", "20", "--retries", "20",
+                              "--fault", "mid_transaction:0.2", "--seed", str(k)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for k in range(2)]
     errors = []
 

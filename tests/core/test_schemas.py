@@ -23,12 +23,6 @@ from faultsim_desktop.server import ingest_body
 NOW = "2024-05-01T00:00:00.000000Z"
 
 
-@pytest.fixture
-def service(db, open_service):
-    """The engine tests here run on SQLite, then on PostgreSQL."""
-    return open_service(db)
-
-
 def totals(svc):
     return {(r.client, r.currency): (r.count, r.total) for r in svc.stats()}
 

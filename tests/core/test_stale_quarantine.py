@@ -15,11 +15,6 @@ CENTS = '{"client": "acme", "pennies": 250}'
 SPACED = '{ "pennies" : 250 ,  "client" : "acme" }'  # the same content, written otherwise
 
 
-@pytest.fixture
-def service(db, open_service):
-    return open_service(db)
-
-
 def entries(svc):
     return {q.id: (q.code, q.status) for q in svc.quarantine(None)}
 

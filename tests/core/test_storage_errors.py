@@ -15,6 +15,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.support.processes import Processes
+
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import IngestService
 from faultsim_desktop.core.errors import StorageError
@@ -148,15 +150,15 @@ conn.execute("ROLLBACK")
 
 @contextmanager
 def held_by_another_process(path, how="transaction"):
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path), how],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        yield holder
-    finally:
-        holder.stdin.close()
-        assert holder.wait(30) == 0
-        holder.stdout.close()
+    with Processes() as started:  # killed even when the holder does not let go
+        holder = started.start([sys.executable, "-c", _HOLDER, str(path), how],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "holding"
+            yield holder
+        finally:
+            holder.stdin.close()
+            assert holder.wait(30) == 0
 
 
 def test_write_lock_of_another_process_sends_events_to_the_outbox(tmp_path):

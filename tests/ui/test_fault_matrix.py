@@ -1,9 +1,7 @@
 """Every fault point in every mode, driven from the window's crash switch: after the switch goes
 off and the retries finish, the clients table equals the corpus' ground truth, nothing is lost or
 counted twice, and the live log showed every retry and failure the database's log kept."""
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +10,7 @@ from faultsim_desktop.core.model import Outcome
 
 from .helpers import send, totals
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from corpus import generate  # noqa: E402
+from benchmarks.corpus import generate
 
 MODES = [FaultMode.ALWAYS, FaultMode.PROBABILITY, FaultMode.NEXT_N]
 MATRIX = [(point, mode) for point in FaultPoint for mode in MODES]

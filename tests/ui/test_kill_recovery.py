@@ -2,11 +2,8 @@
 database and file, and repeat: the totals converge on the ground truth, nothing counted twice.
 Half the rounds ingest through a child process (which must die with the window), half in the
 window's own process."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from soak import run_soak  # noqa: E402
+from benchmarks.soak import run_soak
 
 
 def test_killed_windows_converge_on_the_truth(tmp_path):

@@ -33,7 +33,7 @@ def settings_text(settings) -> str:
 
 def test_a_stopped_server_shows_a_banner_and_the_events_count_once_when_back(
         qtbot, pg_window, pg_server, settings):
-    from pgserver import PASSWORD
+    from benchmarks.pgserver import PASSWORD
 
     w, url = pg_window
     label = mask_url(url)

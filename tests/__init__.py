@@ -1,0 +1,1 @@
+"""The test suite: tests/core (headless), tests/ui (the window), tests/support (helpers)."""
