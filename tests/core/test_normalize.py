@@ -61,7 +61,7 @@ def test_project_case(case):
     check_case(case)
 
 
-# --- field names ---
+# field names
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_field_key_cache_stays_bounded():
     assert field_key("Fresh-Key_Never Seen") == "freshkeyneverseen"
 
 
-# --- rejections say what and where ---
+# rejections say what and where
 
 
 def test_unparseable_amount_message_names_value_and_field():
@@ -146,7 +146,7 @@ def test_rejections_are_the_only_exception_type():
     assert str(info.value) == info.value.rejection.message
 
 
-# --- amounts are exact ---
+# amounts are exact
 
 
 @pytest.mark.parametrize(
@@ -231,7 +231,7 @@ def test_integer_amounts_and_cents_are_exact(n):
     assert cents.as_tuple().exponent == -2
 
 
-# --- clients ---
+# clients
 
 
 def test_client_display_nfc_trim_collapse():
@@ -267,7 +267,7 @@ def test_duplicate_spelling_of_an_unused_field_does_not_warn():
     assert event.warnings == ()
 
 
-# --- time ---
+# time
 
 
 @pytest.mark.parametrize(
@@ -349,7 +349,7 @@ def test_time_field_priority():
     assert event.event_time == "2024-01-02T03:04:05.000000Z"
 
 
-# --- idempotency keys ---
+# idempotency keys
 
 
 @pytest.mark.parametrize(
@@ -391,7 +391,7 @@ def test_bad_idempotency_key_rejected(bad):
     assert '"event_id"' in message
 
 
-# --- totality ---
+# totality
 
 INTERESTING_KEYS = [
     "client", "clientId", "Client-ID", "client_id", "id", "source", "user_id", "customer",

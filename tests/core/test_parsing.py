@@ -51,7 +51,7 @@ def test_case_file_has_the_shared_cases_and_thirty_more():
     assert len(_load_cases()) >= 40
 
 
-# -- positions and messages
+# positions and messages
 
 
 def test_error_position_in_a_multi_line_input():
@@ -119,7 +119,7 @@ def test_duplicate_key_is_rejected_with_its_position():
     assert '"client"' in rej.message
 
 
-# -- modes
+# modes
 
 
 def test_json_lines_mode_rejects_a_broken_line_alone():
@@ -204,7 +204,7 @@ def test_empty_and_blank_input():
     assert split_text("\ufeff") == []
 
 
-# -- hostile input
+# hostile input
 
 
 def _survives(text, n_good=2):
@@ -311,7 +311,7 @@ def test_pathological_text_is_linear(text):
         assert rejections(got)
 
 
-# -- streaming
+# streaming
 
 
 def _ndjson(n):
@@ -394,7 +394,7 @@ def test_first_error_stops_at_the_first_problem():
     assert isinstance(err, Rejection) and (err.line, err.column) == (2, 14)
 
 
-# -- properties
+# properties
 
 
 def _valid_candidate(c):
@@ -462,7 +462,7 @@ def test_arbitrary_json_like_text_never_raises(text):
     assert first_error(text) is None or isinstance(first_error(text), Rejection)
 
 
-# -- the orjson fast path reads JSON Lines exactly as the exact decoder reads each line --------
+# the orjson fast path reads JSON Lines exactly as the exact decoder reads each line
 _leaf = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70), st.booleans(), st.none(),
     st.text(alphabet=st.sampled_from('ab":\\ é\u00a0{}[],'), max_size=6),

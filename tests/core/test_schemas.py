@@ -334,7 +334,7 @@ def test_a_database_from_before_schemas_is_upgraded_in_place(tmp_path):
     conn.close()
 
 
-# -- faultsim schema ... ----------------------------------------------------------------------
+# faultsim schema ...
 def cli(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()

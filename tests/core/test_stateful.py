@@ -123,7 +123,7 @@ class IngestMachine(RuleBasedStateMachine):
             svc.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    # -- the model ----------------------------------------------------------------------------
+    # the model
     def _predict(self, batch: list[tuple]) -> list[Outcome]:
         """Apply one committed batch to the model; the outcome of each of its events (an
         event stored by its own earlier, unheard commit is accepted when it is found)."""
@@ -182,7 +182,7 @@ class IngestMachine(RuleBasedStateMachine):
         return [(b[0], b[1], bool(b[2:] and b[2]) or u is A)
                 for b, r, u in zip(batch, records, unheard) if r.outcome is F]
 
-    # -- rules --------------------------------------------------------------------------------
+    # rules
     def _batch(self, items: list) -> list[tuple[str, Event | None]]:
         batch = []
         for item in items:
@@ -294,7 +294,7 @@ class IngestMachine(RuleBasedStateMachine):
         """The other program writes next: its cached aggregates must not be stale."""
         self.active = 1 - self.active
 
-    # -- invariants ---------------------------------------------------------------------------
+    # invariants
     @invariant()
     def database_agrees_with_the_model(self):
         expected: dict = {}
