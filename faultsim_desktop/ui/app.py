@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SQLite database file or PostgreSQL URL postgresql://USER@HOST/DBNAME "
                         "(default: the last one used)")
     p.add_argument("--demo", action="store_true",
-                   help="play the scripted demo (in a temporary database of its own; yours is left as it is)")
+                   help="play the scripted demo (in a temporary database of its own; "
+                        "yours is left as it is)")
     p.add_argument("--screenshot", type=Path, metavar="FILE.png",
                    help="render the window (after the demo with --demo) to a PNG and exit")
     p.add_argument("--reset-settings", action="store_true",
