@@ -85,6 +85,22 @@ def text_filter(columns: Sequence[str], text: str, mark: str, like: str = "LIKE"
     return f"({condition})", [pattern] * len(columns)
 
 
+def status_and_text(status: str | None, columns: Sequence[str], text: str, mark: str,
+                    like: str = "LIKE") -> tuple[list[str], list]:
+    """WHERE conditions and their arguments for a view filtered by ``status`` (None: any)
+    and by ``text`` (empty: none) in any of ``columns``."""
+    where: list[str] = []
+    args: list = []
+    if status:
+        where.append(f"status = {mark}")
+        args.append(status)
+    if text:
+        condition, more = text_filter(columns, text, mark, like)
+        where.append(condition)
+        args.extend(more)
+    return where, args
+
+
 def keyset(columns: Sequence[SortColumn], query: PageQuery, mark: str, collate: str = ""
            ) -> tuple[list[str], list, str]:
     """WHERE conditions, their arguments and the ORDER BY list of one keyset page.

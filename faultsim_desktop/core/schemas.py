@@ -46,7 +46,7 @@ from .normalize import (
     ISO_4217, _find_client, _idempotency_key, _normalize_found, client_display, field_key,
     find_client, normalize, parse_amount, parse_time,
 )
-from .normalize.amounts import _EXACT_CTX, _currency_from_field, _plain_digits
+from .normalize.amounts import _EXACT_CTX, _plain_digits, currency_beside
 from .normalize.fields import (
     _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME, MAX_DIGITS, _client_from, _integral_text,
     _pick_nested, _scan, _scan_children, _show,
@@ -404,16 +404,7 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
     prefix = amount_field[: amount_field.rfind(".") + 1] if parent is not obj else ""
     if currency_hit is None and parent is not obj:
         currency_hit, prefix = found[_CURRENCY], ""
-    if currency_hit is not None:
-        _, currency_key, currency_value = currency_hit
-        currency_field = prefix + currency_key
-        named = _currency_from_field(currency_value, currency_field)
-        if named is not None:
-            if currency is not None and currency != named:
-                raise _reject(RejectCode.CURRENCY_CONFLICT,
-                              f'amount {_show(value)} in field "{amount_field}" is in '
-                              f'{currency} but field "{currency_field}" says {named}')
-            currency = named
+    currency = currency_beside(currency_hit, prefix, currency, value, amount_field)
     if currency is None:
         currency = m.currency
 

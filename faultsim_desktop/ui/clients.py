@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from ..core.model import ClientTotal
 from .charts import NO_CURRENCY, format_money
+from .paged import TitledColumns
 from .theme import plain_tooltip
 
 COLUMNS = ("Client", "Currency", "Count", "Total", "First seen", "Last seen", "Schema")
@@ -25,8 +26,10 @@ _SORT_KEYS = (
 )
 
 
-class ClientsModel(QAbstractTableModel):
+class ClientsModel(TitledColumns, QAbstractTableModel):
     """Sorts in Python with a key (fast), so a refresh at 10 Hz stays cheap."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -36,14 +39,6 @@ class ClientsModel(QAbstractTableModel):
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         r = self._rows[index.row()]

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QLineEdit, QTableView, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.model import Outcome, OutcomeRecord
+from .paged import TitledColumns
 from .theme import outcome_color
 
 CAPACITY = 100_000
@@ -66,9 +67,11 @@ def _matches(r: OutcomeRecord, outcomes: frozenset, needle: str) -> bool:
     return needle in hay.casefold()
 
 
-class LogModel(QAbstractTableModel):
+class LogModel(TitledColumns, QAbstractTableModel):
     """Rows are the ring's records (oldest first), optionally filtered. While paused, incoming
     batches are held (bounded) so the rows a user reads do not move."""
+
+    COLUMNS = COLUMNS
 
     heldChanged = Signal(int)
 
@@ -103,14 +106,6 @@ class LogModel(QAbstractTableModel):
         if self._filtered:
             return len(self._matches) - self._moff
         return self._last - self._first
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def record(self, row: int) -> OutcomeRecord:
         seq = self._matches[self._moff + row] if self._filtered else self._first + row

@@ -34,7 +34,52 @@ class Column(NamedTuple):
     first_order: Qt.SortOrder = Qt.SortOrder.AscendingOrder  # a first click sorts this way
 
 
-class PagedModel(QAbstractTableModel):
+class TitledColumns:
+    """For a table model whose columns are fixed: their titles in ``COLUMNS``."""
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section]
+        return None
+
+
+class ColumnsModel(QAbstractTableModel):
+    """A read-only table over ``self._rows``, one ``Column`` (title, getter) per column, with
+    an optional tooltip per row."""
+
+    def __init__(self, columns: list[Column], tooltip: Callable | None = None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.columns = columns
+        self.tooltip = tooltip
+        self._rows: list = []
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.columns[section].title
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[index.column()].value(row)
+        if role == Qt.ItemDataRole.ToolTipRole and self.tooltip is not None:
+            return plain_tooltip(self.tooltip(row))
+        return None
+
+
+class PagedModel(ColumnsModel):
     """Rows of one kind (NamedTuples with an ``id``), read through ``count`` and ``page``:
     ``count(service, scope, text) -> ViewCount`` and ``page(service, scope, PageQuery) ->
     list``, where ``scope`` holds the view's other filters (the quarantine's status)."""
@@ -49,18 +94,15 @@ class PagedModel(QAbstractTableModel):
                  count: Callable, page: Callable, *, scope: dict | None = None,
                  tooltip: Callable | None = None, page_size: int = PAGE_SIZE,
                  parent: QObject | None = None):
-        super().__init__(parent)
-        self.columns = columns
+        super().__init__(columns, tooltip, parent)
         self.sorts = sorts
         self._count_fn, self._page_fn = count, page
-        self.tooltip = tooltip
         self.page_size = page_size
         self.scope: dict = dict(scope or {})
         self.text = ""
         self.sort_name = "id"
         self.descending = True  # newest first
         self.view_count: ViewCount | None = None
-        self._rows: list = []
         self._index: dict[int, int] = {}
         self._reader = None  # the EngineBridge: .service and .read(fn, done, failed)
         self._generation = 0  # a result read for an older query is dropped
@@ -72,12 +114,6 @@ class PagedModel(QAbstractTableModel):
         self._refreshed_at = 0.0
         self._stale = False  # a reload failed: the next refresh reloads
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation != Qt.Orientation.Horizontal:
             return None
@@ -87,14 +123,6 @@ class PagedModel(QAbstractTableModel):
             return self.columns[section].first_order
         if role == Qt.ItemDataRole.ToolTipRole and self.columns[section].sort is None:
             return "This column does not sort"
-        return None
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        row = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[index.column()].value(row)
-        if role == Qt.ItemDataRole.ToolTipRole and self.tooltip is not None:
-            return plain_tooltip(self.tooltip(row))
         return None
 
     def canFetchMore(self, parent=QModelIndex()) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Callable, Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 
 from ..core.model import Outcome, Prepared
-from .paged import Column
+from .paged import Column, ColumnsModel
 from .quarantine import _one_line, raw_text
-from .theme import outcome_color, plain_tooltip
+from .theme import outcome_color
 
 _WHERE = re.compile(r"^line [0-9]+(?:, column [0-9]+)?: ")  # the Line column says it already
 
@@ -26,35 +26,13 @@ def _mapping_cell(p: Prepared, proposed: int | None) -> str:
 REASON_COLUMN = 3  # a rejected row's reason spans from here to the last column
 
 
-class StaticRows(QAbstractTableModel):
+class StaticRows(ColumnsModel):
     """A read-only table over a short list of records, one (title, getter) per column; the
     records carry no id, so each update resets the model."""
 
     def __init__(self, columns: Sequence[tuple[str, Callable]], tooltip: Callable | None = None,
                  parent=None):
-        super().__init__(parent)
-        self.columns = [Column(title, value) for title, value in columns]
-        self.tooltip = tooltip
-        self._rows: list = []
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.columns[section].title
-        return None
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        row = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[index.column()].value(row)
-        if role == Qt.ItemDataRole.ToolTipRole and self.tooltip is not None:
-            return plain_tooltip(self.tooltip(row))
-        return None
+        super().__init__([Column(title, value) for title, value in columns], tooltip, parent)
 
     def set_rows(self, rows: list) -> None:
         self.beginResetModel()

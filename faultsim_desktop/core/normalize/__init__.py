@@ -11,8 +11,8 @@ from decimal import Decimal
 from faultsim_desktop.core.model import NormalizedEvent, RejectCode
 
 from .amounts import (
-    CURRENCY_SIGNS, ISO_4217, _currency_from_field, _parse_amount_text,
-    _parse_amount_value, _parse_cents, parse_amount,
+    CURRENCY_SIGNS, ISO_4217, _parse_amount_text,
+    _parse_amount_value, _parse_cents, currency_beside, parse_amount,
 )
 from .fields import (
     _AMOUNT, _CENTS, _CLIENT, _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME,
@@ -184,19 +184,8 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
     if currency_hit is None and amount_found is not found:
         # {"order": {"total": 75}, "currency": "USD"}: a top-level currency covers a nested amount
         currency_hit, prefix = found[_CURRENCY], ""
-    if currency_hit is not None:
-        # The currency sits beside the amount, so it shares the amount's parent, if any.
-        _, currency_key, currency_value = currency_hit
-        currency_field = prefix + currency_key
-        named = _currency_from_field(currency_value, currency_field)
-        if named is not None:
-            if currency is not None and currency != named:
-                raise _reject(
-                    RejectCode.CURRENCY_CONFLICT,
-                    f'amount {_show(value)} in field "{amount_field}" is in {currency} '
-                    f'but field "{currency_field}" says {named}',
-                )
-            currency = named
+    # the currency sits beside the amount, so it shares the amount's parent, if any
+    currency = currency_beside(currency_hit, prefix, currency, value, amount_field)
 
     hit = found[_TIME]
     if hit is not None:

@@ -421,3 +421,22 @@ def parse_amount(value, field: str = "amount") -> tuple[Decimal, str | None]:
     """
     return _parse_amount_value(value, field)
 
+
+def currency_beside(hit, prefix: str, currency: str | None, value, amount_field: str
+                    ) -> str | None:
+    """The amount's currency once the currency field ``hit`` (a scan hit, its field under
+    ``prefix``; None: there is none) is read: the field's currency when it names one, else
+    ``currency`` (the one the amount text gave). CURRENCY_CONFLICT when both name one and
+    they differ."""
+    if hit is None:
+        return currency
+    _, currency_key, currency_value = hit
+    currency_field = prefix + currency_key
+    named = _currency_from_field(currency_value, currency_field)
+    if named is None:
+        return currency
+    if currency is not None and currency != named:
+        raise _reject(RejectCode.CURRENCY_CONFLICT,
+                      f'amount {_show(value)} in field "{amount_field}" is in {currency} '
+                      f'but field "{currency_field}" says {named}')
+    return named

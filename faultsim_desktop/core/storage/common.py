@@ -89,6 +89,17 @@ def content_fingerprint(raw: str | bytes) -> bytes | None:
     except NotCanonicalizable:
         return None
 
+def apply_migrations(conn, migrations: dict, version: int, latest: int) -> None:
+    """Bring a schema at ``version`` to ``latest``: each step's statements (SQL text, or a
+    function of the connection for what SQL alone cannot do) in order."""
+    for target in range(version + 1, latest + 1):
+        for statement in migrations[target]:
+            if callable(statement):
+                statement(conn)
+            else:
+                conn.execute(statement)
+
+
 def _exact_sum(amounts: list[str]) -> Decimal:
     """Sum decimal texts exactly (the money context traps any rounding)."""
     add = MONEY.add

@@ -8,7 +8,7 @@ import psycopg
 
 from ..model import ClientTotal, QuarantineEntry, StoredEvent
 from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
-                      sort_columns, text_filter)
+                      sort_columns, status_and_text)
 from .postgres_schema import _plain, _raw_value, _text
 
 
@@ -164,15 +164,8 @@ class PgReadSession:
 
     @staticmethod
     def _quarantine_where(status: str | None, text: str) -> tuple[list[str], list]:
-        where, args = [], []
-        if status:
-            where.append("status = %s")
-            args.append(status)
-        if text:
-            condition, more = text_filter(QUARANTINE_SEARCHED, _text(text), "%s", "ILIKE")
-            where.append(condition)  # raw is NULL where the input was not UTF-8 text
-            args.extend(more)
-        return where, args
+        # raw is NULL where the input was not UTF-8 text
+        return status_and_text(status, QUARANTINE_SEARCHED, _text(text), "%s", "ILIKE")
 
     def quarantine_count(self, status: str | None = "open", text: str = "") -> ViewCount:
         """How many entries have ``status`` (None: any), and how many of them match ``text``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from ..errors import StorageError, StorageErrorKind
-from .common import _storable, content_fingerprint
+from .common import _storable, apply_migrations, content_fingerprint
 
 SCHEMA_VERSION = 3
 APPLICATION = "faultsim-desktop"
@@ -168,12 +168,7 @@ def _check_schema(conn: psycopg.Connection, label: str, create: bool) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         version = _version(conn, label)  # another process may have done it meanwhile
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[target]:
-                if callable(statement):
-                    statement(conn)
-                else:
-                    conn.execute(statement)
+        apply_migrations(conn, _MIGRATIONS, version, SCHEMA_VERSION)
         if version < SCHEMA_VERSION:
             conn.execute("INSERT INTO meta VALUES ('application', %s), ('schema_version', %s)"
                          " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -7,8 +7,12 @@ from typing import Iterable, Iterator
 
 from ..model import ClientTotal, QuarantineEntry, StoredEvent
 from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
-                      sort_columns, text_filter)
+                      sort_columns, status_and_text)
 from .common import MONEY
+
+# raw is a BLOB where the input was not UTF-8 text: only text is searched
+_QUARANTINE_TEXT = ["CASE WHEN typeof(raw) = 'text' THEN raw END" if c == "raw" else c
+                    for c in QUARANTINE_SEARCHED]
 
 
 class ReadSession:
@@ -137,17 +141,7 @@ class ReadSession:
             (key, since)).fetchone()
 
     def _quarantine_where(self, status: str | None, text: str) -> tuple[list[str], list]:
-        where, args = [], []
-        if status:
-            where.append("status = ?")
-            args.append(status)
-        if text:
-            columns = ["CASE WHEN typeof(raw) = 'text' THEN raw END" if c == "raw" else c
-                       for c in QUARANTINE_SEARCHED]
-            condition, more = text_filter(columns, text, "?")
-            where.append(condition)
-            args.extend(more)
-        return where, args
+        return status_and_text(status, _QUARANTINE_TEXT, text, "?")
 
     def quarantine_count(self, status: str | None = "open", text: str = "") -> ViewCount:
         """How many entries have ``status`` (None: any), and how many of them match ``text``."""

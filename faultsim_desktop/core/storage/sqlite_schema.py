@@ -12,7 +12,8 @@ from urllib.parse import quote
 from ..errors import StorageError, StorageErrorKind
 from ..fingerprint import time_bucket
 from ..parsing import decode_value
-from .common import _content_of, content_fingerprint, explain, missing_error, readonly_error
+from .common import (_content_of, apply_migrations, content_fingerprint, explain, missing_error,
+                     readonly_error)
 
 APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch anyone else's
 SCHEMA_VERSION = 4
@@ -215,12 +216,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = _check_ours(conn, path)
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[target]:
-                if callable(statement):
-                    statement(conn)
-                else:
-                    conn.execute(statement)
+        apply_migrations(conn, _MIGRATIONS, version, SCHEMA_VERSION)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
