@@ -6,11 +6,6 @@ import json
 from ..core.service import IngestService
 from .common import EXIT_OK, existing_db, table
 
-# the columns of IngestService.recent_log, in its order
-_COLUMNS = ("at", "outcome", "client", "amount", "currency", "fingerprint", "attempt",
-            "reason", "source", "line", "event_id", "quarantine_id")
-
-
 def add_parser(sub, common) -> None:
     p = sub.add_parser("log", parents=[common], help="recent outcomes")
     p.add_argument("-n", "--limit", type=int, default=50)
@@ -19,7 +14,7 @@ def add_parser(sub, common) -> None:
 
 def run(args) -> int:
     with IngestService(existing_db(args), workers=0) as svc:
-        rows = [dict(zip(_COLUMNS, r)) for r in reversed(svc.recent_log(args.limit))]
+        rows = [r._asdict() for r in reversed(svc.recent_log(args.limit))]
     if args.json:
         for d in rows:
             d["fingerprint"] = d["fingerprint"].hex() if d["fingerprint"] else None

@@ -185,3 +185,21 @@ class StoredEvent(NamedTuple):
     warnings: str | None  # JSON list, or None
     source: str
     line: int
+
+
+class LogRow(NamedTuple):
+    """One line of the outcome log as ``recent_log`` lists it: an accepted event (from the
+    events table) or another outcome (from the log table)."""
+
+    at: str
+    outcome: str
+    client: str | None
+    amount: str | None
+    currency: str | None
+    fingerprint: bytes | None  # the first 8 bytes
+    attempt: int | None
+    reason: str | None
+    source: str | None
+    line: int | None
+    event_id: int | None
+    quarantine_id: int | None

@@ -32,7 +32,7 @@ from .schemas import Registry
 from .service_mappings import MappingMethods, client_key, mappings_from
 from .dburl import label_of
 from .errors import StorageError
-from .model import ClientTotal, QuarantineEntry
+from .model import ClientTotal, LogRow, QuarantineEntry
 from .storage import WriteSessionAPI as WriteSession, open_backend
 from .writer import Writer, WriteJob, utc_now
 
@@ -451,7 +451,7 @@ class IngestService(MappingMethods):
         with self._reader() as r:
             return r.group_by_events()
 
-    def recent_log(self, limit: int = 100) -> list[tuple]:
+    def recent_log(self, limit: int = 100) -> list[LogRow]:
         with self._reader() as r:
             return r.recent_log(limit)
 

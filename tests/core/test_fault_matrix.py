@@ -70,7 +70,7 @@ def test_library(db, corpus, point, mode):
         else:
             assert not failures and first.failed == 0
         # the log table keeps the same retries and failures the live log showed
-        logged = Counter((row[1], row[6], row[9]) for row in svc.recent_log(limit=10**6)
+        logged = Counter((row.outcome, row.attempt, row.line) for row in svc.recent_log(limit=10**6)
                          if row[1] in ("retrying", "failed"))
         shown = Counter((r.outcome.value, r.attempt, r.line) for r in published
                         if r.outcome in (Outcome.RETRYING, Outcome.FAILED))

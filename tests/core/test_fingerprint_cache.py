@@ -18,7 +18,7 @@ def cached(db_path, open_service):
 
 
 def duplicates_logged(service) -> int:
-    return sum(1 for row in service.recent_log(1000) if row[1] == "duplicate")
+    return sum(1 for row in service.recent_log(1000) if row.outcome == "duplicate")
 
 
 def test_a_cached_duplicate_answers_the_first_answer_byte_for_byte_and_is_logged(cached):

@@ -120,7 +120,7 @@ def test_a_hostile_line_gets_its_rejection_and_the_rest_goes_through(db, open_se
         except UnicodeDecodeError:
             assert entry.raw == line  # kept exactly, invalid bytes included
     log = service.recent_log()
-    assert [(r[1], r[9]) for r in log if r[1] == "rejected"] == [("rejected", 2)]
+    assert [(r.outcome, r.line) for r in log if r.outcome == "rejected"] == [("rejected", 2)]
     assert rss.growth < RSS_BUDGET, f"memory grew by {rss.growth / MIB:.0f} MiB"
 
 
@@ -131,8 +131,8 @@ def test_an_event_with_100000_keys_is_stored_whole(service, tmp_path):
     path = write(tmp_path / "wide.ndjson", BEFORE + b"\n" + line + b"\n" + AFTER + b"\n")
     assert service.ingest_file(path).accepted == 3
     assert totals(service) == {**AROUND, ("wide", None): (1, Decimal("0.01"))}
-    (row,) = [r for r in service.recent_log() if r[2] == "wide"]
-    stored = service.event(row[10])
+    (row,) = [r for r in service.recent_log() if r.client == "wide"]
+    stored = service.event(row.event_id)
     assert stored["raw"] == line.decode() and len(json.loads(stored["raw"])) == 100_002
 
 
@@ -145,7 +145,7 @@ def test_one_field_spelled_50000_ways_keeps_its_warnings_short(service):
     assert len(text) < MIB
     assert service.submit_text(text).wait().accepted == 1
     (row,) = service.recent_log()
-    stored = service.event(row[10])
+    stored = service.event(row.event_id)
     assert stored["amount"] == "1"  # the first spelling, "amount", is the one used
     warnings = json.loads(stored["warnings"])
     assert len(warnings) == 12 and len(stored["warnings"]) < 2000
@@ -170,7 +170,7 @@ def test_bom_crlf_and_mixed_line_endings_end_to_end(service, tmp_path):
     (entry,) = service.quarantine()
     assert entry.line == 6 and entry.reason == "line 6, column 21: expected ',' or '}'"
     assert entry.raw == '{"client": "broken" "amount": 4}'
-    lines = sorted(r[9] for r in service.recent_log())
+    lines = sorted(r.line for r in service.recent_log())
     assert lines == [1, 2, 4, 5, 6, 7]  # a line break is \r\n, \r or \n; the BOM is not text
 
 
@@ -226,11 +226,11 @@ def test_names_that_look_like_code_round_trip_exactly(db, open_service):
     assert totals(service) == want
     assert service.stats() == service.stats_from_events()
     log = service.recent_log()
-    assert sorted(r[2] for r in log) == sorted(NAMES)
+    assert sorted(r.client for r in log) == sorted(NAMES)
     for r in log:
-        stored = service.event(r[10])
-        assert stored["client"] == stored["idempotency_key"] == r[2]
-        assert json.loads(stored["raw"])["note"] == r[2]
+        stored = service.event(r.event_id)
+        assert stored["client"] == stored["idempotency_key"] == r.client
+        assert json.loads(stored["raw"])["note"] == r.client
 
     out = io.StringIO()
     assert service.export_events(out, "ndjson") == len(NAMES)

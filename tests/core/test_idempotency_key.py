@@ -62,7 +62,7 @@ def test_identical_events_in_one_keyed_request_are_one_event_and_a_duplicate(api
     first, second = r.json()["events"]
     assert first == second  # both name the one stored event
     assert service.counts()["events"] == 1
-    assert [row[1] for row in service.recent_log(10)] == ["duplicate", "accepted"]
+    assert [row.outcome for row in service.recent_log(10)] == ["duplicate", "accepted"]
     # exactly what the same text does from a file or a paste
     again = service.submit_text(body).wait()
     assert (again.accepted, again.duplicates) == (0, 2)
@@ -101,7 +101,7 @@ def test_a_retry_gets_the_first_answer_whatever_it_was(api, service):
     # the replays ran nothing: each quarantined input was seen once, each event stored once
     assert sorted(q.times_seen for q in service.quarantine()) == [1, 1]
     assert service.counts()["events"] == 3
-    assert sum(1 for row in service.recent_log(100) if row[1] == "duplicate") == 1
+    assert sum(1 for row in service.recent_log(100) if row.outcome == "duplicate") == 1
 
 
 def test_the_same_key_with_another_body_is_409_and_nothing_is_run(api, service):

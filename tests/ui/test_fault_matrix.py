@@ -53,6 +53,6 @@ def test_window(qtbot, window, corpus, point, mode):
             assert settled and not any(r.outcome is Outcome.FAILED for r in rows)
     else:
         assert not shown
-    logged = Counter((r[1], r[6], r[8], r[9]) for r in window.service.recent_log(limit=10**6)
-                     if r[1] in ("retrying", "failed"))
+    logged = Counter((r.outcome, r.attempt, r.source, r.line) for r in window.service.recent_log(limit=10**6)
+                     if r.outcome in ("retrying", "failed"))
     assert logged == shown  # what the window showed is what `faultsim log` keeps

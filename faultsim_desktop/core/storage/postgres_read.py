@@ -6,7 +6,7 @@ from typing import Callable, Iterable, Iterator
 
 import psycopg
 
-from ..model import ClientTotal, QuarantineEntry, StoredEvent
+from ..model import ClientTotal, LogRow, QuarantineEntry, StoredEvent
 from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
                       sort_columns, status_and_text)
 from .postgres_schema import _plain, _raw_value, _text
@@ -72,7 +72,7 @@ class PgReadSession:
             " (SELECT count(*) FROM quarantine WHERE status = 'open')")
         return {"events": events, "quarantined": quarantined}
 
-    def recent_log(self, limit: int = 100) -> list[tuple]:
+    def recent_log(self, limit: int = 100) -> list[LogRow]:
         accepted = self._rows(
             "SELECT received_at, 'accepted', client, amount::text, nullif(currency, ''),"
             " substr(fingerprint, 1, 8), NULL::int, NULL::text, source, line, id, NULL::bigint"
@@ -80,10 +80,13 @@ class PgReadSession:
         others = self._rows(
             "SELECT at, outcome, client, amount, currency, fingerprint, attempt, reason, source,"
             " line, event_id, quarantine_id FROM log ORDER BY seq DESC LIMIT %s", (limit,))
-        rows = [(r[0], r[1], _plain(r[2]), r[3], r[4], bytes(r[5]) if r[5] is not None else None,
-                 r[6], _plain(r[7]), _plain(r[8]), r[9], r[10], r[11])
-                for r in accepted + others]
-        rows.sort(key=lambda r: (r[0], r[8] or "", r[9] or 0), reverse=True)
+        rows = []
+        for r in map(LogRow._make, accepted + others):
+            fp = r.fingerprint
+            rows.append(r._replace(client=_plain(r.client), reason=_plain(r.reason),
+                                   source=_plain(r.source),
+                                   fingerprint=bytes(fp) if fp is not None else None))
+        rows.sort(key=lambda r: (r.at, r.source or "", r.line or 0), reverse=True)
         return rows[:limit]
 
     _EVENT = ("id, fingerprint, client, client_key, currency, amount::text, event_time,"

@@ -5,7 +5,7 @@ import sqlite3
 from decimal import Decimal
 from typing import Iterable, Iterator
 
-from ..model import ClientTotal, QuarantineEntry, StoredEvent
+from ..model import ClientTotal, LogRow, QuarantineEntry, StoredEvent
 from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
                       sort_columns, status_and_text)
 from .common import MONEY
@@ -52,10 +52,9 @@ class ReadSession:
             "SELECT count(*) FROM quarantine WHERE status = 'open'").fetchone()[0]
         return {"events": events, "quarantined": quarantined}
 
-    def recent_log(self, limit: int = 100) -> list[tuple]:
-        """The newest outcomes first, as (at, outcome, client, amount, currency, fingerprint
-        prefix, attempt, reason, source, line, event_id, quarantine_id): accepted ones from the
-        events table, the others from the log table."""
+    def recent_log(self, limit: int = 100) -> list[LogRow]:
+        """The newest outcomes first: accepted ones from the events table, the others from
+        the log table."""
         accepted = self.conn.execute(
             "SELECT received_at, 'accepted', client, amount, nullif(currency, ''),"
             " substr(fingerprint, 1, 8), NULL, NULL, source, line, id, NULL"
@@ -65,8 +64,8 @@ class ReadSession:
             " line, event_id, quarantine_id FROM log ORDER BY seq DESC LIMIT ?",
             (limit,)).fetchall()
         # both lists are newest first; within one batch (same time) order by source and line
-        merged = sorted(accepted + others, key=lambda r: (r[0], r[8] or "", r[9] or 0),
-                        reverse=True)
+        merged = sorted(map(LogRow._make, accepted + others),
+                        key=lambda r: (r.at, r.source or "", r.line or 0), reverse=True)
         return merged[:limit]
 
     def event(self, event_id: int) -> dict | None:
