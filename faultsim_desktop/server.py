@@ -336,7 +336,7 @@ def bind(host: str, port: int) -> socket.socket:
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets that say TCP, and with
-    # Nagle on, each answer on a kept-alive connection waited ~40 ms for a delayed ACK
+    # Nagle on, each answer on a kept-alive connection waits ~40 ms for a delayed ACK
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

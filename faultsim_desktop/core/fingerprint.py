@@ -85,8 +85,8 @@ _BUCKET_LOW, _BUCKET_HIGH = -(1 << 63), 1 << 63
 def time_bucket(obj: dict) -> int:
     """A number read off the event's own time field: the first part of the SQLite store's
     UNIQUE key, (time_bucket, fingerprint), so that events arriving roughly in time order
-    insert next to each other in that index instead of at random places all over it (at
-    5M events, random places made every insert slower and slower).
+    insert next to each other in that index instead of at random places all over it (inserts
+    at random places grow slower as the index outgrows the page cache: docs/benchmarks.md).
 
     It must never split two events with equal fingerprints: it is a pure function of the
     canonical content, with no reference to key order or to any parser that may change.
