@@ -41,18 +41,35 @@ def test_window(qtbot, window, corpus, point, mode):
     qtbot.waitUntil(lambda: "pending 0" in window.counters_label.text())
     assert injected > 0
 
-    rows = window.log_view.model.rows()
-    # a failure the outbox's retry settled is shown as the attempt it was (saying how it ended)
-    settled = [r for r in rows if r.outcome is Outcome.RETRYING
-               and "settled by a retry from the pending outbox" in (r.reason or "")]
-    shown = Counter(("failed" if r in settled else r.outcome.value, r.attempt, r.source, r.line)
-                    for r in rows if r.outcome in (Outcome.RETRYING, Outcome.FAILED))
+    def window_log():
+        rows = window.log_view.model.rows()
+        # a failure the outbox's retry settled is shown as the attempt it was (saying how it
+        # ended)
+        settled = [r for r in rows if r.outcome is Outcome.RETRYING
+                   and "settled by a retry from the pending outbox" in (r.reason or "")]
+        shown = Counter(("failed" if r in settled else r.outcome.value, r.attempt, r.source,
+                         r.line)
+                        for r in rows if r.outcome in (Outcome.RETRYING, Outcome.FAILED))
+        return rows, settled, shown
+
+    def database_log():
+        return Counter((r.outcome, r.attempt, r.source, r.line)
+                       for r in window.service.recent_log(limit=10**6)
+                       if r.outcome in ("retrying", "failed"))
+
+    # the live log takes the outcomes in batches after the counters: wait for the last ones
+    if point in FAILING and mode is FaultMode.ALWAYS:
+        def all_settled():
+            rows, settled, _ = window_log()
+            return settled and not any(r.outcome is Outcome.FAILED for r in rows)
+        qtbot.waitUntil(all_settled, timeout=30_000)
+    logged = database_log()
+    qtbot.waitUntil(lambda: window_log()[2] == logged, timeout=30_000)
+    rows, settled, shown = window_log()
     if point in FAILING:
         assert shown, "the log shows the retries"
         if mode is FaultMode.ALWAYS:
             assert settled and not any(r.outcome is Outcome.FAILED for r in rows)
     else:
         assert not shown
-    logged = Counter((r.outcome, r.attempt, r.source, r.line) for r in window.service.recent_log(limit=10**6)
-                     if r.outcome in ("retrying", "failed"))
-    assert logged == shown  # what the window showed is what `faultsim log` keeps
+    assert shown == logged  # what the window showed is what `faultsim log` keeps
