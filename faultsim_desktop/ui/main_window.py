@@ -17,6 +17,7 @@ from .crash_control import CrashControl
 from .database_switching import DatabaseSwitching
 from .db_banner import OpenFailedDialog, StorageBanner
 from .dialogs import EventDialog
+from .drilldown import ClientDrilling
 from .editor import EditorPanel
 from .exports import Exports
 from .faults_panel import FaultPanel
@@ -32,7 +33,7 @@ from .window_layout import WindowLayout
 
 
 class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, FileLoading,
-                 Exports, CrashControl, QMainWindow):
+                 Exports, CrashControl, ClientDrilling, QMainWindow):
     """Each mixin holds one job (actions, layout, status bar, databases, files, exports, the
     crash switch); the window owns the widgets they share and wires them to the engine."""
 
@@ -159,6 +160,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.log_view.follow.toggled.connect(self.follow_action.setChecked)
         self.clients.exportRequested.connect(lambda: self.export_dialog("clients-csv"))
         self.clients.schemaRequested.connect(self.open_schemas)
+        self._connect_drilling()
         b.mappingsChanged.connect(self.clients.model.set_versions)
         self.fault_panel.changed.connect(self._on_fault_panel_changed)
         self.quarantine_panel.openInEditor.connect(self.fix_quarantined)
@@ -301,6 +303,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
             d.close()
         if self.schemas_dialog is not None:
             self.schemas_dialog.close()
+        self._close_drilling()
         if self.open_failed_dialog is not None:
             self.open_failed_dialog.close()  # answers "keep the current database"
         self.editor._check_timer.stop()
