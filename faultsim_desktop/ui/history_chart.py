@@ -118,6 +118,9 @@ class HistoryChart(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.getAxis("bottom").setLabel("event time (UTC)")
+        # every curve added to the plot takes these (the plot item sets them on addItem)
+        self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
+        self.plot.getPlotItem().setClipToView(True)
         self.marker = pg.ScatterPlotItem(size=9)
         self.marker.setZValue(10)
         self.plot.addItem(self.marker, ignoreBounds=True)
@@ -248,9 +251,7 @@ class HistoryChart(QWidget):
             drawn = self.lines.get(key)
             if drawn is None:
                 curve = pg.PlotDataItem()
-                curve.setDownsampling(auto=True, method="peak")
-                curve.setClipToView(True)
-                self.plot.addItem(curve)
+                self.plot.addItem(curve)  # downsampled (peak) and clipped to the view
                 self.lines[key] = drawn = _Drawn(curve, line)
                 curve.setPen(self._pen(len(self.lines) - 1))
             else:

@@ -385,6 +385,17 @@ def check_crash(ctx):
     ctx.qtbot.waitUntil(lambda: totals(ctx.w) == EVENTS_TOTALS)
 
 
+def check_client_history(ctx):
+    _ingest_user_events(ctx)
+    ctx.qtbot.waitUntil(lambda: totals(ctx.w) == EVENTS_TOTALS)
+    ctx.w.clients.table.selectAll()
+    ctx.trigger()
+    chart = ctx.w.history_dialog.chart
+    ctx.qtbot.waitUntil(lambda: sorted(chart.legend_names()) == ["acme (USD)", "globex (EUR)"])
+    assert {d.client: d.exact[-1] for d in chart.lines.values()} == {
+        "acme": Decimal("12.75"), "globex": Decimal("7")}
+
+
 def check_fault_point(ctx):
     point = next(p for p, label in POINT_LABELS.items() if label == clean(ctx.action.text()))
     ctx.trigger()
@@ -487,6 +498,7 @@ CHECKS = {
     "Edit/Client schemas…": check_schemas,
     "Edit/Cancel ingest": check_cancel_ingest,
     **{f"View/{title}": check_dock_toggle for title in DOCK_TITLES},
+    "View/Client history…": check_client_history,
     "View/Follow the log": check_follow,
     "View/Reset layout": check_reset_layout,
     "Simulate/Simulate database crash": check_crash,
