@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal, Slot
@@ -61,6 +62,18 @@ def sums_text(sums) -> str:
                       f"event{'s' if r.count != 1 else ''}" for r in sums)
 
 
+AMOUNT_COLUMN = 2
+
+
+class _EventsModel(PagedModel):
+    """Amounts right-aligned, so that their digits line up."""
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == AMOUNT_COLUMN:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return super().data(index, role)
+
+
 class DrillDownPanel(_PagedPanel):
     """The events table with its filters and header; ``show_client`` points it at a client."""
 
@@ -68,10 +81,10 @@ class DrillDownPanel(_PagedPanel):
     historyRequested = Signal(list)  # [client]: open the history chart for it
 
     def __init__(self, parent=None):
-        model = PagedModel([
+        model = _EventsModel([
             Column("#", lambda e: e.id, "id", _DOWN),
             Column("Event time", lambda e: _time(e.event_time), "event_time", _DOWN),
-            Column("Amount", lambda e: e.amount),
+            Column("Amount", lambda e: format_money(Decimal(e.amount))),
             Column("Currency", lambda e: e.currency or NO_CURRENCY),
             Column("Source", lambda e: f"{e.source}:{e.line}"),
             Column("Import", lambda e: f"#{e.import_id}" if e.import_id is not None else ""),
@@ -85,7 +98,7 @@ class DrillDownPanel(_PagedPanel):
         self._refreshed_at = 0.0
         self._late = False  # a change waits for REFRESH_EVERY_S
         cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((8, 20, 14, 9, 22, 7, 20)):
+        for col, chars in enumerate((8, 20, 16, 9, 30, 7, 20)):
             self.table.setColumnWidth(col, cw * chars + 16)
         self.table.setSelectionMode(self.table.SelectionMode.SingleSelection)
         self.table.doubleClicked.connect(self._explain)
@@ -103,8 +116,8 @@ class DrillDownPanel(_PagedPanel):
         self.sums_label.setTextFormat(Qt.TextFormat.PlainText)
         self.sums_label.setWordWrap(True)
         self.sums_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.time_from = self._time_box("drillFrom", "from (2024-01-31, 2024-01-31 12:00…)")
-        self.time_to = self._time_box("drillTo", "to (a date: the whole day)")
+        self.time_from = self._time_box("drillFrom", "from: 2024-01-31 12:00")
+        self.time_to = self._time_box("drillTo", "to: 2024-01-31 (whole day)")
         self.currency_box = QComboBox(self)
         self.currency_box.setObjectName("drillCurrency")
         self.currency_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)

@@ -28,10 +28,14 @@ from .charts import NO_CURRENCY, GroupedAxis, _style_plot, format_money
 from .theme import is_dark
 
 METRICS = ("Cumulative total", "Cumulative count")
+EVERY_CURRENCY = "*"  # the currency box's data for "all currencies" (None is a currency: none)
+# a client keeps its colour; its currencies differ by line style (and legend glyph)
 # ten hues that stay apart on light and dark backgrounds (Tableau 10)
 _COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac")
-_DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
+_DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
+           Qt.PenStyle.DashDotLine)
+_GLYPHS = ("━━", "╍╍", "┅┅", "━┅")
 
 
 def series_name(client: str, currency: str | None) -> str:
@@ -98,6 +102,14 @@ class HistoryChart(QWidget):
         self.metric_box.setObjectName("historyMetric")
         self.metric_box.addItems(METRICS)
         self.metric_box.currentIndexChanged.connect(self._redraw_all)
+        self.currency_box = QComboBox(self)
+        self.currency_box.setObjectName("historyCurrency")
+        self.currency_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.currency_box.setToolTip("Totals in different currencies do not add up: one "
+                                     "currency at a time, or every currency's own lines")
+        self.currency_box.addItem("All currencies", EVERY_CURRENCY)
+        self.currency_box.activated.connect(self._on_currency_chosen)
+        self._currency_chosen = False  # the user picked one: keep it across reloads
         self.title = QLabel(self)
         self.title.setObjectName("historyTitle")
         self.title.setTextFormat(Qt.TextFormat.PlainText)
@@ -107,7 +119,7 @@ class HistoryChart(QWidget):
         self.legend.setObjectName("historyLegend")
         self.legend.setTextFormat(Qt.TextFormat.RichText)  # names escaped (html.escape)
         self.legend.setWordWrap(True)
-        self.hover_label = QLabel(" ", self)
+        self.hover_label = QLabel("Point at a line for its exact running total", self)
         self.hover_label.setObjectName("historyHover")
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
         self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -131,6 +143,7 @@ class HistoryChart(QWidget):
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.title, 1)
+        top.addWidget(self.currency_box)
         top.addWidget(self.metric_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -149,6 +162,7 @@ class HistoryChart(QWidget):
         self._expected: dict[tuple[str, str | None], int] = {}  # counts in the latest totals
         self._dark = False
         self.apply_palette(self.palette())
+        self._redraw_all()
 
     def bind(self, bridge) -> None:
         """Read through the bridge (its reader lane) from now on."""
@@ -159,19 +173,74 @@ class HistoryChart(QWidget):
         self._dark = is_dark(palette)
         _style_plot(self.plot, palette)
         self.empty_text.setColor(palette.color(QPalette.ColorRole.PlaceholderText))
-        for i, drawn in enumerate(self.lines.values()):
-            drawn.curve.setPen(self._pen(i))
+        for drawn in self.lines.values():
+            drawn.curve.setPen(self._pen(drawn))
         self._show_legend()
 
-    def _pen(self, i: int) -> pg.QtGui.QPen:
+    def _color(self, drawn: "_Drawn") -> QColor:
+        keys = [c.casefold() for c in self.clients]
+        key = drawn.client.casefold()
+        i = keys.index(key) if key in keys else len(keys)
         color = QColor(_COLORS[i % len(_COLORS)])
-        if self._dark:
-            color = color.lighter(125)
-        return pg.mkPen(color, width=2, style=_DASHES[(i // len(_COLORS)) % len(_DASHES)])
+        return color.lighter(125) if self._dark else color
+
+    def _style(self, drawn: "_Drawn") -> int:
+        currencies = self.currencies()
+        return currencies.index(drawn.currency) % len(_DASHES) \
+            if drawn.currency in currencies else 0
+
+    def _pen(self, drawn: "_Drawn") -> pg.QtGui.QPen:
+        return pg.mkPen(self._color(drawn), width=2, style=_DASHES[self._style(drawn)])
+
+    def currencies(self) -> list[str | None]:
+        """The currencies of the lines, by code, none last."""
+        return sorted({d.currency for d in self.lines.values()},
+                      key=lambda c: (c is None, c or ""))
+
+    def _shown(self, drawn: "_Drawn") -> bool:
+        cur = self.currency_box.currentData()
+        return cur == EVERY_CURRENCY or (drawn.currency or "") == cur
+
+    @Slot(int)
+    def _on_currency_chosen(self, _index: int) -> None:
+        self._currency_chosen = True
+        self._show_currency()
+
+    def _sync_currencies(self) -> None:
+        """Offer the lines' currencies; unless the user chose, several clients show the
+        currency most of their events are in, one client all of its currencies."""
+        box = self.currency_box
+        current = box.currentData()
+        wanted = [EVERY_CURRENCY] + [c or "" for c in self.currencies()]
+        if [box.itemData(i) for i in range(box.count())] != wanted:
+            box.blockSignals(True)
+            box.clear()
+            for c in wanted:
+                box.addItem("All currencies" if c == EVERY_CURRENCY else c or NO_CURRENCY, c)
+            box.blockSignals(False)
+        if not self._currency_chosen:
+            counts: dict[str, int] = {}
+            for d in self.lines.values():
+                counts[d.currency or ""] = counts.get(d.currency or "", 0) + d.count
+            several = len({d.client.casefold() for d in self.lines.values()}) > 1
+            current = max(counts, key=lambda c: (counts[c], c != "")) \
+                if several and len(counts) > 1 else EVERY_CURRENCY
+        box.blockSignals(True)
+        box.setCurrentIndex(max(0, box.findData(current)))
+        box.blockSignals(False)
+
+    def _show_currency(self) -> None:
+        for drawn in self.lines.values():
+            drawn.curve.setVisible(self._shown(drawn))
+        self._show_legend()
+        self._axis_label()
+        self.marker.clear()
+        self.plot.enableAutoRange()
 
     def set_clients(self, clients: list[str]) -> None:
         """Show these clients' histories (all their currencies), read afresh."""
         self.clients = list(dict.fromkeys(clients))
+        self._currency_chosen = False
         names = ", ".join(self.clients[:4]) + (f" and {len(self.clients) - 4} more"
                                                if len(self.clients) > 4 else "")
         self.title.setText(f"History of {names}" if self.clients else "Client history")
@@ -253,7 +322,6 @@ class HistoryChart(QWidget):
                 curve = pg.PlotDataItem()
                 self.plot.addItem(curve)  # downsampled (peak) and clipped to the view
                 self.lines[key] = drawn = _Drawn(curve, line)
-                curve.setPen(self._pen(len(self.lines) - 1))
             else:
                 drawn.extend(line)
             self._set_data(drawn)
@@ -261,7 +329,10 @@ class HistoryChart(QWidget):
         if counts is not None and any(n > counts.get(k, 0)
                                       for k, n in self._drawn_counts().items()):
             self._request("reload")  # fewer events than drawn: an undo or a reset
-        self._show_legend()
+        for drawn in self.lines.values():  # a new currency may restyle the others
+            drawn.curve.setPen(self._pen(drawn))
+        self._sync_currencies()
+        self._show_currency()
         self.empty_text.setVisible(not self.lines)
         if not self.lines:
             self.empty_text.setPos(0.5, 0.5)
@@ -278,20 +349,31 @@ class HistoryChart(QWidget):
     def _redraw_all(self, *args) -> None:
         for drawn in self.lines.values():
             self._set_data(drawn)
-        counting = self.metric_box.currentIndex() == 1
-        self.plot.getAxis("left").setLabel("events so far" if counting else "total so far")
+        self._axis_label()
         self.plot.enableAutoRange()
+
+    def _axis_label(self) -> None:
+        if self.metric_box.currentIndex() == 1:
+            self.plot.getAxis("left").setLabel("events so far")
+            return
+        cur = self.currency_box.currentData()
+        unit = "" if cur == EVERY_CURRENCY else f" ({cur or NO_CURRENCY})"
+        self.plot.getAxis("left").setLabel(f"total so far{unit}")
 
     def _show_legend(self) -> None:
         parts = []
-        for i, drawn in enumerate(self.lines.values()):
-            color = self._pen(i).color().name()
-            parts.append(f"<span style='color:{color}'>━&nbsp;</span>"
-                         f"{html.escape(series_name(drawn.client, drawn.currency))}")
-        self.legend.setText(" &nbsp; ".join(parts) if parts else "")
+        for drawn in self.lines.values():
+            if not self._shown(drawn):
+                continue
+            name = html.escape(series_name(drawn.client, drawn.currency)).replace(" ", "&nbsp;")
+            parts.append(f"<span style='color:{self._color(drawn).name()}'>"
+                         f"{_GLYPHS[self._style(drawn)]}</span>&nbsp;{name}")
+        self.legend.setText(" &nbsp; ".join(parts))
 
     def legend_names(self) -> list[str]:
-        return [series_name(d.client, d.currency) for d in self.lines.values()]
+        """The series the legend names (those of the currency shown)."""
+        return [series_name(d.client, d.currency) for d in self.lines.values()
+                if self._shown(d)]
 
     def point_text(self, key: tuple[str, str | None], i: int) -> str:
         """What the hover says of point ``i`` of a series: its exact running total."""
@@ -307,7 +389,7 @@ class HistoryChart(QWidget):
         counting = self.metric_box.currentIndex() == 1
         best, found = float("inf"), None
         for key, d in self.lines.items():
-            if not d.count:
+            if not d.count or not self._shown(d):
                 continue
             # the last point at or before x (the running total in force there)
             i = max(0, min(d.count - 1, int(np.searchsorted(d.x, x, side="right")) - 1))
@@ -329,7 +411,7 @@ class HistoryChart(QWidget):
         key, i = found
         d = self.lines[key]
         value = float(i + 1) if self.metric_box.currentIndex() == 1 else float(d.y[i])
-        self.marker.setData([d.x[i]], [value], brush=d.curve.opts["pen"].color())
+        self.marker.setData([d.x[i]], [value], brush=self._color(d))
         self.hover_label.setText(self.point_text(key, i))
 
 
