@@ -46,6 +46,17 @@ class CurrencyTotal(NamedTuple):
     total: Decimal
 
 
+class ClientImport(NamedTuple):
+    """An import that holds events of a client, and how many (the drill-down's import box)."""
+
+    id: int
+    source: str
+    kind: str
+    started_at: str
+    undone_at: str | None
+    events: int
+
+
 class HistorySeries(NamedTuple):
     """A client's events in one currency in event-time order (then id), as columns: the
     history chart accumulates ``amounts`` exactly and draws the sums."""
@@ -80,5 +91,5 @@ def filter_time(text: str, *, end: bool = False) -> str | None:
     return found
 
 
-__all__ = ["CLIENT_EVENT_SORTS", "ClientEvent", "CurrencyTotal", "EventFilter", "HistorySeries",
+__all__ = ["CLIENT_EVENT_SORTS", "ClientEvent", "ClientImport", "CurrencyTotal", "EventFilter", "HistorySeries",
            "RAW_PREVIEW_CHARS", "filter_time"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .client_events import ClientEvent, CurrencyTotal, EventFilter, HistorySeries
+from .client_events import ClientEvent, ClientImport, CurrencyTotal, EventFilter, HistorySeries
 from .paging import PageQuery
 from .service_mappings import client_key
 
@@ -34,6 +34,11 @@ class ClientMethods:
         """The client's aggregate rows, one per currency (what the Clients table shows)."""
         with self._reader() as r:
             return r.client_totals(client_key(client))
+
+    def client_imports(self, client: str, limit: int = 200) -> list[ClientImport]:
+        """The newest ``limit`` imports holding events of the client, with how many each."""
+        with self._reader() as r:
+            return r.client_imports(client_key(client), limit)
 
     def client_history(self, clients: Iterable[str], since_event_id: int | None = None
                        ) -> list[HistorySeries]:

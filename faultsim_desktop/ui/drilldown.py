@@ -16,8 +16,8 @@ from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout)
 
-from ..core.client_events import (CLIENT_EVENT_SORTS, ClientEvent, CurrencyTotal, EventFilter,
-                                  filter_time)
+from ..core.client_events import (CLIENT_EVENT_SORTS, ClientEvent, ClientImport, CurrencyTotal,
+                                  EventFilter, filter_time)
 from ..core.model import ClientTotal
 from .charts import NO_CURRENCY, format_money
 
@@ -33,11 +33,13 @@ REFRESH_EVERY_S = 1.0  # live changes re-read the sums (a scan of the client's e
 
 class DrillCount(NamedTuple):
     """What the header shows: the client's events, those the filters select, and their
-    count and exact total per currency (a ViewCount with the sums added)."""
+    count and exact total per currency (a ViewCount with the sums added), and the imports
+    that hold the client's events (for the import box)."""
 
     total: int
     matching: int
     sums: tuple[CurrencyTotal, ...]
+    imports: tuple[ClientImport, ...] = ()
 
 
 def _count(svc, scope: dict, text: str) -> DrillCount:
@@ -46,7 +48,16 @@ def _count(svc, scope: dict, text: str) -> DrillCount:
         return DrillCount(0, 0, ())
     sums = svc.client_events_summary(client, replace(scope["filter"], text=text))
     every = svc.client_totals(client)
-    return DrillCount(sum(r.count for r in every), sum(r.count for r in sums), tuple(sums))
+    return DrillCount(sum(r.count for r in every), sum(r.count for r in sums), tuple(sums),
+                      tuple(svc.client_imports(client)))
+
+
+def import_label(i: ClientImport) -> str:
+    """'#12 orders.ndjson (file, 2024-05-01 10:00) · 1,234 events'."""
+    source = i.source if len(i.source) <= 40 else "…" + i.source[-39:]
+    undone = " · undone" if i.undone_at else ""
+    return (f"#{i.id} {source} ({i.kind}, {_time(i.started_at)[:16]}) · {i.events:,} "
+            f"event{'s' if i.events != 1 else ''}{undone}")
 
 
 def _page(svc, scope: dict, query) -> list[ClientEvent]:
@@ -126,7 +137,9 @@ class DrillDownPanel(_PagedPanel):
         self.currency_box.currentIndexChanged.connect(self._apply_filters)
         self.import_box = QComboBox(self)
         self.import_box.setObjectName("drillImport")
-        self.import_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.import_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.import_box.setMinimumContentsLength(18)  # the list shows the labels whole
         self.import_box.setToolTip("Only the events of one import (a file, a paste, a request)")
         self.import_box.addItem("Any import", None)
         self.import_box.currentIndexChanged.connect(self._apply_filters)
@@ -211,16 +224,19 @@ class DrillDownPanel(_PagedPanel):
         """(id, label) of the imports the import box offers, newest first."""
         box = self.import_box
         current = box.currentData()
-        wanted = [None] + [i for i, _ in imports]
-        if [box.itemData(i) for i in range(box.count())] == wanted:
+        wanted = [(None, "Any import")] + list(imports)
+        if current is not None and current not in {i for i, _ in imports}:
+            wanted.append((current, box.currentText()))  # chosen: it stays while filtered
+        if [(box.itemData(i), box.itemText(i)) for i in range(box.count())] == wanted:
             return
         box.blockSignals(True)
         box.clear()
-        box.addItem("Any import", None)
-        for i, label in imports:
+        for i, label in wanted:
             box.addItem(label, i)
-        box.setCurrentIndex(max(0, box.findData(current)) if current is not None else 0)
+        box.setCurrentIndex(max(0, box.findData(current)))
         box.blockSignals(False)
+        fm = box.view().fontMetrics()
+        box.view().setMinimumWidth(max(fm.horizontalAdvance(t) for _, t in wanted) + 40)
 
     def select_import(self, import_id: int | None) -> None:
         i = self.import_box.findData(import_id)
@@ -274,6 +290,7 @@ class DrillDownPanel(_PagedPanel):
         if not isinstance(count, DrillCount):
             return
         self._count = count
+        self.set_imports([(i.id, import_label(i)) for i in count.imports])
         noun = "event" if count.total == 1 else "events"
         if self.filtered():
             head = f"{count.matching:,} of {count.total:,} {noun} match the filters"

@@ -135,3 +135,23 @@ def test_history_series_per_client_and_currency_in_event_time_order(service):
     assert [(s.client, s.currency, s.amounts) for s in newer] == [("Acme", "EUR",
                                                                    [Decimal("7")])]
     assert CurrencyTotal("EUR", 4, Decimal("10.31")) in service.client_totals("acme")
+
+
+def test_the_import_filter_and_the_clients_imports(service):
+    store(service, [ev("Acme", "1.10", "EUR"), ev("Acme", "2", "USD"), ev("Beta", "9", "EUR")],
+          source="first.ndjson")
+    store(service, [ev("Acme", "3.30", "EUR")], source="second.ndjson")
+    imports = service.client_imports("ACME")
+    assert [(i.source, i.events, i.undone_at) for i in imports] == [("second.ndjson", 1, None),
+                                                                     ("first.ndjson", 2, None)]
+    first, second = imports[1].id, imports[0].id
+    rows = service.client_events_page("Acme", EventFilter(import_id=first), PageQuery())
+    assert [(e.amount, e.import_id) for e in rows] == [("2", first), ("1.10", first)]
+    assert service.client_events_summary("Acme", EventFilter(import_id=second)) == [
+        CurrencyTotal("EUR", 1, Decimal("3.30"))]
+    # an undone import's events leave the drill-down and its sums, as they leave the totals
+    service.undo_import(first)
+    assert service.client_events_summary("Acme") == service.client_totals("Acme") == [
+        CurrencyTotal("EUR", 1, Decimal("3.30"))]
+    assert [i.id for i in service.client_imports("Acme")] == [second]
+    assert service.client_events_page("Acme", EventFilter(import_id=first), PageQuery()) == []

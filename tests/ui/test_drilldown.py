@@ -257,3 +257,45 @@ def test_the_search_box_filters_clients_by_name(qtbot, window):
     view.search.setText("zzz")
     assert view.model.rowCount() == 0
     assert view.summary.text() == "0 of 14 clients, 0 client/currency rows, 0 events"
+
+
+def test_the_import_filter_lists_the_clients_imports(qtbot, window):
+    ingest(qtbot, window, acme_events(4))
+    ingest(qtbot, window, acme_events(2, start=4) + others(2))
+    qtbot.waitUntil(lambda: len(window.clients.model.rows()) == 5)
+    panel = window.open_drilldown("Acme").panel
+    qtbot.waitUntil(lambda: settled(panel)() and panel.import_box.count() == 3)
+    imports = [i for i in window.service.imports() if i.kind == "paste"]
+    first, second = imports[0].id, imports[1].id
+    assert [panel.import_box.itemData(i) for i in range(3)] == [None, second, first]
+    assert panel.import_box.itemText(2).startswith(f"#{first} pasted (paste, ")
+    assert panel.import_box.itemText(2).endswith(" · 4 events")
+    panel.import_box.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: not panel.model.busy and panel.model.view_count.matching == 2)
+    assert {e.import_id for e in panel.model.rows()} == {second}
+    assert [panel.model.data(panel.model.index(r, 5)) for r in range(2)] == [f"#{second}"] * 2
+    assert panel.title.text() == "Acme — 2 of 6 events match the filters"
+
+
+@RAISE_NOISE
+def test_an_undone_import_leaves_the_drill_down_and_the_history(qtbot, window):
+    ingest(qtbot, window, acme_events(6))
+    ingest(qtbot, window, acme_events(3, start=6))
+    qtbot.waitUntil(lambda: sum(r.count for r in window.clients.model.rows()) == 9)
+    panel = window.open_drilldown("Acme").panel
+    chart = window.open_history(["Acme"]).chart
+    qtbot.waitUntil(lambda: settled(panel)() and panel.model.view_count.matching == 9)
+    qtbot.waitUntil(lambda: sum(d.count for d in chart.lines.values()) == 9)
+    first = min(i.id for i in window.service.imports() if i.kind == "paste")
+    window.service.undo_import(first)
+    window.bridge.refresh()
+    qtbot.waitUntil(lambda: not panel.model.busy and panel.model.view_count.matching == 3,
+                    timeout=20_000)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 3)
+    qtbot.waitUntil(lambda: {(s.currency, s.count, s.total) for s in panel.model.view_count.sums}
+                    == table_sums(window, "Acme"))
+    qtbot.waitUntil(lambda: sum(d.count for d in chart.lines.values()) == 3, timeout=20_000)
+    left = acme_events(3, start=6)
+    for d in chart.lines.values():
+        assert d.exact[-1] == sum((Decimal(e["amount"]) for e in left
+                                   if e.get("currency") == d.currency), Decimal(0))

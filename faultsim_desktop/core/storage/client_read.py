@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Iterable
 
-from ..client_events import (CLIENT_EVENT_SORTS, RAW_PREVIEW_CHARS, ClientEvent, CurrencyTotal,
-                             EventFilter, HistorySeries)
+from ..client_events import (CLIENT_EVENT_SORTS, RAW_PREVIEW_CHARS, ClientEvent, ClientImport,
+                             CurrencyTotal, EventFilter)
 from ..paging import PageQuery, keyset, sort_columns, text_filter
 from .common import MONEY
 
@@ -23,7 +23,7 @@ class _ClientReads:
     _COLLATE = ""  # the collation keyset pages order text by ("" : the backend's own)
     _AMOUNT = "amount"
     _RAW = f"substr(raw, 1, {RAW_PREVIEW_CHARS}), NULL"
-    _IMPORT = "NULL"
+    _IMPORT = "import_id"
     _NOT_INDEXED = "+"  # a prefix that keeps SQLite from choosing a column's index
     _TIME_ORDER = "event_time"
 
@@ -75,6 +75,23 @@ class _ClientReads:
         rows = self._cr_rows(f"SELECT currency, count, total FROM aggregates"
                              f" WHERE client_key = {self._MARK}", [self._cr_text(client_key)])
         return _sorted(CurrencyTotal(c or None, n, Decimal(t)) for c, n, t in rows)
+
+    def client_imports(self, client_key: str, limit: int = 200) -> list[ClientImport]:
+        """The newest ``limit`` imports that hold events of the client, with how many; events
+        stored before imports were recorded belong to none and are not listed."""
+        m = self._MARK
+        counts = dict(self._cr_rows(
+            f"SELECT import_id, count(*) FROM events WHERE client_key = {m}"
+            " AND import_id IS NOT NULL GROUP BY import_id ORDER BY import_id DESC"
+            f" LIMIT {m}", [self._cr_text(client_key), limit]))
+        if not counts:
+            return []
+        ids = sorted(counts)
+        rows = self._cr_rows(
+            f"SELECT id, source, kind, started_at, undone_at FROM imports"
+            f" WHERE id IN ({', '.join([m] * len(ids))}) ORDER BY id DESC", ids)
+        return [ClientImport(i, self._cr_plain(source), kind, started, undone, counts[i])
+                for i, source, kind, started, undone in rows]
 
     def client_history(self, client_keys: Iterable[str], since_id: int = 0
                        ) -> dict[tuple[str, str | None], tuple[list, list, list]]:
