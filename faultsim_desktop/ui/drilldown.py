@@ -106,6 +106,7 @@ class DrillDownPanel(_PagedPanel):
         super().__init__(model, "drillTable", "Filter by raw text or source", parent)
         self.client = ""
         self._signature: tuple | None = None  # the client's aggregate rows last seen
+        self._stats: list[ClientTotal] = []  # the latest totals of every client
         self._refreshed_at = 0.0
         self._late = False  # a change waits for REFRESH_EVERY_S
         cw = self.fontMetrics().averageCharWidth()
@@ -189,10 +190,17 @@ class DrillDownPanel(_PagedPanel):
     def show_client(self, client: str, currency: str | None | object = ANY) -> None:
         """Show ``client``'s events (``currency``: preselect one, None for none; ANY: all)."""
         self.client = client
-        self._signature = None
+        # the totals seen so far: the reload below reads at least what they count
+        self._signature = tuple((r.currency, r.count, r.total) for r in self._rows_of(self._stats))
+        self._late = False
         self.title.setText(client)
         self._select_currency(currency)
+        self.set_currencies([r.currency for r in self._rows_of(self._stats)])
         self.model.set_scope(client=client, filter=self.current_filter())
+
+    def _rows_of(self, stats: list[ClientTotal]) -> list[ClientTotal]:
+        key = self.client.casefold()
+        return [r for r in stats if r.client.casefold() == key]
 
     def _select_currency(self, currency) -> None:
         box = self.currency_box
@@ -313,10 +321,10 @@ class DrillDownPanel(_PagedPanel):
     def on_stats(self, stats: list[ClientTotal]) -> None:
         """New totals: read the client's events again when its rows changed (at most once
         per REFRESH_EVERY_S: the sums scan every event of the client)."""
+        self._stats = stats
         if not self.client:
             return
-        key = self.client.casefold()
-        mine = [r for r in stats if r.client.casefold() == key]
+        mine = self._rows_of(stats)
         self.set_currencies([r.currency for r in mine])
         signature = tuple((r.currency, r.count, r.total) for r in mine)
         if signature != self._signature:
@@ -394,8 +402,7 @@ class ClientDrilling:
             dialog = self.drilldown_dialog = DrillDownDialog(self.bridge, self)
             dialog.panel.historyRequested.connect(self.open_history)
             dialog.explain_requested.connect(self.show_explanation)
-            dialog.panel.set_currencies([r.currency for r in self.clients.model.all_rows()
-                                         if r.client == client])
+            dialog.panel.on_stats(self.clients.model.all_rows())
         dialog.show_client(client, currency)
         return dialog
 
