@@ -433,9 +433,10 @@ class ClientDrilling:
                 event["line"], event_id))
 
     def _close_drilling(self) -> None:
-        for dialog in (self.drilldown_dialog, self.history_dialog):
-            if dialog is not None:
-                dialog.close()
+        if self.drilldown_dialog is not None:
+            self.drilldown_dialog.close()
+        if self.history_dialog is not None:
+            self.history_dialog.shutdown()  # its reader thread stops with the window
 
 
 __all__ = ["ANY", "ClientDrilling", "DrillCount", "DrillDownDialog", "DrillDownPanel",

@@ -1,7 +1,7 @@
 """A client's history: cumulative total (or count) over event time, one line per client and
 currency, updated live while events arrive.
 
-Series are read off the GUI thread (the bridge's reader lane) and turned into numpy arrays in
+Series are read off the GUI thread (a lane of the chart's own) and turned into numpy arrays in
 bulk there: the running sums are exact Decimals (the hover shows them), converted to float only
 for drawing. While events arrive, only the events after the last one drawn are read and
 appended; a reload happens when the appended events would not continue a line (an event older
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QLabel, QSizePol
 
 from ..core.client_events import HistorySeries
 from ..core.model import ClientTotal
+from .bridge import Lane
 from .charts import NO_CURRENCY, GroupedAxis, _style_plot, format_money
 from .theme import is_dark
 
@@ -169,6 +170,7 @@ class HistoryChart(QWidget):
         self.lines: dict[tuple[str, str | None], _Drawn] = {}  # (client key, currency)
         self.last_id = 0  # the newest event drawn
         self._reader = None
+        self._lane: Lane | None = None
         self._generation = 0  # a read made for other clients is dropped
         self._busy = False
         self._want: str | None = None  # "reload" or "append", waiting for the read under way
@@ -178,9 +180,24 @@ class HistoryChart(QWidget):
         self._redraw_all()
 
     def bind(self, bridge) -> None:
-        """Read through the bridge (its reader lane) from now on."""
+        """Read the bridge's service from now on, on a lane of the chart's own: a million
+        events take seconds to read, and the window's totals must not wait for them."""
         self._reader = bridge
+        if self._lane is None:
+            self._lane = Lane("history", self)
+            self._lane.done.connect(self._on_read)
+            self._lane.failed.connect(self._on_read_failed)
         bridge.serviceChanged.connect(lambda _s: self._request("reload"))
+
+    def shutdown(self) -> None:
+        """Stop the chart's reader thread (waits for a read under way). Idempotent."""
+        if self._lane is not None:
+            self._lane.stop()
+            self._lane = None
+        self._reader = None
+
+    def threads(self) -> list:
+        return [self._lane.qthread] if self._lane is not None else []
 
     def apply_palette(self, palette: QPalette) -> None:
         self._dark = is_dark(palette)
@@ -282,7 +299,7 @@ class HistoryChart(QWidget):
         self._next()
 
     def _next(self) -> None:
-        if self._busy or self._reader is None or self._want is None:
+        if self._busy or self._lane is None or self._want is None:
             return
         what, self._want = self._want, None
         clients = list(self.clients)
@@ -302,18 +319,20 @@ class HistoryChart(QWidget):
                           for c in clients for r in svc.client_totals(c)}
                 return "append", lines, counts
         self._busy = True
+        self._lane.submit(str(generation), read)
 
-        def done(result) -> None:
-            self._busy = False
-            if generation == self._generation:
-                self._apply(*result)
-            self._next()
+    @Slot(str, object)
+    def _on_read(self, tag: str, result) -> None:
+        self._busy = False
+        if int(tag) == self._generation and self._reader is not None:
+            self._apply(*result)
+        self._next()
 
-        def failed(message: str) -> None:
-            self._busy = False
-            self.hover_label.setText(f"Could not read the history: {message}")
-            self._next()
-        self._reader.read(read, done, failed)
+    @Slot(str, str)
+    def _on_read_failed(self, _tag: str, message: str) -> None:
+        self._busy = False
+        self.hover_label.setText(f"Could not read the history: {message}")
+        self._next()
 
     def _apply(self, what: str, lines: list[Line], counts: dict | None) -> None:
         if what == "reload":
@@ -442,6 +461,10 @@ class HistoryDialog(QDialog):
         self.resize(1000, 560)
         self.chart.bind(bridge)
         bridge.statsChanged.connect(self.chart.on_stats)
+
+    def shutdown(self) -> None:
+        self.close()
+        self.chart.shutdown()
 
     def show_clients(self, clients: list[str]) -> None:
         self.chart.set_clients(clients)

@@ -125,6 +125,11 @@ def test_ten_clients_lines_legend_and_live_appends(qtbot, window):
     # the count view: the same lines, counting events
     chart.metric_box.setCurrentIndex(1)
     assert float(chart.lines[("client 00", "EUR")].curve.yData[-1]) == 12.0
+    # the chart reads on a thread of its own, which stops with the window
+    threads = chart.threads()
+    assert threads and threads[0].isRunning()
+    window.close()
+    assert not any(t.isRunning() for t in threads)
 
 
 @RAISE_NOISE
