@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QLabel, QSizePol
 
 from ..core.client_events import HistorySeries
 from ..core.model import ClientTotal
-from .bridge import Lane
 from .charts import NO_CURRENCY, GroupedAxis, _style_plot, format_money
+from .drilldown import ReadLane
 from .theme import is_dark
 
 METRICS = ("Cumulative total", "Cumulative count")
@@ -169,8 +169,7 @@ class HistoryChart(QWidget):
         self.clients: list[str] = []
         self.lines: dict[tuple[str, str | None], _Drawn] = {}  # (client key, currency)
         self.last_id = 0  # the newest event drawn
-        self._reader = None
-        self._lane: Lane | None = None
+        self._reader: ReadLane | None = None
         self._generation = 0  # a read made for other clients is dropped
         self._busy = False
         self._want: str | None = None  # "reload" or "append", waiting for the read under way
@@ -182,22 +181,17 @@ class HistoryChart(QWidget):
     def bind(self, bridge) -> None:
         """Read the bridge's service from now on, on a lane of the chart's own: a million
         events take seconds to read, and the window's totals must not wait for them."""
-        self._reader = bridge
-        if self._lane is None:
-            self._lane = Lane("history", self)
-            self._lane.done.connect(self._on_read)
-            self._lane.failed.connect(self._on_read_failed)
+        if self._reader is None:
+            self._reader = ReadLane(bridge, "history", self)
         bridge.serviceChanged.connect(lambda _s: self._request("reload"))
 
     def shutdown(self) -> None:
         """Stop the chart's reader thread (waits for a read under way). Idempotent."""
-        if self._lane is not None:
-            self._lane.stop()
-            self._lane = None
-        self._reader = None
+        if self._reader is not None:
+            self._reader.stop()
 
     def threads(self) -> list:
-        return [self._lane.qthread] if self._lane is not None else []
+        return self._reader.threads() if self._reader is not None else []
 
     def apply_palette(self, palette: QPalette) -> None:
         self._dark = is_dark(palette)
@@ -299,7 +293,7 @@ class HistoryChart(QWidget):
         self._next()
 
     def _next(self) -> None:
-        if self._busy or self._lane is None or self._want is None:
+        if self._busy or self._reader is None or self._want is None:
             return
         what, self._want = self._want, None
         clients = list(self.clients)
@@ -319,20 +313,18 @@ class HistoryChart(QWidget):
                           for c in clients for r in svc.client_totals(c)}
                 return "append", lines, counts
         self._busy = True
-        self._lane.submit(str(generation), read)
 
-    @Slot(str, object)
-    def _on_read(self, tag: str, result) -> None:
-        self._busy = False
-        if int(tag) == self._generation and self._reader is not None:
-            self._apply(*result)
-        self._next()
+        def done(result) -> None:
+            self._busy = False
+            if generation == self._generation:
+                self._apply(*result)
+            self._next()
 
-    @Slot(str, str)
-    def _on_read_failed(self, _tag: str, message: str) -> None:
-        self._busy = False
-        self.hover_label.setText(f"Could not read the history: {message}")
-        self._next()
+        def failed(message: str) -> None:
+            self._busy = False
+            self.hover_label.setText(f"Could not read the history: {message}")
+            self._next()
+        self._reader.read(read, done, failed)
 
     def _apply(self, what: str, lines: list[Line], counts: dict | None) -> None:
         if what == "reload":

@@ -103,6 +103,11 @@ def test_a_click_on_a_client_row_opens_its_events_with_the_rows_totals(qtbot, wi
     qtbot.waitUntil(lambda: not panel.model.busy and panel.model.view_count.total == 1)
     assert [(e.amount, e.currency) for e in panel.model.rows()] == [("103.5", "EUR")]
     assert dialog.windowTitle() == "Client events — Client 03"
+    # its reads run on a thread of their own, which stops with the window
+    threads = dialog.reads.threads()
+    assert threads and threads[0].isRunning()
+    window.close()
+    assert not any(t.isRunning() for t in threads)
 
 
 def test_a_click_on_a_bar_opens_that_clients_events(qtbot, window):
