@@ -235,7 +235,7 @@ class DrillDownPanel(_PagedPanel):
                        "applied on Enter")
         box.editingFinished.connect(self._apply_filters)
         box.textChanged.connect(lambda text: self._apply_filters() if not text else None)
-        box.setMinimumWidth(self.fontMetrics().averageCharWidth() * 22)
+        box.setMinimumWidth(box.fontMetrics().horizontalAdvance(placeholder) + 36)
         return box
 
     def show_client(self, client: str, currency: str | None | object = ANY) -> None:
