@@ -132,15 +132,19 @@ def measure(db: Path, top: int) -> dict:
     lines = "\n".join(json.dumps({"client": chosen[i % len(chosen)], "amount": "1.25",
                                   "currency": "EUR", "timestamp": "2100-01-01T00:00:00Z",
                                   "n": f"live-{time.time_ns()}-{i}"}) for i in range(1000))
-    svc.submit_text(lines, source="live").wait(120)
-    loop2 = QEventLoop()
-    dialog.chart.updated.connect(loop2.quit)
+    before = {k: d.curve for k, d in dialog.chart.lines.items()}
+    drawn = out["points"]
+    summary = svc.submit_text(lines, source="live").wait(120)
+    out["live_accepted"] = summary.accepted
     started = time.perf_counter()
     bridge.refresh()
-    loop2.exec()
+    while sum(d.count for d in dialog.chart.lines.values()) < drawn + summary.accepted \
+            and time.perf_counter() - started < 120:
+        app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
     out["live_append_s"] = round(time.perf_counter() - started, 3)
     out["points_after_append"] = sum(d.count for d in dialog.chart.lines.values())
-    dialog.close()
+    out["appended_not_rebuilt"] = all(dialog.chart.lines[k].curve is c for k, c in before.items())
+    dialog.shutdown()  # its reader thread too
     bridge.shutdown()
     app.processEvents()
     return out
