@@ -391,7 +391,12 @@ def check_client_history(ctx):
     ctx.w.clients.table.selectAll()
     ctx.trigger()
     chart = ctx.w.history_dialog.chart
-    ctx.qtbot.waitUntil(lambda: sorted(chart.legend_names()) == ["acme (USD)", "globex (EUR)"])
+    ctx.qtbot.waitUntil(lambda: len(chart.lines) == 2)
+    assert chart.currency_box.currentText() == "USD"  # the currency most events are in
+    assert chart.legend_names() == ["acme (USD)"]
+    chart.currency_box.setCurrentIndex(chart.currency_box.findText("All currencies"))
+    chart.currency_box.activated.emit(chart.currency_box.currentIndex())
+    assert sorted(chart.legend_names()) == ["acme (USD)", "globex (EUR)"]
     assert {d.client: d.exact[-1] for d in chart.lines.values()} == {
         "acme": Decimal("12.75"), "globex": Decimal("7")}
 
