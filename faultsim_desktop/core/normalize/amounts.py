@@ -459,6 +459,7 @@ def _parse_amount_object(obj: dict, field: str, trace: dict | None = None
             currency = named
             if trace is not None:
                 reading["currency_from"] = f'its field "{field}.{cur_hit[1]}"'
+                reading["currency_field"] = (f"{field}.{cur_hit[1]}", cur_hit[2])
     return amount, currency
 
 
@@ -543,5 +544,9 @@ def _trace_amount_currency(trace: dict, currency: str | None, amount_field: str,
         trace["currency"] = (None, None, f"none: {why} and the amount names none")
         return
     reading = trace.get("reading") or {}
+    inner = reading.get("currency_field")
+    if inner is not None:  # an amount object's own currency field
+        trace["currency"] = (*inner, f"the amount object's currency field ({why} beside it)")
+        return
     trace["currency"] = (amount_field, value, f"from the amount: "
                          f"{reading.get('currency_from') or 'its text'} ({why})")

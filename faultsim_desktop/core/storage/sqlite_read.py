@@ -9,13 +9,14 @@ from ..model import ClientTotal, LogRow, QuarantineEntry, StoredEvent
 from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
                       sort_columns, status_and_text)
 from .common import MONEY
+from .explain_read import SqliteExplainReads
 
 # raw is a BLOB where the input was not UTF-8 text: only text is searched
 _QUARANTINE_TEXT = ["CASE WHEN typeof(raw) = 'text' THEN raw END" if c == "raw" else c
                     for c in QUARANTINE_SEARCHED]
 
 
-class ReadSession:
+class ReadSession(SqliteExplainReads):
     """Queries for any thread that opened its own read connection."""
 
     def __init__(self, conn: sqlite3.Connection):
