@@ -127,7 +127,7 @@ class ExplainPanel(QWidget):
         cw = self.fontMetrics().averageCharWidth()
         for col, chars in enumerate((8, 13, 13)):
             self.fields.setColumnWidth(col, cw * chars + 12)
-        self.fields.setMinimumHeight(self.fontMetrics().height() * 8)
+        self.fields.setMinimumHeight(self.fontMetrics().height() * 5)
         header.sectionResized.connect(lambda *_: self.fields.resizeRowsToContents())
         self.reading = _label(self, "explainReading")
 
@@ -169,20 +169,14 @@ class ExplainPanel(QWidget):
         self.tabs.addTab(copies_page, "Copies")
         self.tabs.addTab(self.warnings, "Warnings")
 
-        top = QWidget(self)
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addWidget(self.fields, 1)
-        tl.addWidget(self.reading)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("explainSplitter")
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.fields)
         self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 3)  # the fields and their rules get the most room
         self.splitter.setStretchFactor(1, 1)
-        self.tabs.setMinimumHeight(self.fontMetrics().height() * 7)
-        top.setMinimumHeight(self.fontMetrics().height() * 11)
+        self.tabs.setMinimumHeight(self.fontMetrics().height() * 5)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
@@ -190,6 +184,7 @@ class ExplainPanel(QWidget):
         layout.addWidget(self.subtitle)
         layout.addWidget(self.problem)
         layout.addWidget(self.go_event_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.reading)
         layout.addWidget(self.splitter, 1)
 
         self.back_button.clicked.connect(self.back)
