@@ -284,9 +284,11 @@ def _text_lines(exp: Explanation):
             yield f"The input holds {exp.source_count} pieces; the first is explained."
     if exp.import_:
         imp = exp.import_
-        yield (f"Import #{imp.get('id')}: {imp.get('kind')} {imp.get('source')}, started "
-               f"{imp.get('started_at')}" + (f", undone {imp['undone_at']}"
-                                             if imp.get("undone_at") else ""))
+        yield (f"Import #{imp['id']}: {imp['kind']} {imp['source']}, started "
+               f"{imp['started_at']}; received {imp['received']:,}, accepted "
+               f"{imp['accepted']:,}, duplicates {imp['duplicates']:,}, rejected "
+               f"{imp['rejected']:,}" + (f"; undone {imp['undone_at']}"
+                                         if imp.get("undone_at") else ""))
     if exp.mapping:
         yield f"Normalized by {exp.mapping}"
     if exp.fingerprint:

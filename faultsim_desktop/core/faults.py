@@ -138,6 +138,17 @@ class FaultSwitch:
         with self._lock:
             self._configs = {p: FaultConfig() for p in FaultPoint}
 
+    def summary(self) -> str:
+        """The settings in force, as an import records them: "off", or the points that can
+        fire ("mid_transaction p=0.4, after_commit next=3")."""
+        with self._lock:
+            on = [f"{p.value} {c.describe()}" for p, c in self._configs.items()
+                  if c.mode is not FaultMode.OFF]
+            enabled = self.enabled
+        if not on or not enabled:
+            return "off"
+        return ", ".join(on) + (f" (seed {self._seed})" if self._seed is not None else "")
+
     @property
     def active(self) -> bool:
         """True while the switch is on and some point can still fire."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
@@ -119,6 +120,7 @@ class Prepared(NamedTuple):
     outbox_id: int | None = None  # set when the event comes back from the pending outbox
     mapping_version: int | None = None  # the client's mapping that normalized it; None: heuristics
     time_bucket: int | None = None  # fingerprint.time_bucket: set for every event to be stored
+    import_tag: "ImportTag | None" = None  # the import it belongs to (None: none recorded)
 
 
 OUTBOX_ID = Prepared._fields.index("outbox_id")  # the writer reads plain tuples by position
@@ -142,6 +144,68 @@ class OutcomeRecord(NamedTuple):
     # the pending outbox entry this outcome is about: set on FAILED (where the event waits) and
     # on every outcome of a retry from the outbox, so counters can settle the earlier FAILED
     outbox_id: int | None = None
+    import_tag: "ImportTag | None" = None  # the import the event belongs to
+
+
+class ImportTag(NamedTuple):
+    """What names one import (a file, a paste, an HTTP request...) before its row exists: its
+    events carry it to the writer, into worker processes and into the pending outbox, and the
+    write transaction that stores the first of them creates the ``imports`` row."""
+
+    uid: int  # random, so two processes never give two imports the same one
+    source: str
+    kind: str  # file, paste, http, resubmit, demo...
+    started_at: str
+    faults: str  # the fault settings in force when it started
+
+    def to_json(self) -> str:
+        return json.dumps(list(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "ImportTag | None":
+        if not text:
+            return None
+        try:
+            return cls(*json.loads(text))
+        except (ValueError, TypeError):
+            return None
+
+
+class ImportRow(NamedTuple):
+    """One import as ``faultsim imports list`` shows it. The counts are read off the stored
+    rows (events, log), so an undo that hands an event to a later import shows there at once;
+    an undone import keeps the counts it had when it was undone."""
+
+    id: int
+    uid: int
+    source: str
+    kind: str
+    started_at: str
+    finished_at: str | None
+    faults: str
+    undone_at: str | None
+    received: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    failed: int
+    pending: int
+
+    def as_dict(self) -> dict:
+        d = self._asdict()
+        d["undone"] = self.undone_at is not None
+        return d
+
+
+class UndoResult(NamedTuple):
+    """What an undo changed: events removed, copies handed to later imports, conflicts
+    accepted in their place; ``already`` when the import was undone before."""
+
+    import_id: int
+    removed: int
+    handed_over: int
+    conflicts_accepted: int
+    already: bool = False
 
 
 class ClientTotal(NamedTuple):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from .fingerprint import NotCanonicalizable, bucket_of, fingerprint, time_bucket
-from .model import Candidate, Prepared, RejectCode, RejectedEvent, Rejection
+from .model import Candidate, ImportTag, Prepared, RejectCode, RejectedEvent, Rejection
 from .normalize import TIME_TIE, normalize_with_time_value
 from .parsing import Chunk, parse_chunk
 from .schemas import Registry, normalize_event
@@ -23,9 +23,17 @@ def _rejected(c: Candidate, rejection: Rejection) -> Prepared:
 
 
 def prepare_one(c: Candidate, received_at: str, outbox_id: int | None = None,
-                registry: Registry | None = None) -> Prepared:
+                registry: Registry | None = None, tag: ImportTag | None = None) -> Prepared:
     """One candidate through normalization (by its client's mapping when ``registry`` has
-    one) and fingerprinting; ingestion and the schema preview both use it."""
+    one) and fingerprinting; ingestion and the schema preview both use it. ``tag`` names
+    the import the event belongs to."""
+    if tag is not None:
+        return _prepare_one(c, received_at, outbox_id, registry)._replace(import_tag=tag)
+    return _prepare_one(c, received_at, outbox_id, registry)
+
+
+def _prepare_one(c: Candidate, received_at: str, outbox_id: int | None,
+                 registry: Registry | None) -> Prepared:
     if c.rejection is not None:
         return _rejected(c, c.rejection)._replace(outbox_id=outbox_id)
     try:
@@ -46,12 +54,12 @@ def prepare_one(c: Candidate, received_at: str, outbox_id: int | None = None,
 
 
 def prepare(candidates: Iterable[Candidate], received_at: str,
-            registry: Registry | None = None) -> list[Prepared]:
-    return [prepare_one(c, received_at, None, registry) for c in candidates]
+            registry: Registry | None = None, tag: ImportTag | None = None) -> list[Prepared]:
+    return [prepare_one(c, received_at, None, registry, tag) for c in candidates]
 
 
-def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = None
-                  ) -> list[tuple]:
+def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = None,
+                  tag: ImportTag | None = None) -> list[tuple]:
     """What a worker process returns: plain tuples in Prepared's field order (a NamedTuple
     costs a Python-level ``__new__`` per item, here and again when unpickled)."""
     out = []
@@ -71,12 +79,12 @@ def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = No
                                                   registry=registry)
                     bucket = time_bucket(obj)
             except (NotCanonicalizable, RejectedEvent):
-                append(tuple(prepare_one(c, received_at, None, registry)))
+                append(tuple(prepare_one(c, received_at, None, registry, tag)))
                 continue
             client, client_key, amount, currency, event_time, idem, warnings = ev
             append((c.text, c.source, c.line, c.column, fp, client, client_key,
                     format(amount, "f"), currency, event_time or received_at, idem, warnings,
-                    None, None, None, version, bucket))
+                    None, None, None, version, bucket, tag))
         else:
-            append(tuple(prepare_one(c, received_at)))
+            append(tuple(prepare_one(c, received_at, None, None, tag)))
     return out

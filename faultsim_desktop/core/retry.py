@@ -73,6 +73,7 @@ class PendingEvent(NamedTuple):
     last_error: str
     # the receipt its rows carry when stored (see Writer): None in an outbox of an older version
     receipt: int | None = None
+    import_tag: str | None = None  # JSON of the ImportTag of the import it belongs to
 
 
 # AUTOINCREMENT: an id is never given to another event. A drain removes the ids it read; had a
@@ -88,22 +89,28 @@ CREATE TABLE IF NOT EXISTS pending (
     failed_at TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     last_error TEXT NOT NULL,
-    receipt INTEGER
+    receipt INTEGER,
+    import_uid INTEGER,
+    import_tag TEXT
 )
 """
 
 
 def _current(conn: sqlite3.Connection) -> bool:
     row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'pending'").fetchone()
-    return row is not None and "AUTOINCREMENT" in row[0].upper() and "RECEIPT" in row[0].upper()
+    return row is not None and all(word in row[0].upper()
+                                   for word in ("AUTOINCREMENT", "RECEIPT", "IMPORT_TAG"))
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Create the table, or bring an older outbox's rows (ids kept) into the current one: with
-    AUTOINCREMENT, and with a receipt column (NULL for the rows it had)."""
+    AUTOINCREMENT, and with receipt and import columns (NULL for the rows it had)."""
     old = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'pending'").fetchone()
     if old and "AUTOINCREMENT" in old[0].upper():
-        conn.execute("ALTER TABLE pending ADD COLUMN receipt INTEGER")
+        if "RECEIPT" not in old[0].upper():
+            conn.execute("ALTER TABLE pending ADD COLUMN receipt INTEGER")
+        conn.execute("ALTER TABLE pending ADD COLUMN import_uid INTEGER")
+        conn.execute("ALTER TABLE pending ADD COLUMN import_tag TEXT")
         return
     if old:
         conn.execute("ALTER TABLE pending RENAME TO pending_v0")
@@ -141,17 +148,17 @@ class Outbox:
         return conn
 
     def add(self, rows: Iterable[tuple], failed_at: str) -> list[int]:
-        """Store (raw, source, line, column, attempts, error[, receipt]) rows; returns their
-        ids, in order."""
-        rows = [(r[0], r[1], r[2], r[3], failed_at, r[4], r[5], r[6] if len(r) > 6 else None)
-                for r in rows]
+        """Store (raw, source, line, column, attempts, error[, receipt[, import tag]]) rows;
+        returns their ids, in order."""
+        rows = [(r[0], r[1], r[2], r[3], failed_at, r[4], r[5], r[6] if len(r) > 6 else None,
+                 *_import_columns(r[7] if len(r) > 7 else None)) for r in rows]
         if not rows:
             return []
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
                 "INSERT INTO pending(raw, source, line, col, failed_at, attempts, last_error,"
-                " receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " receipt, import_uid, import_tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             # AUTOINCREMENT inside one write transaction: the new ids are the last len(rows)
@@ -199,6 +206,21 @@ class Outbox:
             conn.executemany("DELETE FROM pending WHERE id = ?", ids)
             conn.execute("COMMIT")
 
+    def remove_import(self, uid: int) -> int:
+        """Forget the waiting events of one import (it was undone); returns how many."""
+        if not self.path.exists():
+            return 0
+        with closing(self._connect()) as conn:
+            return conn.execute("DELETE FROM pending WHERE import_uid = ?", (uid,)).rowcount
+
+    def count_by_import(self) -> dict[int | None, int]:
+        """How many events wait, by the uid of their import."""
+        if not self.path.exists():
+            return {}
+        with closing(self._connect()) as conn:
+            return dict(conn.execute("SELECT import_uid, count(*) FROM pending"
+                                     " GROUP BY import_uid").fetchall())
+
     def count(self) -> int:
         if not self.path.exists():
             return 0
@@ -210,7 +232,8 @@ class Outbox:
             return []
         with closing(self._connect()) as conn:
             rows = conn.execute(
-                "SELECT id, raw, source, line, col, failed_at, attempts, last_error, receipt"
+                "SELECT id, raw, source, line, col, failed_at, attempts, last_error, receipt,"
+                " import_tag"
                 " FROM pending"
                 " WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, -1 if limit is None else limit),
@@ -242,8 +265,8 @@ class Outbox:
         more, more_args, order = keyset(sort_columns(PENDING_SORTS, query.sort), query, "?")
         if not self.path.exists():
             return []
-        sql = ("SELECT id, raw, source, line, col, failed_at, attempts, last_error, receipt"
-               " FROM pending")
+        sql = ("SELECT id, raw, source, line, col, failed_at, attempts, last_error, receipt,"
+               " import_tag FROM pending")
         if where or more:
             sql += " WHERE " + " AND ".join(where + more)
         with closing(self._connect()) as conn:
@@ -256,3 +279,7 @@ class Outbox:
         while rows := self.list(page, after_id=last):
             yield rows
             last = rows[-1].id
+
+
+def _import_columns(tag) -> tuple[int | None, str | None]:
+    return (None, None) if tag is None else (tag.uid, tag.to_json())

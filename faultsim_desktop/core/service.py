@@ -22,7 +22,8 @@ from .exports import event_json, safe_cell, write_events, write_stats_csv
 from .faults import FaultSwitch
 from .fingercache import FingerprintCache, stored_rows
 from .idempotency import Answer, RequestKeys
-from .model import Candidate, OutcomeRecord, Prepared, RejectCode, Rejection, StoredEvent
+from .model import (Candidate, ImportTag, OutcomeRecord, Prepared, RejectCode, Rejection,
+                    StoredEvent)
 from .normalize import parse_time
 from .paging import PageQuery, ViewCount
 from .parsing import Chunk, decode_value, iter_chunks, parse_chunk, split_text
@@ -30,6 +31,7 @@ from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
 from .schemas import Registry
 from .service_explain import ExplainMethods
+from .service_imports import ImportBusy, ImportMethods
 from .service_mappings import MappingMethods, client_key, mappings_from
 from .dburl import label_of
 from .errors import StorageError
@@ -38,7 +40,8 @@ from .storage import WriteSessionAPI as WriteSession, open_backend
 from .writer import Writer, WriteJob, utc_now
 
 # the names the window, the command line and tests import from here
-__all__ = ["ChildIngest", "FINGERPRINT_CACHE", "IngestService", "POOL_THRESHOLD_BYTES",
+__all__ = ["ChildIngest", "FINGERPRINT_CACHE", "ImportBusy", "IngestService",
+           "POOL_THRESHOLD_BYTES",
            "Summary", "Ticket", "default_db_path", "safe_cell", "tune_gc_for_bulk"]
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("faultsim-desktop", appauthor=False)) / "faultsim.db"
 
 
-class IngestService(MappingMethods, ExplainMethods):
+class IngestService(MappingMethods, ImportMethods, ExplainMethods):
     """Parse, normalize, deduplicate and store events; publish every outcome.
 
     One writer thread owns the database; CPU-heavy parsing of large files runs in worker
@@ -94,6 +97,7 @@ class IngestService(MappingMethods, ExplainMethods):
         self._registry = Registry()
         self._registry_at = float("-inf")  # time.monotonic() of the last read
         self._registry_lock = threading.Lock()
+        self._init_imports()
         self._writer = Writer(self.backend, self.outbox, self.faults, retry or RetryPolicy(),
                               self._publish, batch_size=batch_size, synchronous=synchronous,
                               seed=seed, busy_timeout_ms=busy_timeout_ms)
@@ -197,12 +201,15 @@ class IngestService(MappingMethods, ExplainMethods):
                                          more_coming=more_coming))
 
     def submit_text(self, text: str | bytes, source: str = "pasted", *,
-                    keep_records: bool = False) -> Ticket:
-        """Split, normalize and queue pasted text; returns at once with a Ticket."""
+                    keep_records: bool = False, kind: str = "paste") -> Ticket:
+        """Split, normalize and queue pasted text as an import of its own (``kind``); returns
+        at once with a Ticket."""
         ticket = Ticket()
         if keep_records:
             ticket.keep_records()
-        self._enqueue(prepare(split_text(text, source), utc_now(), self.registry()), ticket)
+        tag = self.new_import(source, kind)
+        self._running_import(tag, ticket)
+        self._enqueue(prepare(split_text(text, source), utc_now(), self.registry(), tag), ticket)
         ticket.seal()
         return ticket
 
@@ -217,11 +224,12 @@ class IngestService(MappingMethods, ExplainMethods):
         ticket.seal()
         return ticket
 
-    def submit_candidates(self, candidates: list[Candidate], *, keep_records: bool = False
-                          ) -> Ticket:
-        """Normalize and queue events already split out of their text (``split_text``), as
-        ``submit_text`` does: the HTTP server looks at them first."""
-        return self.submit_prepared(prepare(candidates, utc_now(), self.registry()),
+    def submit_candidates(self, candidates: list[Candidate], *, keep_records: bool = False,
+                          kind: str = "http") -> Ticket:
+        """Normalize and queue events already split out of their text (``split_text``) as an
+        import of their own, as ``submit_text`` does: the HTTP server looks at them first."""
+        tag = self.new_import(candidates[0].source if candidates else kind, kind)
+        return self.submit_prepared(prepare(candidates, utc_now(), self.registry(), tag),
                                     keep_records=keep_records)
 
     def once(self, key: str, body: bytes, run: Callable[[], tuple[int, bytes]],
@@ -274,19 +282,23 @@ class IngestService(MappingMethods, ExplainMethods):
 
     def ingest_stream(self, stream: BinaryIO, source: str, *, size: int | None = None,
                       progress: Callable[[int, int | None], None] | None = None,
-                      cancel: threading.Event | None = None) -> Summary:
+                      cancel: threading.Event | None = None, kind: str = "file") -> Summary:
+        """Stream a file through the engine as one import (``kind``); blocks until done."""
         ticket = Ticket()
+        tag = self.new_import(source, kind)
+        self._running_import(tag, ticket)
         use_pool = self.workers > 0 and (size is None or size > POOL_THRESHOLD_BYTES)
         cancelled = False
         try:
             if use_pool:
-                cancelled = self._ingest_pooled(stream, source, size, ticket, progress, cancel)
+                cancelled = self._ingest_pooled(stream, source, size, ticket, progress, cancel,
+                                                tag)
             else:
                 for chunk in _noting_refusal(iter_chunks(stream, source), ticket):
                     if cancel is not None and cancel.is_set():
                         cancelled = True
                         break
-                    self._enqueue(prepare(parse_chunk(chunk), utc_now(), self.registry()),
+                    self._enqueue(prepare(parse_chunk(chunk), utc_now(), self.registry(), tag),
                                   ticket, cancel)
                     if progress is not None:
                         progress(_tell(stream), size)
@@ -304,7 +316,7 @@ class IngestService(MappingMethods, ExplainMethods):
                                                  initializer=lower_priority)
             return self._pool
 
-    def _ingest_pooled(self, stream, source, size, ticket, progress, cancel) -> bool:
+    def _ingest_pooled(self, stream, source, size, ticket, progress, cancel, tag) -> bool:
         pool = self._get_pool()
         inflight: deque = deque()
         limit = self.workers * 4 + 2
@@ -314,7 +326,7 @@ class IngestService(MappingMethods, ExplainMethods):
                 if cancel is not None and cancel.is_set():
                     return True
                 inflight.append(pool.submit(process_chunk, chunk, utc_now(),
-                                            self.registry() or None))
+                                            self.registry() or None, tag))
                 while len(inflight) >= limit:  # the file goes on: more chunks will follow
                     items = inflight.popleft().result()
                     self._writer.wait_for_room(BULK_BACKLOG_EVENTS, cancel)
@@ -351,7 +363,8 @@ class IngestService(MappingMethods, ExplainMethods):
             now = utc_now()
             registry = self.registry()  # a pending event is normalized when it is stored
             for page in self.outbox.iter_all():
-                self._enqueue([prepare_one(_candidate_from_pending(p), now, p.id, registry)
+                self._enqueue([prepare_one(_candidate_from_pending(p), now, p.id, registry,
+                                           ImportTag.from_json(p.import_tag))
                                for p in page], ticket)
             ticket.seal()
             summary = ticket.wait()
@@ -423,7 +436,7 @@ class IngestService(MappingMethods, ExplainMethods):
         if entry is None:
             raise KeyError(f"no quarantine entry #{qid}")
         body = entry.raw if text is None else text
-        ticket = self.submit_text(body, source=f"quarantine #{qid}")
+        ticket = self.submit_text(body, source=f"quarantine #{qid}", kind="resubmit")
         summary = ticket.wait()
         if summary.received and summary.accepted + summary.duplicates == summary.received:
             self.in_writer(lambda s: s.set_quarantine_status([qid], "resolved"))

@@ -19,23 +19,26 @@ class ExplainMethods:
         with self._reader() as r:
             rows = r.event_copies(event_id)
         return [Copy(seq, at, outcome if outcome == Outcome.DUPLICATE.value else _KEY_CONFLICT,
-                     source, line, attempt, reason or "", qid)
-                for seq, at, outcome, source, line, attempt, reason, qid in rows]
+                     source, line, attempt, reason or "", qid, import_id)
+                for seq, at, outcome, source, line, attempt, reason, qid, import_id in rows]
 
     def explain_event(self, event_id: int) -> Explanation | None:
         """A stored event explained (None: there is no event ``event_id``): its raw text,
         canonical form and fingerprint, where each role came from and by which rule, how its
-        amount was read, and every copy folded into it."""
+        amount was read, the import it belongs to, and every copy folded into it."""
         with self._reader() as r:
             row = r.event(event_id)
             if row is None:
                 return None
+            import_id = r.event_import(event_id)
             version = row.get("mapping_version")
             mapping = None
             if version is not None:
                 found = r.mapping_version(client_display(row["client"]).casefold(), version)
                 mapping = _mapping(found)
-        return explain_event(row, mapping, self.event_copies(event_id))
+        info = self.import_info(import_id) if import_id is not None else None
+        return explain_event(row, mapping, self.event_copies(event_id),
+                             info.as_dict() if info is not None else None)
 
     def explain_quarantined(self, quarantine_id: int) -> Explanation | None:
         """A quarantined input explained (None: no such entry): what parsing and

@@ -355,7 +355,8 @@ class Writer(threading.Thread):
                        if lost else reason)
                 retrying = [OutcomeRecord(now, Outcome.RETRYING, it.client, it.amount,
                                           it.currency, it.fingerprint, attempt, why,
-                                          it.source, it.line, outbox_id=it.outbox_id)
+                                          it.source, it.line, outbox_id=it.outbox_id,
+                                          import_tag=it.import_tag)
                             for it in map(Prepared._make, items)]
                 self._keep_in_log(retrying, error)
                 self.publish(retrying)
@@ -429,7 +430,7 @@ class Writer(threading.Thread):
         try:
             new_ids = self.outbox.add(
                 [(items[i].raw, items[i].source, items[i].line, items[i].column, attempts,
-                  reason, tickets[i]) for i in fresh], now)
+                  reason, tickets[i], items[i].import_tag) for i in fresh], now)
             for i, oid in zip(fresh, new_ids):
                 ids[i] = oid
             self.outbox.note_failure(again, attempts, reason,
@@ -441,7 +442,7 @@ class Writer(threading.Thread):
                    f"({exc})")
         return [OutcomeRecord(now, Outcome.FAILED, it.client, it.amount, it.currency,
                               it.fingerprint, attempts, why, it.source, it.line,
-                              outbox_id=oid)
+                              outbox_id=oid, import_tag=it.import_tag)
                 for it, oid in zip(items, ids)]
 
 

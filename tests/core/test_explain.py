@@ -218,6 +218,26 @@ def test_copies_list_duplicates_and_key_conflicts(service):
     assert q.fields["amount"]["value"] == 9 and q.fields["key"]["value"] == "k"
 
 
+def test_an_event_names_its_import_and_each_copy_its_own(service):
+    _ingest(service, '{"client": "c", "amount": 1, "event_id": "k"}', "first.ndjson")
+    _ingest(service, '{"amount": 1, "client": "c", "event_id": "k"}', "retry.ndjson")
+    _ingest(service, '{"client": "c", "amount": 9, "event_id": "k"}', "conflict.ndjson")
+    first, retry, conflict = service.imports()
+    exp = service.explain_event(1)
+    assert exp.import_["id"] == first.id and exp.import_["source"] == "first.ndjson"
+    assert exp.import_["kind"] == "paste" and exp.import_["accepted"] == 1
+    assert exp.as_dict()["import"]["undone"] is False
+    assert [c.import_id for c in exp.copies] == [retry.id, conflict.id]
+    assert f"Import #{first.id}: paste first.ndjson" in exp.to_text()
+    # the first import undone, its retry is the event now, in the retry's import
+    service.undo_import(first.id)
+    [row] = service.events_page()
+    now = service.explain_event(row.id)
+    assert now.import_["id"] == retry.id and now.received["source"] == "retry.ndjson"
+    assert [(c.outcome, c.import_id) for c in now.copies] == [("key conflict", conflict.id)]
+    assert now.consistent
+
+
 def test_quarantined_input_says_where_normalization_stopped(service):
     _ingest(service, '{"client": "x", "amount": "twelve", "ts": 5}\n{"client": "y", "amount": 1')
     first, second = sorted(service.quarantine(), key=lambda e: e.id)

@@ -194,6 +194,10 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_data(pg_db):
         conn.execute("DROP TABLE schemas")
         conn.execute("DROP TABLE requests")  # and version 3's
         conn.execute("ALTER TABLE quarantine DROP COLUMN fingerprint")
+        for statement in ("DROP TABLE imports", "DROP TABLE conflicts",  # and version 4's
+                          "ALTER TABLE events DROP COLUMN import_id",
+                          "ALTER TABLE log DROP COLUMN import_id"):
+            conn.execute(statement)
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with IngestService(pg_db, workers=0) as svc:  # upgraded to the current version
         assert svc.submit_text(DURING).wait(30).accepted == 2

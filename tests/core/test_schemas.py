@@ -330,7 +330,7 @@ def test_a_database_from_before_schemas_is_upgraded_in_place(tmp_path):
         assert totals(svc) == {("acme", None): (2, Decimal("100.50"))}
         assert svc.integrity_check() == "ok"
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 5
     conn.close()
 
 

@@ -112,6 +112,10 @@ def test_an_old_database_gets_fingerprints_and_its_stale_entries_resolved(tmp_pa
     with IngestService(path, workers=0) as svc:
         assert svc.submit_text('{"client": "acme", "amount": "1.00"}').wait().accepted == 1
     conn = sqlite3.connect(path, isolation_level=None)
+    for statement in ("DROP TABLE imports", "DROP TABLE conflicts", "DROP INDEX events_import",
+                      "DROP INDEX log_import", "ALTER TABLE events DROP COLUMN import_id",
+                      "ALTER TABLE log DROP COLUMN import_id"):  # schema 5's
+        conn.execute(statement)
     conn.execute("DROP TABLE requests")
     conn.execute("DROP INDEX quarantine_open_fingerprint")
     conn.execute("ALTER TABLE quarantine DROP COLUMN fingerprint")
@@ -141,6 +145,10 @@ def test_an_old_postgresql_database_gets_fingerprints_and_its_stale_entries_reso
     with IngestService(pg_db, workers=0) as svc:
         assert svc.submit_text('{"client": "acme", "amount": "1.00"}').wait().accepted == 1
     with psycopg.connect(pg_db, autocommit=True) as conn:
+        for statement in ("DROP TABLE imports", "DROP TABLE conflicts",
+                          "ALTER TABLE events DROP COLUMN import_id",
+                          "ALTER TABLE log DROP COLUMN import_id"):  # schema 4's
+            conn.execute(statement)
         conn.execute("DROP TABLE requests")
         conn.execute("ALTER TABLE quarantine DROP COLUMN fingerprint")
         conn.execute("ALTER TABLE events DROP COLUMN receipt")

@@ -128,7 +128,7 @@ def test_an_older_database_gets_buckets_and_its_events_stay_duplicates(tmp_path)
         assert (row.count, row.total) == (len(texts) + 1, total + Decimal("0.01"))
         assert svc.integrity_check() == "ok"
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 5
     buckets = [b for (b,) in conn.execute("SELECT time_bucket FROM events ORDER BY id LIMIT 5")]
     assert buckets == [1700000000, 20240301100000, 1700000000123, 0, 9]  # "9 o'clock": 9
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fingerprint'").fetchone()

@@ -13,7 +13,7 @@ _CONFLICT = RejectCode.IDEMPOTENCY_CONFLICT.value
 # and its quarantine entry says it was one. Other rejections that name an event (a 128-bit
 # fingerprint collision) were not folded into it.
 _COPIES = ("SELECT l.seq, l.at, l.outcome, l.source, l.line, l.attempt, l.reason,"
-           " l.quarantine_id FROM log l"
+           " l.quarantine_id, l.import_id FROM log l"
            " LEFT JOIN quarantine q ON q.id = l.quarantine_id"
            " WHERE l.event_id = {m} AND (l.outcome = {m}"
            " OR (l.outcome = {m} AND q.code = {m}))"
@@ -31,9 +31,17 @@ class ExplainReads:
 
     def event_copies(self, event_id: int) -> list[tuple]:
         """The log rows of every duplicate and key conflict folded into event ``event_id``,
-        oldest first: (seq, at, outcome, source, line, attempt, reason, quarantine_id)."""
+        oldest first: (seq, at, outcome, source, line, attempt, reason, quarantine_id,
+        import_id)."""
         sql = _COPIES.format(m=self._MARK)
         return self._explain_rows(sql, (event_id, _DUPLICATE, _REJECTED, _CONFLICT))
+
+    def event_import(self, event_id: int) -> int | None:
+        """The id of the import that stored event ``event_id`` (None: stored before imports
+        were recorded)."""
+        rows = self._explain_rows(f"SELECT import_id FROM events WHERE id = {self._MARK}",
+                                  (event_id,))
+        return rows[0][0] if rows else None
 
     def event_with_key(self, client_key: str, key: str) -> int | None:
         """The id of the stored event holding idempotency key ``key`` of a client."""

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import threading
+from decimal import Decimal
 from typing import Iterable, NamedTuple
 
 import psycopg
@@ -35,7 +36,9 @@ from ..errors import StorageError, StorageErrorKind
 from ..model import Outcome, OutcomeRecord, Prepared, RejectCode
 from .common import _exact_sum, _own_earlier_commit, _raw_bytes, explain, lost_ack_reason
 from .postgres_read import PgReadSession
-from .postgres_schema import _TABLES, _check_schema, _has_meta, _raw_columns, _text
+from .postgres_schema import (_TABLES, _check_schema, _has_meta, _raw_columns, _raw_value,
+                              _text)
+from .undo import UndoMethods
 
 # The pool logs each failed connection attempt; a StorageError already says what is wrong, so
 # without a logging set-up of the application's own these stay off the terminal.
@@ -237,15 +240,17 @@ def _translated(method):
 _BATCH_TABLE = """CREATE TEMP TABLE IF NOT EXISTS faultsim_batch (
     id bigint, fingerprint bytea, client text, client_key text, currency text, amount text,
     event_time text, idempotency_key text, warnings text, source text, line integer, raw text,
-    raw_bytes bytea, mapping_version integer, receipt bigint) ON COMMIT DELETE ROWS"""
+    raw_bytes bytea, mapping_version integer, receipt bigint, import_id bigint)
+    ON COMMIT DELETE ROWS"""
 _BATCH_TYPES = ["int8", "bytea", "text", "text", "text", "text", "text", "text", "text", "text",
-                "int4", "text", "bytea", "int4", "int8"]
+                "int4", "text", "bytea", "int4", "int8", "int8"]
 _INSERT_EVENTS = (
     "INSERT INTO events (id, fingerprint, client, client_key, currency, amount, event_time,"
     " received_at, idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version,"
-    " receipt)"
+    " receipt, import_id)"
     " SELECT id, fingerprint, client, client_key, currency, amount::numeric, event_time, %s,"
-    " idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version, receipt"
+    " idempotency_key, warnings, source, line, raw, raw_bytes, mapping_version, receipt,"
+    " import_id"
     " FROM faultsim_batch ORDER BY fingerprint"
     " ON CONFLICT DO NOTHING RETURNING id, fingerprint")
 _QUARANTINE = (
@@ -275,10 +280,11 @@ class _Reject(NamedTuple):
 def _record(it: Prepared, now: str, outcome: Outcome, attempt: int, reason: str | None,
             event_id: int | None, quarantine_id: int | None = None) -> OutcomeRecord:
     return OutcomeRecord(now, outcome, it.client, it.amount, it.currency, it.fingerprint,
-                         attempt, reason, it.source, it.line, event_id, quarantine_id)
+                         attempt, reason, it.source, it.line, event_id, quarantine_id,
+                         import_tag=it.import_tag)
 
 
-class PgWriteSession:
+class PgWriteSession(UndoMethods):
     """The writer thread's statements on its own connection (reopened when it was lost)."""
 
     def __init__(self, backend: PgBackend, settings: dict[str, str]):
@@ -287,6 +293,10 @@ class PgWriteSession:
         self.conn: psycopg.Connection | None = None
         self._opened = False
         self.detached = False  # a server has no file to let go of: the session reconnects
+        # import uid -> imports.id: committed ones, and those this transaction created
+        self._imports: dict[int, int] = {}
+        self._new_imports: dict[int, int] = {}
+        self._touched: set[int] = set()
 
     def open(self, create: bool) -> None:
         conn = self.backend.connect(**self._settings)
@@ -325,8 +335,12 @@ class PgWriteSession:
     @_translated
     def commit(self) -> None:
         self.conn.execute("COMMIT")
+        self._imports.update(self._new_imports)
+        self._new_imports.clear()
 
     def rollback(self) -> None:
+        self._new_imports.clear()
+        self._touched.clear()
         conn = self.conn
         if conn is None or conn.closed or conn.broken:
             return
@@ -363,6 +377,7 @@ class PgWriteSession:
         first_key: dict[tuple[str, str], int] = {}
         insert: list[int] = []
         later: list[int] = []
+        import_ids = self._import_ids(items)
         for i, it in enumerate(items):
             if it.reject_code is not None:
                 to_quarantine.append(_Reject(i, it.reject_code, it.reason))
@@ -394,7 +409,7 @@ class PgWriteSession:
                            _text(it.idempotency_key),
                            dumps(it.warnings, ensure_ascii=False) if it.warnings else None,
                            _text(it.source), it.line, raw_text, raw_data, it.mapping_version,
-                           receipts[i]))
+                           receipts[i], import_ids[i]))
             cur.execute(_INSERT_EVENTS, (now,))
             inserted = {bytes(fp): eid for eid, fp in cur.fetchall()}
         accepted: list[int] = []
@@ -411,6 +426,7 @@ class PgWriteSession:
             self._decide(cur, items, undecided, records, to_quarantine, attempt, now, receipts)
         if to_quarantine:
             self._quarantine_all(cur, items, to_quarantine, records, attempt, now)
+            self._keep_conflicts(cur, items, to_quarantine, records, import_ids, now)
         self._resolve_stored(cur, records)
         if accepted:
             accepted.sort()  # a client's display form is its first event's, in batch order
@@ -418,7 +434,61 @@ class PgWriteSession:
         done = [r for r in records if r is not None]
         assert len(done) == n
         self._log(cur, done)
+        self._finish_imports(cur, now)
         return done
+
+    def _import_ids(self, items: list[Prepared]) -> list[int | None]:
+        out, last_tag, iid = [], None, None
+        for it in items:
+            if it.import_tag is not last_tag:
+                last_tag, iid = it.import_tag, self.import_id(it.import_tag)
+            out.append(iid)
+        return out
+
+    def import_id(self, tag) -> int | None:
+        """As the SQLite backend's: the id of the import ``tag`` names, its row created by
+        the first of its events to reach the database."""
+        if tag is None:
+            return None
+        iid = self._imports.get(tag.uid) or self._new_imports.get(tag.uid)
+        if iid is None:
+            self.conn.execute("INSERT INTO imports (uid, source, kind, started_at, faults)"
+                              " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uid) DO NOTHING",
+                              (tag.uid, _text(tag.source), tag.kind, tag.started_at, tag.faults))
+            (iid,) = self.conn.execute("SELECT id FROM imports WHERE uid = %s",
+                                       (tag.uid,)).fetchone()
+            self._new_imports[tag.uid] = iid
+        self._touched.add(iid)
+        return iid
+
+    def _finish_imports(self, cur, now: str) -> None:
+        if self._touched:
+            cur.execute("UPDATE imports SET finished_at = %s WHERE id = ANY(%s)",
+                        (now, sorted(self._touched)))
+            self._touched.clear()
+
+    def _keep_conflicts(self, cur, items, jobs: list[_Reject], records, import_ids, now) -> None:
+        """Events that lost their idempotency key are kept whole: undoing the import of the
+        event holding the key accepts them (core/storage/undo.py)."""
+        conflict = RejectCode.IDEMPOTENCY_CONFLICT.value
+        rows = []
+        for job in jobs:
+            if job.code != conflict:
+                continue
+            it = items[job.index]
+            raw_text, raw_data = _raw_columns(it.raw)
+            rows.append((import_ids[job.index], records[job.index].quarantine_id,
+                         it.fingerprint, _text(it.client), _text(it.client_key),
+                         it.currency or "", it.amount, it.event_time, now,
+                         _text(it.idempotency_key),
+                         json.dumps(it.warnings, ensure_ascii=False) if it.warnings else None,
+                         _text(it.source), it.line, raw_text, raw_data, it.mapping_version))
+        if rows:
+            cur.executemany(
+                "INSERT INTO conflicts (import_id, quarantine_id, fingerprint, client,"
+                " client_key, currency, amount, event_time, received_at, idempotency_key,"
+                " warnings, source, line, raw, raw_bytes, mapping_version)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s::numeric,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
 
     def _decide(self, cur, items, undecided, records, to_quarantine, attempt, now, receipts
                 ) -> None:
@@ -534,16 +604,17 @@ class PgWriteSession:
     def _log(self, cur, records: list[OutcomeRecord]) -> None:
         # as in SQLite: accepted outcomes are logged by their event row
         accepted = Outcome.ACCEPTED
+        import_id = self.import_id
         rows = [(r.at, r.outcome.value, _text(r.client), r.amount, r.currency,
                  r.fingerprint[:8] if r.fingerprint else None, r.attempt, _text(r.reason),
-                 _text(r.source), r.line, r.event_id, r.quarantine_id)
+                 _text(r.source), r.line, r.event_id, r.quarantine_id, import_id(r.import_tag))
                 for r in records if r.outcome is not accepted]
         if rows:
             with cur.copy("COPY log (at, outcome, client, amount, currency, fingerprint, attempt,"
-                          " reason, source, line, event_id, quarantine_id)"
+                          " reason, source, line, event_id, quarantine_id, import_id)"
                           " FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["text", "text", "text", "text", "text", "bytea", "int4", "text",
-                                "text", "int4", "int8", "int8"])
+                                "text", "int4", "int8", "int8", "int8"])
                 for row in rows:
                     copy.write_row(row)
 
@@ -551,8 +622,17 @@ class PgWriteSession:
     def log_outcomes(self, records: list[OutcomeRecord]) -> None:
         """Log rows in a transaction of their own: retries and failures, whose batch rolled back."""
         conn = self._live()
-        with conn.transaction():
-            self._log(conn.cursor(), records)
+        try:
+            with conn.transaction():
+                cur = conn.cursor()
+                self._log(cur, records)
+                self._finish_imports(cur, records[0].at if records else "")
+        except BaseException:
+            self._new_imports.clear()
+            self._touched.clear()
+            raise
+        self._imports.update(self._new_imports)
+        self._new_imports.clear()
 
     @_translated
     def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
@@ -596,11 +676,33 @@ class PgWriteSession:
                           (key, version, _text(mapping_json), now, _text(note)))
         return version
 
+    # the hooks core/storage/undo.py runs on
+    _KEPT_COLUMNS = "raw, raw_bytes, mapping_version"
+
+    def _x(self, sql: str, params: tuple = ()):
+        return self.conn.execute(sql.replace("?", "%s"), params)
+
+    def _event_raw(self, event_id: int) -> str | bytes:
+        return _raw_value(*self.conn.execute("SELECT raw, raw_bytes FROM events WHERE id = %s",
+                                             (event_id,)).fetchone())
+
+    @staticmethod
+    def _money(total: Decimal) -> Decimal:
+        return total
+
+    def _undo_done(self) -> None:
+        pass
+
+    @_translated
+    def undo_import(self, import_id: int, now: str, counts: dict):
+        return UndoMethods.undo_import(self, import_id, now, counts)
+
     @_translated
     def reset(self) -> None:
         # the clients' schemas are configuration, not data: they stay (as in SQLite)
         for table in _TABLES:
             self.conn.execute(f"DELETE FROM {table}")
+        self._imports.clear()
 
 
 

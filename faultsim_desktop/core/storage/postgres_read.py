@@ -10,6 +10,7 @@ from ..model import ClientTotal, LogRow, QuarantineEntry, StoredEvent
 from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
                       sort_columns, status_and_text)
 from .explain_read import PgExplainReads
+from .imports_read import ImportReads
 from .postgres_schema import _plain, _raw_value, _text
 
 
@@ -28,7 +29,7 @@ def _brief(row: tuple) -> StoredEvent:
                        received_at, _plain(idempotency_key), warnings, _plain(source), line)
 
 
-class PgReadSession(PgExplainReads):
+class PgReadSession(ImportReads, PgExplainReads):
     """Queries on a read-only connection (usually a pooled one); ``close`` gives it back."""
 
     def __init__(self, backend, conn: psycopg.Connection,
@@ -45,6 +46,9 @@ class PgReadSession(PgExplainReads):
             return self.conn.execute(sql, args).fetchall()
         except psycopg.Error as exc:
             raise self.backend.explain(exc) from None
+
+    def _read(self, sql: str, args=()) -> list[tuple]:
+        return self._rows(sql.replace("?", "%s"), args)
 
     def stats(self) -> list[ClientTotal]:
         rows = self._rows(

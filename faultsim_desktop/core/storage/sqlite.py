@@ -20,6 +20,7 @@ from .common import MONEY, _own_earlier_commit, _raw_bytes, _storable, explain, 
 from .sqlite_files import FileWatch
 from .sqlite_read import ReadSession
 from .sqlite_schema import SCHEMA_VERSION, connect
+from .undo import UndoMethods
 
 _ZERO = Decimal(0)
 _OUTCOME_TEXT = {o: o.value for o in Outcome}  # an Enum's .value is a Python-level property
@@ -27,13 +28,17 @@ _AMOUNT = itemgetter(Prepared._fields.index("amount"))
 _EVENT_TIME = itemgetter(Prepared._fields.index("event_time"))
 _EVENT_COLUMNS = ("fingerprint", "client", "client_key", "currency", "amount", "event_time",
                   "received_at", "idempotency_key", "warnings", "source", "line", "raw",
-                  "mapping_version", "time_bucket", "receipt")
+                  "mapping_version", "time_bucket", "receipt", "import_id")
 _RAW = _EVENT_COLUMNS.index("raw")
 _INSERT_EVENT = (f"INSERT INTO events({', '.join(_EVENT_COLUMNS)})"
                  f" VALUES ({','.join('?' * len(_EVENT_COLUMNS))}) ON CONFLICT DO NOTHING")
+_CONFLICT_COLUMNS = (("import_id", "quarantine_id") + _EVENT_COLUMNS[:_RAW + 1]
+                     + ("mapping_version", "time_bucket"))
+_KEEP_CONFLICT = (f"INSERT INTO conflicts({', '.join(_CONFLICT_COLUMNS)})"
+                  f" VALUES ({','.join('?' * len(_CONFLICT_COLUMNS))})")
 
 
-class WriteSession:
+class WriteSession(UndoMethods):
     """The writer thread's statements. One instance per write connection; one thread only.
 
     It keeps the aggregates in memory, checked against ``PRAGMA data_version`` at the start of
@@ -63,6 +68,10 @@ class WriteSession:
         # bumped when stored events may have changed other than by this session's inserts (its
         # reset, another connection's commit): a cache of stored rows keyed by it stays exact
         self.generation = 0
+        # import uid -> imports.id: committed ones, and those this transaction created
+        self._imports: dict[int, int] = {}
+        self._new_imports: dict[int, int] = {}
+        self._touched: set[int] = set()  # imports this transaction stored outcomes for
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -70,6 +79,7 @@ class WriteSession:
         if self._version is not None and version != self._version:
             self.generation += 1
         if self._aggs is None or self._open_fps is None or version != self._version:
+            self._imports.clear()  # another connection may have reset the database
             self._load_aggregates()
             self._version = version
 
@@ -120,9 +130,13 @@ class WriteSession:
         if self._pending_aggs:
             self._aggs.update(self._pending_aggs)
         self._pending_aggs = None
+        self._imports.update(self._new_imports)
+        self._new_imports.clear()
 
     def rollback(self) -> None:
         self._pending_aggs = None
+        self._new_imports.clear()
+        self._touched.clear()
         self._aggs = None  # reload at the next begin: never trust state a failure touched
         self._open_fps = None
         if self.conn.in_transaction:
@@ -149,19 +163,24 @@ class WriteSession:
         resolved: list[tuple[bytes]] = []  # stored content that open quarantine entries hold
         if receipts is None:
             receipts = repeat(None)
+        last_tag = import_id = None
         for it, receipt in zip(items, receipts):
             (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
-             idem, warnings, reject_code, reason, _outbox, mapping_version, bucket) = it
+             idem, warnings, reject_code, reason, _outbox, mapping_version, bucket, tag) = it
+            if tag is not last_tag:  # an import's events come in runs
+                import_id = self.import_id(tag)
+                last_tag = tag
             if reject_code is not None:
                 qid = self.quarantine(raw, reject_code, reason, source, line, column, now, fp)
                 logged.append(OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
-                                            attempt, reason, source, line, None, qid))
+                                            attempt, reason, source, line, None, qid,
+                                            import_tag=tag))
                 append(logged[-1])
                 continue
             key = (client_key, currency or "")
             row = (fp, client, client_key, key[1], amount, event_time, now, idem,
                    json.dumps(warnings, ensure_ascii=False) if warnings else None,
-                   source, line, raw, mapping_version, bucket, receipt)
+                   source, line, raw, mapping_version, bucket, receipt, import_id)
             try:
                 cur = execute(_INSERT_EVENT, row)
             except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
@@ -179,7 +198,7 @@ class WriteSession:
                     d.append(it)
                 append(record(OutcomeRecord, (now, accepted, client, amount, currency, fp,
                                               attempt, None, source, line, cur.lastrowid, None,
-                                              None)))
+                                              None, tag)))
                 continue
             found = execute("SELECT id, fingerprint, receipt FROM events WHERE time_bucket = ?"
                             " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
@@ -192,17 +211,18 @@ class WriteSession:
                     # the event row is its log entry, as for any accepted event
                     append(OutcomeRecord(now, accepted, client, amount, currency, fp, attempt,
                                          lost_ack_reason(stored_receipt), source, line,
-                                         stored_id))
+                                         stored_id, import_tag=tag))
                     continue
                 r = OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
-                                  f"same as event #{stored_id}", source, line, stored_id)
+                                  f"same as event #{stored_id}", source, line, stored_id,
+                                  import_tag=tag)
             elif found is not None:  # 2**-128 odds: say so rather than drop a real event
                 reason = (f"its fingerprint shares 128 bits with event #{stored_id}'s but "
                           "differs; it was not stored (report this)")
                 qid = self.quarantine(raw, RejectCode.FINGERPRINT_COLLISION.value, reason,
                                       source, line, column, now, fp)
                 r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
-                                  attempt, reason, source, line, stored_id, qid)
+                                  attempt, reason, source, line, stored_id, qid, import_tag=tag)
             else:
                 (first_id,) = execute("SELECT id FROM events WHERE client_key = ?"
                                       " AND idempotency_key = ?", (client_key, idem)
@@ -212,8 +232,11 @@ class WriteSession:
                           "the first one stands")
                 qid = self.quarantine(raw, RejectCode.IDEMPOTENCY_CONFLICT.value, reason,
                                       source, line, column, now, fp)
+                # kept whole: undoing the import of the event that holds the key accepts it
+                self.cur.execute(_KEEP_CONFLICT, (import_id, qid) + row[:_RAW]
+                                 + (_storable(raw), mapping_version, bucket))
                 r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
-                                  reason, source, line, first_id, qid)
+                                  reason, source, line, first_id, qid, import_tag=tag)
             append(r)
             logged.append(r)
         if deltas:
@@ -222,7 +245,31 @@ class WriteSession:
             self.cur.executemany("UPDATE quarantine SET status = 'resolved'"
                                  " WHERE fingerprint = ? AND status = 'open'", resolved)
         self._log(logged)
+        self._finish_imports(now)
         return records
+
+    def import_id(self, tag) -> int | None:
+        """The id of the import ``tag`` names, its row created (inside the open
+        transaction) by the first of its events to reach the database."""
+        if tag is None:
+            return None
+        iid = self._imports.get(tag.uid) or self._new_imports.get(tag.uid)
+        if iid is None:
+            self.cur.execute("INSERT INTO imports(uid, source, kind, started_at, faults)"
+                             " VALUES (?,?,?,?,?) ON CONFLICT(uid) DO NOTHING",
+                             (tag.uid, _storable(tag.source), tag.kind, tag.started_at,
+                              tag.faults))
+            (iid,) = self.cur.execute("SELECT id FROM imports WHERE uid = ?",
+                                      (tag.uid,)).fetchone()
+            self._new_imports[tag.uid] = iid
+        self._touched.add(iid)
+        return iid
+
+    def _finish_imports(self, now: str) -> None:
+        if self._touched:
+            self.cur.executemany("UPDATE imports SET finished_at = ? WHERE id = ?",
+                                 [(now, i) for i in self._touched])
+            self._touched.clear()
 
     def _apply_deltas(self, deltas: dict[tuple[str, str], list], new_clients: dict[str, str]
                       ) -> None:
@@ -268,25 +315,32 @@ class WriteSession:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self._log(records)
+            self._finish_imports(records[0].at if records else "")
             self.conn.execute("COMMIT")
         except BaseException:
+            self._new_imports.clear()
+            self._touched.clear()
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+        self._imports.update(self._new_imports)
+        self._new_imports.clear()
 
     def _log(self, records: list[OutcomeRecord]) -> None:
         # Accepted outcomes are not copied here: the event row (received_at, source, line) is
         # their log entry, and skipping them halves what a batch writes.
         accepted = Outcome.ACCEPTED
         text = _OUTCOME_TEXT
+        import_id = self.import_id
         rows = [(r.at, text[r.outcome], r.client, r.amount, r.currency,
                  r.fingerprint[:8] if r.fingerprint else None, r.attempt, r.reason, r.source,
-                 r.line, r.event_id, r.quarantine_id) for r in records if r.outcome is not accepted]
+                 r.line, r.event_id, r.quarantine_id, import_id(r.import_tag))
+                for r in records if r.outcome is not accepted]
         if rows:
             self.cur.executemany(
                 "INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt,"
-                " reason, source, line, event_id, quarantine_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                " reason, source, line, event_id, quarantine_id, import_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
                    line: int, column: int, now: str, fingerprint: bytes | None = None) -> int:
@@ -335,10 +389,32 @@ class WriteSession:
                          " VALUES (?,?,?,?,?)", (client_key, version, mapping_json, now, note))
         return version
 
+    # the hooks core/storage/undo.py runs on
+    _KEPT_COLUMNS = "raw, mapping_version, time_bucket"
+
+    def _x(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def _event_raw(self, event_id: int) -> str | bytes:
+        return self.conn.execute("SELECT raw FROM events WHERE id = ?", (event_id,)).fetchone()[0]
+
+    @staticmethod
+    def _money(total: Decimal) -> str:
+        return str(total)
+
+    def _undo_done(self) -> None:
+        # stored events changed other than by inserts: every cache is read again
+        self._pending_aggs = None
+        self._aggs = None
+        self._open_fps = None
+        self.generation += 1
+
     def reset(self) -> None:
         # the clients' schemas are configuration, not data: they stay
-        for table in ("events", "clients", "aggregates", "quarantine", "log", "requests"):
+        for table in ("events", "clients", "aggregates", "quarantine", "log", "requests",
+                      "imports", "conflicts"):
             self.cur.execute(f"DELETE FROM {table}")
+        self._imports.clear()
         self.generation += 1
         self._pending_aggs = None
         self._aggs, self._clients, self._open_fps = {}, set(), set()

@@ -10,17 +10,21 @@ from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCoun
                       sort_columns, status_and_text)
 from .common import MONEY
 from .explain_read import SqliteExplainReads
+from .imports_read import ImportReads
 
 # raw is a BLOB where the input was not UTF-8 text: only text is searched
 _QUARANTINE_TEXT = ["CASE WHEN typeof(raw) = 'text' THEN raw END" if c == "raw" else c
                     for c in QUARANTINE_SEARCHED]
 
 
-class ReadSession(SqliteExplainReads):
+class ReadSession(ImportReads, SqliteExplainReads):
     """Queries for any thread that opened its own read connection."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+
+    def _read(self, sql: str, args=()) -> list[tuple]:
+        return self.conn.execute(sql, args).fetchall()
 
     def stats(self) -> list[ClientTotal]:
         rows = self.conn.execute(

@@ -16,7 +16,7 @@ from .common import (_content_of, apply_migrations, content_fingerprint, explain
                      readonly_error)
 
 APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch anyone else's
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def writable_problem(path: Path) -> StorageError | None:
@@ -187,7 +187,48 @@ _SCHEMA_V4 = [
     # so a retry tells its own earlier commit, whose acknowledgement was lost, from a duplicate.
     "ALTER TABLE events ADD COLUMN receipt INTEGER",
 ]
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
+# Imports are first-class (core/storage/undo.py): every event and log row names the import
+# that sent it, and an event that lost its idempotency key to another is kept whole in
+# ``conflicts``, so undoing the other can accept it exactly as if the other never came.
+_SCHEMA_V5 = [
+    """CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        uid INTEGER NOT NULL UNIQUE,     -- core.model.ImportTag.uid
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,                -- its latest stored outcome
+        faults TEXT NOT NULL,
+        undone_at TEXT,
+        counts TEXT                      -- JSON: its counts when it was undone
+    )""",
+    "ALTER TABLE events ADD COLUMN import_id INTEGER",
+    # an import's events are inserted in id order: its index entries are appended, not scattered
+    "CREATE INDEX events_import ON events(import_id)",
+    "ALTER TABLE log ADD COLUMN import_id INTEGER",
+    "CREATE INDEX log_import ON log(import_id, outcome)",
+    """CREATE TABLE conflicts (
+        id INTEGER PRIMARY KEY,
+        import_id INTEGER,
+        quarantine_id INTEGER,
+        fingerprint BLOB NOT NULL,
+        client TEXT NOT NULL,
+        client_key TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        event_time TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        warnings TEXT,
+        source TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        raw NOT NULL,
+        mapping_version INTEGER,
+        time_bucket INTEGER NOT NULL
+    )""",
+    "CREATE INDEX conflicts_key ON conflicts(client_key, idempotency_key)",
+]
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4, 5: _SCHEMA_V5}
 
 
 def _check_ours(conn: sqlite3.Connection, path: Path) -> int:

@@ -1,0 +1,271 @@
+"""Undoing an import exactly, in one transaction, on either backend.
+
+Undone, an import leaves the database as if it had never been ingested and the imports that
+remain had been ingested in order (by import id). Only the events it stored, and the arrivals
+they decided, can change:
+
+- An event of the import that no remaining import sent again leaves the events and the totals.
+- An event some remaining import also sent (a copy recorded as a duplicate, or an event that
+  lost the idempotency key to it, kept in ``conflicts``) goes to the first such arrival in
+  import order, and the later arrivals are decided again against that one: a copy of the same
+  content becomes a copy of the new holder; other content under the same key becomes (or
+  stays) a key conflict with it.
+- Its key conflicts and quarantine entries no remaining import shares are withdrawn; its log
+  rows stay, as history, under an import marked undone.
+
+Everything happens in the caller's transaction, so an undo killed half-way leaves nothing
+half-done: the database is as before, and the undo can be run again.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+from typing import NamedTuple
+
+from ..model import RejectCode, UndoResult
+from .common import MONEY
+
+_ZERO = Decimal(0)
+_CONFLICT = RejectCode.IDEMPOTENCY_CONFLICT.value
+
+
+class _Arrival(NamedTuple):
+    """A later arrival of an undone event's content or key."""
+
+    order: tuple  # (import id, line, kind, row id): the order a replay meets them in
+    kind: str  # "copy": a log row, outcome duplicate; "conflict": a conflicts row
+    row_id: int  # log.seq or conflicts.id
+    import_id: int
+    source: str
+    line: int
+    at: str
+    fingerprint: bytes | None  # a conflict's own content; a copy's is the event's
+
+
+class _Delta:
+    __slots__ = ("count", "total", "removed_times", "added_times", "display")
+
+    def __init__(self) -> None:
+        self.display: str | None = None  # the client's display form, for a new total's row
+        self.count = 0
+        self.total = _ZERO
+        self.removed_times: list[str] = []
+        self.added_times: list[str] = []
+
+
+def conflict_reason(key: str, client: str, holder: int) -> str:
+    return (f"idempotency key {key!r} of client {client!r} was already used by event "
+            f"#{holder} with different content; the first one stands")
+
+
+class UndoMethods:
+    """Mixed into both write sessions. A backend provides ``_x(sql, params)`` (``?``
+    placeholders, returns a cursor), ``_KEPT_COLUMNS`` (the columns that differ: raw text and
+    index keys), ``_event_raw(id)``, ``_money(Decimal)`` and ``_undo_done()``."""
+
+    _KEPT_COLUMNS = ""
+
+    def undo_import(self, import_id: int, now: str, counts: dict) -> UndoResult:
+        row = self._x("SELECT undone_at FROM imports WHERE id = ?", (import_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"there is no import #{import_id}")
+        if row[0] is not None:
+            return UndoResult(import_id, 0, 0, 0, already=True)
+        undone = {i for (i,) in self._x("SELECT id FROM imports WHERE undone_at IS NOT NULL",
+                                        ())} | {import_id}
+        deltas: dict[tuple[str, str], _Delta] = defaultdict(_Delta)
+        arrivals = self._arrivals(import_id, undone)
+        handed = accepted = 0
+        for event_id, later in arrivals.items():
+            later.sort()
+            if later[0].kind == "copy":
+                self._hand_over(event_id, later[0])
+                handed += 1
+            else:
+                self._replace(event_id, later, deltas, now)
+                accepted += 1
+        removed = self._remove_rest(import_id, deltas)
+        self._withdraw(import_id, undone)
+        self._apply(deltas)
+        self._x("UPDATE imports SET undone_at = ?, counts = ? WHERE id = ?",
+                (now, json.dumps(counts), import_id))
+        self._undo_done()
+        return UndoResult(import_id, removed + accepted, handed, accepted)
+
+    def _arrivals(self, import_id: int, undone: set[int]) -> dict[int, list[_Arrival]]:
+        """Undone events' later arrivals from remaining imports, by event id."""
+        out: dict[int, list[_Arrival]] = defaultdict(list)
+        for seq, eid, iid, source, line, at in self._x(
+                "SELECT l.seq, l.event_id, l.import_id, l.source, l.line, l.at FROM log l"
+                " JOIN events e ON e.id = l.event_id WHERE e.import_id = ?"
+                " AND l.outcome = 'duplicate' AND l.import_id IS NOT NULL",
+                (import_id,)).fetchall():
+            if iid not in undone:
+                out[eid].append(_Arrival((iid, line, 0, seq), "copy", seq, iid, source, line,
+                                         at, None))
+        for cid, eid, iid, source, line, at, fp in self._x(
+                "SELECT c.id, e.id, c.import_id, c.source, c.line, c.received_at, c.fingerprint"
+                " FROM conflicts c JOIN events e ON e.client_key = c.client_key"
+                " AND e.idempotency_key = c.idempotency_key"
+                " WHERE e.import_id = ? AND c.import_id IS NOT NULL", (import_id,)).fetchall():
+            if iid not in undone:
+                out[eid].append(_Arrival((iid, line, 1, cid), "conflict", cid, iid, source,
+                                         line, at, bytes(fp)))
+        return out
+
+    def _hand_over(self, event_id: int, first: _Arrival) -> None:
+        """The event stays, as the first copy's: that copy becomes its import's accepted
+        event (its log row goes: an accepted event's row is its log entry)."""
+        self._x("UPDATE events SET import_id = ?, source = ?, line = ?, received_at = ?,"
+                " receipt = NULL WHERE id = ?",
+                (first.import_id, first.source, first.line, first.at, event_id))
+        self._x("DELETE FROM log WHERE seq = ?", (first.row_id,))
+
+    def _replace(self, event_id: int, later: list[_Arrival], deltas, now: str) -> None:
+        """The first later arrival holds other content under the event's key: it is accepted
+        in the event's place, and every later arrival is decided again against it."""
+        fp, client, key_, currency, amount, event_time, idem = self._x(
+            "SELECT fingerprint, client, client_key, currency, amount, event_time,"
+            " idempotency_key FROM events WHERE id = ?", (event_id,)).fetchone()
+        fp = bytes(fp)
+        first = later[0]
+        # arrivals of the undone event's own content now conflict with the new holder: they
+        # need its row whole, so they are kept before it goes
+        copies = [a for a in later[1:] if a.kind == "copy"]
+        raw = self._event_raw(event_id) if copies else None
+        kept = []
+        for a in copies:
+            (cid,) = self._x(
+                "INSERT INTO conflicts (import_id, quarantine_id, fingerprint, client,"
+                " client_key, currency, amount, event_time, received_at, idempotency_key,"
+                f" warnings, source, line, {self._KEPT_COLUMNS}) SELECT ?, NULL, fingerprint,"
+                " client, client_key, currency, amount, event_time, ?, idempotency_key,"
+                f" warnings, ?, ?, {self._KEPT_COLUMNS} FROM events WHERE id = ? RETURNING id",
+                (a.import_id, a.at, a.source, a.line, event_id)).fetchone()
+            kept.append((a, cid))
+        self._x("DELETE FROM events WHERE id = ?", (event_id,))
+        d = deltas[(key_, currency)]
+        d.count -= 1
+        d.total = MONEY.subtract(d.total, Decimal(amount))
+        d.removed_times.append(event_time)
+        (new_id, new_client, new_key, new_currency, new_amount, new_time) = self._x(
+            "INSERT INTO events (fingerprint, client, client_key, currency, amount, event_time,"
+            f" received_at, idempotency_key, warnings, source, line, import_id,"
+            f" {self._KEPT_COLUMNS}) SELECT fingerprint, client, client_key, currency, amount,"
+            " event_time, received_at, idempotency_key, warnings, source, line, import_id,"
+            f" {self._KEPT_COLUMNS} FROM conflicts WHERE id = ?"
+            " RETURNING id, client, client_key, currency, amount, event_time",
+            (first.row_id,)).fetchone()
+        d = deltas[(new_key, new_currency)]  # the same client; perhaps another currency
+        d.display = new_client
+        d.count += 1
+        d.total = MONEY.add(d.total, Decimal(new_amount))
+        d.added_times.append(new_time)
+        self._settle_conflict(first, "accepted", new_id)
+        self._x("UPDATE quarantine SET status = 'resolved' WHERE status = 'open'"
+                " AND fingerprint = ?", (first.fingerprint,))
+        reason = conflict_reason(idem, client, new_id)
+        for a in later[1:]:
+            if a.kind == "conflict" and a.fingerprint == first.fingerprint:
+                self._settle_conflict(a, "duplicate", new_id)
+            elif a.kind == "conflict":
+                self._x("UPDATE log SET event_id = ?, reason = ? WHERE outcome = 'rejected'"
+                        " AND import_id = ? AND line = ? AND quarantine_id = (SELECT"
+                        " quarantine_id FROM conflicts WHERE id = ?)",
+                        (new_id, reason, a.import_id, a.line, a.row_id))
+        for a, cid in kept:
+            qid = self.quarantine(raw, _CONFLICT, reason, a.source, a.line, 1, now, fp)
+            self._x("UPDATE conflicts SET quarantine_id = ? WHERE id = ?", (qid, cid))
+            self._x("UPDATE log SET outcome = 'rejected', reason = ?, event_id = ?,"
+                    " quarantine_id = ? WHERE seq = ?", (reason, new_id, qid, a.row_id))
+
+    def _settle_conflict(self, a: _Arrival, becomes: str, holder: int) -> None:
+        """A kept conflict is decided again: ``accepted`` (its log row goes) or a
+        ``duplicate`` of ``holder``; either way it leaves ``conflicts``."""
+        (qid,) = self._x("SELECT quarantine_id FROM conflicts WHERE id = ?",
+                         (a.row_id,)).fetchone()
+        seq = self._x("SELECT min(seq) FROM log WHERE outcome = 'rejected' AND import_id = ?"
+                      " AND line = ? AND quarantine_id = ?",
+                      (a.import_id, a.line, qid)).fetchone()[0]
+        if seq is not None and becomes == "accepted":
+            self._x("DELETE FROM log WHERE seq = ?", (seq,))
+        elif seq is not None:
+            self._x("UPDATE log SET outcome = 'duplicate', reason = ?, event_id = ?,"
+                    " quarantine_id = NULL WHERE seq = ?",
+                    (f"same as event #{holder}", holder, seq))
+        self._x("DELETE FROM conflicts WHERE id = ?", (a.row_id,))
+
+    def _remove_rest(self, import_id: int, deltas) -> int:
+        """The import's events no remaining import sent: out of the totals, then deleted."""
+        n = 0
+        for key_, currency, amount, event_time in self._x(
+                "SELECT client_key, currency, amount, event_time FROM events"
+                " WHERE import_id = ?", (import_id,)):
+            d = deltas[(key_, currency)]
+            d.count -= 1
+            d.total = MONEY.subtract(d.total, Decimal(amount))
+            d.removed_times.append(event_time)
+            n += 1
+        if n:
+            self._x("DELETE FROM events WHERE import_id = ?", (import_id,))
+        return n
+
+    def _withdraw(self, import_id: int, undone: set[int]) -> None:
+        """The import's own key conflicts go; so do its open quarantine entries that no
+        remaining import (or an event logged before imports were recorded) also sent."""
+        self._x("DELETE FROM conflicts WHERE import_id = ?", (import_id,))
+        for (qid,) in self._x("SELECT DISTINCT quarantine_id FROM log WHERE import_id = ?"
+                              " AND outcome = 'rejected' AND quarantine_id IS NOT NULL",
+                              (import_id,)).fetchall():
+            others = {i for (i,) in self._x(
+                "SELECT DISTINCT import_id FROM log WHERE quarantine_id = ?"
+                " AND outcome = 'rejected'", (qid,))}
+            if others <= undone:  # a NULL import (older rows) keeps it
+                self._x("UPDATE quarantine SET status = 'undone' WHERE id = ?"
+                        " AND status = 'open'", (qid,))
+
+    def _apply(self, deltas: dict[tuple[str, str], _Delta]) -> None:
+        """The aggregates change by the deltas; a first or last time that left with an
+        undone event is read again from the events that remain."""
+        recheck, emptied = [], set()
+        for (key_, currency), d in sorted(deltas.items()):
+            row = self._x("SELECT count, total, first_seen, last_seen FROM aggregates"
+                          " WHERE client_key = ? AND currency = ?", (key_, currency)).fetchone()
+            if row is None:  # an accepted conflict in a currency the client had no total in
+                self._x("INSERT INTO clients (client_key, display) VALUES (?, ?)"
+                        " ON CONFLICT DO NOTHING", (key_, d.display))
+                self._x("INSERT INTO aggregates (client_key, currency, count, total, first_seen,"
+                        " last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                        (key_, currency, d.count, self._money(d.total), min(d.added_times),
+                         max(d.added_times)))
+                continue
+            count, total, first, last = row
+            count += d.count
+            if count <= 0:
+                self._x("DELETE FROM aggregates WHERE client_key = ? AND currency = ?",
+                        (key_, currency))
+                emptied.add(key_)
+                continue
+            total = MONEY.add(Decimal(total), d.total)
+            if d.removed_times and (min(d.removed_times) <= first
+                                    or max(d.removed_times) >= last):
+                recheck.append((key_, currency))
+            elif d.added_times:
+                first, last = min(first, *d.added_times), max(last, *d.added_times)
+            self._x("UPDATE aggregates SET count = ?, total = ?, first_seen = ?, last_seen = ?"
+                    " WHERE client_key = ? AND currency = ?",
+                    (count, self._money(total), first, last, key_, currency))
+        for key_ in sorted(emptied):
+            self._x("DELETE FROM clients WHERE client_key = ? AND NOT EXISTS (SELECT 1"
+                    " FROM aggregates WHERE client_key = ?)", (key_, key_))
+        if recheck:
+            wanted = set(recheck)
+            # one pass over the events, however many totals lost their first or last event
+            for key_, currency, first, last in self._x(
+                    "SELECT client_key, currency, min(event_time), max(event_time) FROM events"
+                    " GROUP BY client_key, currency", ()):
+                if (key_, currency) in wanted:
+                    self._x("UPDATE aggregates SET first_seen = ?, last_seen = ?"
+                            " WHERE client_key = ? AND currency = ?",
+                            (first, last, key_, currency))
