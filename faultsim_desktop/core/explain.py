@@ -17,20 +17,20 @@ from decimal import Decimal
 import orjson
 
 from .fingerprint import NotCanonicalizable, _default, _widen, canonical_json, fingerprint
-from .model import NormalizedEvent, RejectedEvent, Rejection
+from .model import NormalizedEvent, RejectCode, RejectedEvent, Rejection
+from .normalize import AMOUNT_NAMES, CLIENT_NAMES, IDEMPOTENCY_NAMES
 from .parsing import split_text
 from .schemas import Mapping, Registry, normalize_event
 
 __all__ = ["ROLES", "Copy", "Explanation", "explain_event", "explain_input"]
 
 ROLES = ("client", "amount", "currency", "time", "key")
-_ABSENT = {
-    "client": "no client field found",
-    "amount": "no amount field found",
-    "currency": "not reached",
-    "time": "not reached",
-    "key": "no idempotency key field (looked for idempotency_key, event_id, message_id)",
-}
+# why a role has no field: the rejection that names it, else normalization stopped before it
+_MISSING = {"client": (RejectCode.NO_CLIENT, "no client field (looked for "
+                       + ", ".join(CLIENT_NAMES) + ")"),
+            "amount": (RejectCode.NO_AMOUNT, "no amount field (looked for "
+                       + ", ".join(AMOUNT_NAMES) + " and their *_cents forms)")}
+_NO_KEY = "no idempotency key field (looked for " + ", ".join(IDEMPOTENCY_NAMES) + ")"
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,22 @@ def show_value(value) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _fields_of(trace: dict, ev: NormalizedEvent | None) -> dict:
+def _fields_of(trace: dict, ev: NormalizedEvent | None,
+               rejection: Rejection | None = None) -> dict:
+    """The trace as role -> {"field", "value", "rule"}; ``ev`` None when normalization
+    rejected the event (``rejection``), so a role it did not reach says so."""
     out = {}
     for role in ROLES:
         hit = trace.get(role)
         if hit is None:
-            out[role] = {"field": None, "value": None, "rule": _ABSENT[role]}
+            if ev is not None:  # normalized: only the key can be absent
+                rule = _NO_KEY
+            elif role in _MISSING and rejection is not None \
+                    and rejection.code is _MISSING[role][0]:
+                rule = _MISSING[role][1]
+            else:
+                rule = "not reached: normalization stopped before it"
+            out[role] = {"field": None, "value": None, "rule": rule}
             continue
         where, value, rule = hit
         out[role] = {"field": where, "value": value, "rule": rule}
@@ -189,7 +199,7 @@ def explain_event(row: dict, mapping: Mapping | None, copies: list[Copy] = (),
         ev, _ = normalize_event(obj, received_at=row["event_time"], registry=registry,
                                 trace=trace)
     except RejectedEvent as exc:
-        exp.fields = _fields_of(trace, None)
+        exp.fields = _fields_of(trace, None, exc.rejection)
         exp.differences.append(f"the rules reject it today: {exc.rejection}")
         return exp
     exp.fields = _fields_of(trace, ev)
@@ -221,6 +231,8 @@ def explain_input(raw: str | bytes, registry: Registry | None, *, quarantine_id:
     first = candidates[0]
     if first.rejection is not None:
         exp.rejection = _rejection(first.rejection, "parsing", line, column)
+        for f in exp.fields.values():
+            f["rule"] = "not reached: the input is not a JSON object"
         return exp
     obj = first.obj
     try:
@@ -234,7 +246,7 @@ def explain_input(raw: str | bytes, registry: Registry | None, *, quarantine_id:
     try:
         ev, version = normalize_event(obj, received_at=_NOW, registry=registry, trace=trace)
     except RejectedEvent as exc:
-        exp.fields = _fields_of(trace, None)
+        exp.fields = _fields_of(trace, None, exc.rejection)
         exp.rejection = _rejection(exc.rejection, "normalization", line, column)
         return exp
     exp.fields = _fields_of(trace, ev)

@@ -261,7 +261,14 @@ class ExplainPanel(QWidget):
     # -- reading --------------------------------------------------------------------------
 
     def _visit(self, target: tuple[str, int]) -> None:
-        if not (0 <= self._at < len(self._history) and self._history[self._at] == target):
+        shown = 0 <= self._at < len(self._history) and self._history[self._at] == target
+        exp = self.current
+        if shown and exp is not None and target == (
+                ("event", exp.event_id) if exp.event_id is not None
+                else ("quarantine", exp.quarantine_id)):
+            self._reveal()  # shown already: nothing to read again
+            return
+        if not shown:
             del self._history[self._at + 1:]
             self._history.append(target)
             self._at = len(self._history) - 1

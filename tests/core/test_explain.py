@@ -245,13 +245,25 @@ def test_quarantined_input_says_where_normalization_stopped(service):
     assert exp.rejection["stage"] == "normalization"
     assert exp.rejection["code"] == "bad_amount" and "twelve" in exp.rejection["message"]
     assert exp.fields["client"]["value"] == "x" and exp.fields["amount"]["value"] == "twelve"
-    assert exp.fields["time"]["rule"] == "not reached"
+    assert exp.fields["time"]["rule"] == "not reached: normalization stopped before it"
     assert exp.canonical == '{"amount":"twelve","client":"x","ts":5}'
     exp = service.explain_quarantined(second.id)
     assert exp.rejection["stage"] == "parsing" and exp.rejection["line"] == 2
     assert exp.rejection["column"] is not None
     assert all(exp.fields[r]["field"] is None for r in ROLES)
+    assert exp.fields["client"]["rule"] == "not reached: the input is not a JSON object"
     assert service.explain_quarantined(999) is None and service.explain_event(999) is None
+
+
+def test_a_missing_client_or_amount_says_what_was_looked_for(service):
+    _ingest(service, '{"amount": 5}\n{"client": "a", "total_due": 5}')
+    first, second = sorted(service.quarantine(), key=lambda e: e.id)
+    exp = service.explain_quarantined(first.id)
+    assert exp.fields["client"]["rule"].startswith("no client field (looked for client_id,")
+    assert exp.fields["amount"]["rule"] == "not reached: normalization stopped before it"
+    exp = service.explain_quarantined(second.id)
+    assert exp.fields["client"]["value"] == "a"
+    assert exp.fields["amount"]["rule"].startswith("no amount field (looked for amount,")
 
 
 def test_cli_explain_text_and_json(db, open_service, capsys, tmp_path):

@@ -153,7 +153,7 @@ def test_the_quarantine_explains_a_rejected_input(qtbot, window):
     assert "bad_amount" in panel.problem.text() and "twelve" in panel.problem.text()
     assert _cells(panel.fields, 0)[1:3] == ["client", '"initech"']
     assert _cells(panel.fields, 1)[1:3] == ["amount", '"twelve"']
-    assert _cells(panel.fields, 3)[3] == "not reached"
+    assert _cells(panel.fields, 3)[3] == "not reached: normalization stopped before it"
     assert exp.canonical in panel.canonical.toPlainText()
 
 
