@@ -125,7 +125,7 @@ class ExplainPanel(QWidget):
         header = self.fields.horizontalHeader()
         header.setStretchLastSection(True)
         cw = self.fontMetrics().averageCharWidth()
-        for col, chars in enumerate((8, 13, 13)):
+        for col, chars in enumerate((8, 15, 11)):  # dotted field paths need the room
             self.fields.setColumnWidth(col, cw * chars + 12)
         self.fields.setMinimumHeight(self.fontMetrics().height() * 5)
         header.sectionResized.connect(lambda *_: self.fields.resizeRowsToContents())
@@ -144,7 +144,7 @@ class ExplainPanel(QWidget):
         self.copies.setWordWrap(False)
         self.copies.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.copies.horizontalHeader().setStretchLastSection(True)
-        for col, chars in enumerate((12, 19, 16, 5, 7, 7)):
+        for col, chars in enumerate((12, 14, 16, 5, 7, 7)):
             self.copies.setColumnWidth(col, cw * chars + 12)
         self.copies.setToolTip("Double-click a copy to show its row in the live log")
         self.show_copy_button = QPushButton("Show in log", self)
@@ -367,15 +367,25 @@ class ExplainPanel(QWidget):
             if exp.matched_event is not None:
                 self.go_event_button.setText(f"Go to event #{exp.matched_event}")
                 self.go_event_button.show()
+        full = list(lines)
         if exp.import_:
             imp = exp.import_
-            lines.append(f"Import #{imp.get('id')}: {imp.get('kind')} {imp.get('source')}"
-                         + (f" (undone {imp['undone_at'][:19]})" if imp.get("undone_at") else ""))
+            undone = f", undone {imp['undone_at'][:19]}" if imp.get("undone_at") else ""
+            lines[0] += f" · import #{imp['id']} ({imp['kind']}{undone})"
+            full.append(f"Import #{imp['id']}: {imp['kind']} {imp['source']}, started "
+                        f"{imp['started_at']}{undone}")
+        second = []
         if exp.mapping:
-            lines.append(f"Normalized by {exp.mapping}")
+            # the mapping's fields are in the rules below; the whole line is in the tooltip
+            second.append(f"normalized by {exp.mapping.split(':', 1)[0]}")
+            full.append(f"Normalized by {exp.mapping}")
         if exp.fingerprint:
-            lines.append(f"Fingerprint {exp.fingerprint[:16]}… (whole under Canonical)")
+            second.append(f"fingerprint {exp.fingerprint[:12]}…")
+            full.append(f"Fingerprint {exp.fingerprint}")
+        if second:
+            lines.append(" · ".join(second).capitalize())
         self.subtitle.setText("\n".join(lines))
+        self.subtitle.setToolTip(plain_tooltip("\n".join(full)))
         if exp.differences:
             self.problem.setText("The rules today disagree with the stored row: "
                                  + "; ".join(exp.differences))
@@ -388,6 +398,12 @@ class ExplainPanel(QWidget):
                                               or f["value"] is not None else "—"))
             self.fields.setItem(row, 3, _item(f["rule"]))
         self.fields.resizeRowsToContents()
+        # the fields take what their rows need; the tabs below get the rest
+        needed = (self.fields.horizontalHeader().height() + 2 * self.fields.frameWidth()
+                  + sum(self.fields.rowHeight(r) for r in range(len(ROLES))))
+        total = sum(self.splitter.sizes())
+        if total > needed:
+            self.splitter.setSizes([needed, total - needed])
         reading = exp.fields["amount"].get("reading")
         self.reading.setText(f"Amount read: {reading_text(reading)}" if reading else "")
         raw = exp.raw.decode("utf-8", "replace") if isinstance(exp.raw, bytes) else exp.raw
@@ -399,11 +415,13 @@ class ExplainPanel(QWidget):
         self.tabs.setTabText(3, f"Warnings ({len(exp.warnings)})")
         self.copies.setRowCount(len(exp.copies))
         for row, c in enumerate(exp.copies):
-            for col, text in enumerate((c.outcome, c.at[:19].replace("T", " "), c.source,
+            # month, day and time: the year is in the tooltip, the column stays narrow
+            for col, text in enumerate((c.outcome, c.at[5:19].replace("T", " "), c.source,
                                         str(c.line), str(c.attempt),
                                         f"#{c.import_id}" if c.import_id else "",
                                         f"#{c.quarantine_id}" if c.quarantine_id else "")):
-                self.copies.setItem(row, col, _item(text, f"{text}\n\n{c.reason}"))
+                self.copies.setItem(row, col, _item(text, f"{c.outcome} {c.at}, {c.source}, "
+                                                          f"line {c.line}\n\n{c.reason}"))
         self.tabs.setTabText(2, f"Copies ({len(exp.copies)})")
         self.tabs.setTabVisible(2, exp.event_id is not None)  # only a stored event has copies
         self._update_buttons()

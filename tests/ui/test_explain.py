@@ -69,7 +69,7 @@ def test_double_click_in_the_log_explains_the_event(qtbot, window):
     exp = _shown(qtbot, panel, event_id=1)
     assert window.docks["explain"].isVisible() and panel.isVisible()
     assert panel.title.text() == "Event #1: Acme GmbH, 1234.56 EUR"
-    assert f"Import #{exp.import_['id']}: {exp.import_['kind']} " in panel.subtitle.text()
+    assert f"import #{exp.import_['id']} ({exp.import_['kind']})" in panel.subtitle.text()
     roles = {panel.fields.item(r, 0).text(): _cells(panel.fields, r) for r in range(5)}
     assert roles["client"][1:3] == ["Client-ID", '"Acme GmbH"']
     assert 'read as "client_id"' in roles["client"][3]

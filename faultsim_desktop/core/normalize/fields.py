@@ -96,7 +96,7 @@ def name_rule(names: tuple[str, ...], key: str, parent: str | None = None, what:
     spelled = f'"{key}"' if key == name else f'"{key}" (read as "{name}")'
     rule = f"heuristic: {what or 'field'} name {spelled}, choice {rank + 1} of {len(names)}"
     if parent is not None:
-        rule += f'; one level down in "{parent}", as the top level has none'
+        rule += f'; one level down in "{parent}" (none at the top level)'
     return rule
 
 
