@@ -479,15 +479,8 @@ class ClientDrilling:
 
     @Slot(int)
     def show_explanation(self, event_id: int) -> None:
-        """Where an event's numbers came from: its stored row in the event dialog."""
-        from ..core.model import Outcome, OutcomeRecord
-
-        event = self.service.event(event_id)
-        if event is not None:
-            self.open_record(OutcomeRecord(
-                event["received_at"], Outcome.ACCEPTED, event["client"], str(event["amount"]),
-                event["currency"] or None, event["fingerprint"], 1, None, event["source"],
-                event["line"], event_id))
+        """Where an event's numbers came from: the Explain panel shows it."""
+        self.explain_panel.show_event(event_id)
 
     def _close_drilling(self) -> None:
         for dialog in (self.drilldown_dialog, self.history_dialog):

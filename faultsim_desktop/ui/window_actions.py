@@ -84,6 +84,9 @@ class WindowActions:
                                           "Ctrl+Shift+P", checkable=True)
         self.follow_action.setChecked(True)
         self.reset_layout_action = self._action("&Reset layout", self._default_layout)
+        self.explain_action = self._action(
+            "E&xplain event…", self.explain_panel.focus_id_box, "Ctrl+E", name="explainAction",
+            tip="Where an event came from: its fields, the rules that read them, its copies")
         self.history_action = self._action(
             "Client &history…", lambda: self.open_history(), "Ctrl+Shift+H", name="historyAction",
             tip="Cumulative totals over event time of the clients selected in the Clients table")
@@ -131,6 +134,7 @@ class WindowActions:
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())
         m.addSeparator()
+        m.addAction(self.explain_action)
         m.addAction(self.history_action)
         m.addAction(self.follow_action)
         m.addAction(self.reset_layout_action)

@@ -16,16 +16,17 @@ CLIENT_EVENT_SEARCHED = ("raw", "source")
 
 
 class _ClientReads:
-    """The SQL both backends share; a backend says how it binds, matches and converts."""
+    """The SQL both backends share; a backend says how it binds, matches and converts (its
+    names start with _cr/_CR: other mixins of the same read session have their own)."""
 
-    _MARK = "?"
-    _LIKE = "LIKE"
-    _COLLATE = ""  # the collation keyset pages order text by ("" : the backend's own)
-    _AMOUNT = "amount"
-    _RAW = f"substr(raw, 1, {RAW_PREVIEW_CHARS}), NULL"
-    _IMPORT = "import_id"
-    _NOT_INDEXED = "+"  # a prefix that keeps SQLite from choosing a column's index
-    _TIME_ORDER = "event_time"
+    _CR_MARK = "?"
+    _CR_LIKE = "LIKE"
+    _CR_COLLATE = ""  # the collation keyset pages order text by ("" : the backend's own)
+    _CR_AMOUNT = "amount"
+    _CR_RAW = f"substr(raw, 1, {RAW_PREVIEW_CHARS}), NULL"
+    _CR_IMPORT = "import_id"
+    _CR_NOT_INDEXED = "+"  # a prefix that keeps SQLite from choosing a column's index
+    _CR_TIME_ORDER = "event_time"
 
     def _cr_rows(self, sql: str, args: list) -> list[tuple]:
         raise NotImplementedError
@@ -37,7 +38,7 @@ class _ClientReads:
         raise NotImplementedError
 
     def _cr_where(self, client_key: str, f: EventFilter) -> tuple[list[str], list]:
-        m = self._MARK
+        m = self._CR_MARK
         where, args = [f"client_key = {m}"], [self._cr_text(client_key)]
         if f.currency is not None:
             where.append(f"currency = {m}")
@@ -53,7 +54,7 @@ class _ClientReads:
             args.append(f.import_id)
         if f.text:
             condition, more = text_filter(CLIENT_EVENT_SEARCHED, self._cr_text(f.text), m,
-                                          self._LIKE)
+                                          self._CR_LIKE)
             where.append(condition)
             args.extend(more)
         return where, args
@@ -64,22 +65,22 @@ class _ClientReads:
         (CLIENT_EVENT_SORTS: by arrival or by event time); the query's own text is not used."""
         where, args = self._cr_where(client_key, f)
         more, more_args, order = keyset(sort_columns(CLIENT_EVENT_SORTS, query.sort), query,
-                                        self._MARK, self._COLLATE)
-        sql = (f"SELECT id, event_time, {self._AMOUNT}, nullif(currency, ''), source, line,"
-               f" received_at, {self._IMPORT}, {self._RAW} FROM events"
-               f" WHERE {' AND '.join(where + more)} ORDER BY {order} LIMIT {self._MARK}")
+                                        self._CR_MARK, self._CR_COLLATE)
+        sql = (f"SELECT id, event_time, {self._CR_AMOUNT}, nullif(currency, ''), source, line,"
+               f" received_at, {self._CR_IMPORT}, {self._CR_RAW} FROM events"
+               f" WHERE {' AND '.join(where + more)} ORDER BY {order} LIMIT {self._CR_MARK}")
         return [self._cr_event(r) for r in self._cr_rows(sql, args + more_args + [query.limit])]
 
     def client_totals(self, client_key: str) -> list[CurrencyTotal]:
         """The client's aggregate rows (what the Clients table shows), one per currency."""
         rows = self._cr_rows(f"SELECT currency, count, total FROM aggregates"
-                             f" WHERE client_key = {self._MARK}", [self._cr_text(client_key)])
+                             f" WHERE client_key = {self._CR_MARK}", [self._cr_text(client_key)])
         return _sorted(CurrencyTotal(c or None, n, Decimal(t)) for c, n, t in rows)
 
     def client_imports(self, client_key: str, limit: int = 200) -> list[ClientImport]:
         """The newest ``limit`` imports that hold events of the client, with how many; events
         stored before imports were recorded belong to none and are not listed."""
-        m = self._MARK
+        m = self._CR_MARK
         counts = dict(self._cr_rows(
             f"SELECT import_id, count(*) FROM events WHERE client_key = {m}"
             " AND import_id IS NOT NULL GROUP BY import_id ORDER BY import_id DESC"
@@ -100,15 +101,15 @@ class _ClientReads:
         keys = sorted(set(client_keys))
         if not keys:
             return {}
-        m = self._MARK
+        m = self._CR_MARK
         marks = ", ".join([m] * len(keys))
         # what arrived since the last read is found by id (the newest rows), even where an
         # index on client_key exists: SQLite's "+" keeps it from walking every client's row
-        column = f"{self._NOT_INDEXED}client_key" if since_id else "client_key"
+        column = f"{self._CR_NOT_INDEXED}client_key" if since_id else "client_key"
         rows = self._cr_rows(
-            f"SELECT client_key, currency, id, substr(event_time, 1, 26), {self._AMOUNT}"
+            f"SELECT client_key, currency, id, substr(event_time, 1, 26), {self._CR_AMOUNT}"
             f" FROM events WHERE {column} IN ({marks}) AND id > {m}"
-            f" ORDER BY client_key, currency, {self._TIME_ORDER}, id",
+            f" ORDER BY client_key, currency, {self._CR_TIME_ORDER}, id",
             [self._cr_text(k) for k in keys] + [since_id])
         out: dict[tuple[str, str | None], tuple[list, list, list]] = {}
         start = 0
@@ -171,13 +172,13 @@ class SQLiteClientReads(_ClientReads):
 class PgClientReads(_ClientReads):
     """For ``PgReadSession`` (``self._rows`` runs a query; text goes through NUL escaping)."""
 
-    _MARK = "%s"
-    _LIKE = "ILIKE"
-    _COLLATE = "C"  # text sorts by code point, as in SQLite
-    _TIME_ORDER = 'event_time COLLATE "C"'
-    _NOT_INDEXED = ""  # the planner's statistics decide
-    _AMOUNT = "amount::text"
-    _RAW = (f"substr(raw, 1, {RAW_PREVIEW_CHARS}),"
+    _CR_MARK = "%s"
+    _CR_LIKE = "ILIKE"
+    _CR_COLLATE = "C"  # text sorts by code point, as in SQLite
+    _CR_TIME_ORDER = 'event_time COLLATE "C"'
+    _CR_NOT_INDEXED = ""  # the planner's statistics decide
+    _CR_AMOUNT = "amount::text"
+    _CR_RAW = (f"substr(raw, 1, {RAW_PREVIEW_CHARS}),"
             f" substring(raw_bytes from 1 for {RAW_PREVIEW_CHARS})")
 
     def _cr_rows(self, sql: str, args: list) -> list[tuple]:
