@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QDialog, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout)
 
 from ..core.client_events import (CLIENT_EVENT_SORTS, ClientEvent, ClientImport, CurrencyTotal,
