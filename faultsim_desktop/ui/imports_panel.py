@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,6 +39,12 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 def when(text: str | None) -> str:
     return (text or "")[:19].replace("T", " ")
+
+
+def undone_when(text: str, today: str | None = None) -> str:
+    """When an import was undone, as its status says it: the time alone on the day itself."""
+    today = today or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return f"undone at {text[11:19]}" if text[:10] == today else f"undone at {when(text)[:16]}"
 
 
 def import_name(row: ImportRow) -> str:
@@ -102,7 +109,7 @@ class ImportsModel(QAbstractTableModel):
 
     def status(self, r: ImportRow) -> str:
         if r.undone_at is not None:
-            return f"undone at {when(r.undone_at)}"
+            return undone_when(r.undone_at)
         if self.undoing == r.id:
             return "undoing…"
         if r.uid in self.running:
@@ -259,10 +266,10 @@ class ImportsPanel(QWidget):
         hh.setSectionResizeMode(SOURCE, QHeaderView.ResizeMode.Stretch)
         hh.setMinimumSectionSize(24)
         self._fm = self.table.fontMetrics()
-        for col, sample in ((ID, "0000"), (KIND, "resubmit"), (STARTED, "2026-12-31 23:59:59"),
-                            (FAULTS, "off, off, off"),
-                            (STATUS, "undone at 2026-12-31 23:59:59")):
-            self.table.setColumnWidth(col, self._fm.horizontalAdvance(sample) + 18)
+        # the source takes what the others leave: they are as narrow as their contents allow
+        for col, sample in ((ID, "000"), (KIND, "resubmit"), (STARTED, "2026-12-31 23:59:59"),
+                            (FAULTS, "Faults"), (STATUS, "undone at 2026-12-31 23:59")):
+            self.table.setColumnWidth(col, self._fm.horizontalAdvance(sample) + 14)
         for col in range(FIRST_COUNT, FAULTS):
             self.table.setColumnWidth(col, self._count_width(col, 0))
 
@@ -442,7 +449,7 @@ class ImportsPanel(QWidget):
 
     def _count_width(self, col: int, value: int) -> int:
         return max(self._fm.horizontalAdvance(f"{value:,}"),
-                   self._fm.horizontalAdvance(COLUMNS[col])) + 24
+                   self._fm.horizontalAdvance(COLUMNS[col])) + 14
 
     def _widen_counts(self) -> None:
         """Count columns grow to their widest value: a count is never cut short."""
@@ -454,7 +461,7 @@ class ImportsPanel(QWidget):
             need = self._count_width(col, max(getattr(r, name) for r in rows))
             if self.table.columnWidth(col) < need:
                 self.table.setColumnWidth(col, need)
-        need = self._fm.horizontalAdvance(str(max(r.id for r in rows))) + 18
+        need = self._fm.horizontalAdvance(str(max(r.id for r in rows))) + 14
         if self.table.columnWidth(ID) < need:
             self.table.setColumnWidth(ID, need)
 
@@ -541,8 +548,9 @@ class ImportsPanel(QWidget):
     def _consequences(self, row: ImportRow) -> str:
         lines = [f"It is taken back as if it had never been ingested ({row.kind}, started "
                  f"{when(row.started_at)} UTC): {counts_text(row)}.",
-                 "Copies of its events that a later import sent become that import's accepted "
-                 "events, and a key it claimed goes to the next import that used it."]
+                 "Those of its events that a later import sent too stay in the totals, as "
+                 "that import's accepted events; a key it claimed goes to the next import "
+                 "that used it."]
         if row.pending:
             lines.append(f"Its {row.pending:,} events waiting in the pending outbox are dropped.")
         lines.append("Its log rows stay as history; the import stays listed, marked undone.")
