@@ -38,15 +38,16 @@ def run(db, corpus: Path, resend: Path | None, workers: int | None,
         if resend is not None:
             again = svc.ingest_file(resend)
             out["resent"] = again.received
+        # the undo runs on the writer thread: the profiler is turned on and off there
         profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            svc.in_writer(lambda _session: profiler.enable())
         started = time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
         result = svc.undo_import(first.id)
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(profile)
         undo_s = time.perf_counter() - started
+        if profiler is not None:
+            svc.in_writer(lambda _session: profiler.disable())
+            profiler.dump_stats(profile)
         out.update(undo_s=round(undo_s, 2), ratio=round(undo_s / ingest_s, 3),
                    removed=result.removed, handed_over=result.handed_over)
         stats = svc.stats()
