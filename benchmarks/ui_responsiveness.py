@@ -142,11 +142,18 @@ def through_window(path: Path, db: Path, workers: int | None, undo: bool = False
             loop.quit()
         panel.undoFinished.connect(undone)
         panel.undoFailed.connect(refused)
+        while panel.model.row_of(row.id) < 0 or panel.model.status(
+                panel.model.row(panel.model.row_of(row.id))) != "done":
+            app.processEvents()  # the panel shows the import done: the user can undo it
+            time.sleep(0.01)
         panel.request_undo(row)
-        heartbeat.start()
-        started = time.perf_counter()
-        panel.confirm_button.click()  # the user confirms: the undo starts
-        loop.exec()
+        if panel.confirm_button is None:
+            result["error"] = f"the panel refused: {window.statusBar().currentMessage()}"
+        else:
+            heartbeat.start()
+            started = time.perf_counter()
+            panel.confirm_button.click()  # the user confirms: the undo starts
+            loop.exec()
         phase = heartbeat.stop()
         if "undo" in result:
             res = result["undo"]

@@ -74,7 +74,8 @@ class ImportsModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[ImportRow] = []
         self._index: dict[int, int] = {}  # import id -> row
-        self.running: set[int] = set()
+        self.running: set[int] = set()  # as the service said at the last read
+        self.window_running: set[int] = set()  # ingested by a child process for this window
         self.undoing: int | None = None
         self._italic = QFont()
         self._italic.setItalic(True)
@@ -112,12 +113,19 @@ class ImportsModel(QAbstractTableModel):
             return undone_when(r.undone_at)
         if self.undoing == r.id:
             return "undoing…"
-        if r.uid in self.running:
+        if self.is_running(r):
             return "running"
         return "done"
 
     def is_running(self, r: ImportRow) -> bool:
-        return r.undone_at is None and r.uid in self.running
+        return r.undone_at is None and (r.uid in self.running or r.uid in self.window_running)
+
+    def set_window_running(self, uids: set[int]) -> None:
+        if uids != self.window_running:
+            self.window_running = set(uids)
+            if self._rows:
+                self.dataChanged.emit(self.index(0, STATUS),
+                                      self.index(len(self._rows) - 1, STATUS))
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         r = self._rows[index.row()]
@@ -370,6 +378,7 @@ class ImportsPanel(QWidget):
         self._child_imports.clear()
         self._file_under_way = None
         self.model.set_rows([], set())
+        self.model.set_window_running(set())
         self._read_error = ""
         self._dirty = True
         self._read_at = 0.0
@@ -406,7 +415,8 @@ class ImportsPanel(QWidget):
             rows, running, cost = result
             self._read_cost = cost
             self._read_error = ""
-            self.model.set_rows(rows[::-1], running | self._window_running())
+            self.model.set_rows(rows[::-1], running)
+            self.model.set_window_running(self._window_running())
             self._widen_counts()
             self._show_summary()
 
@@ -434,12 +444,14 @@ class ImportsPanel(QWidget):
         under_way = str(Path(p.path)) if p.total is None or p.done < p.total else None
         if under_way != self._file_under_way:
             self._file_under_way = under_way
+            self.model.set_window_running(self._window_running())
             self._dirty = True
 
     @Slot(object)
     def _on_files_done(self, *args) -> None:
         self._child_imports.clear()
         self._file_under_way = None
+        self.model.set_window_running(set())
         self._dirty = True
 
     @Slot(bool)
