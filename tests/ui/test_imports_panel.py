@@ -36,6 +36,8 @@ def show_panel(w) -> ImportsPanel:
     dock = w.docks["imports"]
     dock.show()
     dock.raise_()
+    w.said = []  # every status bar message, in order (a storage banner may follow one at once)
+    w.message.connect(w.said.append)
     return w.imports_panel
 
 
@@ -151,7 +153,7 @@ def test_undo_by_button_takes_the_import_back_and_hands_its_copy_over(qtbot, win
                      and rows[0]["Accepted"] == "3")
     assert (rows[0]["Duplicates"], rows[0]["Received"]) == ("0", "3")
     assert rows[1]["Accepted"] == "3"  # the counts it had when it was undone
-    assert w.statusBar().currentMessage().startswith(
+    assert w.said[-1].startswith(
         "Import #1 (pasted) undone: 2 events left the totals, 1 went to a later import")
     # undone: no second undo, by any way in
     select(qtbot, panel, 1)
@@ -159,7 +161,7 @@ def test_undo_by_button_takes_the_import_back_and_hands_its_copy_over(qtbot, win
     assert not w.undo_import_action.isEnabled()
     panel.request_undo()
     assert panel.confirm_box is None
-    assert "was undone at" in w.statusBar().currentMessage()
+    assert "was undone at" in w.said[-1]
     # its rows in the live log stay as history, greyed
     log = w.log_view.model
     undone_rows = [i for i in range(log.rowCount())
@@ -179,7 +181,7 @@ def test_undo_by_the_menu_and_the_context_menu(qtbot, window, tmp_path):
     assert w.undo_import_action.isEnabled()
     w.undo_import_action.trigger()
     assert panel.confirm_box is None
-    assert w.statusBar().currentMessage().startswith("Select the import to undo")
+    assert w.said[-1].startswith("Select the import to undo")
     select(qtbot, panel, 2)
     with qtbot.waitSignal(panel.undoFinished, timeout=30_000):
         w.undo_import_action.trigger()
@@ -219,7 +221,7 @@ def test_a_cancelled_confirmation_changes_nothing(qtbot, window, tmp_path):
     select(qtbot, panel, 1)
     panel.undo_button.click()
     confirm(qtbot, panel, accept=False)
-    assert w.statusBar().currentMessage() == "Import #1 was not undone"
+    assert w.said[-1] == "Import #1 was not undone"
     assert panel.confirm_box is None and not panel.undo_status.isVisible()
     assert [i.undone_at for i in w.service.imports()] == [None, None]
     assert db_totals(w) == before and totals(w) == before
@@ -254,7 +256,7 @@ def test_an_import_still_being_ingested_shows_running_and_cannot_be_undone(qtbot
         assert "still being ingested" in panel.undo_button.toolTip()
         panel.request_undo()
         assert panel.confirm_box is None
-        assert "still being ingested" in w.statusBar().currentMessage()
+        assert "still being ingested" in w.said[-1]
         with qtbot.waitSignal(w.bridge.textFinished, timeout=20_000):
             gate.set()
     finally:
@@ -296,7 +298,7 @@ def test_a_storage_error_during_undo_is_shown_not_raised(qtbot, db_path, setting
         message = failed.args[1]
         assert message.startswith("the database could not be changed, so nothing was undone: ")
         assert "locked by another program" in message
-        assert w.statusBar().currentMessage() == f"Import #1 was not undone: {message}"
+        assert f"Import #1 was not undone: {message}" in w.said
         assert panel.error_box is not None and panel.error_box.isVisible()
         assert panel.error_box.text() == "Import #1 (pasted) was not undone"
         panel.error_box.close()
