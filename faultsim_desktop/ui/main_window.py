@@ -18,6 +18,7 @@ from .database_switching import DatabaseSwitching
 from .db_banner import OpenFailedDialog, StorageBanner
 from .dialogs import EventDialog
 from .editor import EditorPanel
+from .explain_panel import ExplainPanel
 from .exports import Exports
 from .faults_panel import FaultPanel
 from .file_loading import FileLoading
@@ -90,6 +91,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.quarantine_panel = QuarantinePanel(self)
         self.pending_panel = PendingPanel(self)
         self.imports_panel = ImportsPanel(self)
+        self.explain_panel = ExplainPanel(self)
 
         self.docks: dict[str, QDockWidget] = {}
         self._dock("editor", "Event editor", self.editor, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -101,6 +103,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("pending", "Pending", self.pending_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("imports", "Imports", self.imports_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("explain", "Explain", self.explain_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._docks_follow_window = True
         self._default_layout()
         for dock in self.docks.values():  # a dock the user moves ends the default layout
@@ -158,6 +161,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.editor.filesDropped.connect(self.handle_dropped_files)
         self.editor.message.connect(self.show_message)
         self.log_view.openRecord.connect(self.open_record)
+        self.explain_panel.attach(b, self.log_view, self.quarantine_panel, self.show_message)
         self.log_view.exportRequested.connect(self.export_log_dialog)
         self.log_view.follow.toggled.connect(self.follow_action.setChecked)
         self.clients.exportRequested.connect(lambda: self.export_dialog("clients-csv"))

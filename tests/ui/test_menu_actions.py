@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
@@ -28,7 +28,8 @@ EVENTS = "\n".join([
     '{"client": "globex", "amount": "7", "currency": "EUR", "event_id": "m3"}',
 ])
 EVENTS_TOTALS = {("acme", "USD"): (2, Decimal("12.75")), ("globex", "EUR"): (1, Decimal("7"))}
-DOCK_TITLES = ["Event editor", "Crash simulation", "Clients", "Live log", "Quarantine", "Pending"]
+DOCK_TITLES = ["Event editor", "Crash simulation", "Clients", "Live log", "Quarantine", "Pending",
+               "Explain"]
 
 
 def clean(text: str) -> str:
@@ -369,6 +370,17 @@ def check_undo_import(ctx):
     assert ctx.w.service.stats() == []
 
 
+def check_explain_event(ctx):
+    _ingest_user_events(ctx)
+    panel = ctx.w.explain_panel
+    ctx.trigger()
+    ctx.qtbot.waitUntil(lambda: panel.id_box.hasFocus())
+    ctx.qtbot.keyClicks(panel.id_box, "3")
+    ctx.qtbot.keyClick(panel.id_box, Qt.Key.Key_Return)
+    ctx.qtbot.waitUntil(lambda: panel.current is not None and panel.current.event_id == 3)
+    assert panel.title.text() == "Event #3: globex, 7 EUR"
+
+
 def check_follow(ctx):
     assert ctx.action.isChecked() and ctx.w.log_view.follow.isChecked()
     ctx.trigger()
@@ -502,6 +514,7 @@ CHECKS = {
     "Edit/Undo import…": check_undo_import,
     "View/Imports": check_dock_toggle,
     **{f"View/{title}": check_dock_toggle for title in DOCK_TITLES},
+    "View/Explain event…": check_explain_event,
     "View/Follow the log": check_follow,
     "View/Reset layout": check_reset_layout,
     "Simulate/Simulate database crash": check_crash,

@@ -44,14 +44,33 @@ class _Arrival(NamedTuple):
 
 
 class _Delta:
-    __slots__ = ("count", "total", "removed_times", "added_times", "display")
+    """How one (client, currency) total changes: counts and sums, and the earliest and
+    latest event times that left it or joined it (not every time: a million would not fit)."""
+
+    __slots__ = ("count", "total", "removed", "added", "display")
 
     def __init__(self) -> None:
         self.display: str | None = None  # the client's display form, for a new total's row
         self.count = 0
         self.total = _ZERO
-        self.removed_times: list[str] = []
-        self.added_times: list[str] = []
+        self.removed: tuple[str, str] | None = None  # (earliest, latest)
+        self.added: tuple[str, str] | None = None
+
+    def remove(self, amount, event_time: str) -> None:
+        self.count -= 1
+        self.total = MONEY.subtract(self.total, Decimal(amount))
+        self.removed = _widen(self.removed, event_time)
+
+    def add(self, amount, event_time: str) -> None:
+        self.count += 1
+        self.total = MONEY.add(self.total, Decimal(amount))
+        self.added = _widen(self.added, event_time)
+
+
+def _widen(span: tuple[str, str] | None, t: str) -> tuple[str, str]:
+    if span is None:
+        return (t, t)
+    return (t if t < span[0] else span[0], t if t > span[1] else span[1])
 
 
 def conflict_reason(key: str, client: str, holder: int) -> str:
@@ -145,10 +164,7 @@ class UndoMethods:
                 (a.import_id, a.at, a.source, a.line, event_id)).fetchone()
             kept.append((a, cid))
         self._x("DELETE FROM events WHERE id = ?", (event_id,))
-        d = deltas[(key_, currency)]
-        d.count -= 1
-        d.total = MONEY.subtract(d.total, Decimal(amount))
-        d.removed_times.append(event_time)
+        deltas[(key_, currency)].remove(amount, event_time)
         (new_id, new_client, new_key, new_currency, new_amount, new_time) = self._x(
             "INSERT INTO events (fingerprint, client, client_key, currency, amount, event_time,"
             f" received_at, idempotency_key, warnings, source, line, import_id,"
@@ -159,9 +175,7 @@ class UndoMethods:
             (first.row_id,)).fetchone()
         d = deltas[(new_key, new_currency)]  # the same client; perhaps another currency
         d.display = new_client
-        d.count += 1
-        d.total = MONEY.add(d.total, Decimal(new_amount))
-        d.added_times.append(new_time)
+        d.add(new_amount, new_time)
         self._settle_conflict(first, "accepted", new_id)
         self._x("UPDATE quarantine SET status = 'resolved' WHERE status = 'open'"
                 " AND fingerprint = ?", (first.fingerprint,))
@@ -202,13 +216,12 @@ class UndoMethods:
         for key_, currency, amount, event_time in self._x(
                 "SELECT client_key, currency, amount, event_time FROM events"
                 " WHERE import_id = ?", (import_id,)):
-            d = deltas[(key_, currency)]
-            d.count -= 1
-            d.total = MONEY.subtract(d.total, Decimal(amount))
-            d.removed_times.append(event_time)
+            deltas[(key_, currency)].remove(amount, event_time)
             n += 1
-        if n:
-            self._x("DELETE FROM events WHERE import_id = ?", (import_id,))
+        # in slices: one DELETE of a million rows makes SQLite hold them all in memory
+        while n and self._x("DELETE FROM events WHERE id IN (SELECT id FROM events"
+                            " WHERE import_id = ? LIMIT 20000)", (import_id,)).rowcount:
+            pass
         return n
 
     def _withdraw(self, import_id: int, undone: set[int]) -> None:
@@ -237,8 +250,7 @@ class UndoMethods:
                         " ON CONFLICT DO NOTHING", (key_, d.display))
                 self._x("INSERT INTO aggregates (client_key, currency, count, total, first_seen,"
                         " last_seen) VALUES (?, ?, ?, ?, ?, ?)",
-                        (key_, currency, d.count, self._money(d.total), min(d.added_times),
-                         max(d.added_times)))
+                        (key_, currency, d.count, self._money(d.total), *d.added))
                 continue
             count, total, first, last = row
             count += d.count
@@ -248,11 +260,10 @@ class UndoMethods:
                 emptied.add(key_)
                 continue
             total = MONEY.add(Decimal(total), d.total)
-            if d.removed_times and (min(d.removed_times) <= first
-                                    or max(d.removed_times) >= last):
+            if d.removed and (d.removed[0] <= first or d.removed[1] >= last):
                 recheck.append((key_, currency))
-            elif d.added_times:
-                first, last = min(first, *d.added_times), max(last, *d.added_times)
+            elif d.added:
+                first, last = min(first, d.added[0]), max(last, d.added[1])
             self._x("UPDATE aggregates SET count = ?, total = ?, first_seen = ?, last_seen = ?"
                     " WHERE client_key = ? AND currency = ?",
                     (count, self._money(total), first, last, key_, currency))
