@@ -191,7 +191,7 @@ def test_undo_by_the_menu_and_the_context_menu(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: totals(w) == expected)
     assert db_totals(w) == expected
     # the row's context menu undoes import 1 too
-    rows = wait_rows(qtbot, panel, lambda rows: rows[0]["Status"].startswith("undone"))
+    wait_rows(qtbot, panel, lambda rows: rows[0]["Status"].startswith("undone"))
     r1 = panel.proxy.mapFromSource(panel.model.index(panel.model.row_of(1), 0))
     panel._on_context_menu(panel.table.visualRect(r1).center())
     menu = panel.context_menu
@@ -202,8 +202,7 @@ def test_undo_by_the_menu_and_the_context_menu(qtbot, window, tmp_path):
         confirm(qtbot, panel)
     qtbot.waitUntil(lambda: totals(w) == {})
     assert w.service.stats() == []
-    rows = wait_rows(qtbot, panel, lambda rows: all(r["Status"].startswith("undone")
-                                                    for r in rows))
+    wait_rows(qtbot, panel, lambda rows: all(r["Status"].startswith("undone") for r in rows))
     assert panel.summary.text() == "2 imports · 2 undone"
     # and an undone row's menu cannot undo it again
     panel._on_context_menu(panel.table.visualRect(r1).center())
