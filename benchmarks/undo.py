@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None,
                    help="parsing processes (default: one per core)")
     p.add_argument("--pg", action="store_true", help="also on a throwaway PostgreSQL server")
-    p.add_argument("--profile", default=None, help="write a cProfile of the undo to this file")
+    p.add_argument("--profile", default=None,
+                   help="write a cProfile of the undo to this file (PostgreSQL's to FILE.pg)")
     p.add_argument("--keep", action="store_true", help="keep the temporary files")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="faultsim-undo-"))
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             from pgserver import ThrowawayServer
 
             with ThrowawayServer() as server:
-                out["postgresql"] = run(server.create_database("undo"), corpus,
-                                        resend, args.workers, None)
+                out["postgresql"] = run(server.create_database("undo"), corpus, resend,
+                                        args.workers, args.profile and f"{args.profile}.pg")
         # the brief's top-level keys: SQLite's figures
         out.update(ingest_s=out["sqlite"]["ingest_s"], undo_s=out["sqlite"]["undo_s"],
                    ratio=out["sqlite"]["ratio"])
