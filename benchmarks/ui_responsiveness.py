@@ -5,6 +5,11 @@ background) and measures how late a 5 ms heartbeat timer on the GUI thread fires
 also goes through the engine alone, in the same run, for comparison. Prints one JSON line.
 
     python benchmarks/ui_responsiveness.py --events 1000000
+    python benchmarks/ui_responsiveness.py --undo     # 1,000,000 events, then undo that import
+
+With --undo the window then takes the import back (Imports panel, Undo, confirmed) and the
+heartbeat is measured again while the undo runs; the JSON adds ingest_s, undo_s and the undo's
+max and p99 lateness.
 """
 from __future__ import annotations
 
@@ -61,8 +66,41 @@ def headless(path: Path, db: Path, workers: int | None) -> tuple[float, int]:
         return time.perf_counter() - started, summary.received
 
 
-def through_window(path: Path, db: Path, workers: int | None) -> dict:
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
+class Heartbeat:
+    """A 5 ms timer on the GUI thread; how late each beat fires is how long the window froze."""
+
+    def __init__(self):
+        from PySide6.QtCore import Qt, QTimer
+
+        self.lateness: list[float] = []
+        self.last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(HEARTBEAT_MS)
+        self.timer.timeout.connect(self.beat)
+
+    def beat(self) -> None:
+        now = time.perf_counter()
+        self.lateness.append(max(0.0, (now - self.last) * 1000 - HEARTBEAT_MS))
+        self.last = now
+
+    def start(self) -> None:
+        self.lateness = []
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> dict:
+        self.timer.stop()
+        stalls = sorted(self.lateness)
+        p99 = stalls[min(len(stalls) - 1, int(len(stalls) * 0.99))] if stalls else 0.0
+        return {"max_stall_ms": round(stalls[-1], 1) if stalls else 0.0,
+                "p99_stall_ms": round(p99, 1), "heartbeats": len(stalls)}
+
+
+def through_window(path: Path, db: Path, workers: int | None, undo: bool = False) -> dict:
+    """Ingest ``path`` through the window (File > Open); with ``undo``, then take that import
+    back through the Imports panel (Undo, confirmed), the heartbeat measured in each phase."""
+    from PySide6.QtCore import QEventLoop
 
     from faultsim_desktop.ui.app import create_window, make_application, make_settings
 
@@ -71,19 +109,7 @@ def through_window(path: Path, db: Path, workers: int | None) -> dict:
     window = create_window(db, settings, workers=workers, restore=False)
     window.show()
     app.processEvents()
-
-    lateness: list[float] = []
-    last = [time.perf_counter()]
-
-    def beat() -> None:
-        now = time.perf_counter()
-        lateness.append(max(0.0, (now - last[0]) * 1000 - HEARTBEAT_MS))
-        last[0] = now
-
-    heartbeat = QTimer()
-    heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
-    heartbeat.setInterval(HEARTBEAT_MS)
-    heartbeat.timeout.connect(beat)
+    heartbeat = Heartbeat()
     loop = QEventLoop()
     result = {}
 
@@ -95,35 +121,70 @@ def through_window(path: Path, db: Path, workers: int | None) -> dict:
     window.bridge.filesFinished.connect(finished)
     window.bridge.taskFailed.connect(lambda what, msg: (result.setdefault("error", msg), loop.quit()))
     heartbeat.start()
-    last[0] = started = time.perf_counter()
+    started = time.perf_counter()
     window.ingest_files([str(path)])
     loop.exec()
-    heartbeat.stop()
+    out = heartbeat.stop()
+    if "error" not in result:
+        out.update(seconds=result["seconds"], received=result["summary"].received)
+    if undo and "error" not in result:
+        panel = window.imports_panel
+        window.docks["imports"].raise_()
+        row = window.service.imports()[-1]
+
+        def undone(_row, res) -> None:
+            result["undo"] = res
+            result["undo_seconds"] = time.perf_counter() - started
+            loop.quit()
+
+        def refused(_row, message) -> None:
+            result["error"] = message
+            loop.quit()
+        panel.undoFinished.connect(undone)
+        panel.undoFailed.connect(refused)
+        while panel.model.row_of(row.id) < 0 or panel.model.status(
+                panel.model.row(panel.model.row_of(row.id))) != "done":
+            app.processEvents()  # the panel shows the import done: the user can undo it
+            time.sleep(0.01)
+        panel.request_undo(row)
+        if panel.confirm_button is None:
+            result["error"] = f"the panel refused: {window.statusBar().currentMessage()}"
+        else:
+            heartbeat.start()
+            started = time.perf_counter()
+            panel.confirm_button.click()  # the user confirms: the undo starts
+            loop.exec()
+        phase = heartbeat.stop()
+        if "undo" in result:
+            res = result["undo"]
+            out["undo"] = {**phase, "seconds": result["undo_seconds"], "removed": res.removed,
+                           "accepted_before": row.accepted}
     # let the last outcomes reach the log and the charts before closing
     window.close()
     app.processEvents()
     if "error" in result:
-        raise SystemExit(f"ingest failed: {result['error']}")
-    stalls = sorted(lateness)
-    p99 = stalls[min(len(stalls) - 1, int(len(stalls) * 0.99))] if stalls else 0.0
-    return {"seconds": result["seconds"], "received": result["summary"].received,
-            "max_stall_ms": round(stalls[-1], 1) if stalls else 0.0,
-            "p99_stall_ms": round(p99, 1), "heartbeats": len(stalls)}
+        raise SystemExit(f"ingest or undo failed: {result['error']}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--events", type=int, default=None,
+                   help="default 200,000; 1,000,000 with --undo")
+    p.add_argument("--undo", action="store_true",
+                   help="then undo that import through the Imports panel, heartbeat measured")
     p.add_argument("--workers", type=int, default=None,
                    help="parsing processes (default: one per core)")
     p.add_argument("--keep", action="store_true", help="keep the temporary files")
     args = p.parse_args(argv)
+    if args.events is None:
+        args.events = 1_000_000 if args.undo else 200_000
     tmp = Path(tempfile.mkdtemp(prefix="faultsim-bench-"))
     try:
         data = tmp / "events.ndjson"
         generate(data, args.events)
         h_seconds, h_received = headless(data, tmp / "headless.db", args.workers)
-        w = through_window(data, tmp / "window.db", args.workers)
+        w = through_window(data, tmp / "window.db", args.workers, undo=args.undo)
         out = {
             "events": args.events,
             "file_mb": round(data.stat().st_size / 1e6, 1),
@@ -134,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": round((w["received"] / w["seconds"]) / (h_received / h_seconds), 3),
             "heartbeats": w["heartbeats"],
         }
+        if args.undo:
+            u = w["undo"]
+            out.update(ingest_s=round(w["seconds"], 2), headless_ingest_s=round(h_seconds, 2),
+                       undo_s=round(u["seconds"], 2), undo_removed=u["removed"],
+                       undo_max_stall_ms=u["max_stall_ms"], undo_p99_stall_ms=u["p99_stall_ms"],
+                       undo_heartbeats=u["heartbeats"])
         print(json.dumps(out))
         return 0
     finally:

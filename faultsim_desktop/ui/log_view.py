@@ -92,6 +92,8 @@ class LogModel(TitledColumns, QAbstractTableModel):
         # outbox id -> sequence number of the FAILED row of an event still waiting there
         self._waiting: dict[int, int] = {}
         self._colors: dict[Outcome, QColor] = {}
+        self.undone: set[int] = set()  # uids of undone imports, whose rows show greyed
+        self._undone_color = QColor("#8a8a8a")
         self._bold = QFont()
         self._bold.setBold(True)
         self.update_colors(dark=False)
@@ -137,7 +139,19 @@ class LogModel(TitledColumns, QAbstractTableModel):
             return self._bold
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (3, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if self.undone and role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole):
+            tag = self.record(index.row()).import_tag
+            if tag is not None and tag.uid in self.undone:
+                return (self._undone_color if role == Qt.ItemDataRole.ForegroundRole
+                        else "Its import was undone: this row is history and counts no more")
         return None
+
+    def mark_undone(self, uid: int) -> None:
+        """The rows of an undone import stay, as history, greyed."""
+        self.undone.add(uid)
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(self.rowCount() - 1, len(COLUMNS) - 1))
 
     @Slot(list)
     def append(self, records: list[OutcomeRecord]) -> None:

@@ -23,6 +23,7 @@ from .explain_panel import ExplainPanel
 from .exports import Exports
 from .faults_panel import FaultPanel
 from .file_loading import FileLoading
+from .imports_panel import ImportsPanel
 from .log_view import LogView
 from .paths import icon_path, samples_dir
 from .quarantine import PendingPanel, QuarantinePanel, raw_text
@@ -90,6 +91,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.fault_panel = FaultPanel(self)
         self.quarantine_panel = QuarantinePanel(self)
         self.pending_panel = PendingPanel(self)
+        self.imports_panel = ImportsPanel(self)
         self.explain_panel = ExplainPanel(self)
 
         self.docks: dict[str, QDockWidget] = {}
@@ -101,6 +103,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self._dock("quarantine", "Quarantine", self.quarantine_panel,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("pending", "Pending", self.pending_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("imports", "Imports", self.imports_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("explain", "Explain", self.explain_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._docks_follow_window = True
         self._default_layout()
@@ -170,6 +173,11 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.quarantine_panel.openInEditor.connect(self.fix_quarantined)
         self.quarantine_panel.resubmitAsIs.connect(lambda qid: self.resubmit(qid, None))
         self.pending_panel.retryRequested.connect(self.bridge.retry_pending)
+        self.imports_panel.bind(b)
+        self.imports_panel.message.connect(self.show_message)
+        self.imports_panel.undoAvailable.connect(self.undo_import_action.setEnabled)
+        self.imports_panel.undoFinished.connect(lambda r, _: self.log_view.model.mark_undone(r.uid))
+        self.statusBar().addPermanentWidget(self.imports_panel.undo_status)
         self.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self.serve_control.message.connect(self.show_message)
 

@@ -70,6 +70,9 @@ class WindowActions:
             "Client &schemas…", lambda: self.open_schemas(), "Ctrl+Shift+S", name="schemasAction",
             tip="Map a client's fields explicitly (amount, units, currency, time, key), with a "
                 "preview")
+        self.undo_import_action = self._action(
+            "&Undo import…", lambda: self.imports_panel.request_undo(), name="undoImportAction",
+            tip="Take the import selected in the Imports panel back, as if never ingested")
         self.cancel_action = self._action("Cancel &ingest", self.bridge.cancel_files, "Esc")
         self.cancel_action.setEnabled(False)
 
@@ -128,6 +131,7 @@ class WindowActions:
         m.addSeparator()
         m.addAction(self.schemas_action)
         m.addSeparator()
+        m.addAction(self.undo_import_action)
         m.addAction(self.cancel_action)
 
         m = mb.addMenu("&View")

@@ -42,6 +42,7 @@ class WindowLayout:
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["pending"])
         self.tabifyDockWidget(d["log"], d["quarantine"])
         self.tabifyDockWidget(d["quarantine"], d["pending"])
+        self.tabifyDockWidget(d["pending"], d["imports"])
         d["log"].raise_()
         self._docks_follow_window = True
         self._size_docks()

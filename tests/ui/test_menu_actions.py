@@ -357,6 +357,19 @@ def check_dock_toggle(ctx):
     assert not dock.isHidden() and ctx.action.isChecked()
 
 
+def check_undo_import(ctx):
+    _ingest_user_events(ctx)
+    panel = ctx.w.imports_panel
+    ctx.w.docks["imports"].raise_()
+    ctx.qtbot.waitUntil(lambda: panel.select_import(1))
+    with ctx.qtbot.waitSignal(panel.undoFinished, timeout=30_000):
+        ctx.trigger()
+        ctx.qtbot.waitUntil(lambda: panel.confirm_box is not None)
+        panel.confirm_button.click()
+    ctx.qtbot.waitUntil(lambda: totals(ctx.w) == {})
+    assert ctx.w.service.stats() == []
+
+
 def check_explain_event(ctx):
     _ingest_user_events(ctx)
     panel = ctx.w.explain_panel
@@ -514,6 +527,8 @@ CHECKS = {
     "Edit/Samples/*": check_sample,
     "Edit/Client schemas…": check_schemas,
     "Edit/Cancel ingest": check_cancel_ingest,
+    "Edit/Undo import…": check_undo_import,
+    "View/Imports": check_dock_toggle,
     **{f"View/{title}": check_dock_toggle for title in DOCK_TITLES},
     "View/Client history…": check_client_history,
     "View/Explain event…": check_explain_event,
