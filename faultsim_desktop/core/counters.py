@@ -128,6 +128,9 @@ class SessionCounters:
     rejected: int = 0
     failed: int = 0
     retries: int = 0
+    # accepted events that left the database again, net, because an import was undone here:
+    # accepted minus undone is what this session added
+    undone: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # outbox ids of the events counted in ``failed`` (a FAILED outcome with no id stays failed)
     _waiting: set = field(default_factory=set, repr=False)
@@ -161,6 +164,10 @@ class SessionCounters:
                 self.failed -= 1
         return counts
 
+    def note_undone(self, n: int) -> None:
+        with self._lock:
+            self.undone += n
+
     def forget_waiting(self) -> None:
         """The outbox was emptied (a reset): what waited there is gone, not failed."""
         with self._lock:
@@ -170,4 +177,5 @@ class SessionCounters:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return {"accepted": self.accepted, "duplicates": self.duplicates,
-                    "rejected": self.rejected, "failed": self.failed, "retries": self.retries}
+                    "rejected": self.rejected, "failed": self.failed, "retries": self.retries,
+                    "undone": self.undone}

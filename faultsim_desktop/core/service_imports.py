@@ -72,6 +72,8 @@ class ImportMethods:
             outbox.remove_import(info.uid)
             return result
         result = self.in_writer(undo, timeout=timeout)
+        if not result.already:
+            self.counters.note_undone(result.removed - result.conflicts_accepted)
         if self.fingerprint_cache is not None:
             self.fingerprint_cache.clear()
         return result

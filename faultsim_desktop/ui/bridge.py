@@ -202,6 +202,7 @@ class Counters:
     rejected: int = 0
     failed: int = 0
     retries: int = 0
+    undone: int = 0  # net events that left with an import undone in this window
     pending: int = 0
     queue_depth: int = 0
     events_per_s: float = 0.0
@@ -250,7 +251,7 @@ class EngineBridge(QObject):
         self.ingest_lane.busyChanged.connect(self.busyChanged)
         self._cancel = threading.Event()
         self._progress_latest: FileProgress | None = None  # written by the ingest thread
-        self._baseline = {k: 0 for k in (*_FINAL_KEYS, "retries")}
+        self._baseline = {k: 0 for k in (*_FINAL_KEYS, "retries", "undone")}
         self._rate_window: deque[tuple[float, int]] = deque()
         self._pending_count = 0
         self._stats_dirty = True

@@ -76,8 +76,9 @@ class StatusReports:
 
     @Slot(object)
     def update_counters(self, c: Counters) -> None:
-        text = (f"accepted {c.accepted:,} · duplicates {c.duplicates:,} · rejected "
-                f"{c.rejected:,} · failed {c.failed:,} · pending {c.pending:,}")
+        text = (f"accepted {c.accepted:,}" + (f" · undone {c.undone:,}" if c.undone else "")
+                + f" · duplicates {c.duplicates:,} · rejected {c.rejected:,} · failed "
+                f"{c.failed:,} · pending {c.pending:,}")
         if text != self._last_counters:
             self._last_counters = text
             self.counters_label.setText(text)

@@ -98,7 +98,7 @@ def test_a_drain_tells_its_own_commit_from_the_same_event_stored_by_another_send
         [s] = drain(mine)
         assert (s.accepted, s.duplicates, s.failed) == (1, 1, 0)
         assert mine.counters.snapshot() == {"accepted": 1, "duplicates": 1, "rejected": 0,
-                                            "failed": 0, "retries": 2}
+                                            "failed": 0, "retries": 2, "undone": 0}
         assert mine.counts()["events"] == 2
 
 

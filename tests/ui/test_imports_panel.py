@@ -149,6 +149,9 @@ def test_undo_by_button_takes_the_import_back_and_hands_its_copy_over(qtbot, win
              ("initech", "USD"): (1, Decimal("1000.00"))}
     qtbot.waitUntil(lambda: totals(w) == after)
     assert totals(w) == db_totals(w) == after
+    # the status bar's tally says what left: accepted minus undone is what the database holds
+    qtbot.waitUntil(lambda: "accepted 5 · undone 2 ·" in w.counters_label.text())
+    assert w.counters.accepted - w.counters.undone == w.service.counts()["events"] == 3
     rows = wait_rows(qtbot, panel, lambda rows: rows[1]["Status"].startswith("undone at")
                      and rows[0]["Accepted"] == "3")
     assert (rows[0]["Duplicates"], rows[0]["Received"]) == ("0", "3")
