@@ -12,7 +12,7 @@ import time
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from .counters import Summary
+from .counters import Summary, Ticket
 from .faults import FaultPoint, FaultSwitch
 from .model import OutcomeRecord
 from .retry import RetryPolicy
@@ -92,6 +92,11 @@ class ChildIngest:
 
     def __init__(self, service: IngestService, path: str):
         ctx = get_context("spawn")
+        # the import is named here, so this service knows it is running until ``run`` ends
+        # (an undo of it is refused meanwhile)
+        self.tag = service.new_import(str(path), "file")
+        self._running = Ticket()
+        service._running_import(self.tag, self._running)
         self.cancel = ctx.Event()
         self.crash_on = ctx.Event()
         if service.faults.enabled:
@@ -101,7 +106,7 @@ class ChildIngest:
             target=_child_main, name="faultsim-ingest",
             args=(type(service), send, str(service.db_path), str(path), service.faults.configs(),
                   service.faults.seed, service.retry_policy, service.workers, self.crash_on,
-                  self.cancel))  # not a daemon: it has worker processes of its own
+                  self.cancel, self.tag))  # not a daemon: it has worker processes of its own
         self.process.start()
         send.close()
 
@@ -138,6 +143,7 @@ class ChildIngest:
                 else:
                     raise RuntimeError(payload)
         finally:
+            self._running.seal()
             self.cancel.set()
             self.process.join(30)
             if self.process.is_alive():
@@ -147,7 +153,7 @@ class ChildIngest:
 
 
 def _child_main(service_class: type[IngestService], conn, db_path, path, fault_configs, seed,
-                retry, workers, crash_on, cancel):
+                retry, workers, crash_on, cancel, tag=None):
 
     _die_with_parent()
     tune_gc_for_bulk()
@@ -199,7 +205,7 @@ def _child_main(service_class: type[IngestService], conn, db_path, path, fault_c
             if now - last[0] >= 0.1:
                 last[0] = now
                 send(Report.PROGRESS, (done, total))
-        s = svc.ingest_file(path, progress=progress, cancel=local_cancel)
+        s = svc.ingest_file(path, progress=progress, cancel=local_cancel, tag=tag)
         report_faults()
         send(Report.DONE, {k: getattr(s, k) for k in _SUMMARY_FIELDS})
     except StorageError as exc:

@@ -267,11 +267,12 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
 
     def ingest_file(self, path: str | os.PathLike, *,
                     progress: Callable[[int, int | None], None] | None = None,
-                    cancel: threading.Event | None = None) -> Summary:
+                    cancel: threading.Event | None = None,
+                    tag: ImportTag | None = None) -> Summary:
         """Stream a file (or "-" for standard input) through the engine; blocks until done."""
         if str(path) == "-":
             return self.ingest_stream(sys.stdin.buffer, "<stdin>", progress=progress,
-                                      cancel=cancel)
+                                      cancel=cancel, tag=tag)
         p = Path(path)
         try:
             size = p.stat().st_size
@@ -279,14 +280,17 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
         except OSError as exc:
             raise FileNotFoundError(f"cannot read {p}: {exc.strerror or exc}") from exc
         with f:
-            return self.ingest_stream(f, str(p), size=size, progress=progress, cancel=cancel)
+            return self.ingest_stream(f, str(p), size=size, progress=progress, cancel=cancel,
+                                      tag=tag)
 
     def ingest_stream(self, stream: BinaryIO, source: str, *, size: int | None = None,
                       progress: Callable[[int, int | None], None] | None = None,
-                      cancel: threading.Event | None = None, kind: str = "file") -> Summary:
-        """Stream a file through the engine as one import (``kind``); blocks until done."""
+                      cancel: threading.Event | None = None, kind: str = "file",
+                      tag: ImportTag | None = None) -> Summary:
+        """Stream a file through the engine as one import (``kind``, or the one ``tag``
+        names); blocks until done."""
         ticket = Ticket()
-        tag = self.new_import(source, kind)
+        tag = tag or self.new_import(source, kind)
         self._running_import(tag, ticket)
         use_pool = self.workers > 0 and (size is None or size > POOL_THRESHOLD_BYTES)
         cancelled = False
