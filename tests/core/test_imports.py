@@ -1,0 +1,384 @@
+"""Imports: every file, paste, HTTP request and resubmit is one, with its kind, source, counts
+and the fault settings in force; ``faultsim imports list|show|undo``; and undo cases written
+out by hand, with the totals and per-import counts a user sees afterwards."""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from faultsim_desktop.cli import main
+from faultsim_desktop.core.model import StoredEvent
+from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
+from faultsim_desktop.core.retry import RetryPolicy
+from faultsim_desktop.core.service import ImportBusy
+from faultsim_desktop.server import BackgroundServer
+
+NO_CLIENT = '{"amount": "5"}'
+LIST_KEYS = {"id", "source", "started_at", "received", "accepted", "duplicates", "rejected",
+             "failed", "pending", "undone"}
+
+
+def ev(client: str, amount: str, key: str | None = None) -> str:
+    d = {"client": client, "amount": amount}
+    if key is not None:
+        d["idempotency_key"] = key
+    return json.dumps(d)
+
+
+def paste(svc, *lines: str, source: str = "pasted"):
+    return svc.submit_text("\n".join(lines), source=source).wait(60)
+
+
+def totals(svc) -> dict:
+    """Each client's total as the window shows it, checked against the events themselves."""
+    shown = {(t.client, t.currency): (t.count, t.total) for t in svc.stats()}
+    assert shown == {(t.client, t.currency): (t.count, t.total)
+                     for t in svc.stats_from_events()}
+    return shown
+
+
+def counts(svc) -> dict:
+    """Each import's (accepted, duplicates, rejected, pending) and whether it is undone."""
+    return {r.id: (r.accepted, r.duplicates, r.rejected, r.pending, r.undone_at is not None)
+            for r in svc.imports()}
+
+
+def events(svc) -> list[StoredEvent]:
+    return [StoredEvent._make(row) for row in svc.events_page()]
+
+
+def cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- every path is an import ------------------------------------------------------------
+
+
+def test_each_file_of_an_ingest_is_an_import_of_its_own(capsys, db, tmp_path):
+    a = tmp_path / "a.ndjson"
+    a.write_text("\n".join([ev("acme", "1.50"), ev("bob", "2"), "not json"]) + "\n")
+    b = tmp_path / "b.ndjson"
+    b.write_text("\n".join([ev("bob", "2"), ev("cyan", "3")]) + "\n")
+    code, out, _ = cli(capsys, "ingest", a, b, "--db", db, "--json")
+    assert code == 0 and json.loads(out)["received"] == 5
+
+    code, out, _ = cli(capsys, "imports", "list", "--json", "--db", db)
+    assert code == 0
+    rows = json.loads(out)
+    assert all(LIST_KEYS <= row.keys() for row in rows)
+    assert [{k: r[k] for k in LIST_KEYS - {"started_at"}} | {"kind": r["kind"]}
+            for r in rows] == [
+        {"id": 1, "source": str(a), "kind": "file", "received": 3, "accepted": 2,
+         "duplicates": 0, "rejected": 1, "failed": 0, "pending": 0, "undone": False},
+        {"id": 2, "source": str(b), "kind": "file", "received": 2, "accepted": 1,
+         "duplicates": 1, "rejected": 0, "failed": 0, "pending": 0, "undone": False}]
+    first, second = rows
+    assert first["started_at"] <= first["finished_at"] <= second["started_at"]
+    assert second["started_at"] <= second["finished_at"]
+    assert first["faults"] == second["faults"] == "off"
+
+
+def test_a_paste_is_an_import(service):
+    s = paste(service, ev("acme", "1"), ev("acme", "1"), '{"client": "x", "amount": "oops"}')
+    assert (s.accepted, s.duplicates, s.rejected) == (1, 1, 1)
+    [row] = service.imports()
+    assert (row.id, row.kind, row.source, row.faults, row.undone_at) == (
+        1, "paste", "pasted", "off", None)
+    assert (row.received, row.accepted, row.duplicates, row.rejected, row.failed,
+            row.pending) == (3, 1, 1, 1, 0, 0)
+    assert row.finished_at is not None and row.started_at <= row.finished_at
+    assert service.import_info(1) == row and service.import_info(2) is None
+
+
+def test_http_requests_are_imports_and_a_keyed_retry_is_not_a_new_one(service):
+    srv = BackgroundServer(service, port=0, retry_after_s=0)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as api:
+            body = "\n".join([ev("acme", "12.50"), ev("bob", "1")])
+            assert api.post("/events", content=body).status_code == 201
+            # the same body again without a key: a request of its own, all duplicates
+            assert api.post("/events", content=body).status_code == 200
+            keyed = ev("cyan", "7")
+            first = api.post("/events", content=keyed, headers={"Idempotency-Key": "order-1"})
+            retry = api.post("/events", content=keyed, headers={"Idempotency-Key": "order-1"})
+    finally:
+        srv.stop()
+    assert first.status_code == 201
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+    rows = service.imports()
+    assert [(r.id, r.kind, r.source) for r in rows] == [
+        (1, "http", "http:127.0.0.1"), (2, "http", "http:127.0.0.1"),
+        (3, "http", "http:127.0.0.1")]  # the retry ran nothing: no fourth import
+    assert counts(service) == {1: (2, 0, 0, 0, False), 2: (0, 2, 0, 0, False),
+                               3: (1, 0, 0, 0, False)}
+    assert totals(service) == {("acme", None): (1, Decimal("12.50")),
+                               ("bob", None): (1, Decimal("1")),
+                               ("cyan", None): (1, Decimal("7"))}
+
+
+def test_a_quarantine_resubmit_is_an_import(service):
+    paste(service, ev("acme", "1"), '{"client": "bob", "amount": "oops"}')
+    [entry] = service.quarantine()
+    s = service.resubmit_quarantined(entry.id, ev("bob", "2"))
+    assert s.accepted == 1
+    rows = service.imports()
+    assert [(r.id, r.kind, r.source) for r in rows] == [
+        (1, "paste", "pasted"), (2, "resubmit", f"quarantine #{entry.id}")]
+    # the rejection stays in the first import's counts, as what happened to its line
+    assert counts(service) == {1: (1, 0, 1, 0, False), 2: (1, 0, 0, 0, False)}
+    assert service.quarantine() == []
+
+
+def test_an_outbox_drain_counts_in_the_original_import(db, open_service):
+    faults = FaultSwitch(3)
+    faults.set(FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.ALWAYS))
+    svc = open_service(db, faults=faults,
+                       retry=RetryPolicy(attempts=2, base_delay_s=0.001, cap_s=0.002))
+    lines = [ev(f"c{i % 4}", str(i)) for i in range(40)]
+    assert paste(svc, *lines, source="crashing").failed == 40
+    faults.enabled = False
+    paste(svc, ev("z", "5"), source="healthy")
+    rows = svc.imports()
+    assert [(r.source, r.faults) for r in rows] == [
+        ("crashing", "before_write always (seed 3)"), ("healthy", "off")]
+    # the failed events wait: counted as received and pending by their own import
+    assert [(r.received, r.accepted, r.failed, r.pending) for r in rows] == [
+        (40, 0, 40, 40), (1, 1, 0, 0)]
+
+    drained = svc.retry_pending()
+    assert (drained.accepted, drained.pending) == (40, 0)
+    rows = svc.imports()
+    assert len(rows) == 2  # a drain is no import of its own
+    assert [(r.received, r.accepted, r.failed, r.pending) for r in rows] == [
+        (40, 40, 40, 0), (1, 1, 0, 0)]
+    assert totals(svc)[("c1", None)] == (10, Decimal(sum(range(1, 40, 4))))
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+def test_imports_list_show_and_undo_on_the_command_line(capsys, db, tmp_path):
+    a = tmp_path / "a.ndjson"
+    a.write_text("\n".join([ev("acme", "1.50"), ev("bob", "2")]) + "\n")
+    b = tmp_path / "b.ndjson"
+    b.write_text("\n".join([ev("bob", "2"), ev("cyan", "3")]) + "\n")
+    cli(capsys, "ingest", a, b, "--db", db, "--json")
+
+    code, out, _ = cli(capsys, "imports", "list", "--db", db)
+    assert code == 0
+    header, rule, one, two = out.splitlines()
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert header.split()[:4] == ["id", "kind", "source", "started"]
+    assert one.split()[:3] == ["1", "file", str(a)] and two.split()[:3] == ["2", "file", str(b)]
+
+    code, out, _ = cli(capsys, "imports", "show", "2", "--db", db)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"import #2: file {b}"
+    assert lines[2] == "faults in force: off"
+    assert lines[3] == ("received 2, accepted 1, duplicates 1, rejected 0, failed 0, "
+                        "pending 0")
+    code, out, _ = cli(capsys, "imports", "show", "2", "--json", "--db", db)
+    assert json.loads(out)["undone"] is False and json.loads(out)["duplicates"] == 1
+
+    code, out, _ = cli(capsys, "imports", "undo", "1", "--db", db)
+    assert code == 0
+    assert out.strip() == ("import #1 undone: 1 event(s) left the totals, 1 went to a later "
+                           "import that sent them too, 0 key conflict(s) accepted in their "
+                           "place")
+    code, out, _ = cli(capsys, "imports", "undo", "1", "--db", db)
+    assert (code, out.strip()) == (0, "import #1 was undone already; nothing changed")
+    code, out, _ = cli(capsys, "imports", "undo", "1", "--json", "--db", db)
+    assert json.loads(out) == {"import_id": 1, "removed": 0, "handed_over": 0,
+                               "conflicts_accepted": 0, "already": True}
+
+    code, out, _ = cli(capsys, "imports", "show", "1", "--db", db)
+    assert "undone " in out and "(the counts are those it had then)" in out
+    code, out, _ = cli(capsys, "imports", "list", "--json", "--db", db)
+    assert [(r["id"], r["accepted"], r["duplicates"], r["undone"]) for r in json.loads(out)] \
+        == [(1, 2, 0, True), (2, 2, 0, False)]  # bob's event now belongs to import 2
+    code, out, _ = cli(capsys, "stats", "--json", "--db", db)
+    assert sorted((r["client"], r["count"], r["total"]) for r in json.loads(out)) == [
+        ("bob", 1, "2"), ("cyan", 1, "3")]
+
+    code, out, _ = cli(capsys, "imports", "undo", "2", "--json", "--db", db)
+    assert code == 0 and json.loads(out) == {"import_id": 2, "removed": 2, "handed_over": 0,
+                                             "conflicts_accepted": 0, "already": False}
+    code, out, _ = cli(capsys, "stats", "--json", "--db", db)
+    assert json.loads(out) == []
+
+
+def test_an_unknown_import_is_a_clear_error(capsys, db, tmp_path):
+    a = tmp_path / "a.ndjson"
+    a.write_text(ev("acme", "1") + "\n")
+    cli(capsys, "ingest", a, "--db", db, "--json")
+    for action in ("undo", "show"):
+        code, out, err = cli(capsys, "imports", action, "99", "--db", db)
+        assert (code, out, err.strip()) == (1, "", "faultsim: there is no import #99")
+    code, out, _ = cli(capsys, "stats", "--json", "--db", db)
+    assert [(r["client"], r["count"]) for r in json.loads(out)] == [("acme", 1)]
+
+
+# --- undo, case by case -----------------------------------------------------------------
+
+
+def test_undo_hands_an_event_to_the_later_import_that_sent_it_too(service):
+    paste(service, ev("acme", "1"), ev("bob", "2"), source="first")
+    paste(service, ev("cyan", "3"), ev("acme", "1"), source="second")
+    assert counts(service) == {1: (2, 0, 0, 0, False), 2: (1, 1, 0, 0, False)}
+
+    result = service.undo_import(1)
+    assert (result.removed, result.handed_over, result.conflicts_accepted, result.already) \
+        == (1, 1, 0, False)
+    assert totals(service) == {("acme", None): (1, Decimal("1")),
+                               ("cyan", None): (1, Decimal("3"))}
+    # the undone import keeps the counts it had; the copy is now the second's accepted event
+    assert counts(service) == {1: (2, 0, 0, 0, True), 2: (2, 0, 0, 0, False)}
+    [acme] = [e for e in events(service) if e.client == "acme"]
+    assert (acme.source, acme.line) == ("second", 2)
+    assert service.undo_import(1).already and counts(service)[2] == (2, 0, 0, 0, False)
+
+
+def test_undo_accepts_the_key_conflict_of_a_later_import(service):
+    paste(service, ev("acme", "10", key="k1"), source="first")
+    s = paste(service, ev("acme", "20", key="k1"), source="second")
+    assert s.rejected == 1
+    [conflict] = service.quarantine()
+    assert conflict.code == "idempotency_conflict"
+
+    result = service.undo_import(1)
+    assert (result.removed, result.handed_over, result.conflicts_accepted) == (1, 0, 1)
+    assert totals(service) == {("acme", None): (1, Decimal("20"))}
+    assert counts(service) == {1: (1, 0, 0, 0, True), 2: (1, 0, 0, 0, False)}
+    assert service.quarantine() == []  # the conflict is resolved: its event now counts
+    assert service.quarantine_entry(conflict.id).status == "resolved"
+
+
+def test_a_later_copy_of_the_undone_content_becomes_a_key_conflict(service):
+    paste(service, ev("acme", "10", key="k1"), source="first")
+    paste(service, ev("acme", "20", key="k1"), source="second")
+    paste(service, ev("acme", "10", key="k1"), source="third")  # a copy of the first's
+    assert counts(service) == {1: (1, 0, 0, 0, False), 2: (0, 0, 1, 0, False),
+                               3: (0, 1, 0, 0, False)}
+
+    service.undo_import(1)
+    assert totals(service) == {("acme", None): (1, Decimal("20"))}
+    # as if only the second and third were ingested: the third's event lost the key
+    assert counts(service) == {1: (1, 0, 0, 0, True), 2: (1, 0, 0, 0, False),
+                               3: (0, 0, 1, 0, False)}
+    [entry] = service.quarantine()
+    assert (entry.code, entry.source, entry.line) == ("idempotency_conflict", "third", 1)
+    assert json.loads(entry.raw) == {"client": "acme", "amount": "10", "idempotency_key": "k1"}
+    [rejected] = [r for r in service.recent_log(10) if r.outcome == "rejected"]
+    assert (rejected.source, rejected.amount) == ("third", "10")
+    [held] = events(service)
+    assert rejected.event_id == held.id and Decimal(held.amount) == Decimal("20")
+
+
+def test_undoing_the_middle_of_three_imports(service):
+    paste(service, ev("acme", "1"), ev("bob", "2"), "not json", source="one")
+    paste(service, ev("bob", "2"), ev("cyan", "3"), ev("dan", "4.25"), "not json",
+          source="two")
+    paste(service, ev("cyan", "3"), ev("eve", "5"), source="three")
+    assert counts(service) == {1: (2, 0, 1, 0, False), 2: (2, 1, 1, 0, False),
+                               3: (1, 1, 0, 0, False)}
+
+    result = service.undo_import(2)
+    assert (result.removed, result.handed_over, result.conflicts_accepted) == (1, 1, 0)
+    assert totals(service) == {("acme", None): (1, Decimal("1")),
+                               ("bob", None): (1, Decimal("2")),
+                               ("cyan", None): (1, Decimal("3")),
+                               ("eve", None): (1, Decimal("5"))}
+    assert counts(service) == {1: (2, 0, 1, 0, False), 2: (2, 1, 1, 0, True),
+                               3: (2, 0, 0, 0, False)}
+    # "not json" was sent by the first import too: its quarantine entry stays open
+    [entry] = service.quarantine()
+    assert entry.raw == "not json" and entry.status == "open"
+
+
+def test_undo_drops_the_imports_events_still_waiting_in_the_outbox(db, open_service):
+    faults = FaultSwitch(3)
+    # the first of four 5-event transactions fails twice, so its events wait in the outbox
+    faults.set(FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.NEXT_N, remaining=2))
+    svc = open_service(db, faults=faults, batch_size=5,
+                       retry=RetryPolicy(attempts=2, base_delay_s=0.001, cap_s=0.002))
+    paste(svc, *[ev(f"c{i % 4}", str(i)) for i in range(20)], source="partly")
+    paste(svc, ev("z", "9"), source="other")
+    other_uid = svc.imports()[1].uid
+    faults.enabled = False
+    assert counts(svc) == {1: (15, 0, 0, 5, False), 2: (1, 0, 0, 0, False)}
+    assert svc.outbox.count() == 5
+
+    result = svc.undo_import(1)
+    assert (result.removed, result.handed_over, result.conflicts_accepted) == (15, 0, 0)
+    assert svc.outbox.count() == 0 and svc.pending() == []
+    assert totals(svc) == {("z", None): (1, Decimal("9"))}
+    # a drain now has nothing of the undone import to bring back
+    assert svc.retry_pending().accepted == 0
+    assert totals(svc) == {("z", None): (1, Decimal("9"))}
+    assert counts(svc) == {1: (15, 0, 0, 5, True), 2: (1, 0, 0, 0, False)}
+    assert svc.imports()[1].uid == other_uid
+
+
+def test_bad_lines_only_in_the_undone_import_leave_the_open_quarantine(service):
+    paste(service, ev("acme", "1"), "not json", NO_CLIENT, source="one")
+    paste(service, ev("bob", "2"), NO_CLIENT, source="two")
+    assert {q.raw for q in service.quarantine()} == {"not json", NO_CLIENT}
+
+    service.undo_import(1)
+    # NO_CLIENT was also sent by the second import: it stays open, as it would have been
+    assert [q.raw for q in service.quarantine()] == [NO_CLIENT]
+    [gone] = [q for q in service.quarantine(status=None) if q.raw == "not json"]
+    assert gone.status == "undone"
+    assert totals(service) == {("bob", None): (1, Decimal("2"))}
+
+    service.undo_import(2)
+    assert service.quarantine() == []
+    assert {q.status for q in service.quarantine(status=None)} == {"undone"}
+    assert totals(service) == {}
+
+
+class _Trickle:
+    """A stream the test feeds block by block: ``read`` waits for the next block, b"" ends."""
+
+    def __init__(self) -> None:
+        self.blocks: queue.Queue[bytes] = queue.Queue()
+
+    def read(self, n: int = -1) -> bytes:
+        return self.blocks.get(timeout=60)
+
+
+def test_an_undo_while_the_import_is_still_being_ingested_raises_import_busy(service):
+    stream = _Trickle()
+    stored = threading.Event()
+    unsubscribe = service.subscribe(lambda records: stored.set())
+    # more than one chunk (1 MiB), so the first is stored while the rest has not arrived
+    first = "".join(ev(f"c{i % 7}", str(i)) + "\n" for i in range(40_000)).encode()
+    stream.blocks.put(first)
+    done: list = []
+    feeder = threading.Thread(target=lambda: done.append(
+        service.ingest_stream(stream, "slow.ndjson")))
+    feeder.start()
+    try:
+        assert stored.wait(60), "the first chunk was never stored"
+        [row] = service.imports()
+        assert row.source == "slow.ndjson" and row.accepted > 0
+        with pytest.raises(ImportBusy, match=r"import #1 \(slow.ndjson\) is still being"):
+            service.undo_import(1)
+        assert service.import_info(1).undone_at is None
+    finally:
+        stream.blocks.put(ev("last", "1").encode() + b"\n")
+        stream.blocks.put(b"")
+        feeder.join(60)
+        unsubscribe()
+    assert done[0].accepted == 40_001
+    assert not service.undo_import(1).already
+    assert totals(service) == {}
+    assert counts(service) == {1: (40_001, 0, 0, 0, True)}
