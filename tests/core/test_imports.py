@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from decimal import Decimal
 
 import httpx
@@ -50,6 +51,18 @@ def counts(svc) -> dict:
 
 def events(svc) -> list[StoredEvent]:
     return [StoredEvent._make(row) for row in svc.events_page()]
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False): for a state of
+    another thread that signals nothing."""
+    tick = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        tick.wait(0.005)
+    return True
 
 
 def cli(capsys, *argv):
@@ -382,3 +395,34 @@ def test_an_undo_while_the_import_is_still_being_ingested_raises_import_busy(ser
     assert not service.undo_import(1).already
     assert totals(service) == {}
     assert counts(service) == {1: (40_001, 0, 0, 0, True)}
+
+
+def test_a_drain_queued_behind_an_undo_does_not_bring_the_import_back(db, open_service):
+    faults = FaultSwitch(3)
+    faults.set(FaultPoint.BEFORE_WRITE, FaultConfig(FaultMode.ALWAYS))
+    svc = open_service(db, faults=faults,
+                       retry=RetryPolicy(attempts=2, base_delay_s=0.001, cap_s=0.002))
+    paste(svc, *[ev(f"c{i % 4}", str(i)) for i in range(40)], source="crashing")
+    faults.enabled = False
+    assert counts(svc) == {1: (0, 0, 0, 40, False)}
+
+    # the writer is held, so the undo and the drain queue up in that order behind it
+    entered, release = threading.Event(), threading.Event()
+    held = threading.Thread(target=svc.in_writer,
+                            args=(lambda s: (entered.set(), release.wait(60)),))
+    held.start()
+    assert entered.wait(60)
+    undo = threading.Thread(target=svc.undo_import, args=(1,))
+    drain = threading.Thread(target=svc.retry_pending)
+    undo.start()
+    assert wait_for(lambda: svc._writer.queue.qsize() == 1), "the undo was never queued"
+    drain.start()
+    # the drain either queues its 40 events behind the undo, or finds a drain under way
+    assert wait_for(lambda: not drain.is_alive() or svc._writer.queue.qsize() > 1)
+    release.set()
+    for t in (held, undo, drain):
+        t.join(60)
+
+    assert totals(svc) == {} and svc.outbox.count() == 0
+    assert counts(svc) == {1: (0, 0, 0, 40, True)}
+    assert svc.retry_pending().accepted == 0 and totals(svc) == {}
