@@ -136,6 +136,28 @@ def test_http_requests_are_imports_and_a_keyed_retry_is_not_a_new_one(service):
                                ("cyan", None): (1, Decimal("7"))}
 
 
+def test_a_kept_http_answer_still_answers_its_retry_after_an_undo(service):
+    """Undo does not touch the kept answers of keyed requests (docs/imports.md): a retry with
+    the key gets the first answer again and stores nothing; the same body without the key
+    is a new request, stored as a new import."""
+    srv = BackgroundServer(service, port=0, retry_after_s=0)
+    body = ev("acme", "7")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as api:
+            first = api.post("/events", content=body, headers={"Idempotency-Key": "o-1"})
+            assert not service.undo_import(1).already
+            retry = api.post("/events", content=body, headers={"Idempotency-Key": "o-1"})
+            assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+            assert retry.content == first.content
+            assert totals(service) == {} and len(service.imports()) == 1
+            fresh = api.post("/events", content=body)
+    finally:
+        srv.stop()
+    assert fresh.status_code == 201
+    assert counts(service) == {1: (1, 0, 0, 0, True), 2: (1, 0, 0, 0, False)}
+    assert totals(service) == {("acme", None): (1, Decimal("7"))}
+
+
 def test_a_quarantine_resubmit_is_an_import(service):
     paste(service, ev("acme", "1"), '{"client": "bob", "amount": "oops"}')
     [entry] = service.quarantine()
