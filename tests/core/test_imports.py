@@ -281,6 +281,20 @@ def test_undo_hands_an_event_to_the_later_import_that_sent_it_too(service):
     assert service.undo_import(1).already and counts(service)[2] == (2, 0, 0, 0, False)
 
 
+def test_an_event_handed_over_takes_the_later_receipt_time_when_it_has_no_time(service):
+    paste(service, ev("acme", "1"), source="first")
+    paste(service, ev("acme", "1"), ev("acme", "2"), source="second")
+    second = service.imports()[1]
+    service.undo_import(1)
+    # as if only the second import had been ingested: it received both events, so both take
+    # its time of receipt, and so do the client's first and last seen
+    assert all(e.event_time >= second.started_at for e in events(service))
+    [total] = service.stats()
+    assert (total.count, total.total) == (2, Decimal("3"))
+    assert total.first_seen >= second.started_at
+    assert service.stats() == service.stats_from_events()
+
+
 def test_undo_accepts_the_key_conflict_of_a_later_import(service):
     paste(service, ev("acme", "10", key="k1"), source="first")
     s = paste(service, ev("acme", "20", key="k1"), source="second")
