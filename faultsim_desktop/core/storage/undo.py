@@ -54,6 +54,12 @@ class _Delta:
         self.added_times: list[str] = []
 
 
+def _timed_by_receipt(warnings: str | None) -> bool:
+    """Whether an event's time is its time of receipt (it gave none, or none readable): the
+    normalizer says so in its warnings."""
+    return warnings is not None and "used the time of receipt" in warnings
+
+
 def conflict_reason(key: str, client: str, holder: int) -> str:
     return (f"idempotency key {key!r} of client {client!r} was already used by event "
             f"#{holder} with different content; the first one stands")
@@ -80,7 +86,7 @@ class UndoMethods:
         for event_id, later in arrivals.items():
             later.sort()
             if later[0].kind == "copy":
-                self._hand_over(event_id, later[0])
+                self._hand_over(event_id, later[0], deltas)
                 handed += 1
             else:
                 self._replace(event_id, later, deltas, now)
@@ -114,20 +120,29 @@ class UndoMethods:
                                          line, at, bytes(fp)))
         return out
 
-    def _hand_over(self, event_id: int, first: _Arrival) -> None:
+    def _hand_over(self, event_id: int, first: _Arrival, deltas) -> None:
         """The event stays, as the first copy's: that copy becomes its import's accepted
-        event (its log row goes: an accepted event's row is its log entry)."""
+        event (its log row goes: an accepted event's row is its log entry). An event timed
+        by its receipt takes the copy's, as ingesting only the later import gives it."""
+        key_, currency, event_time, warnings = self._x(
+            "SELECT client_key, currency, event_time, warnings FROM events WHERE id = ?",
+            (event_id,)).fetchone()
+        new_time = first.at if _timed_by_receipt(warnings) else event_time
         self._x("UPDATE events SET import_id = ?, source = ?, line = ?, received_at = ?,"
-                " receipt = NULL WHERE id = ?",
-                (first.import_id, first.source, first.line, first.at, event_id))
+                " event_time = ?, receipt = NULL WHERE id = ?",
+                (first.import_id, first.source, first.line, first.at, new_time, event_id))
         self._x("DELETE FROM log WHERE seq = ?", (first.row_id,))
+        if new_time != event_time:  # the count and total stay; first or last seen may move
+            d = deltas[(key_, currency)]
+            d.removed_times.append(event_time)
+            d.added_times.append(new_time)
 
     def _replace(self, event_id: int, later: list[_Arrival], deltas, now: str) -> None:
         """The first later arrival holds other content under the event's key: it is accepted
         in the event's place, and every later arrival is decided again against it."""
-        fp, client, key_, currency, amount, event_time, idem = self._x(
+        fp, client, key_, currency, amount, event_time, idem, warnings = self._x(
             "SELECT fingerprint, client, client_key, currency, amount, event_time,"
-            " idempotency_key FROM events WHERE id = ?", (event_id,)).fetchone()
+            " idempotency_key, warnings FROM events WHERE id = ?", (event_id,)).fetchone()
         fp = bytes(fp)
         first = later[0]
         # arrivals of the undone event's own content now conflict with the new holder: they
@@ -140,9 +155,10 @@ class UndoMethods:
                 "INSERT INTO conflicts (import_id, quarantine_id, fingerprint, client,"
                 " client_key, currency, amount, event_time, received_at, idempotency_key,"
                 f" warnings, source, line, {self._KEPT_COLUMNS}) SELECT ?, NULL, fingerprint,"
-                " client, client_key, currency, amount, event_time, ?, idempotency_key,"
+                " client, client_key, currency, amount, ?, ?, idempotency_key,"
                 f" warnings, ?, ?, {self._KEPT_COLUMNS} FROM events WHERE id = ? RETURNING id",
-                (a.import_id, a.at, a.source, a.line, event_id)).fetchone()
+                (a.import_id, a.at if _timed_by_receipt(warnings) else event_time, a.at,
+                 a.source, a.line, event_id)).fetchone()
             kept.append((a, cid))
         self._x("DELETE FROM events WHERE id = ?", (event_id,))
         d = deltas[(key_, currency)]
