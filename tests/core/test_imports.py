@@ -331,6 +331,31 @@ def test_a_later_copy_of_the_undone_content_becomes_a_key_conflict(service):
     assert rejected.event_id == held.id and Decimal(held.amount) == Decimal("20")
 
 
+def test_a_conflict_with_the_undone_event_names_the_event_accepted_in_its_place(service):
+    paste(service, ev("acme", "10", key="k1"), source="first")
+    paste(service, ev("acme", "20", key="k1"), source="second")
+    paste(service, ev("acme", "30", key="k1"), source="third")
+    service.undo_import(1)
+    [held] = events(service)
+    assert (held.source, Decimal(held.amount)) == ("second", Decimal("20"))
+    [entry] = service.quarantine()
+    [rejected] = [r for r in service.recent_log(10) if r.outcome == "rejected"]
+    assert entry.source == rejected.source == "third" and rejected.event_id == held.id
+    assert f"already used by event #{held.id} with different content" in entry.reason
+    assert entry.reason == rejected.reason
+
+
+def test_a_client_named_as_only_the_undone_import_spelled_it_takes_the_remaining_name(
+        service):
+    paste(service, ev("ACME Corp", "1"), source="first")
+    paste(service, ev("acme corp", "2"), ev("Acme Corp", "3"), source="second")
+    assert [t.client for t in service.stats()] == ["ACME Corp"]  # the first spelling
+    service.undo_import(1)
+    # as if only the second import had been ingested: its first spelling names the client
+    assert [(t.client, t.count, t.total) for t in service.stats()] == [
+        ("acme corp", 2, Decimal("5"))]
+
+
 def test_undoing_the_middle_of_three_imports(service):
     paste(service, ev("acme", "1"), ev("bob", "2"), "not json", source="one")
     paste(service, ev("bob", "2"), ev("cyan", "3"), ev("dan", "4.25"), "not json",
