@@ -27,6 +27,7 @@ from ..model import RejectCode, UndoResult
 from .common import MONEY
 
 _ZERO = Decimal(0)
+_IN_LIST = 500  # client keys per IN (...) list, well under either backend's limit
 _CONFLICT = RejectCode.IDEMPOTENCY_CONFLICT.value
 
 
@@ -44,10 +45,11 @@ class _Arrival(NamedTuple):
 
 
 class _Delta:
-    __slots__ = ("count", "total", "removed_times", "added_times", "display")
+    __slots__ = ("count", "total", "removed_times", "added_times", "display", "gone")
 
     def __init__(self) -> None:
         self.display: str | None = None  # the client's display form, for a new total's row
+        self.gone: set[str] = set()  # the spellings of the client's events that left
         self.count = 0
         self.total = _ZERO
         self.removed_times: list[str] = []
@@ -94,6 +96,7 @@ class UndoMethods:
         removed = self._remove_rest(import_id, deltas)
         self._withdraw(import_id, undone)
         self._apply(deltas)
+        self._rename(deltas)
         self._x("UPDATE imports SET undone_at = ?, counts = ? WHERE id = ?",
                 (now, json.dumps(counts), import_id))
         self._undo_done()
@@ -165,6 +168,7 @@ class UndoMethods:
         d.count -= 1
         d.total = MONEY.subtract(d.total, Decimal(amount))
         d.removed_times.append(event_time)
+        d.gone.add(client)
         (new_id, new_client, new_key, new_currency, new_amount, new_time) = self._x(
             "INSERT INTO events (fingerprint, client, client_key, currency, amount, event_time,"
             f" received_at, idempotency_key, warnings, source, line, import_id,"
@@ -185,11 +189,14 @@ class UndoMethods:
         for a in later[1:]:
             if a.kind == "conflict" and a.fingerprint == first.fingerprint:
                 self._settle_conflict(a, "duplicate", new_id)
-            elif a.kind == "conflict":
+            elif a.kind == "conflict":  # other content still: it now conflicts with new_id
+                own_client, qid = self._x("SELECT client, quarantine_id FROM conflicts"
+                                          " WHERE id = ?", (a.row_id,)).fetchone()
+                own = conflict_reason(idem, own_client, new_id)
                 self._x("UPDATE log SET event_id = ?, reason = ? WHERE outcome = 'rejected'"
-                        " AND import_id = ? AND line = ? AND quarantine_id = (SELECT"
-                        " quarantine_id FROM conflicts WHERE id = ?)",
-                        (new_id, reason, a.import_id, a.line, a.row_id))
+                        " AND import_id = ? AND line = ? AND quarantine_id = ?",
+                        (new_id, own, a.import_id, a.line, qid))
+                self._x("UPDATE quarantine SET reason = ? WHERE id = ?", (own, qid))
         for a, cid in kept:
             qid = self.quarantine(raw, _CONFLICT, reason, a.source, a.line, 1, now, fp)
             self._x("UPDATE conflicts SET quarantine_id = ? WHERE id = ?", (qid, cid))
@@ -215,13 +222,14 @@ class UndoMethods:
     def _remove_rest(self, import_id: int, deltas) -> int:
         """The import's events no remaining import sent: out of the totals, then deleted."""
         n = 0
-        for key_, currency, amount, event_time in self._x(
-                "SELECT client_key, currency, amount, event_time FROM events"
+        for key_, currency, amount, event_time, client in self._x(
+                "SELECT client_key, currency, amount, event_time, client FROM events"
                 " WHERE import_id = ?", (import_id,)):
             d = deltas[(key_, currency)]
             d.count -= 1
             d.total = MONEY.subtract(d.total, Decimal(amount))
             d.removed_times.append(event_time)
+            d.gone.add(client)
             n += 1
         if n:
             self._x("DELETE FROM events WHERE import_id = ?", (import_id,))
@@ -285,3 +293,28 @@ class UndoMethods:
                     self._x("UPDATE aggregates SET first_seen = ?, last_seen = ?"
                             " WHERE client_key = ? AND currency = ?",
                             (first, last, key_, currency))
+
+    def _rename(self, deltas: dict[tuple[str, str], _Delta]) -> None:
+        """A client shown by a spelling that left takes the spelling of its first remaining
+        event in import order, as ingesting only the remaining imports names it (a total's
+        display is its client's first accepted spelling)."""
+        gone: dict[str, set[str]] = defaultdict(set)
+        for (key_, _currency), d in deltas.items():
+            gone[key_] |= d.gone
+        keys = sorted(k for k, names in gone.items() if names)
+        for part in (keys[i:i + _IN_LIST] for i in range(0, len(keys), _IN_LIST)):
+            marks = ", ".join("?" * len(part))
+            shown = dict(self._x(f"SELECT client_key, display FROM clients"
+                                 f" WHERE client_key IN ({marks})", tuple(part)).fetchall())
+            stale = [k for k in part if shown.get(k) in gone[k]]
+            if not stale:
+                continue
+            marks = ", ".join("?" * len(stale))
+            for key_, name in self._x(
+                    "SELECT client_key, client FROM (SELECT client_key, client, row_number()"
+                    " OVER (PARTITION BY client_key ORDER BY import_id IS NOT NULL, import_id,"
+                    f" line, id) AS n FROM events WHERE client_key IN ({marks})) AS f"
+                    " WHERE n = 1", tuple(stale)).fetchall():
+                if name != shown[key_]:
+                    self._x("UPDATE clients SET display = ? WHERE client_key = ?",
+                            (name, key_))
