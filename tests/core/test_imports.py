@@ -356,6 +356,31 @@ def test_a_client_named_as_only_the_undone_import_spelled_it_takes_the_remaining
         ("acme corp", 2, Decimal("5"))]
 
 
+def test_a_client_named_by_an_event_handed_to_a_later_import_takes_that_imports_name(
+        service):
+    paste(service, ev("ACME Corp", "1"), source="first")
+    paste(service, ev("acme corp", "2"), ev("ACME Corp", "1"), source="second")
+    service.undo_import(1)
+    # the second import alone names the client by its line 1; its line 2 is the event
+    # handed over from the first
+    assert [(t.client, t.count, t.total) for t in service.stats()] == [
+        ("acme corp", 2, Decimal("3"))]
+
+
+def test_a_bad_line_another_import_also_sent_is_shown_as_that_import_sent_it(service):
+    paste(service, "not json", source="first")
+    paste(service, ev("acme", "1"), ev("bob", "2"), "not json", source="second")
+    [entry] = service.quarantine()
+    assert (entry.source, entry.line, entry.times_seen) == ("second", 3, 2)
+    service.undo_import(2)
+    # as if only the first import had been ingested
+    [entry] = service.quarantine()
+    assert (entry.source, entry.line, entry.times_seen, entry.status) == (
+        "first", 1, 1, "open")
+    assert entry.reason.startswith("line 1, column 1: ")
+    assert entry.last_seen == entry.first_seen
+
+
 def test_undoing_the_middle_of_three_imports(service):
     paste(service, ev("acme", "1"), ev("bob", "2"), "not json", source="one")
     paste(service, ev("bob", "2"), ev("cyan", "3"), ev("dan", "4.25"), "not json",
