@@ -127,16 +127,17 @@ class UndoMethods:
         """The event stays, as the first copy's: that copy becomes its import's accepted
         event (its log row goes: an accepted event's row is its log entry). An event timed
         by its receipt takes the copy's, as ingesting only the later import gives it."""
-        key_, currency, event_time, warnings = self._x(
-            "SELECT client_key, currency, event_time, warnings FROM events WHERE id = ?",
-            (event_id,)).fetchone()
+        key_, currency, event_time, warnings, client = self._x(
+            "SELECT client_key, currency, event_time, warnings, client FROM events"
+            " WHERE id = ?", (event_id,)).fetchone()
         new_time = first.at if _timed_by_receipt(warnings) else event_time
         self._x("UPDATE events SET import_id = ?, source = ?, line = ?, received_at = ?,"
                 " event_time = ?, receipt = NULL WHERE id = ?",
                 (first.import_id, first.source, first.line, first.at, new_time, event_id))
         self._x("DELETE FROM log WHERE seq = ?", (first.row_id,))
-        if new_time != event_time:  # the count and total stay; first or last seen may move
-            d = deltas[(key_, currency)]
+        d = deltas[(key_, currency)]  # the count and total stay
+        d.gone.add(client)  # it moves later in import order: it may no longer name the client
+        if new_time != event_time:  # first or last seen may move
             d.removed_times.append(event_time)
             d.added_times.append(new_time)
 
@@ -248,6 +249,26 @@ class UndoMethods:
             if others <= undone:  # a NULL import (older rows) keeps it
                 self._x("UPDATE quarantine SET status = 'undone' WHERE id = ?"
                         " AND status = 'open'", (qid,))
+            else:
+                self._as_sent_by_the_rest(qid, import_id, undone)
+
+    def _as_sent_by_the_rest(self, qid: int, import_id: int, undone: set[int]) -> None:
+        """A rejected input some remaining import also sent is shown as they sent it: seen
+        that many times, first and last when they sent it, where and why the last one."""
+        marks = ", ".join("?" * len(undone))
+        rest = (f" FROM log WHERE quarantine_id = ? AND outcome = 'rejected' AND"
+                f" (import_id IS NULL OR import_id NOT IN ({marks}))")
+        args = (qid, *sorted(undone))
+        first = self._x(f"SELECT min(at){rest}", args).fetchone()[0]
+        last = self._x(f"SELECT at, source, line, reason{rest} ORDER BY seq DESC LIMIT 1",
+                       args).fetchone()
+        (mine,) = self._x("SELECT count(*) FROM log WHERE quarantine_id = ? AND"
+                          " outcome = 'rejected' AND import_id = ?", (qid, import_id)).fetchone()
+        (seen,) = self._x("SELECT times_seen FROM quarantine WHERE id = ?", (qid,)).fetchone()
+        at, source, line, reason = last  # the caller knows a remaining import sent it
+        self._x("UPDATE quarantine SET times_seen = ?, first_seen = ?, last_seen = ?,"
+                " source = ?, line = ?, reason = ? WHERE id = ?",
+                (max(seen - mine, 1), first, at, source, line, reason, qid))
 
     def _apply(self, deltas: dict[tuple[str, str], _Delta]) -> None:
         """The aggregates change by the deltas; a first or last time that left with an
