@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 import time
 from decimal import Decimal
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from faultsim_desktop.cli import main
 from faultsim_desktop.core.model import StoredEvent
@@ -512,3 +515,62 @@ def test_a_drain_queued_behind_an_undo_does_not_bring_the_import_back(db, open_s
     assert totals(svc) == {} and svc.outbox.count() == 0
     assert counts(svc) == {1: (0, 0, 0, 40, True)}
     assert svc.retry_pending().accepted == 0 and totals(svc) == {}
+
+
+# --- undo, as a user sees the result ------------------------------------------------------
+
+_SPELLINGS = ["acme", "ACME", "Bob", "bob"]  # two clients, each spelled two ways
+_AMOUNTS = ["1.00", "2.50", "$3", "1.234,50 €", "4 EUR"]
+_BAD = ['{"client": "acme", "amount": ', NO_CLIENT, "not json"]
+
+
+@st.composite
+def _line(draw) -> str:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from(_BAD))
+    d = {"client": draw(st.sampled_from(_SPELLINGS)), "amount": draw(st.sampled_from(_AMOUNTS))}
+    key = draw(st.sampled_from([None, None, "k1", "k2"]))
+    if key is not None:
+        d["idempotency_key"] = key
+    if draw(st.booleans()):
+        d["ts"] = 1_700_000_000 + draw(st.integers(0, 4))
+    return json.dumps(d)
+
+
+def _seen(svc, sources: set[str]) -> tuple:
+    """Everything a user reads after an undo: totals by the client's shown name, each
+    remaining import's counts, the open quarantine as listed, where each event came from,
+    and the remaining imports' log rows (event ids left out: they differ between databases)."""
+    rows = svc.imports()
+    assert sorted(svc.stats(), key=repr) == sorted(svc.stats_from_events(), key=repr)
+    return (
+        sorted((t.client, t.currency or "", t.count, t.total) for t in svc.stats()),
+        [(r.source, r.accepted, r.duplicates, r.rejected) for r in rows if r.undone_at is None],
+        sorted((q.raw, q.code, q.source, q.line, q.times_seen, re.sub(r"#\d+", "#", q.reason))
+               for q in svc.quarantine()),
+        sorted((e.client, e.amount, e.source, e.line) for e in events(svc)),
+        sorted((r.outcome, r.source, r.line, re.sub(r"#\d+", "#", r.reason or ""))
+               for r in svc.recent_log(10_000) if r.outcome != "accepted" and r.source in sources))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(imports=st.lists(st.lists(_line(), min_size=1, max_size=8), min_size=2, max_size=5),
+       data=st.data())
+def test_after_undos_the_user_sees_what_ingesting_only_the_rest_shows(service, imports, data):
+    service.reset()
+    for n, lines in enumerate(imports):
+        paste(service, *lines, source=f"import {n}")
+    ids = [r.id for r in service.imports()]
+    undo = data.draw(st.lists(st.sampled_from(range(len(ids))), min_size=1, unique=True),
+                     label="undo")
+    for i in undo:
+        service.undo_import(ids[i])
+    kept = [n for n in range(len(imports)) if n not in undo]
+    sources = {f"import {n}" for n in kept}
+    after_undo = _seen(service, sources)
+
+    service.reset()
+    for n in kept:
+        paste(service, *imports[n], source=f"import {n}")
+    assert after_undo == _seen(service, sources)
