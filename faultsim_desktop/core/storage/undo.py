@@ -83,12 +83,12 @@ class UndoMethods:
         undone = {i for (i,) in self._x("SELECT id FROM imports WHERE undone_at IS NOT NULL",
                                         ())} | {import_id}
         deltas: dict[tuple[str, str], _Delta] = defaultdict(_Delta)
-        arrivals = self._arrivals(import_id, undone)
+        arrivals, copied = self._arrivals(import_id, undone)
         handed = accepted = 0
         for event_id, later in arrivals.items():
             later.sort()
             if later[0].kind == "copy":
-                self._hand_over(event_id, later[0], deltas)
+                self._hand_over(event_id, copied[event_id], later[0], deltas)
                 handed += 1
             else:
                 self._replace(event_id, later, deltas, now)
@@ -102,17 +102,22 @@ class UndoMethods:
         self._undo_done()
         return UndoResult(import_id, removed + accepted, handed, accepted)
 
-    def _arrivals(self, import_id: int, undone: set[int]) -> dict[int, list[_Arrival]]:
-        """Undone events' later arrivals from remaining imports, by event id."""
+    def _arrivals(self, import_id: int, undone: set[int]
+                  ) -> tuple[dict[int, list[_Arrival]], dict[int, tuple]]:
+        """Undone events' later arrivals from remaining imports, by event id; and for each
+        event a remaining import copied, its (client key, currency, time, warnings, client)."""
         out: dict[int, list[_Arrival]] = defaultdict(list)
-        for seq, eid, iid, source, line, at in self._x(
-                "SELECT l.seq, l.event_id, l.import_id, l.source, l.line, l.at FROM log l"
+        copied: dict[int, tuple] = {}
+        for seq, eid, iid, source, line, at, *event in self._x(
+                "SELECT l.seq, l.event_id, l.import_id, l.source, l.line, l.at, e.client_key,"
+                " e.currency, e.event_time, e.warnings, e.client FROM log l"
                 " JOIN events e ON e.id = l.event_id WHERE e.import_id = ?"
                 " AND l.outcome = 'duplicate' AND l.import_id IS NOT NULL",
                 (import_id,)).fetchall():
             if iid not in undone:
                 out[eid].append(_Arrival((iid, line, 0, seq), "copy", seq, iid, source, line,
                                          at, None))
+                copied[eid] = tuple(event)
         for cid, eid, iid, source, line, at, fp in self._x(
                 "SELECT c.id, e.id, c.import_id, c.source, c.line, c.received_at, c.fingerprint"
                 " FROM conflicts c JOIN events e ON e.client_key = c.client_key"
@@ -121,15 +126,13 @@ class UndoMethods:
             if iid not in undone:
                 out[eid].append(_Arrival((iid, line, 1, cid), "conflict", cid, iid, source,
                                          line, at, bytes(fp)))
-        return out
+        return out, copied
 
-    def _hand_over(self, event_id: int, first: _Arrival, deltas) -> None:
+    def _hand_over(self, event_id: int, event: tuple, first: _Arrival, deltas) -> None:
         """The event stays, as the first copy's: that copy becomes its import's accepted
         event (its log row goes: an accepted event's row is its log entry). An event timed
         by its receipt takes the copy's, as ingesting only the later import gives it."""
-        key_, currency, event_time, warnings, client = self._x(
-            "SELECT client_key, currency, event_time, warnings, client FROM events"
-            " WHERE id = ?", (event_id,)).fetchone()
+        key_, currency, event_time, warnings, client = event
         new_time = first.at if _timed_by_receipt(warnings) else event_time
         self._x("UPDATE events SET import_id = ?, source = ?, line = ?, received_at = ?,"
                 " event_time = ?, receipt = NULL WHERE id = ?",
@@ -328,6 +331,12 @@ class UndoMethods:
             shown = dict(self._x(f"SELECT client_key, display FROM clients"
                                  f" WHERE client_key IN ({marks})", tuple(part)).fetchall())
             stale = [k for k in part if shown.get(k) in gone[k]]
+            if stale:  # most clients are spelled one way: only another spelling can name them
+                marks = ", ".join("?" * len(stale))
+                stale = sorted({k for (k,) in self._x(
+                    "SELECT DISTINCT e.client_key FROM events e JOIN clients c"
+                    f" ON c.client_key = e.client_key WHERE e.client_key IN ({marks})"
+                    " AND e.client <> c.display", tuple(stale)).fetchall()})
             if not stale:
                 continue
             marks = ", ".join("?" * len(stale))
