@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faultsim_desktop.cli import main
-from faultsim_desktop.core.model import StoredEvent
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint, FaultSwitch
+from faultsim_desktop.core.model import StoredEvent
 from faultsim_desktop.core.retry import RetryPolicy
 from faultsim_desktop.core.service import ImportBusy
 from faultsim_desktop.server import BackgroundServer
@@ -435,7 +435,7 @@ def test_bad_lines_only_in_the_undone_import_leave_the_open_quarantine(service):
     assert {q.raw for q in service.quarantine()} == {"not json", NO_CLIENT}
 
     service.undo_import(1)
-    # NO_CLIENT was also sent by the second import: it stays open, as it would have been
+    # the line without a client was also sent by the second import: it stays open
     assert [q.raw for q in service.quarantine()] == [NO_CLIENT]
     [gone] = [q for q in service.quarantine(status=None) if q.raw == "not json"]
     assert gone.status == "undone"
