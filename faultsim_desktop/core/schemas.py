@@ -48,8 +48,8 @@ from .normalize import (
 )
 from .normalize.amounts import _EXACT_CTX, _plain_digits, currency_beside
 from .normalize.fields import (
-    _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME, MAX_DIGITS, _client_from, _integral_text,
-    _pick_nested, _scan, _scan_children, _show,
+    _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME, MAX_DIGITS, TIME_NAMES, _client_from,
+    _integral_text, _pick_nested, _scan, _scan_children, _show, name_rule,
 )
 from .normalize.times import _NUMERIC_TIME, _TIME_CTX, _receipt_time, _time_from_micros
 
@@ -225,7 +225,8 @@ class Registry:
         others = [m for k, m in self.by_key.items() if k != mapping.client_key]
         return Registry([*others, mapping])
 
-    def _by_client_field(self, obj: dict) -> tuple[Mapping, str] | None:
+    def _by_client_field(self, obj: dict, trace: dict | None = None
+                         ) -> tuple[Mapping, str] | None:
         """A mapping whose client field names, in ``obj``, the client it belongs to."""
         for name in self.client_fields:
             hit = _resolve(obj, name)
@@ -238,6 +239,8 @@ class Registry:
                 continue
             m = self.by_key.get(client.casefold())
             if m is not None and m.client_field == name:
+                if trace is not None:
+                    trace["client"] = (field, value, f'{_rule_of(m)}: client in "{name}"')
                 return m, client
         return None
 
@@ -254,23 +257,34 @@ class Registry:
         return (m, client) if m is not None else (None, None)
 
 
-def normalize_event(obj: dict, *, received_at: str, registry: Registry | None
-                    ) -> tuple[NormalizedEvent, int | None]:
+def normalize_event(obj: dict, *, received_at: str, registry: Registry | None,
+                    trace: dict | None = None) -> tuple[NormalizedEvent, int | None]:
     """``normalize`` with the client's mapping when it has one: the event and the version of
-    the mapping that normalized it (None: the heuristics did). Raises RejectedEvent."""
+    the mapping that normalized it (None: the heuristics did). Raises RejectedEvent.
+    ``trace``, when given, collects which field gave each role and why (core/explain.py)."""
     if not registry:
-        return normalize(obj, received_at=received_at), None
-    hit = registry._by_client_field(obj) if registry.client_fields else None
+        return normalize(obj, received_at=received_at, trace=trace), None
+    hit = registry._by_client_field(obj, trace) if registry.client_fields else None
     if hit is not None:
         mapping, client = hit
-        return _apply(mapping, client, obj, received_at), mapping.version
+        return _apply(mapping, client, obj, received_at, trace), mapping.version
     # one scan serves the client lookup and, when no mapping applies, the heuristics
     found, children, dups = _scan(obj)
-    client, nested = _find_client(found, children)
+    client, nested = _find_client(found, children, trace)
     m = registry.by_key.get(client.casefold())
     if m is not None:
-        return _apply(m, client, obj, received_at), m.version
-    return _normalize_found(obj, found, children, dups, client, nested, received_at), None
+        if trace is not None:
+            field, value, rule = trace["client"]
+            trace["client"] = (field, value, f"{rule}; {_rule_of(m)} applies to this client")
+        return _apply(m, client, obj, received_at, trace), m.version
+    return _normalize_found(obj, found, children, dups, client, nested, received_at,
+                            trace), None
+
+
+def _rule_of(m: Mapping) -> str:
+    return f'mapping v{m.version} of client "{m.client}"' if m.version else \
+        f'proposed mapping of client "{m.client}"'
+
 
 
 def _child(obj: dict, name: str):
@@ -346,13 +360,13 @@ def _scaled(value, field: str, m: Mapping) -> Decimal:
     return number.scaleb(exponent, _EXACT_CTX)
 
 
-def _mapped_time(value, time_format: str) -> str | None:
+def _mapped_time(value, time_format: str, trace: dict | None = None) -> str | None:
     if time_format == "auto":
-        return parse_time(value)
+        return parse_time(value, trace)
     if time_format == "iso":
         if type(value) is not str or _NUMERIC_TIME.fullmatch(value.strip()):
             return None
-        return parse_time(value)
+        return parse_time(value, trace)
     kind = type(value)
     if kind is str:
         text = value.strip()
@@ -366,6 +380,8 @@ def _mapped_time(value, time_format: str) -> str | None:
     if not value.is_finite() or (not value.is_zero() and value.adjusted() > 20):
         return None
     micros = _TIME_CTX.multiply(value, _EPOCH_SCALE[time_format]).to_integral_value()
+    if trace is not None:
+        trace["time_read"] = f"{time_format}, as the mapping says"
     return _time_from_micros(int(micros))
 
 
@@ -390,27 +406,44 @@ def _mapped_key(value, field: str, warnings: list[str]) -> str | None:
                   "integer")
 
 
-def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEvent:
+def _apply(m: Mapping, client: str, obj: dict, received_at: str, trace: dict | None = None
+           ) -> NormalizedEvent:
     found, children, _ = _scan(obj)
     warnings: list[str] = []
+    rule = _rule_of(m)
 
     value, parent, amount_field = _require(obj, m.amount_field, "amount", m)
+    if trace is not None:
+        trace["amount"] = (amount_field, value, f'{rule}: amount in "{m.amount_field}"'
+                           + (f" ({_UNIT_NAMES[m.units]})" if m.units != "units" else ""))
     if m.units == "units":
-        amount, currency = parse_amount(value, amount_field)
+        amount, currency = parse_amount(value, amount_field, trace)
     else:
+        if trace is not None:
+            trace["reading"] = {"how": f"a whole number of {_UNIT_NAMES[m.units]}, as the "
+                                       f"mapping says: times 10^{UNITS[m.units]}",
+                                "currency_from": None}
         amount, currency = _scaled(value, amount_field, m), None
     # a currency field beside the amount, else at the top level
     currency_hit = _scan(parent)[0][_CURRENCY] if parent is not obj else found[_CURRENCY]
     prefix = amount_field[: amount_field.rfind(".") + 1] if parent is not obj else ""
     if currency_hit is None and parent is not obj:
         currency_hit, prefix = found[_CURRENCY], ""
-    currency = currency_beside(currency_hit, prefix, currency, value, amount_field)
+    currency = currency_beside(currency_hit, prefix, currency, value, amount_field, trace)
     if currency is None:
         currency = m.currency
+        if trace is not None and currency is not None:
+            trace["currency"] = (None, currency, f"{rule}: the client's currency, as the event "
+                                                 "names none")
 
     if m.time_field is not None:
         value, _, time_field = _require(obj, m.time_field, "time", m)
-        event_time = _mapped_time(value, m.time_format)
+        event_time = _mapped_time(value, m.time_format, trace)
+        if trace is not None:
+            read = trace.pop("time_read", None)
+            trace["time"] = (time_field, value, f'{rule}: time in "{m.time_field}"'
+                             + (f" ({m.time_format})" if m.time_format != "auto" else "")
+                             + (f"; read as {read}" if event_time is not None else ""))
         if event_time is None:
             what = "a time" if m.time_format == "auto" else f"a time in {m.time_format} format"
             raise _reject(RejectCode.BAD_TIME, f'time {_show(value)} in field "{time_field}" '
@@ -428,8 +461,18 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
         if hit is None:
             event_time = _receipt_time(received_at)
             warnings.append("no event time; used the time of receipt")
+            if trace is not None:
+                trace["time"] = (None, None, f"{rule} names no time field, and the heuristics "
+                                             "find none: the time of receipt")
         else:
-            event_time = parse_time(when)
+            event_time = parse_time(when, trace)
+            if trace is not None:
+                read = trace.pop("time_read", None)
+                trace["time"] = (time_field, when, name_rule(
+                    TIME_NAMES, hit[1], time_field[:-len(hit[1]) - 1] or None, "time")
+                    + f" ({rule} names no time field)" + (
+                    f"; read as {read}" if event_time is not None
+                    else "; not a recognised time: the time of receipt"))
             if event_time is None:
                 event_time = _receipt_time(received_at)
                 warnings.append(f'time {_show(when)} in field "{time_field}" is not a '
@@ -437,10 +480,12 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str) -> NormalizedEv
 
     if m.key_field is not None:
         value, _, key_field = _require(obj, m.key_field, "idempotency key", m)
+        if trace is not None:
+            trace["key"] = (key_field, value, f'{rule}: idempotency key in "{m.key_field}"')
         key = _mapped_key(value, key_field, warnings)
     else:
         hit = found[_IDEMPOTENCY]
-        key = _idempotency_key(obj, hit, warnings) if hit is not None else None
+        key = _idempotency_key(obj, hit, warnings, trace) if hit is not None else None
 
     return NormalizedEvent(client, client.casefold(), amount, currency, event_time, key,
                            tuple(warnings))

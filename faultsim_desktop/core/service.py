@@ -30,6 +30,8 @@ from .parsing import Chunk, decode_value, iter_chunks, parse_chunk, split_text
 from .pipeline import prepare, prepare_one, process_chunk
 from .retry import Outbox, PendingEvent, RetryPolicy
 from .schemas import Registry
+from .service_clients import ClientMethods
+from .service_explain import ExplainMethods
 from .service_imports import ImportBusy, ImportMethods
 from .service_mappings import MappingMethods, client_key, mappings_from
 from .dburl import label_of
@@ -66,7 +68,7 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("faultsim-desktop", appauthor=False)) / "faultsim.db"
 
 
-class IngestService(MappingMethods, ImportMethods):
+class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods):
     """Parse, normalize, deduplicate and store events; publish every outcome.
 
     One writer thread owns the database; CPU-heavy parsing of large files runs in worker

@@ -127,6 +127,7 @@ class TotalsChart(QWidget):
     groups digits, hover shows exact values, and the clients of other currencies are named."""
 
     changed = Signal()
+    barClicked = Signal(str, object)  # client, currency (None: none): drill down into it
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -178,6 +179,7 @@ class TotalsChart(QWidget):
         self.hover_text.hide()
         self.plot.addItem(self.hover_text, ignoreBounds=True)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.empty_text = pg.TextItem("No events yet: send some from the editor", anchor=(0.5, 0.5))
         self.plot.addItem(self.empty_text, ignoreBounds=True)
         self.empty_text.setPos(0.5, 0)
@@ -378,17 +380,27 @@ class TotalsChart(QWidget):
         self.hover_text.setPos(vb.mapSceneToView(QPointF(left, top)))
         self.hover_text.show()
 
-    def _on_mouse_moved(self, pos) -> None:
+    def bar_at(self, pos) -> int:
+        """The index of the bar's row under scene position ``pos`` (-1: none)."""
         item = self.plot.getPlotItem()
         if not self.shown or not item.sceneBoundingRect().contains(pos):
-            self.hover_text.hide()
-            return
+            return -1
         p = item.vb.mapSceneToView(pos)
         i = int(round(p.y()))
-        if 0 <= i < len(self.shown) and abs(p.y() - i) <= 0.45:
+        return i if 0 <= i < len(self.shown) and abs(p.y() - i) <= 0.45 else -1
+
+    def _on_mouse_moved(self, pos) -> None:
+        i = self.bar_at(pos)
+        if i >= 0:
             self.show_hover(i)
         else:
             self.hover_text.hide()
+
+    def _on_mouse_clicked(self, event) -> None:
+        i = self.bar_at(event.scenePos())
+        if i >= 0 and event.button() == Qt.MouseButton.LeftButton:
+            row = self.shown[i].row
+            self.barClicked.emit(row.client, row.currency)
 
 
 class RateChart(QWidget):

@@ -1,9 +1,9 @@
 """The clients table: per client and currency, count, exact total, first and last seen."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QTableView, QVBoxLayout, QWidget)
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, Qt, Signal, Slot
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from ..core.model import ClientTotal
 from .charts import NO_CURRENCY, format_money
@@ -36,6 +36,8 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
         self._rows: list[ClientTotal] = []
         self._sort = (3, Qt.SortOrder.DescendingOrder)
         self._versions: dict[str, int] = {}  # client key -> active mapping version
+        self._all: list[ClientTotal] = []  # every row; the search shows those that match
+        self.search = ""  # casefolded; "" shows every client
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -90,8 +92,17 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
                 self.dataChanged.emit(self.index(0, SCHEMA_COLUMN),
                                       self.index(len(self._rows) - 1, SCHEMA_COLUMN))
 
+    def set_search(self, text: str) -> None:
+        """Show only the clients whose name contains ``text`` (case-insensitive)."""
+        needle = text.strip().casefold()
+        if needle != self.search:
+            self.search = needle
+            self.set_rows(self._all)
+
     def set_rows(self, rows: list[ClientTotal]) -> None:
-        rows = list(rows)
+        self._all = list(rows)
+        rows = [r for r in rows if self.search in r.client.casefold()] if self.search \
+            else list(rows)
         rows.sort(key=self._key(), reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
         if rows and len(rows) == len(self._rows) and all(
                 (a.client, a.currency) == (b.client, b.currency) for a, b in zip(rows, self._rows)):
@@ -114,6 +125,10 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
     def rows(self) -> list[ClientTotal]:
         return list(self._rows)
 
+    def all_rows(self) -> list[ClientTotal]:
+        """Every row, those the search hides too."""
+        return list(self._all)
+
     def rows_between(self, first: int, stop: int) -> list[ClientTotal]:
         return self._rows[first:stop]
 
@@ -121,6 +136,8 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
 class ClientsView(QWidget):
     exportRequested = Signal()
     schemaRequested = Signal(str)  # a client name ("" for none): open the Client schemas dialog
+    # a click (no modifier) or Enter on a row: the client's events, in the row's currency
+    clientActivated = Signal(str, object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -140,6 +157,15 @@ class ClientsView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalScrollBar().valueChanged.connect(self._fit_visible)
+        self.table.clicked.connect(self._on_click)
+        self.table.installEventFilter(self)
+        self.table.setToolTip("Click a row for the client's events; Ctrl+click selects "
+                              "several (View ▸ Client history); double-click for its schema")
+        self.search = QLineEdit(self)
+        self.search.setObjectName("clientsSearch")
+        self.search.setPlaceholderText("Search clients by name")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._on_search)
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
         for visual, logical in enumerate(VISUAL_ORDER):
@@ -163,6 +189,7 @@ class ClientsView(QWidget):
         row.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.search)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.summary)  # a line of its own: beside the buttons it wraps to four
         layout.addLayout(row)
@@ -221,6 +248,36 @@ class ClientsView(QWidget):
         margins = self.layout().contentsMargins()
         return columns + frame + margins.left() + margins.right()
 
+    @Slot(QModelIndex)
+    def _on_click(self, index: QModelIndex) -> None:
+        if QApplication.keyboardModifiers() & (Qt.KeyboardModifier.ControlModifier
+                                               | Qt.KeyboardModifier.ShiftModifier):
+            return  # selecting several rows (for the history chart), not opening one
+        self._activate(index.row())
+
+    def _activate(self, row: int) -> None:
+        if 0 <= row < self.model.rowCount():
+            r = self.model.rows_between(row, row + 1)[0]
+            self.clientActivated.emit(r.client, r.currency)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.table and event.type() == QEvent.Type.KeyPress \
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._activate(self.table.currentIndex().row())
+            return True
+        return super().eventFilter(watched, event)
+
+    @Slot(str)
+    def _on_search(self, text: str) -> None:
+        self.model.set_search(text)
+        self._show_summary()
+
+    def selected_clients(self) -> list[str]:
+        """The distinct clients of the selected rows, in the table's order."""
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
+        names = [self.model.rows_between(r, r + 1)[0].client for r in rows]
+        return list(dict.fromkeys(names))
+
     def selected_client(self) -> str:
         rows = self.table.selectionModel().selectedRows()
         return self.model.rows()[rows[0].row()].client if rows else ""
@@ -233,7 +290,15 @@ class ClientsView(QWidget):
             self._fit_columns(stats, reset=not stats)
         else:
             self._fit_visible()
-        clients = len({r.client.casefold() for r in stats})
-        events = sum(r.count for r in stats)
-        self.summary.setText(f"{clients:,} clients, {len(stats):,} client/currency rows, "
-                             f"{events:,} events")
+        self._show_summary()
+
+    def _show_summary(self) -> None:
+        every, shown = self.model.all_rows(), self.model.rows()
+        clients = len({r.client.casefold() for r in every})
+        if self.model.search:
+            matching = len({r.client.casefold() for r in shown})
+            text = f"{matching:,} of {clients:,} clients"
+        else:
+            text = f"{clients:,} clients"
+        events = sum(r.count for r in shown)
+        self.summary.setText(f"{text}, {len(shown):,} client/currency rows, {events:,} events")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from bisect import bisect_left
 from collections import deque
 from operator import itemgetter
 from typing import Iterable
@@ -9,7 +10,7 @@ from typing import Iterable
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QTableView, QToolButton, QVBoxLayout, QWidget)
+                               QLineEdit, QMenu, QTableView, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.model import Outcome, OutcomeRecord
 from .paged import TitledColumns
@@ -286,6 +287,26 @@ class LogModel(TitledColumns, QAbstractTableModel):
     def rows(self) -> list[OutcomeRecord]:
         return [self.record(i) for i in range(self.rowCount())]
 
+    def seq_of(self, row: int) -> int:
+        return self._matches[self._moff + row] if self._filtered else self._first + row
+
+    def row_of_seq(self, seq: int) -> int:
+        """The row showing record ``seq``; -1 when it left the ring or the filter hides it."""
+        if not self.ring.start <= seq < self.ring.end:
+            return -1
+        if not self._filtered:
+            return seq - self._first if self._first <= seq < self._last else -1
+        i = bisect_left(self._matches, seq, self._moff)
+        return i - self._moff if i < len(self._matches) and self._matches[i] == seq else -1
+
+    def find_seq(self, match) -> int | None:
+        """The newest record of the ring for which ``match(record)`` holds."""
+        ring = self.ring
+        for seq in range(ring.end - 1, ring.start - 1, -1):
+            if match(ring.get(seq)):
+                return seq
+        return None
+
 
 def write_log_csv(path: str, records: list[OutcomeRecord]) -> int:
     from ..core.service import safe_cell
@@ -302,11 +323,20 @@ def write_log_csv(path: str, records: list[OutcomeRecord]) -> int:
     return len(records)
 
 
+_EXPLAINABLE = (Outcome.ACCEPTED, Outcome.DUPLICATE)
+_MATCHING = (Outcome.DUPLICATE, Outcome.REJECTED)  # rows that name the event they matched
+
+
 class LogView(QWidget):
-    """Filter bar, the table, and follow/pause; double-click asks to open the full event."""
+    """Filter bar, the table, and follow/pause. Double-click explains a row's event (or its
+    rejected input); the context menu also goes to the event a duplicate or a key conflict
+    matched, and back."""
 
     openRecord = Signal(object)  # OutcomeRecord
     exportRequested = Signal()
+    explainEvent = Signal(int)  # event id
+    explainQuarantined = Signal(int)  # quarantine entry id
+    notice = Signal(str)
 
     def __init__(self, parent=None, capacity: int = CAPACITY):
         super().__init__(parent)
@@ -326,6 +356,10 @@ class LogView(QWidget):
         for col, chars in enumerate((12, 9, 18, 11, 8, 12, 7)):
             self.table.setColumnWidth(col, self.fontMetrics().averageCharWidth() * chars + 16)
         self.table.doubleClicked.connect(self._on_double_click)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._on_context_menu)
+        self.context_menu: QMenu | None = None
+        self._came_from: list[int] = []  # sequence numbers "Back" returns to
 
         self.outcome_filter = QComboBox(self)
         self.outcome_filter.setObjectName("outcomeFilter")
@@ -434,5 +468,97 @@ class LogView(QWidget):
             QGuiApplication.clipboard().setText("\n".join(lines))
 
     def _on_double_click(self, index) -> None:
-        if index.isValid():
-            self.openRecord.emit(self.model.record(index.row()))
+        if not index.isValid():
+            return
+        r = self.model.record(index.row())
+        if r.event_id is not None and r.outcome in _EXPLAINABLE:
+            self.explainEvent.emit(r.event_id)
+        elif r.quarantine_id is not None:
+            self.explainQuarantined.emit(r.quarantine_id)
+        else:
+            self.openRecord.emit(r)
+
+    def _on_context_menu(self, pos) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        self.table.selectRow(index.row())
+        r = self.model.record(index.row())
+        menu = QMenu(self)
+        menu.setObjectName("logContextMenu")
+        if r.event_id is not None and r.outcome in _EXPLAINABLE:
+            menu.addAction(f"Explain event #{r.event_id}",
+                           lambda: self.explainEvent.emit(r.event_id))
+        if r.quarantine_id is not None:
+            menu.addAction(f"Explain rejected input (quarantine #{r.quarantine_id})",
+                           lambda: self.explainQuarantined.emit(r.quarantine_id))
+        if r.event_id is not None and r.outcome in _MATCHING:
+            menu.addAction(f"Go to event #{r.event_id}", lambda: self.go_to_event(r.event_id))
+        if self._came_from:
+            menu.addAction("Back", self.back)
+        menu.addSeparator()
+        menu.addAction("Details…", lambda: self.openRecord.emit(r))
+        menu.addAction("Copy", self.copy_selection)
+        if self.context_menu is not None:
+            self.context_menu.deleteLater()
+        self.context_menu = menu
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    @Slot(int)
+    def go_to_event(self, event_id: int) -> bool:
+        """Select the accepted row of event ``event_id`` (the log pauses, so it stays put) and
+        explain it; False when that row is older than the log keeps."""
+        self.explainEvent.emit(event_id)
+        seq = self.model.find_seq(lambda r: r.event_id == event_id
+                                  and r.outcome is Outcome.ACCEPTED)
+        if seq is None:
+            self.notice.emit(f"Event #{event_id} arrived before the last "
+                             f"{self.model.ring.capacity:,} outcomes the log keeps: it is "
+                             "explained in the Explain panel")
+            return False
+        return self._go_to(seq)
+
+    @Slot(int, object)
+    def show_copy(self, event_id: int, copy) -> bool:
+        """Select the log row of a copy folded into event ``event_id`` (core.explain.Copy)."""
+        seq = self.model.find_seq(lambda r: r.event_id == event_id and r.outcome in _MATCHING
+                                  and r.at == copy.at and r.source == copy.source
+                                  and r.line == copy.line)
+        if seq is None:
+            self.notice.emit(f"That copy ({copy.source}, line {copy.line}) is older than the "
+                             "outcomes the log keeps, or arrived in another session")
+            return False
+        return self._go_to(seq)
+
+    @Slot()
+    def back(self) -> bool:
+        """Back to the row selected before the last go-to."""
+        while self._came_from:
+            seq = self._came_from.pop()
+            if self._select_seq(seq):
+                return True
+        return False
+
+    def selected_seq(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.seq_of(rows[0].row()) if rows else None
+
+    def _go_to(self, seq: int) -> bool:
+        here = self.selected_seq()
+        if here is not None and here != seq:
+            self._came_from.append(here)
+        return self._select_seq(seq)
+
+    def _select_seq(self, seq: int) -> bool:
+        row = self.model.row_of_seq(seq)
+        if row < 0 and seq >= self.model.ring.start:  # the filter hides it: show every row
+            self.outcome_filter.setCurrentIndex(0)
+            self.text_filter.clear()
+            row = self.model.row_of_seq(seq)
+        if row < 0:
+            return False
+        self.set_following(False)  # new rows must not scroll it away
+        self.table.selectRow(row)
+        self.table.scrollTo(self.model.index(row, 0),
+                            QAbstractItemView.ScrollHint.PositionAtCenter)
+        return True

@@ -17,7 +17,9 @@ from .crash_control import CrashControl
 from .database_switching import DatabaseSwitching
 from .db_banner import OpenFailedDialog, StorageBanner
 from .dialogs import EventDialog
+from .drilldown import ClientDrilling
 from .editor import EditorPanel
+from .explain_panel import ExplainPanel
 from .exports import Exports
 from .faults_panel import FaultPanel
 from .file_loading import FileLoading
@@ -32,7 +34,7 @@ from .window_layout import WindowLayout
 
 
 class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, FileLoading,
-                 Exports, CrashControl, QMainWindow):
+                 Exports, CrashControl, ClientDrilling, QMainWindow):
     """Each mixin holds one job (actions, layout, status bar, databases, files, exports, the
     crash switch); the window owns the widgets they share and wires them to the engine."""
 
@@ -88,6 +90,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.fault_panel = FaultPanel(self)
         self.quarantine_panel = QuarantinePanel(self)
         self.pending_panel = PendingPanel(self)
+        self.explain_panel = ExplainPanel(self)
 
         self.docks: dict[str, QDockWidget] = {}
         self._dock("editor", "Event editor", self.editor, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -98,6 +101,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self._dock("quarantine", "Quarantine", self.quarantine_panel,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("pending", "Pending", self.pending_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("explain", "Explain", self.explain_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._docks_follow_window = True
         self._default_layout()
         for dock in self.docks.values():  # a dock the user moves ends the default layout
@@ -155,10 +159,12 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.editor.filesDropped.connect(self.handle_dropped_files)
         self.editor.message.connect(self.show_message)
         self.log_view.openRecord.connect(self.open_record)
+        self.explain_panel.attach(b, self.log_view, self.quarantine_panel, self.show_message)
         self.log_view.exportRequested.connect(self.export_log_dialog)
         self.log_view.follow.toggled.connect(self.follow_action.setChecked)
         self.clients.exportRequested.connect(lambda: self.export_dialog("clients-csv"))
         self.clients.schemaRequested.connect(self.open_schemas)
+        self._connect_drilling()
         b.mappingsChanged.connect(self.clients.model.set_versions)
         self.fault_panel.changed.connect(self._on_fault_panel_changed)
         self.quarantine_panel.openInEditor.connect(self.fix_quarantined)
@@ -301,6 +307,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
             d.close()
         if self.schemas_dialog is not None:
             self.schemas_dialog.close()
+        self._close_drilling()
         if self.open_failed_dialog is not None:
             self.open_failed_dialog.close()  # answers "keep the current database"
         self.editor._check_timer.stop()

@@ -155,6 +155,7 @@ class _PagedPanel(QWidget):
 class QuarantinePanel(_PagedPanel):
     openInEditor = Signal(object)  # QuarantineEntry
     resubmitAsIs = Signal(int)
+    explainRequested = Signal(int)  # quarantine entry id
 
     STATUSES = (("Open", "open"), ("Resolved", "resolved"), ("All", None))
 
@@ -189,6 +190,12 @@ class QuarantinePanel(_PagedPanel):
         self.open_button.setObjectName("quarantineOpen")
         self.open_button.setToolTip("Load the rejected input into the editor to fix and resubmit it")
         self.resubmit_button = QPushButton("Resubmit as is", self)
+        self.explain_button = QPushButton("Explain", self)
+        self.explain_button.setObjectName("quarantineExplain")
+        self.explain_button.setToolTip("What normalization makes of the raw text, field by "
+                                       "field, and why it was rejected")
+        self.explain_button.clicked.connect(self._explain)
+        self.buttons.addWidget(self.explain_button)
         self.buttons.addWidget(self.resubmit_button)
         self.buttons.addWidget(self.open_button)
         self.open_button.clicked.connect(self._open)
@@ -223,6 +230,11 @@ class QuarantinePanel(_PagedPanel):
         entry = self.selected()
         if entry is not None:
             self.openInEditor.emit(entry)
+
+    def _explain(self) -> None:
+        entry = self.selected()
+        if entry is not None:
+            self.explainRequested.emit(entry.id)
 
     def _resubmit(self) -> None:
         entry = self.selected()

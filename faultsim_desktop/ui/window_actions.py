@@ -84,6 +84,12 @@ class WindowActions:
                                           "Ctrl+Shift+P", checkable=True)
         self.follow_action.setChecked(True)
         self.reset_layout_action = self._action("&Reset layout", self._default_layout)
+        self.explain_action = self._action(
+            "E&xplain event…", self.explain_panel.focus_id_box, "Ctrl+E", name="explainAction",
+            tip="Where an event came from: its fields, the rules that read them, its copies")
+        self.history_action = self._action(
+            "Client &history…", lambda: self.open_history(), "Ctrl+Shift+H", name="historyAction",
+            tip="Cumulative totals over event time of the clients selected in the Clients table")
         self.about_action = self._action("&About faultsim-desktop", self.about)
         self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts, "F1")
         for a in (self.send_action, self.send_anyway_action, self.send_again_action,
@@ -128,6 +134,8 @@ class WindowActions:
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())
         m.addSeparator()
+        m.addAction(self.explain_action)
+        m.addAction(self.history_action)
         m.addAction(self.follow_action)
         m.addAction(self.reset_layout_action)
 

@@ -35,6 +35,8 @@ class WindowLayout:
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["faults"])
         self.splitDockWidget(d["editor"], d["faults"], Qt.Orientation.Vertical)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["clients"])
+        self.tabifyDockWidget(d["clients"], d["explain"])  # explaining raises it
+        d["clients"].raise_()
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["log"])
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["quarantine"])
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["pending"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
@@ -28,7 +28,8 @@ EVENTS = "\n".join([
     '{"client": "globex", "amount": "7", "currency": "EUR", "event_id": "m3"}',
 ])
 EVENTS_TOTALS = {("acme", "USD"): (2, Decimal("12.75")), ("globex", "EUR"): (1, Decimal("7"))}
-DOCK_TITLES = ["Event editor", "Crash simulation", "Clients", "Live log", "Quarantine", "Pending"]
+DOCK_TITLES = ["Event editor", "Crash simulation", "Clients", "Live log", "Quarantine", "Pending",
+               "Explain"]
 
 
 def clean(text: str) -> str:
@@ -356,6 +357,17 @@ def check_dock_toggle(ctx):
     assert not dock.isHidden() and ctx.action.isChecked()
 
 
+def check_explain_event(ctx):
+    _ingest_user_events(ctx)
+    panel = ctx.w.explain_panel
+    ctx.trigger()
+    ctx.qtbot.waitUntil(lambda: panel.id_box.hasFocus())
+    ctx.qtbot.keyClicks(panel.id_box, "3")
+    ctx.qtbot.keyClick(panel.id_box, Qt.Key.Key_Return)
+    ctx.qtbot.waitUntil(lambda: panel.current is not None and panel.current.event_id == 3)
+    assert panel.title.text() == "Event #3: globex, 7 EUR"
+
+
 def check_follow(ctx):
     assert ctx.action.isChecked() and ctx.w.log_view.follow.isChecked()
     ctx.trigger()
@@ -383,6 +395,22 @@ def check_crash(ctx):
         ctx.trigger()
     assert not ctx.w.service.faults.enabled and ctx.w.banner.isHidden()
     ctx.qtbot.waitUntil(lambda: totals(ctx.w) == EVENTS_TOTALS)
+
+
+def check_client_history(ctx):
+    _ingest_user_events(ctx)
+    ctx.qtbot.waitUntil(lambda: totals(ctx.w) == EVENTS_TOTALS)
+    ctx.w.clients.table.selectAll()
+    ctx.trigger()
+    chart = ctx.w.history_dialog.chart
+    ctx.qtbot.waitUntil(lambda: len(chart.lines) == 2)
+    assert chart.currency_box.currentText() == "USD"  # the currency most events are in
+    assert chart.legend_names() == ["acme (USD)"]
+    chart.currency_box.setCurrentIndex(chart.currency_box.findText("All currencies"))
+    chart.currency_box.activated.emit(chart.currency_box.currentIndex())
+    assert sorted(chart.legend_names()) == ["acme (USD)", "globex (EUR)"]
+    assert {d.client: d.exact[-1] for d in chart.lines.values()} == {
+        "acme": Decimal("12.75"), "globex": Decimal("7")}
 
 
 def check_fault_point(ctx):
@@ -487,6 +515,8 @@ CHECKS = {
     "Edit/Client schemas…": check_schemas,
     "Edit/Cancel ingest": check_cancel_ingest,
     **{f"View/{title}": check_dock_toggle for title in DOCK_TITLES},
+    "View/Client history…": check_client_history,
+    "View/Explain event…": check_explain_event,
     "View/Follow the log": check_follow,
     "View/Reset layout": check_reset_layout,
     "Simulate/Simulate database crash": check_crash,

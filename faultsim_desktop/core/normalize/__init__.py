@@ -18,7 +18,7 @@ from .fields import (
     _AMOUNT, _CENTS, _CLIENT, _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME,
     AMOUNT_NAMES, CLIENT_NAMES, CURRENCY_NAMES, IDEMPOTENCY_NAMES, MAX_DIGITS, TIME_NAMES,
     _client_from, _integral_text, _key_info, _pick_nested, _reject, _scan, _scan_children, _show,
-    client_display, field_key, time_rank,
+    client_display, field_key, name_rule, time_rank,
 )
 from .times import _SECONDS_BELOW, _receipt_time, _time_from_seconds, parse_time
 
@@ -32,7 +32,8 @@ __all__ = [
 _new = tuple.__new__
 
 
-def _idempotency_key(obj: dict, hit: tuple, warnings: list) -> str | None:
+def _idempotency_key(obj: dict, hit: tuple, warnings: list, trace: dict | None = None
+                     ) -> str | None:
     candidates = [hit]
     best_rank, _, value = hit
     if value is None or (type(value) is str and not value.strip()):
@@ -47,6 +48,8 @@ def _idempotency_key(obj: dict, hit: tuple, warnings: list) -> str | None:
         if kind is str:
             text = value.strip()
             if text:
+                if trace is not None:
+                    trace["key"] = (key, value, _key_rule(key, candidates))
                 return text
             warnings.append(f'idempotency key in field "{key}" is blank; treated as absent')
             continue
@@ -55,14 +58,31 @@ def _idempotency_key(obj: dict, hit: tuple, warnings: list) -> str | None:
             continue
         if kind is int or kind is Decimal:
             try:
-                return _integral_text(value)
+                text = _integral_text(value)
             except ValueError:
                 pass
+            else:
+                if trace is not None:
+                    trace["key"] = (key, value, _key_rule(key, candidates) + "; an integer, "
+                                    "kept as its decimal text")
+                return text
+        if trace is not None:
+            trace["key"] = (key, value, _key_rule(key, candidates))
         raise _reject(
             RejectCode.BAD_IDEMPOTENCY_KEY,
             f'idempotency key {_show(value)} in field "{key}" is not a string or an integer',
         )
+    if trace is not None:
+        trace["key"] = (hit[1], hit[2], "every idempotency key field is null or blank: "
+                                        "treated as absent")
     return None
+
+
+def _key_rule(key: str, candidates: list) -> str:
+    rule = name_rule(IDEMPOTENCY_NAMES, key, what="idempotency key")
+    if key != candidates[0][1]:
+        rule += f'; "{candidates[0][1]}" ranks higher but is null or blank'
+    return rule
 
 
 _MAX_SAME_FIELD_WARNINGS = 10
@@ -83,19 +103,27 @@ def _one_level_down(children: list | None, nested: list | None, role: int
     return nested, _pick_nested(nested, role)
 
 
-def _find_client(found: list, children: list | None) -> tuple[str, list | None]:
+def _find_client(found: list, children: list | None, trace: dict | None = None
+                 ) -> tuple[str, list | None]:
     """The heuristic client of a scanned object (display form) and the scans one level down
-    when they were needed; raises RejectedEvent when there is none."""
+    when they were needed; raises RejectedEvent when there is none. ``trace`` (core/explain.py),
+    when given, gets the field, its value and the rule that chose it."""
     nested = None  # one level down is scanned only when the top level lacks something
     hit = found[_CLIENT]
     if hit is not None:
         _, client_field, value = hit
+        if trace is not None:
+            trace["client"] = (client_field, value, name_rule(CLIENT_NAMES, client_field,
+                                                              what="client"))
     else:
         nested, pick = _one_level_down(children, nested, _CLIENT)
         if pick is None:
             raise _reject(RejectCode.NO_CLIENT, _NO_CLIENT_MESSAGE)
         parent, (_, key, value), _ = pick
         client_field = f"{parent}.{key}"
+        if trace is not None:
+            trace["client"] = (client_field, value, name_rule(CLIENT_NAMES, key, parent,
+                                                              "client"))
     if (
         type(value) is str
         and value.isascii()
@@ -117,11 +145,12 @@ def find_client(obj: dict) -> str:
     return _find_client(found, children)[0]
 
 
-def normalize(obj: dict, *, received_at: str) -> NormalizedEvent:
-    """One parsed JSON object -> NormalizedEvent, or raises RejectedEvent saying why not."""
+def normalize(obj: dict, *, received_at: str, trace: dict | None = None) -> NormalizedEvent:
+    """One parsed JSON object -> NormalizedEvent, or raises RejectedEvent saying why not.
+    ``trace``, when given, collects which field gave each role and why (core/explain.py)."""
     found, children, dups = _scan(obj)
-    client, nested = _find_client(found, children)
-    return _normalize_found(obj, found, children, dups, client, nested, received_at)
+    client, nested = _find_client(found, children, trace)
+    return _normalize_found(obj, found, children, dups, client, nested, received_at, trace)
 
 
 TIME_TIE = object()  # two spellings of the best time name: the caller settles which
@@ -145,7 +174,8 @@ def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[Normalize
 
 
 def _normalize_found(obj: dict, found: list, children: list | None, dups: list | None,
-                     client: str, nested: list | None, received_at: str) -> NormalizedEvent:
+                     client: str, nested: list | None, received_at: str,
+                     trace: dict | None = None) -> NormalizedEvent:
     """The rest of ``normalize`` once ``obj`` is scanned and its client found (the schema
     registry finds the client first, then hands the event here when no mapping applies)."""
     warnings: list[str] = []
@@ -161,12 +191,17 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             _, amount_key, value = hit
             amount_field = f"{parent}.{amount_key}"
     if hit is not None:
+        if trace is not None:
+            trace["amount"] = (amount_field, value, name_rule(
+                AMOUNT_NAMES, amount_key, amount_field[:-len(amount_key) - 1] or None, "amount"))
         if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:
             amount, currency = Decimal(value), None
+            if trace is not None:
+                trace["reading"] = {"how": "a JSON integer: exact"}
         elif type(value) is str:
-            amount, currency = _parse_amount_text(value, amount_field)
+            amount, currency = _parse_amount_text(value, amount_field, trace)
         else:
-            amount, currency = _parse_amount_value(value, amount_field)
+            amount, currency = _parse_amount_value(value, amount_field, trace)
     else:
         hit = found[_CENTS]
         if hit is not None:
@@ -178,14 +213,22 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
                 raise _reject(RejectCode.NO_AMOUNT, _NO_AMOUNT_MESSAGE)
             parent, (_, amount_key, value), amount_found = pick
             amount_field = f"{parent}.{amount_key}"
-        amount, currency = _parse_cents(value, amount_field), None
+        if trace is not None:
+            parent = amount_field[:-len(amount_key) - 1]
+            name = AMOUNT_NAMES[_key_info(amount_key)[1]] + "_cents"
+            trace["amount"] = (amount_field, value, (
+                f'heuristic: cents field "{amount_key}"'
+                + (f' (read as "{name}")' if name != amount_key else "")
+                + ", as no amount name is present"
+                + (f'; one level down in "{parent}"' if parent else "")))
+        amount, currency = _parse_cents(value, amount_field, trace), None
     currency_hit = amount_found[_CURRENCY]
     prefix = amount_field[: len(amount_field) - len(amount_key)]
     if currency_hit is None and amount_found is not found:
         # {"order": {"total": 75}, "currency": "USD"}: a top-level currency covers a nested amount
         currency_hit, prefix = found[_CURRENCY], ""
     # the currency sits beside the amount, so it shares the amount's parent, if any
-    currency = currency_beside(currency_hit, prefix, currency, value, amount_field)
+    currency = currency_beside(currency_hit, prefix, currency, value, amount_field, trace)
 
     hit = found[_TIME]
     if hit is not None:
@@ -199,10 +242,22 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
     if hit is None:
         event_time = _receipt_time(received_at)
         warnings.append("no event time; used the time of receipt")
+        if trace is not None:
+            trace["time"] = (None, None, "no time field (looked for " + ", ".join(TIME_NAMES)
+                             + "): the time of receipt")
     else:
-        event_time = (_time_from_seconds(when)  # the commonest case, without two more calls
-                      if type(when) is int and -_SECONDS_BELOW < when < _SECONDS_BELOW
-                      else parse_time(when))
+        if type(when) is int and -_SECONDS_BELOW < when < _SECONDS_BELOW:
+            event_time = _time_from_seconds(when)  # the commonest case, without two more calls
+            if trace is not None:
+                trace["time_read"] = "whole epoch seconds"
+        else:
+            event_time = parse_time(when, trace)
+        if trace is not None:
+            rule = name_rule(TIME_NAMES, hit[1], time_field[:-len(hit[1]) - 1] or None, "time")
+            read = trace.pop("time_read", None)
+            trace["time"] = (time_field, when, rule + (
+                f"; read as {read}" if event_time is not None
+                else "; not a recognised time: the time of receipt"))
         if event_time is None:
             event_time = _receipt_time(received_at)
             warnings.append(
@@ -211,7 +266,7 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             )
 
     hit = found[_IDEMPOTENCY]
-    idempotency_key = _idempotency_key(obj, hit, warnings) if hit is not None else None
+    idempotency_key = _idempotency_key(obj, hit, warnings, trace) if hit is not None else None
 
     if dups is not None:
         same = [(first, second) for role, first, second in dups

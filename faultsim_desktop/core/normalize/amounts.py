@@ -7,7 +7,8 @@ from decimal import Context, Decimal
 
 from faultsim_desktop.core.model import RejectCode, RejectedEvent
 
-from .fields import _AMOUNT, _CENTS, _CURRENCY, _INT_LIMIT, MAX_DIGITS, _reject, _scan, _show
+from .fields import (_AMOUNT, _CENTS, _CURRENCY, _INT_LIMIT, CURRENCY_NAMES, MAX_DIGITS, _reject,
+                     _scan, _show, name_rule)
 
 # Active ISO 4217 codes, plus a few withdrawn recently enough to still appear in old exports.
 ISO_4217 = frozenset(
@@ -81,7 +82,36 @@ def _currency_conflict(raw, field: str, first: str, second: str) -> RejectedEven
     )
 
 
-def _parse_amount_text(text: str, field: str) -> tuple[Decimal, str | None]:
+_GROUP_NAMES = {"'": "apostrophes", "\u2019": "apostrophes", " ": "spaces",
+                "\u00a0": "no-break spaces", "\u202f": "narrow no-break spaces",
+                "\u2009": "thin spaces"}
+
+
+def _separators_rule(number: str, decimal_mark: str | None, group_mark: str | None) -> str:
+    """In words, what the marks a reading chose (``decimal_mark``, ``group_mark``) made of the
+    separators in ``number``; for core/explain.py, never on the normalizing path itself."""
+    has_decimal = bool(decimal_mark) and decimal_mark in number
+    has_group = bool(group_mark) and group_mark in number
+    if has_decimal and has_group:
+        text = (f'both separators: the last, "{decimal_mark}", is the decimal mark; '
+                f'"{group_mark}" groups digits')
+    elif has_decimal:
+        text = ('one ".": the decimal mark' if decimal_mark == "." else
+                'one "," not followed by exactly three digits: the decimal mark')
+    elif has_group:
+        text = (f'"{group_mark}" more than once: it groups digits'
+                if number.count(group_mark) > 1 else
+                f'one "{group_mark}" followed by exactly three digits: it groups thousands')
+    else:
+        text = "plain digits"
+    spaces = sorted({_GROUP_NAMES[ch] for ch in number if ch in _GROUP_ALWAYS})
+    if spaces:
+        text += "; " + " and ".join(spaces) + " group digits"
+    return text
+
+
+def _parse_amount_text(text: str, field: str, trace: dict | None = None
+                       ) -> tuple[Decimal, str | None]:
     s = text.strip()
     if not s:
         raise _reject(RejectCode.NO_AMOUNT, f'amount {_show(text)} in field "{field}" is blank')
@@ -97,18 +127,24 @@ def _parse_amount_text(text: str, field: str) -> tuple[Decimal, str | None]:
             if code is not None:
                 code = code.upper()
                 if currency is not None or (code_before and code_after) or code not in ISO_4217:
-                    return _parse_amount_general(s, text, field)
+                    return _parse_amount_general(s, text, field, trace)
                 currency = code
+            if trace is not None:
+                trace["reading"] = {
+                    "how": _separators_rule(whole + (fraction or ""), "." if fraction else None,
+                                            ","),
+                    "currency_from": (f'the sign "{symbol}"' if symbol else
+                                      f'the code "{code_before or code_after}"' if code else None)}
             if "," in whole:
                 whole = whole.replace(",", "")
             return Decimal(sign + whole + fraction if fraction else sign + whole), currency
-        quick = _other_shapes(s)
+        quick = _other_shapes(s, trace)
         if quick is not None:
             return quick
-    return _parse_amount_general(s, text, field)
+    return _parse_amount_general(s, text, field, trace)
 
 
-def _other_shapes(s: str) -> tuple[Decimal, str | None] | None:
+def _other_shapes(s: str, trace: dict | None = None) -> tuple[Decimal, str | None] | None:
     """``_FAST_AMOUNT_2``'s shapes read as the general rules read them; None: not one of them,
     or anything the general rules would question (they then decide, with their message)."""
     m = _FAST_AMOUNT_2.fullmatch(s)
@@ -134,13 +170,20 @@ def _other_shapes(s: str) -> tuple[Decimal, str | None] | None:
             if code not in ISO_4217 or (currency is not None and code != currency):
                 return None
             currency = code
-    plain = _plain_number(number)
+    plain = _plain_number(number, trace)
     if plain is None:
         return None
+    if trace is not None:
+        marks = [f'the {"sign" if len(m) == 1 else "code"} "{m}"'
+                 for m in (code_before, symbol_before, symbol_after, code_after) if m]
+        how = trace.pop("separators")
+        if opened:
+            how += "; brackets: negative"
+        trace["reading"] = {"how": how, "currency_from": " and ".join(marks) or None}
     return Decimal(sign + plain), currency
 
 
-def _plain_number(core: str) -> str | None:
+def _plain_number(core: str, trace: dict | None = None) -> str | None:
     """``_read_separated`` for digit runs joined by single separators (``_FAST_AMOUNT_2``'s
     number), by string methods; None where it would raise."""
     if core.isdigit():
@@ -176,6 +219,8 @@ def _plain_number(core: str) -> str | None:
         whole = "".join(whole.split())
         if not whole.isdigit():
             whole = whole.replace("'", "").replace("\u2019", "")
+    if trace is not None:
+        trace["separators"] = _separators_rule(core, decimal_mark, group_mark)
     return whole + "." + fraction if fraction else whole
 
 
@@ -187,15 +232,18 @@ def _take_letters(s: str, start: int, step: int, end: int) -> int:
     return i
 
 
-def _parse_amount_general(s: str, raw: str, field: str) -> tuple[Decimal, str | None]:
+def _parse_amount_general(s: str, raw: str, field: str, trace: dict | None = None
+                          ) -> tuple[Decimal, str | None]:
     """Peel signs, brackets and currency marks off both ends, then read the number between."""
     i, j = 0, len(s)
     sign = ""
     opened = closed = 0
     currency = None
+    marks: list[str] = []  # the currency signs and codes, as written
 
-    def note_currency(code: str) -> None:
+    def note_currency(code: str, token: str) -> None:
         nonlocal currency
+        marks.append(f'the {"sign" if len(token) == 1 else "code"} "{token}"')
         if currency is not None and currency != code:
             raise _currency_conflict(raw, field, currency, code)
         currency = code
@@ -207,7 +255,7 @@ def _parse_amount_general(s: str, raw: str, field: str) -> tuple[Decimal, str | 
                 RejectCode.BAD_AMOUNT,
                 f'amount {_show(raw)} in field "{field}": "{token}" is not a known currency code',
             )
-        note_currency(code)
+        note_currency(code, token)
 
     while i < j:
         ch = s[i]
@@ -224,7 +272,7 @@ def _parse_amount_general(s: str, raw: str, field: str) -> tuple[Decimal, str | 
             opened += 1
             i += 1
         elif ch in CURRENCY_SIGNS:
-            note_currency(CURRENCY_SIGNS[ch])
+            note_currency(CURRENCY_SIGNS[ch], ch)
             i += 1
         elif ch.isascii() and ch.isalpha():
             k = _take_letters(s, i, 1, j)
@@ -244,7 +292,7 @@ def _parse_amount_general(s: str, raw: str, field: str) -> tuple[Decimal, str | 
             closed += 1
             j -= 1
         elif ch in CURRENCY_SIGNS:
-            note_currency(CURRENCY_SIGNS[ch])
+            note_currency(CURRENCY_SIGNS[ch], ch)
             j -= 1
         elif ch.isascii() and ch.isalpha():
             k = _take_letters(s, j - 1, -1, i - 1)
@@ -263,14 +311,23 @@ def _parse_amount_general(s: str, raw: str, field: str) -> tuple[Decimal, str | 
         if sign:
             raise _not_a_number(raw, field, "both brackets and a sign")
         sign = "-"
+    if trace is not None:
+        trace["reading"] = {"how": "", "currency_from": " and ".join(marks) or None}
     if "e" in core or "E" in core:
         if _SCIENTIFIC.fullmatch(core) is None:
             raise _not_a_number(raw, field)
+        if trace is not None:
+            trace["reading"]["how"] = "scientific notation" + ("; brackets: negative"
+                                                               if opened else "")
         return _checked(Decimal(sign + core), raw, field), currency
-    return _checked(Decimal(sign + _read_separated(core, raw, field)), raw, field), currency
+    number = _read_separated(core, raw, field, trace)
+    if trace is not None:
+        trace["reading"]["how"] = trace.pop("separators") + ("; brackets: negative"
+                                                             if opened else "")
+    return _checked(Decimal(sign + number), raw, field), currency
 
 
-def _read_separated(core: str, raw: str, field: str) -> str:
+def _read_separated(core: str, raw: str, field: str, trace: dict | None = None) -> str:
     """Digits with grouping and decimal separators -> plain ASCII decimal text."""
     if not _CORE_CHARS.issuperset(core):
         raise _not_a_number(raw, field)
@@ -325,10 +382,17 @@ def _read_separated(core: str, raw: str, field: str) -> str:
             RejectCode.BAD_AMOUNT,
             f"amount {_show(raw)} in field \"{field}\" has more than {MAX_DIGITS} digits",
         )
+    if trace is not None:
+        trace["separators"] = _separators_rule(core, decimal_mark, group_mark)
     return "".join(out)
 
 
-def _parse_cents(value, field: str) -> Decimal:
+_CENTS_READING = {"how": "a whole number of cents: divided by 100", "currency_from": None}
+
+
+def _parse_cents(value, field: str, trace: dict | None = None) -> Decimal:
+    if trace is not None:
+        trace["reading"] = _CENTS_READING
     kind = type(value)
     if kind is int:
         if -_INT_LIMIT < value < _INT_LIMIT:
@@ -364,7 +428,8 @@ def _currency_from_field(value, field: str) -> str | None:
     raise _reject(RejectCode.BAD_AMOUNT, f'currency {_show(value)} in field "{field}" is not an ISO 4217 code')
 
 
-def _parse_amount_object(obj: dict, field: str) -> tuple[Decimal, str | None]:
+def _parse_amount_object(obj: dict, field: str, trace: dict | None = None
+                         ) -> tuple[Decimal, str | None]:
     """``{"value": ..., "currency": ...}``: the first amount name inside, then ``*_cents``."""
     found = _scan(obj)[0]
     hit = found[_AMOUNT]
@@ -375,12 +440,16 @@ def _parse_amount_object(obj: dict, field: str) -> tuple[Decimal, str | None]:
             raise _reject(
                 RejectCode.BAD_AMOUNT, f'amount in field "{inner_field}" is an object inside an object'
             )
-        amount, currency = _parse_amount_value(inner, inner_field)
+        amount, currency = _parse_amount_value(inner, inner_field, trace)
     else:
         hit = found[_CENTS]
         if hit is None:
             raise _reject(RejectCode.BAD_AMOUNT, f'amount object in field "{field}" has no value')
-        amount, currency = _parse_cents(hit[2], f"{field}.{hit[1]}"), None
+        inner_field = f"{field}.{hit[1]}"
+        amount, currency = _parse_cents(hit[2], inner_field, trace), None
+    if trace is not None:
+        reading = trace["reading"] = dict(trace["reading"])
+        reading["how"] = f'an amount object: its field "{inner_field}", ' + reading["how"]
     cur_hit = found[_CURRENCY]
     if cur_hit is not None:
         named = _currency_from_field(cur_hit[2], f"{field}.{cur_hit[1]}")
@@ -388,13 +457,23 @@ def _parse_amount_object(obj: dict, field: str) -> tuple[Decimal, str | None]:
             if currency is not None and currency != named:
                 raise _currency_conflict(obj, field, currency, named)
             currency = named
+            if trace is not None:
+                reading["currency_from"] = f'its field "{field}.{cur_hit[1]}"'
+                reading["currency_field"] = (f"{field}.{cur_hit[1]}", cur_hit[2])
     return amount, currency
 
 
-def _parse_amount_value(value, field: str) -> tuple[Decimal, str | None]:
+_JSON_INTEGER = {"how": "a JSON integer: exact", "currency_from": None}
+_JSON_NUMBER = {"how": "a JSON number: exact, never a binary float", "currency_from": None}
+
+
+def _parse_amount_value(value, field: str, trace: dict | None = None
+                        ) -> tuple[Decimal, str | None]:
     kind = type(value)
     if kind is int:
         if -_INT_LIMIT < value < _INT_LIMIT:
+            if trace is not None:
+                trace["reading"] = _JSON_INTEGER
             return Decimal(value), None
         raise _reject(
             RejectCode.BAD_AMOUNT, f"amount in field \"{field}\" has more than {MAX_DIGITS} digits"
@@ -402,11 +481,13 @@ def _parse_amount_value(value, field: str) -> tuple[Decimal, str | None]:
     if kind is Decimal:
         if not value.is_finite():
             raise _not_a_number(value, field)
+        if trace is not None:
+            trace["reading"] = _JSON_NUMBER
         return _checked(value, value, field), None
     if kind is str:
-        return _parse_amount_text(value, field)
+        return _parse_amount_text(value, field, trace)
     if kind is dict:
-        return _parse_amount_object(value, field)
+        return _parse_amount_object(value, field, trace)
     if value is None:
         raise _reject(RejectCode.NO_AMOUNT, f'amount field "{field}" is null')
     if kind is bool:
@@ -414,29 +495,58 @@ def _parse_amount_value(value, field: str) -> tuple[Decimal, str | None]:
     raise _not_a_number(value, field)
 
 
-def parse_amount(value, field: str = "amount") -> tuple[Decimal, str | None]:
+def parse_amount(value, field: str = "amount", trace: dict | None = None
+                 ) -> tuple[Decimal, str | None]:
     """An amount value (number, string or amount object) -> (exact Decimal, ISO code or None).
 
     ``field`` only names the value in rejection messages. Raises ``RejectedEvent``.
+    ``trace``, when given, gets how the value was read (``trace["reading"]``).
     """
-    return _parse_amount_value(value, field)
+    return _parse_amount_value(value, field, trace)
 
 
-def currency_beside(hit, prefix: str, currency: str | None, value, amount_field: str
-                    ) -> str | None:
+def currency_beside(hit, prefix: str, currency: str | None, value, amount_field: str,
+                    trace: dict | None = None) -> str | None:
     """The amount's currency once the currency field ``hit`` (a scan hit, its field under
     ``prefix``; None: there is none) is read: the field's currency when it names one, else
     ``currency`` (the one the amount text gave). CURRENCY_CONFLICT when both name one and
     they differ."""
     if hit is None:
+        if trace is not None:
+            _trace_amount_currency(trace, currency, amount_field, value, "no currency field")
         return currency
     _, currency_key, currency_value = hit
     currency_field = prefix + currency_key
+    if trace is not None:  # before the read: a conflict still shows the field it came from
+        where = "beside the amount" if prefix or "." not in amount_field else "at the top level"
+        trace["currency"] = (currency_field, currency_value,
+                             name_rule(CURRENCY_NAMES, currency_key, what="currency")
+                             + f", {where}")
     named = _currency_from_field(currency_value, currency_field)
     if named is None:
+        if trace is not None:
+            _trace_amount_currency(trace, currency, amount_field, value,
+                                   f'currency field "{currency_field}" is null or blank')
         return currency
     if currency is not None and currency != named:
         raise _reject(RejectCode.CURRENCY_CONFLICT,
                       f'amount {_show(value)} in field "{amount_field}" is in {currency} '
                       f'but field "{currency_field}" says {named}')
+    if trace is not None and currency is not None:
+        field, raw, rule = trace["currency"]
+        trace["currency"] = (field, raw, rule + "; the amount names the same currency")
     return named
+
+
+def _trace_amount_currency(trace: dict, currency: str | None, amount_field: str, value,
+                           why: str) -> None:
+    if currency is None:
+        trace["currency"] = (None, None, f"none: {why} and the amount names none")
+        return
+    reading = trace.get("reading") or {}
+    inner = reading.get("currency_field")
+    if inner is not None:  # an amount object's own currency field
+        trace["currency"] = (*inner, f"the amount object's currency field ({why} beside it)")
+        return
+    trace["currency"] = (amount_field, value, f"from the amount: "
+                         f"{reading.get('currency_from') or 'its text'} ({why})")

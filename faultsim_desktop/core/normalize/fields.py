@@ -88,6 +88,18 @@ def field_key(name: str) -> str:
     return _key_info(name)[2]
 
 
+def name_rule(names: tuple[str, ...], key: str, parent: str | None = None, what: str = "") -> str:
+    """How the heuristics chose field ``key`` (under ``parent`` when one level down): the name
+    it reads as and that name's rank among ``names`` (core/explain.py shows it)."""
+    rank = _key_info(key)[1]
+    name = names[rank]
+    spelled = f'"{key}"' if key == name else f'"{key}" (read as "{name}")'
+    rule = f"heuristic: {what or 'field'} name {spelled}, choice {rank + 1} of {len(names)}"
+    if parent is not None:
+        rule += f'; one level down in "{parent}" (none at the top level)'
+    return rule
+
+
 def _reject(code: RejectCode, message: str) -> RejectedEvent:
     return RejectedEvent(Rejection(code, message))
 

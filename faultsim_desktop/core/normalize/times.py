@@ -70,8 +70,14 @@ def _time_from_seconds(seconds: int) -> str | None:
     return "%s%02d.000000Z" % (prefix, second)
 
 
-def _time_from_number(value: int | Decimal) -> str | None:
+_UNIT_READ = {1_000_000: "epoch seconds (below 1e11)", 1_000: "epoch milliseconds (1e11 to 1e14)",
+              1: "epoch microseconds (1e14 to 1e17)"}
+
+
+def _time_from_number(value: int | Decimal, trace: dict | None = None) -> str | None:
     if type(value) is int and -_SECONDS_BELOW < value < _SECONDS_BELOW:
+        if trace is not None:
+            trace["time_read"] = "whole epoch seconds"
         return _time_from_seconds(value)
     magnitude = abs(value) if type(value) is int else value.copy_abs()
     if magnitude < _SECONDS_BELOW:
@@ -82,19 +88,24 @@ def _time_from_number(value: int | Decimal) -> str | None:
         scale = 1
     else:
         return None
+    if trace is not None:
+        trace["time_read"] = _UNIT_READ[scale]
     if type(value) is int:
         return _time_from_micros(value * scale)
     return _time_from_micros(int(_TIME_CTX.multiply(value, scale).to_integral_value()))
 
 
-def _time_from_text(text: str) -> str | None:
+def _time_from_text(text: str, trace: dict | None = None) -> str | None:
     s = text.strip()
     if not s:
         return None
     if s[0] in "0123456789+-." and _NUMERIC_TIME.fullmatch(s):
         if len(s) > 40:
             return None
-        return _time_from_number(Decimal(s))
+        result = _time_from_number(Decimal(s), trace)
+        if trace is not None and result is not None:
+            trace["time_read"] = "a number in text: " + trace["time_read"]
+        return result
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
@@ -103,8 +114,12 @@ def _time_from_text(text: str) -> str | None:
         m = _PLAIN_UTC.fullmatch(s)
         if m is not None:
             date, clock, fraction = m.groups()
+            if trace is not None:
+                trace["time_read"] = "ISO 8601, UTC"
             return f"{date}T{clock}.{fraction.ljust(6, '0') if fraction else '000000'}Z"
+    how = "ISO 8601"
     if dt is None:
+        how = "RFC 2822"
         try:
             dt = parsedate_to_datetime(s)
         # The stdlib RFC 2822 parser is lenient and its failure modes are not documented;
@@ -114,20 +129,27 @@ def _time_from_text(text: str) -> str | None:
     try:
         if dt.tzinfo is not None and dt.utcoffset():
             dt = dt.astimezone(_UTC)
-        return _format_utc(dt)
+            how += ", converted to UTC"
+        elif dt.tzinfo is None:
+            how += " without a zone: taken as UTC"
+        result = _format_utc(dt)
     except (OverflowError, ValueError):
         return None
+    if trace is not None:
+        trace["time_read"] = how
+    return result
 
 
-def parse_time(value) -> str | None:
-    """An event time -> ISO UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, or None when unparseable."""
+def parse_time(value, trace: dict | None = None) -> str | None:
+    """An event time -> ISO UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, or None when unparseable.
+    ``trace``, when given, gets how it was read (``trace["time_read"]``)."""
     kind = type(value)
     if kind is str:
-        return _time_from_text(value)
+        return _time_from_text(value, trace)
     if kind is int:
-        return _time_from_number(value)
+        return _time_from_number(value, trace)
     if kind is Decimal and value.is_finite():
-        return _time_from_number(value)
+        return _time_from_number(value, trace)
     return None
 
 

@@ -9,6 +9,8 @@ import psycopg
 from ..model import ClientTotal, LogRow, QuarantineEntry, StoredEvent
 from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
                       sort_columns, status_and_text)
+from .client_read import PgClientReads
+from .explain_read import PgExplainReads
 from .imports_read import ImportReads
 from .postgres_schema import _plain, _raw_value, _text
 
@@ -28,7 +30,7 @@ def _brief(row: tuple) -> StoredEvent:
                        received_at, _plain(idempotency_key), warnings, _plain(source), line)
 
 
-class PgReadSession(ImportReads):
+class PgReadSession(ImportReads, PgExplainReads, PgClientReads):
     """Queries on a read-only connection (usually a pooled one); ``close`` gives it back."""
 
     def __init__(self, backend, conn: psycopg.Connection,

@@ -8,7 +8,9 @@ from typing import Iterable, Iterator
 from ..model import ClientTotal, LogRow, QuarantineEntry, StoredEvent
 from ..paging import (QUARANTINE_SEARCHED, QUARANTINE_SORTS, PageQuery, ViewCount, keyset,
                       sort_columns, status_and_text)
+from .client_read import SQLiteClientReads
 from .common import MONEY
+from .explain_read import SqliteExplainReads
 from .imports_read import ImportReads
 
 # raw is a BLOB where the input was not UTF-8 text: only text is searched
@@ -16,7 +18,7 @@ _QUARANTINE_TEXT = ["CASE WHEN typeof(raw) = 'text' THEN raw END" if c == "raw" 
                     for c in QUARANTINE_SEARCHED]
 
 
-class ReadSession(ImportReads):
+class ReadSession(ImportReads, SqliteExplainReads, SQLiteClientReads):
     """Queries for any thread that opened its own read connection."""
 
     def __init__(self, conn: sqlite3.Connection):

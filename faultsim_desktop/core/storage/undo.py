@@ -45,15 +45,34 @@ class _Arrival(NamedTuple):
 
 
 class _Delta:
-    __slots__ = ("count", "total", "removed_times", "added_times", "display", "gone")
+    """How one (client, currency) total changes: counts and sums, and the earliest and
+    latest event times that left it or joined it (not every time: a million would not fit)."""
+
+    __slots__ = ("count", "total", "removed", "added", "display", "gone")
 
     def __init__(self) -> None:
         self.display: str | None = None  # the client's display form, for a new total's row
         self.gone: set[str] = set()  # the spellings of the client's events that left
         self.count = 0
         self.total = _ZERO
-        self.removed_times: list[str] = []
-        self.added_times: list[str] = []
+        self.removed: tuple[str, str] | None = None  # (earliest, latest)
+        self.added: tuple[str, str] | None = None
+
+    def remove(self, amount, event_time: str) -> None:
+        self.count -= 1
+        self.total = MONEY.subtract(self.total, Decimal(amount))
+        self.removed = _widen(self.removed, event_time)
+
+    def add(self, amount, event_time: str) -> None:
+        self.count += 1
+        self.total = MONEY.add(self.total, Decimal(amount))
+        self.added = _widen(self.added, event_time)
+
+
+def _widen(span: tuple[str, str] | None, t: str) -> tuple[str, str]:
+    if span is None:
+        return (t, t)
+    return (t if t < span[0] else span[0], t if t > span[1] else span[1])
 
 
 def _timed_by_receipt(warnings: str | None) -> bool:
@@ -141,8 +160,8 @@ class UndoMethods:
         d = deltas[(key_, currency)]  # the count and total stay
         d.gone.add(client)  # it moves later in import order: it may no longer name the client
         if new_time != event_time:  # first or last seen may move
-            d.removed_times.append(event_time)
-            d.added_times.append(new_time)
+            d.removed = _widen(d.removed, event_time)
+            d.added = _widen(d.added, new_time)
 
     def _replace(self, event_id: int, later: list[_Arrival], deltas, now: str) -> None:
         """The first later arrival holds other content under the event's key: it is accepted
@@ -169,9 +188,7 @@ class UndoMethods:
             kept.append((a, cid))
         self._x("DELETE FROM events WHERE id = ?", (event_id,))
         d = deltas[(key_, currency)]
-        d.count -= 1
-        d.total = MONEY.subtract(d.total, Decimal(amount))
-        d.removed_times.append(event_time)
+        d.remove(amount, event_time)
         d.gone.add(client)
         (new_id, new_client, new_key, new_currency, new_amount, new_time) = self._x(
             "INSERT INTO events (fingerprint, client, client_key, currency, amount, event_time,"
@@ -183,9 +200,7 @@ class UndoMethods:
             (first.row_id,)).fetchone()
         d = deltas[(new_key, new_currency)]  # the same client; perhaps another currency
         d.display = new_client
-        d.count += 1
-        d.total = MONEY.add(d.total, Decimal(new_amount))
-        d.added_times.append(new_time)
+        d.add(new_amount, new_time)
         self._settle_conflict(first, "accepted", new_id)
         self._x("UPDATE quarantine SET status = 'resolved' WHERE status = 'open'"
                 " AND fingerprint = ?", (first.fingerprint,))
@@ -230,13 +245,13 @@ class UndoMethods:
                 "SELECT client_key, currency, amount, event_time, client FROM events"
                 " WHERE import_id = ?", (import_id,)):
             d = deltas[(key_, currency)]
-            d.count -= 1
-            d.total = MONEY.subtract(d.total, Decimal(amount))
-            d.removed_times.append(event_time)
+            d.remove(amount, event_time)
             d.gone.add(client)
             n += 1
-        if n:
-            self._x("DELETE FROM events WHERE import_id = ?", (import_id,))
+        # in slices: one DELETE of a million rows makes SQLite hold them all in memory
+        while n and self._x("DELETE FROM events WHERE id IN (SELECT id FROM events"
+                            " WHERE import_id = ? LIMIT 20000)", (import_id,)).rowcount:
+            pass
         return n
 
     def _withdraw(self, import_id: int, undone: set[int]) -> None:
@@ -285,8 +300,7 @@ class UndoMethods:
                         " ON CONFLICT DO NOTHING", (key_, d.display))
                 self._x("INSERT INTO aggregates (client_key, currency, count, total, first_seen,"
                         " last_seen) VALUES (?, ?, ?, ?, ?, ?)",
-                        (key_, currency, d.count, self._money(d.total), min(d.added_times),
-                         max(d.added_times)))
+                        (key_, currency, d.count, self._money(d.total), *d.added))
                 continue
             count, total, first, last = row
             count += d.count
@@ -296,11 +310,10 @@ class UndoMethods:
                 emptied.add(key_)
                 continue
             total = MONEY.add(Decimal(total), d.total)
-            if d.removed_times and (min(d.removed_times) <= first
-                                    or max(d.removed_times) >= last):
+            if d.removed and (d.removed[0] <= first or d.removed[1] >= last):
                 recheck.append((key_, currency))
-            elif d.added_times:
-                first, last = min(first, *d.added_times), max(last, *d.added_times)
+            elif d.added:
+                first, last = min(first, d.added[0]), max(last, d.added[1])
             self._x("UPDATE aggregates SET count = ?, total = ?, first_seen = ?, last_seen = ?"
                     " WHERE client_key = ? AND currency = ?",
                     (count, self._money(total), first, last, key_, currency))
