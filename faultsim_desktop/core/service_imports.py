@@ -14,8 +14,8 @@ class ImportBusy(RuntimeError):
 
 
 class ImportMethods:
-    """Mixed into IngestService (needs ``faults``, ``outbox``, ``_reader`` and
-    ``in_writer``)."""
+    """Mixed into IngestService (needs ``faults``, ``outbox``, ``_reader``, ``in_writer``
+    and ``_drain_lock``)."""
 
     def _init_imports(self) -> None:
         self._running: dict[int, Ticket] = {}  # uid -> the ticket of an import under way
@@ -54,6 +54,19 @@ class ImportMethods:
         ingested (core/storage/undo.py), in one transaction; undoing it again changes
         nothing. Its events still waiting in the pending outbox are dropped. KeyError for
         an unknown import, ImportBusy while this service is still ingesting it."""
+        # no drain of the outbox between reading it and the undo: events it read before the
+        # undo would be stored after it, under the undone import
+        if not self._drain_lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError("the pending outbox is being sent again; undo once it is done")
+        try:
+            result = self._undo_import(import_id, timeout)
+        finally:
+            self._drain_lock.release()
+        if self.fingerprint_cache is not None:
+            self.fingerprint_cache.clear()
+        return result
+
+    def _undo_import(self, import_id: int, timeout: float | None) -> UndoResult:
         info = self.import_info(import_id)
         if info is None:
             raise KeyError(f"there is no import #{import_id}")
@@ -74,6 +87,4 @@ class ImportMethods:
         result = self.in_writer(undo, timeout=timeout)
         if not result.already:
             self.counters.note_undone(result.removed - result.conflicts_accepted)
-        if self.fingerprint_cache is not None:
-            self.fingerprint_cache.clear()
         return result

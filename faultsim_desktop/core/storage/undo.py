@@ -27,6 +27,7 @@ from ..model import RejectCode, UndoResult
 from .common import MONEY
 
 _ZERO = Decimal(0)
+_IN_LIST = 500  # client keys per IN (...) list, well under either backend's limit
 _CONFLICT = RejectCode.IDEMPOTENCY_CONFLICT.value
 
 
@@ -47,10 +48,11 @@ class _Delta:
     """How one (client, currency) total changes: counts and sums, and the earliest and
     latest event times that left it or joined it (not every time: a million would not fit)."""
 
-    __slots__ = ("count", "total", "removed", "added", "display")
+    __slots__ = ("count", "total", "removed", "added", "display", "gone")
 
     def __init__(self) -> None:
         self.display: str | None = None  # the client's display form, for a new total's row
+        self.gone: set[str] = set()  # the spellings of the client's events that left
         self.count = 0
         self.total = _ZERO
         self.removed: tuple[str, str] | None = None  # (earliest, latest)
@@ -71,6 +73,12 @@ def _widen(span: tuple[str, str] | None, t: str) -> tuple[str, str]:
     if span is None:
         return (t, t)
     return (t if t < span[0] else span[0], t if t > span[1] else span[1])
+
+
+def _timed_by_receipt(warnings: str | None) -> bool:
+    """Whether an event's time is its time of receipt (it gave none, or none readable): the
+    normalizer says so in its warnings."""
+    return warnings is not None and "used the time of receipt" in warnings
 
 
 def conflict_reason(key: str, client: str, holder: int) -> str:
@@ -94,12 +102,12 @@ class UndoMethods:
         undone = {i for (i,) in self._x("SELECT id FROM imports WHERE undone_at IS NOT NULL",
                                         ())} | {import_id}
         deltas: dict[tuple[str, str], _Delta] = defaultdict(_Delta)
-        arrivals = self._arrivals(import_id, undone)
+        arrivals, copied = self._arrivals(import_id, undone)
         handed = accepted = 0
         for event_id, later in arrivals.items():
             later.sort()
             if later[0].kind == "copy":
-                self._hand_over(event_id, later[0])
+                self._hand_over(event_id, copied[event_id], later[0], deltas)
                 handed += 1
             else:
                 self._replace(event_id, later, deltas, now)
@@ -107,22 +115,28 @@ class UndoMethods:
         removed = self._remove_rest(import_id, deltas)
         self._withdraw(import_id, undone)
         self._apply(deltas)
+        self._rename(deltas)
         self._x("UPDATE imports SET undone_at = ?, counts = ? WHERE id = ?",
                 (now, json.dumps(counts), import_id))
         self._undo_done()
         return UndoResult(import_id, removed + accepted, handed, accepted)
 
-    def _arrivals(self, import_id: int, undone: set[int]) -> dict[int, list[_Arrival]]:
-        """Undone events' later arrivals from remaining imports, by event id."""
+    def _arrivals(self, import_id: int, undone: set[int]
+                  ) -> tuple[dict[int, list[_Arrival]], dict[int, tuple]]:
+        """Undone events' later arrivals from remaining imports, by event id; and for each
+        event a remaining import copied, its (client key, currency, time, warnings, client)."""
         out: dict[int, list[_Arrival]] = defaultdict(list)
-        for seq, eid, iid, source, line, at in self._x(
-                "SELECT l.seq, l.event_id, l.import_id, l.source, l.line, l.at FROM log l"
+        copied: dict[int, tuple] = {}
+        for seq, eid, iid, source, line, at, *event in self._x(
+                "SELECT l.seq, l.event_id, l.import_id, l.source, l.line, l.at, e.client_key,"
+                " e.currency, e.event_time, e.warnings, e.client FROM log l"
                 " JOIN events e ON e.id = l.event_id WHERE e.import_id = ?"
                 " AND l.outcome = 'duplicate' AND l.import_id IS NOT NULL",
                 (import_id,)).fetchall():
             if iid not in undone:
                 out[eid].append(_Arrival((iid, line, 0, seq), "copy", seq, iid, source, line,
                                          at, None))
+                copied[eid] = tuple(event)
         for cid, eid, iid, source, line, at, fp in self._x(
                 "SELECT c.id, e.id, c.import_id, c.source, c.line, c.received_at, c.fingerprint"
                 " FROM conflicts c JOIN events e ON e.client_key = c.client_key"
@@ -131,22 +145,30 @@ class UndoMethods:
             if iid not in undone:
                 out[eid].append(_Arrival((iid, line, 1, cid), "conflict", cid, iid, source,
                                          line, at, bytes(fp)))
-        return out
+        return out, copied
 
-    def _hand_over(self, event_id: int, first: _Arrival) -> None:
+    def _hand_over(self, event_id: int, event: tuple, first: _Arrival, deltas) -> None:
         """The event stays, as the first copy's: that copy becomes its import's accepted
-        event (its log row goes: an accepted event's row is its log entry)."""
+        event (its log row goes: an accepted event's row is its log entry). An event timed
+        by its receipt takes the copy's, as ingesting only the later import gives it."""
+        key_, currency, event_time, warnings, client = event
+        new_time = first.at if _timed_by_receipt(warnings) else event_time
         self._x("UPDATE events SET import_id = ?, source = ?, line = ?, received_at = ?,"
-                " receipt = NULL WHERE id = ?",
-                (first.import_id, first.source, first.line, first.at, event_id))
+                " event_time = ?, receipt = NULL WHERE id = ?",
+                (first.import_id, first.source, first.line, first.at, new_time, event_id))
         self._x("DELETE FROM log WHERE seq = ?", (first.row_id,))
+        d = deltas[(key_, currency)]  # the count and total stay
+        d.gone.add(client)  # it moves later in import order: it may no longer name the client
+        if new_time != event_time:  # first or last seen may move
+            d.removed = _widen(d.removed, event_time)
+            d.added = _widen(d.added, new_time)
 
     def _replace(self, event_id: int, later: list[_Arrival], deltas, now: str) -> None:
         """The first later arrival holds other content under the event's key: it is accepted
         in the event's place, and every later arrival is decided again against it."""
-        fp, client, key_, currency, amount, event_time, idem = self._x(
+        fp, client, key_, currency, amount, event_time, idem, warnings = self._x(
             "SELECT fingerprint, client, client_key, currency, amount, event_time,"
-            " idempotency_key FROM events WHERE id = ?", (event_id,)).fetchone()
+            " idempotency_key, warnings FROM events WHERE id = ?", (event_id,)).fetchone()
         fp = bytes(fp)
         first = later[0]
         # arrivals of the undone event's own content now conflict with the new holder: they
@@ -159,12 +181,15 @@ class UndoMethods:
                 "INSERT INTO conflicts (import_id, quarantine_id, fingerprint, client,"
                 " client_key, currency, amount, event_time, received_at, idempotency_key,"
                 f" warnings, source, line, {self._KEPT_COLUMNS}) SELECT ?, NULL, fingerprint,"
-                " client, client_key, currency, amount, event_time, ?, idempotency_key,"
+                " client, client_key, currency, amount, ?, ?, idempotency_key,"
                 f" warnings, ?, ?, {self._KEPT_COLUMNS} FROM events WHERE id = ? RETURNING id",
-                (a.import_id, a.at, a.source, a.line, event_id)).fetchone()
+                (a.import_id, a.at if _timed_by_receipt(warnings) else event_time, a.at,
+                 a.source, a.line, event_id)).fetchone()
             kept.append((a, cid))
         self._x("DELETE FROM events WHERE id = ?", (event_id,))
-        deltas[(key_, currency)].remove(amount, event_time)
+        d = deltas[(key_, currency)]
+        d.remove(amount, event_time)
+        d.gone.add(client)
         (new_id, new_client, new_key, new_currency, new_amount, new_time) = self._x(
             "INSERT INTO events (fingerprint, client, client_key, currency, amount, event_time,"
             f" received_at, idempotency_key, warnings, source, line, import_id,"
@@ -183,11 +208,14 @@ class UndoMethods:
         for a in later[1:]:
             if a.kind == "conflict" and a.fingerprint == first.fingerprint:
                 self._settle_conflict(a, "duplicate", new_id)
-            elif a.kind == "conflict":
+            elif a.kind == "conflict":  # other content still: it now conflicts with new_id
+                own_client, qid = self._x("SELECT client, quarantine_id FROM conflicts"
+                                          " WHERE id = ?", (a.row_id,)).fetchone()
+                own = conflict_reason(idem, own_client, new_id)
                 self._x("UPDATE log SET event_id = ?, reason = ? WHERE outcome = 'rejected'"
-                        " AND import_id = ? AND line = ? AND quarantine_id = (SELECT"
-                        " quarantine_id FROM conflicts WHERE id = ?)",
-                        (new_id, reason, a.import_id, a.line, a.row_id))
+                        " AND import_id = ? AND line = ? AND quarantine_id = ?",
+                        (new_id, own, a.import_id, a.line, qid))
+                self._x("UPDATE quarantine SET reason = ? WHERE id = ?", (own, qid))
         for a, cid in kept:
             qid = self.quarantine(raw, _CONFLICT, reason, a.source, a.line, 1, now, fp)
             self._x("UPDATE conflicts SET quarantine_id = ? WHERE id = ?", (qid, cid))
@@ -213,10 +241,12 @@ class UndoMethods:
     def _remove_rest(self, import_id: int, deltas) -> int:
         """The import's events no remaining import sent: out of the totals, then deleted."""
         n = 0
-        for key_, currency, amount, event_time in self._x(
-                "SELECT client_key, currency, amount, event_time FROM events"
+        for key_, currency, amount, event_time, client in self._x(
+                "SELECT client_key, currency, amount, event_time, client FROM events"
                 " WHERE import_id = ?", (import_id,)):
-            deltas[(key_, currency)].remove(amount, event_time)
+            d = deltas[(key_, currency)]
+            d.remove(amount, event_time)
+            d.gone.add(client)
             n += 1
         # in slices: one DELETE of a million rows makes SQLite hold them all in memory
         while n and self._x("DELETE FROM events WHERE id IN (SELECT id FROM events"
@@ -237,6 +267,26 @@ class UndoMethods:
             if others <= undone:  # a NULL import (older rows) keeps it
                 self._x("UPDATE quarantine SET status = 'undone' WHERE id = ?"
                         " AND status = 'open'", (qid,))
+            else:
+                self._as_sent_by_the_rest(qid, import_id, undone)
+
+    def _as_sent_by_the_rest(self, qid: int, import_id: int, undone: set[int]) -> None:
+        """A rejected input some remaining import also sent is shown as they sent it: seen
+        that many times, first and last when they sent it, where and why the last one."""
+        marks = ", ".join("?" * len(undone))
+        rest = (f" FROM log WHERE quarantine_id = ? AND outcome = 'rejected' AND"
+                f" (import_id IS NULL OR import_id NOT IN ({marks}))")
+        args = (qid, *sorted(undone))
+        first = self._x(f"SELECT min(at){rest}", args).fetchone()[0]
+        last = self._x(f"SELECT at, source, line, reason{rest} ORDER BY seq DESC LIMIT 1",
+                       args).fetchone()
+        (mine,) = self._x("SELECT count(*) FROM log WHERE quarantine_id = ? AND"
+                          " outcome = 'rejected' AND import_id = ?", (qid, import_id)).fetchone()
+        (seen,) = self._x("SELECT times_seen FROM quarantine WHERE id = ?", (qid,)).fetchone()
+        at, source, line, reason = last  # the caller knows a remaining import sent it
+        self._x("UPDATE quarantine SET times_seen = ?, first_seen = ?, last_seen = ?,"
+                " source = ?, line = ?, reason = ? WHERE id = ?",
+                (max(seen - mine, 1), first, at, source, line, reason, qid))
 
     def _apply(self, deltas: dict[tuple[str, str], _Delta]) -> None:
         """The aggregates change by the deltas; a first or last time that left with an
@@ -280,3 +330,34 @@ class UndoMethods:
                     self._x("UPDATE aggregates SET first_seen = ?, last_seen = ?"
                             " WHERE client_key = ? AND currency = ?",
                             (first, last, key_, currency))
+
+    def _rename(self, deltas: dict[tuple[str, str], _Delta]) -> None:
+        """A client shown by a spelling that left takes the spelling of its first remaining
+        event in import order, as ingesting only the remaining imports names it (a total's
+        display is its client's first accepted spelling)."""
+        gone: dict[str, set[str]] = defaultdict(set)
+        for (key_, _currency), d in deltas.items():
+            gone[key_] |= d.gone
+        keys = sorted(k for k, names in gone.items() if names)
+        for part in (keys[i:i + _IN_LIST] for i in range(0, len(keys), _IN_LIST)):
+            marks = ", ".join("?" * len(part))
+            shown = dict(self._x(f"SELECT client_key, display FROM clients"
+                                 f" WHERE client_key IN ({marks})", tuple(part)).fetchall())
+            stale = [k for k in part if shown.get(k) in gone[k]]
+            if stale:  # most clients are spelled one way: only another spelling can name them
+                marks = ", ".join("?" * len(stale))
+                stale = sorted({k for (k,) in self._x(
+                    "SELECT DISTINCT e.client_key FROM events e JOIN clients c"
+                    f" ON c.client_key = e.client_key WHERE e.client_key IN ({marks})"
+                    " AND e.client <> c.display", tuple(stale)).fetchall()})
+            if not stale:
+                continue
+            marks = ", ".join("?" * len(stale))
+            for key_, name in self._x(
+                    "SELECT client_key, client FROM (SELECT client_key, client, row_number()"
+                    " OVER (PARTITION BY client_key ORDER BY import_id IS NOT NULL, import_id,"
+                    f" line, id) AS n FROM events WHERE client_key IN ({marks})) AS f"
+                    " WHERE n = 1", tuple(stale)).fetchall():
+                if name != shown[key_]:
+                    self._x("UPDATE clients SET display = ? WHERE client_key = ?",
+                            (name, key_))
