@@ -682,6 +682,10 @@ class PgWriteSession(UndoMethods):
     def _x(self, sql: str, params: tuple = ()):
         return self.conn.execute(sql.replace("?", "%s"), params)
 
+    def _xm(self, sql: str, rows: list[tuple]) -> None:
+        with self.conn.cursor() as cur:  # psycopg sends the rows in one pipeline
+            cur.executemany(sql.replace("?", "%s"), rows)
+
     def _event_raw(self, event_id: int) -> str | bytes:
         return _raw_value(*self.conn.execute("SELECT raw, raw_bytes FROM events WHERE id = %s",
                                              (event_id,)).fetchone())

@@ -395,6 +395,9 @@ class WriteSession(UndoMethods):
     def _x(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
+    def _xm(self, sql: str, rows: list[tuple]) -> None:
+        self.conn.executemany(sql, rows)
+
     def _event_raw(self, event_id: int) -> str | bytes:
         return self.conn.execute("SELECT raw FROM events WHERE id = ?", (event_id,)).fetchone()[0]
 

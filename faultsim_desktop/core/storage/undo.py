@@ -88,7 +88,7 @@ def conflict_reason(key: str, client: str, holder: int) -> str:
 
 class UndoMethods:
     """Mixed into both write sessions. A backend provides ``_x(sql, params)`` (``?``
-    placeholders, returns a cursor), ``_KEPT_COLUMNS`` (the columns that differ: raw text and
+    placeholders, returns a cursor), ``_xm(sql, rows)`` (many rows), ``_KEPT_COLUMNS`` (the columns that differ: raw text and
     index keys), ``_event_raw(id)``, ``_money(Decimal)`` and ``_undo_done()``."""
 
     _KEPT_COLUMNS = ""
@@ -104,14 +104,20 @@ class UndoMethods:
         deltas: dict[tuple[str, str], _Delta] = defaultdict(_Delta)
         arrivals, copied = self._arrivals(import_id, undone)
         handed = accepted = 0
+        moves: list[tuple] = []  # the hand-overs' statements, run together (a server's round
+        dropped: list[tuple] = []  # trip per event would take longer than the ingest did)
         for event_id, later in arrivals.items():
             later.sort()
             if later[0].kind == "copy":
-                self._hand_over(event_id, copied[event_id], later[0], deltas)
+                self._hand_over(event_id, copied[event_id], later[0], deltas, moves, dropped)
                 handed += 1
             else:
                 self._replace(event_id, later, deltas, now)
                 accepted += 1
+        if moves:
+            self._xm("UPDATE events SET import_id = ?, source = ?, line = ?, received_at = ?,"
+                     " event_time = ?, receipt = NULL WHERE id = ?", moves)
+            self._xm("DELETE FROM log WHERE seq = ?", dropped)
         removed = self._remove_rest(import_id, deltas)
         self._withdraw(import_id, undone)
         self._apply(deltas)
@@ -147,16 +153,15 @@ class UndoMethods:
                                          line, at, bytes(fp)))
         return out, copied
 
-    def _hand_over(self, event_id: int, event: tuple, first: _Arrival, deltas) -> None:
+    def _hand_over(self, event_id: int, event: tuple, first: _Arrival, deltas,
+                   moves: list[tuple], dropped: list[tuple]) -> None:
         """The event stays, as the first copy's: that copy becomes its import's accepted
         event (its log row goes: an accepted event's row is its log entry). An event timed
         by its receipt takes the copy's, as ingesting only the later import gives it."""
         key_, currency, event_time, warnings, client = event
         new_time = first.at if _timed_by_receipt(warnings) else event_time
-        self._x("UPDATE events SET import_id = ?, source = ?, line = ?, received_at = ?,"
-                " event_time = ?, receipt = NULL WHERE id = ?",
-                (first.import_id, first.source, first.line, first.at, new_time, event_id))
-        self._x("DELETE FROM log WHERE seq = ?", (first.row_id,))
+        moves.append((first.import_id, first.source, first.line, first.at, new_time, event_id))
+        dropped.append((first.row_id,))
         d = deltas[(key_, currency)]  # the count and total stay
         d.gone.add(client)  # it moves later in import order: it may no longer name the client
         if new_time != event_time:  # first or last seen may move
@@ -291,10 +296,13 @@ class UndoMethods:
     def _apply(self, deltas: dict[tuple[str, str], _Delta]) -> None:
         """The aggregates change by the deltas; a first or last time that left with an
         undone event is read again from the events that remain."""
-        recheck, emptied = [], set()
+        recheck, emptied, updates = [], set(), []
+        # one read of the totals (a row per client and currency: small beside the events)
+        rows = {(k, c): rest for k, c, *rest in self._x(
+            "SELECT client_key, currency, count, total, first_seen, last_seen FROM aggregates",
+            ())}
         for (key_, currency), d in sorted(deltas.items()):
-            row = self._x("SELECT count, total, first_seen, last_seen FROM aggregates"
-                          " WHERE client_key = ? AND currency = ?", (key_, currency)).fetchone()
+            row = rows.get((key_, currency))
             if row is None:  # an accepted conflict in a currency the client had no total in
                 self._x("INSERT INTO clients (client_key, display) VALUES (?, ?)"
                         " ON CONFLICT DO NOTHING", (key_, d.display))
@@ -314,9 +322,11 @@ class UndoMethods:
                 recheck.append((key_, currency))
             elif d.added:
                 first, last = min(first, d.added[0]), max(last, d.added[1])
-            self._x("UPDATE aggregates SET count = ?, total = ?, first_seen = ?, last_seen = ?"
-                    " WHERE client_key = ? AND currency = ?",
-                    (count, self._money(total), first, last, key_, currency))
+            if (count, total, first, last) != (row[0], Decimal(row[1]), row[2], row[3]):
+                updates.append((count, self._money(total), first, last, key_, currency))
+        if updates:
+            self._xm("UPDATE aggregates SET count = ?, total = ?, first_seen = ?, last_seen = ?"
+                     " WHERE client_key = ? AND currency = ?", updates)
         for key_ in sorted(emptied):
             self._x("DELETE FROM clients WHERE client_key = ? AND NOT EXISTS (SELECT 1"
                     " FROM aggregates WHERE client_key = ?)", (key_, key_))
