@@ -206,8 +206,17 @@ _HEADER_TIPS = {
 
 
 
+def undo_headline(row: ImportRow, result: UndoResult) -> str:
+    """The status bar's report of a finished undo: short, so the counters beside it never
+    cut it (the whole report stays under the Imports panel)."""
+    if result.already:
+        return f"Import #{row.id} was undone already; nothing changed"
+    return (f"Import #{row.id} undone: {result.removed:,} "
+            f"event{'s' if result.removed != 1 else ''} left the totals")
+
+
 def undo_text(row: ImportRow, result: UndoResult) -> str:
-    """The status bar's report of a finished undo."""
+    """The whole report of a finished undo."""
     if result.already:
         return f"Import #{row.id} was undone already; nothing changed"
     text = (f"Import #{row.id} ({import_name(row)}) undone: {result.removed:,} "

@@ -22,8 +22,8 @@ from ..core.errors import StorageError
 from ..core.model import ImportRow, OutcomeRecord, UndoResult
 from ..core.service import ImportBusy
 from .imports_model import (COLUMNS, COUNTS, FAULTS, FIRST_COUNT, ID, KIND, SORT_ROLE, SOURCE,
-                            STARTED, STATUS, ImportsModel, counts_text, import_name, undo_text,
-                            when)
+                            STARTED, STATUS, ImportsModel, counts_text, import_name,
+                            undo_headline, undo_text, when)
 
 READ_GAP_S = 0.5
 READ_COST_FACTOR = 4  # a list that takes 0.3 s to read is read every 1.2 s at most
@@ -92,6 +92,7 @@ class ImportsPanel(QWidget):
         self.filter_box.setPlaceholderText("Filter by source, kind or status")
         self.filter_box.setClearButtonEnabled(True)
         self.filter_box.textChanged.connect(self._on_filter)
+        self._last_report = ""  # what the latest undo did, in full
         self.summary = QLabel(self)
         self.summary.setObjectName("importsSummary")
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
@@ -305,9 +306,9 @@ class ImportsPanel(QWidget):
             text += f" — could not read the imports: {self._read_error}"
         elif not rows:
             text = "No imports yet: every file, paste and request ingested is listed here"
+        elif self._last_report:
+            text += f" — {self._last_report}"
         self.summary.setText(text)
-
-    # ----- undo
 
     def selected_import(self) -> ImportRow | None:
         rows = self.table.selectionModel().selectedRows()
@@ -436,7 +437,9 @@ class ImportsPanel(QWidget):
             self._show_error(row, error)
             self.undoFailed.emit(row, error)
             return
-        self.message.emit(undo_text(row, result))
+        self._last_report = undo_text(row, result)
+        self._show_summary()
+        self.message.emit(undo_headline(row, result))
         self.undoFinished.emit(row, result)
 
     def _show_error(self, row: ImportRow, error: str) -> None:
