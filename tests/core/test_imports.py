@@ -574,3 +574,22 @@ def test_after_undos_the_user_sees_what_ingesting_only_the_rest_shows(service, i
     for n in kept:
         paste(service, *imports[n], source=f"import {n}")
     assert after_undo == _seen(service, sources)
+
+
+def test_an_id_sqlite_gives_again_after_an_undo_has_no_copies_of_the_undone_event(service):
+    """The undone import's events had the highest ids; SQLite gives them to the next events.
+    The undone import's log rows (its own retry of its event) must not make the new,
+    unrelated event look copied."""
+    first = service.submit_text('{"client": "acme", "amount": "1"}', source="one").wait(30)
+    assert first.accepted == 1
+    sent = '{"client": "zed", "amount": "7"}\n{"client": "zed", "amount": "7"}'
+    assert service.submit_text(sent, source="two").wait(30).duplicates == 1
+    two = service.imports()[-1]
+    [gone] = [e for e in service.events_page() if e.client == "zed"]
+    assert [c.outcome for c in service.event_copies(gone.id)] == ["duplicate"]
+    service.undo_import(two.id)
+    assert service.submit_text('{"client": "new", "amount": "3"}', source="three"
+                               ).wait(30).accepted == 1
+    [new] = [e for e in service.events_page() if e.client == "new"]
+    assert service.event_copies(new.id) == []
+    assert service.explain_event(new.id).copies == []

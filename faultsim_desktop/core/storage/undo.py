@@ -120,6 +120,13 @@ class UndoMethods:
             self._xm("DELETE FROM log WHERE seq = ?", dropped)
         removed = self._remove_rest(import_id, deltas)
         self._withdraw(import_id, undone)
+        # Undone imports' log rows keep their history but let go of events that are gone:
+        # SQLite gives the highest deleted ids to the next events stored, and a row naming
+        # one would call an unrelated later event a copy of it.
+        self._x("UPDATE log SET event_id = NULL WHERE event_id IS NOT NULL AND (import_id = ?"
+                " OR import_id IN (SELECT id FROM imports WHERE undone_at IS NOT NULL))"
+                " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = log.event_id)",
+                (import_id,))
         self._apply(deltas)
         self._rename(deltas)
         self._x("UPDATE imports SET undone_at = ?, counts = ? WHERE id = ?",
