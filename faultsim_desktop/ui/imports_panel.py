@@ -159,8 +159,6 @@ class ImportsPanel(QWidget):
         self._show_summary()
         self._update_actions()
 
-    # ----- reading
-
     def bind(self, bridge) -> None:
         self._bridge = bridge
         bridge.countersChanged.connect(self._tick)  # the bridge's 10 Hz tick

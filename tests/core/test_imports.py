@@ -74,9 +74,6 @@ def cli(capsys, *argv):
     return code, out, err
 
 
-# --- every path is an import ------------------------------------------------------------
-
-
 def test_each_file_of_an_ingest_is_an_import_of_its_own(capsys, db, tmp_path):
     a = tmp_path / "a.ndjson"
     a.write_text("\n".join([ev("acme", "1.50"), ev("bob", "2"), "not json"]) + "\n")
@@ -199,9 +196,6 @@ def test_an_outbox_drain_counts_in_the_original_import(db, open_service):
     assert totals(svc)[("c1", None)] == (10, Decimal(sum(range(1, 40, 4))))
 
 
-# --- the command line -------------------------------------------------------------------
-
-
 def test_imports_list_show_and_undo_on_the_command_line(capsys, db, tmp_path):
     a = tmp_path / "a.ndjson"
     a.write_text("\n".join([ev("acme", "1.50"), ev("bob", "2")]) + "\n")
@@ -262,9 +256,6 @@ def test_an_unknown_import_is_a_clear_error(capsys, db, tmp_path):
         assert (code, out, err.strip()) == (1, "", "faultsim: there is no import #99")
     code, out, _ = cli(capsys, "stats", "--json", "--db", db)
     assert [(r["client"], r["count"]) for r in json.loads(out)] == [("acme", 1)]
-
-
-# --- undo, case by case -----------------------------------------------------------------
 
 
 def test_undo_hands_an_event_to_the_later_import_that_sent_it_too(service):
@@ -516,8 +507,6 @@ def test_a_drain_queued_behind_an_undo_does_not_bring_the_import_back(db, open_s
     assert counts(svc) == {1: (0, 0, 0, 40, True)}
     assert svc.retry_pending().accepted == 0 and totals(svc) == {}
 
-
-# --- undo, as a user sees the result ------------------------------------------------------
 
 _SPELLINGS = ["acme", "ACME", "Bob", "bob"]  # two clients, each spelled two ways
 _AMOUNTS = ["1.00", "2.50", "$3", "1.234,50 €", "4 EUR"]
