@@ -227,7 +227,11 @@ class ImportsPanel(QWidget):
 
         def failed(text: str) -> None:
             self._reading = False
-            self._dirty = True  # tried again after the gap
+            # tried again after the gap, which grows with what the failed read took: while
+            # the database cannot be reached, each read waits out a connection attempt on the
+            # reader lane the window's totals and pending count need too
+            self._read_cost = time.monotonic() - self._read_at
+            self._dirty = True
             self._read_error = text
             self._show_summary()
         bridge.read(read, done, failed)
