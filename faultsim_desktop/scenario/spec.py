@@ -288,6 +288,7 @@ def _locate(text: str) -> _Lines:
             j = i + (2 if array else 1)
             name, j = _read_key(text, j)
             j = text.find("]", j)
+            out.top.setdefault(name, line)
             if array and name == "step":
                 out.steps.append(_StepLines(line))
                 table = "step"
