@@ -70,7 +70,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as exc:
         raise ScenarioError(f"cannot read the scenario {p}: {exc.strerror or exc}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte order mark, as some editors write, is no error
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise ScenarioError(f"{p.name} is not UTF-8 text (byte {exc.start})",
@@ -87,7 +87,10 @@ def parse_scenario(text: str, base: Path, source: Path | None = None) -> Scenari
         m = _TOML_AT.search(str(exc))
         error.line = int(m.group(1)) if m else None
         raise error from None
-    where = _locate(text)
+    try:
+        where = _locate(text)
+    except (ValueError, IndexError, tomllib.TOMLDecodeError):  # never expected: report unplaced
+        where = _Lines()
     for key in doc:
         if key not in _TOP_KEYS:
             raise ScenarioError(f"unknown key {key!r}; a scenario has {_choices(_TOP_KEYS)} "

@@ -3,6 +3,8 @@ names the step (from 1, in file order) and the line where the mistake is written
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faultsim_desktop.scenario.builtins import builtin_scenarios, resolve
 from faultsim_desktop.scenario.model import ScenarioError, StepKind
@@ -341,3 +343,55 @@ def test_resolve_names_and_paths(tmp_path):
 
 def test_builtins_come_from_the_package():
     assert all(p.parent == Path(resolve("demo")).parent for p in builtin_scenarios().values())
+
+
+def test_a_byte_order_mark_is_no_error(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufeff".encode() + (HEAD + STEP + "retry = true\n").encode())
+    assert load_scenario(path).name == "a scenario"
+
+
+# (the key a filler sets, or None; its lines): padding a step's keys may not shift the count
+FILLERS = [
+    (None, ["# a comment [[step]]"]),
+    (None, [""]),
+    ("label", ['label = """', "two [[step]]", 'lines"""']),
+    ("label", ["label = '''", "[[step]] ", "'''"]),
+    ("label", ['label = "one \\" [[step]] # not a comment"']),
+    ("fault", ["fault = [", '  "latency:5ms",  # ]', '  "off",', "]"]),
+    ("text", ["text = '''", '{"client": "a",', ' "amount": 1}', "'''"]),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_the_line_of_a_misspelled_key_is_where_it_is_written(data):
+    """Steps padded with comments, blank lines, multi-line strings and arrays: a misspelled
+    key is reported in its step at the line it is on."""
+    lines = ['name = "fuzzed"']
+    n_steps = data.draw(st.integers(1, 5))
+    bad_step = data.draw(st.integers(1, n_steps))
+    want_line = None
+    for index in range(1, n_steps + 1):
+        lines += data.draw(st.sampled_from(FILLERS[:2]))[1]
+        lines += ["[[step]]", f'at = "{index}s"']
+        picks = data.draw(st.lists(st.sampled_from(FILLERS), max_size=5))
+        label = kind = False
+        for key, filler in picks:
+            if key == "label":
+                if label:
+                    continue
+                label = True
+            elif key is not None:
+                if kind:
+                    continue
+                kind = True
+            lines += filler
+        if not kind:
+            lines.append("retry = true")
+        if index == bad_step:
+            lines.append("colour = 1")
+            want_line = len(lines)
+    text = "\n".join(lines) + "\n"
+    e = error(text, Path("."))
+    assert (e.step, e.line) == (bad_step, want_line), text
