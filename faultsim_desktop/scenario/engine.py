@@ -266,9 +266,13 @@ class EngineProcess:
         and the same recomputed from the stored events (``stats_from_events()``)."""
         return self.call("figures", timeout=120.0)
 
-    def imports_accepted(self, uids) -> dict[int, int]:
-        """Events stored under each of these imports, read off the stored rows."""
-        return self.call("imports", list(uids), timeout=60.0)
+    def stats(self) -> list:
+        """The stored totals per client and currency (``stats()``): the live figures."""
+        return self.call("stats", timeout=60.0)
+
+    def imports_accepted(self) -> dict[int, int]:
+        """Events stored under each import (by uid), read off the stored rows."""
+        return self.call("imports", timeout=60.0)
 
     def registry(self):
         """The clients' mappings the engine normalizes with (None when there are none)."""
@@ -534,9 +538,11 @@ class _ChildEngine:
     def cmd_figures(self) -> tuple[list, list]:
         return list(self.svc.stats()), list(self.svc.stats_from_events())
 
-    def cmd_imports(self, uids: list[int]) -> dict[int, int]:
-        wanted = set(uids)
-        return {row.uid: row.accepted for row in self.svc.imports() if row.uid in wanted}
+    def cmd_stats(self) -> list:
+        return list(self.svc.stats())
+
+    def cmd_imports(self) -> dict[int, int]:
+        return {row.uid: row.accepted for row in self.svc.imports()}
 
     def cmd_registry(self):
         registry = self.svc.registry()
