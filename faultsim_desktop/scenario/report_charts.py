@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from html import escape
 
-from .model import FaultWindow, Sample, Step
+from .model import FaultWindow, Sample, Step, StepKind
 
 WIDTH = 880
 _LEFT, _RIGHT = 112, 20  # the left margin fits the fault lanes' point names
@@ -325,17 +325,25 @@ def timeline_strip(placed: list[tuple[Step, float, bool]], windows: tuple[FaultW
                    f' y="{y + 2}" width="{max(xb - xa, 1.5):.1f}" height="{lane_h - 4}"'
                    f' fill="{FAULT_RED}" fill-opacity="0.28" stroke="{FAULT_RED}"'
                    f' stroke-opacity="0.6"><title>{esc(_window_title(w))}</title></rect>')
-        out.append(f'<text x="{xa + 4:.1f}" y="{y + 13}" fill="#7a1010"'
-                   f' font-size="10">{esc(w.spec)}</text>')
+        if 5.6 * len(w.spec) + 8 <= xb - xa:  # a spec that does not fit is in the tooltip
+            out.append(f'<text x="{xa + 4:.1f}" y="{y + 13}" fill="#7a1010"'
+                       f' font-size="10">{esc(w.spec)}</text>')
     for (s, t, ran), level in zip(placed, heights):
         x = p.x(t)
         y = axis_y - 12 - 18 * level
-        fill, text = ("#1f5fbf", "#fff") if ran else ("#fff", "#1f5fbf")
+        restart = s.kind is StepKind.RESTART
+        colour = "#333" if restart else "#1f5fbf"
+        fill, text = (colour, "#fff") if ran else ("#fff", colour)
+        # a restart is a square, and its line crosses the fault lanes: the engine died there
+        reach = bottom if restart else axis_y
+        marker = (f'<rect x="{x - 8:.1f}" y="{y - 8:.1f}" width="16" height="16" fill="{fill}"'
+                  f' stroke="{colour}"/>' if restart else
+                  f'<circle cx="{x:.1f}" cy="{y:.1f}" r="8" fill="{fill}" stroke="{colour}"/>')
+        dash = ' stroke-dasharray="3 3"' if restart else ""
         out.append(f'<g class="step{" ran" if ran else ""}" data-step="{s.index}">'
                    f"<title>{esc(f'step {s.index} at {seconds_label(t)} s: {s.describe()}')}"
-                   f'</title><line x1="{x:.1f}" y1="{y + 8:.1f}" x2="{x:.1f}" y2="{axis_y}"'
-                   f' stroke="#1f5fbf" stroke-opacity="0.5"/>'
-                   f'<circle cx="{x:.1f}" cy="{y:.1f}" r="8" fill="{fill}" stroke="#1f5fbf"/>'
+                   f'</title><line x1="{x:.1f}" y1="{y + 8:.1f}" x2="{x:.1f}" y2="{reach}"'
+                   f' stroke="{colour}" stroke-opacity="0.6"{dash}/>{marker}'
                    f'<text x="{x:.1f}" y="{y + 3.5:.1f}" text-anchor="middle" font-size="9.5"'
                    f' fill="{text}">{s.index}</text></g>')
     _time_axis(_Plot(_LEFT, WIDTH - _RIGHT, marker_top, bottom, t_end, 1.0), out)
