@@ -62,6 +62,7 @@ dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 .verdict-diverged { background: #c62828; }
 .verdict-incomplete { background: #b26a00; }
 .verdict-none { background: #5f6368; }
+ul.differences li { color: #8e1b1b; overflow-wrap: anywhere; }
 .run-error { border: 2px solid #c62828; border-radius: 6px; padding: 8px 12px; color: #8e1b1b;
   white-space: pre-wrap; overflow-wrap: anywhere; }
 .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr));
@@ -209,6 +210,10 @@ def _verdict_banner(snapshot: RunSnapshot) -> str:
     if snapshot.error:
         out.append(f'<p class="run-error"><b>The run could not go on:</b> '
                    f"{shown(snapshot.error)}</p>")
+    if snapshot.differences:
+        out.append('<h2>Differences</h2><ul class="differences">')
+        out += [f"<li>{shown(d)}</li>" for d in snapshot.differences]
+        out.append("</ul>")
     return "".join(out)
 
 

@@ -207,6 +207,15 @@ def test_differences_are_highlighted_with_their_amounts():
     assert "DIVERGED" in page.texts["verdict"]
 
 
+def test_the_runs_differences_are_listed_under_the_verdict():
+    said = ("Globex EUR: expected 4,998 events totalling 250001.00, stored 4,997 totalling "
+            "249950.00", "<b>umbrella</b> JPY: stored 1 event never sent")
+    page = Page(render(snapshot(Verdict.DIVERGED, differences=said)))
+    assert page.texts["differences"] == "".join(said)
+    assert len(page.tags("li")) == 2 and not page.tags("b")
+    assert "differences" not in Page(render(snapshot(Verdict.EXACT))).texts
+
+
 def test_totals_are_exact_decimals_whatever_their_digits():
     big = Decimal("12345678901234567890123456789.0000000001")
     snap = snapshot(Verdict.DIVERGED, expected={("acme", "EUR"): Figure(2, Decimal("1E-10"))},
