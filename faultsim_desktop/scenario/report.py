@@ -6,24 +6,18 @@ runs no script, and every string that came from a scenario file or from the even
 from __future__ import annotations
 
 import decimal
-import re
 from datetime import datetime, timezone
 from decimal import Decimal
-from html import escape
 
 from .. import __version__
 from ..core.dburl import label_of
 from .model import (ClientKey, Figure, RunSnapshot, RunState, Scenario, Step, StepKind,
                     Verdict)
-from .report_charts import (FAULT_RED, outcomes_chart, seconds_label, stored_chart,
+from .report_charts import (FAULT_RED, esc, outcomes_chart, seconds_label, stored_chart,
                             timeline_strip, window_end)
 
 # exact sums and differences of any two totals, whatever their digits and exponents
 _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
-# control characters and bidirectional overrides in a client's name or a label would hide or
-# reorder what the reader sees; they are shown as \uXXXX instead
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
 _VERDICT_TEXT = {
     Verdict.EXACT: "Every expected event is stored exactly once; nothing is pending.",
     Verdict.DIVERGED: "What is stored differs from what the inputs say.",
@@ -91,12 +85,6 @@ footer { margin-top: 32px; color: #777; font-size: 0.85em; border-top: 1px solid
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
-def shown(text: object) -> str:
-    """Untrusted text, escaped for HTML, with invisible and reordering characters made
-    visible."""
-    return escape(_INVISIBLE.sub(lambda m: f"\\u{ord(m[0]):04x}", str(text)), quote=True)
-
-
 def count_text(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -108,8 +96,9 @@ def count_text(value: object) -> str:
 
 
 def _signed(value: int | Decimal) -> str:
-    text = f"{value:,}" if isinstance(value, int) else str(value)
-    return "+" + text if value > 0 else text
+    if isinstance(value, int):
+        return f"+{value:,}" if value > 0 else f"{value:,}"
+    return f"+{value}" if value.is_finite() and value > 0 else str(value)
 
 
 def render_report(scenario: Scenario, snapshot: RunSnapshot, *, database: object = None,
@@ -123,8 +112,8 @@ def render_report(scenario: Scenario, snapshot: RunSnapshot, *, database: object
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<meta name="generator" content="faultsim {shown(__version__)}">',
-        f"<title>{shown(scenario.name)}: {_verdict_word(snapshot)}: faultsim scenario report"
+        f'<meta name="generator" content="faultsim {esc(__version__)}">',
+        f"<title>{esc(scenario.name)}: {_verdict_word(snapshot)}: faultsim scenario report"
         "</title>",
         f"<style>{_CSS}</style></head><body>",
         _header(scenario, snapshot, database, when),
@@ -133,7 +122,7 @@ def render_report(scenario: Scenario, snapshot: RunSnapshot, *, database: object
         _timeline_section(scenario, snapshot, end),
         _charts_section(snapshot, end),
         _figures_section(snapshot),
-        f"<footer>Made by faultsim {shown(__version__)} on "
+        f"<footer>Made by faultsim {esc(__version__)} on "
         f"{when.strftime('%Y-%m-%d %H:%M:%S')} UTC. Expected figures come from the scenario's "
         "inputs alone (the same parsing and normalization, no database); stored figures are "
         "read back from the database.</footer>",
@@ -177,11 +166,11 @@ def _header(scenario: Scenario, snapshot: RunSnapshot, database: object,
     rows.append(("run", f"{snapshot.state.value} at {seconds_label(round(snapshot.position_s, 2))}"
                         " s"))
     rows.append(("report made", when.strftime("%Y-%m-%d %H:%M:%S UTC")))
-    out = [f"<header><h1>{shown(scenario.name)}</h1>"]
+    out = [f"<header><h1>{esc(scenario.name)}</h1>"]
     if scenario.description:
-        out.append(f'<p class="description">{shown(scenario.description)}</p>')
+        out.append(f'<p class="description">{esc(scenario.description)}</p>')
     out.append('<dl class="meta">')
-    out += [f"<dt>{shown(k)}</dt><dd>{shown(v)}</dd>" for k, v in rows]
+    out += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows]
     out.append("</dl></header>")
     return "".join(out)
 
@@ -206,13 +195,13 @@ def _verdict_banner(snapshot: RunSnapshot) -> str:
     if isinstance(pending, int) and pending:
         detail += f"; {pending:,} pending"
     out = [f'<section class="verdict {css}" data-verdict="{verdict.value if verdict else ""}">'
-           f"<strong>{word}</strong><p>{shown(sentence)}</p><p>{shown(detail)}.</p></section>"]
+           f"<strong>{word}</strong><p>{esc(sentence)}</p><p>{esc(detail)}.</p></section>"]
     if snapshot.error:
         out.append(f'<p class="run-error"><b>The run could not go on:</b> '
-                   f"{shown(snapshot.error)}</p>")
+                   f"{esc(snapshot.error)}</p>")
     if snapshot.differences:
         out.append('<h2>Differences</h2><ul class="differences">')
-        out += [f"<li>{shown(d)}</li>" for d in snapshot.differences]
+        out += [f"<li>{esc(d)}</li>" for d in snapshot.differences]
         out.append("</ul>")
     return "".join(out)
 
@@ -230,16 +219,16 @@ def _counts_section(snapshot: RunSnapshot) -> str:
         else:
             value = count_text(value)
         what = _COUNT_LABELS.get(k, str(k).replace("_", " "))
-        tiles.append(f'<div class="tile" data-count="{shown(k)}"><div class="n">{shown(value)}'
-                     f'</div><div class="what">{shown(what)}</div></div>')
+        tiles.append(f'<div class="tile" data-count="{esc(k)}"><div class="n">{esc(value)}'
+                     f'</div><div class="what">{esc(what)}</div></div>')
     out = ["<section><h2>Counts</h2>", f'<div class="tiles">{"".join(tiles)}</div>']
     out.append("<h3>Faults injected, by point</h3>")
     if isinstance(injected, dict) and any(injected.values()):
         out.append('<table class="injected"><thead><tr><th>point</th><th class="num">injected'
                    "</th></tr></thead><tbody>")
         for point, n in sorted(injected.items(), key=lambda item: str(item[0])):
-            out.append(f'<tr><td class="fault-point">{shown(point)}</td>'
-                       f'<td class="num">{shown(count_text(n))}</td></tr>')
+            out.append(f'<tr><td class="fault-point">{esc(point)}</td>'
+                       f'<td class="num">{esc(count_text(n))}</td></tr>')
         out.append("</tbody></table>")
     else:
         out.append('<p class="note">No fault fired during the run.</p>')
@@ -302,7 +291,7 @@ def _timeline_section(scenario: Scenario, snapshot: RunSnapshot, end: float) -> 
                    f'<td class="num">{step.index}</td>'
                    f'<td class="num">{seconds_label(round(step.at_s, 3))}</td>'
                    f'<td class="num">{start}</td><td>{step.kind.value}</td>'
-                   f"<td>{shown(_step_what(step))}</td><td class='num'>{step.line}</td></tr>")
+                   f"<td>{esc(_step_what(step))}</td><td class='num'>{step.line}</td></tr>")
     out.append("</tbody></table>")
     out.append("<h3>Fault windows</h3>")
     if snapshot.fault_windows:
@@ -312,8 +301,8 @@ def _timeline_section(scenario: Scenario, snapshot: RunSnapshot, end: float) -> 
         for w in snapshot.fault_windows:
             until = "still on" if w.end_s is None else seconds_label(round(w.end_s, 2))
             span = seconds_label(round(window_end(w, _now(snapshot)) - w.start_s, 2))
-            out.append(f'<tr data-point="{shown(w.point)}"><td class="fault-point">'
-                       f"{shown(w.point)}</td><td>{shown(w.spec)}</td>"
+            out.append(f'<tr data-point="{esc(w.point)}"><td class="fault-point">'
+                       f"{esc(w.point)}</td><td>{esc(w.spec)}</td>"
                        f'<td class="num">{seconds_label(round(w.start_s, 2))}</td>'
                        f'<td class="num">{until}</td><td class="num">{span}</td></tr>')
         out.append("</tbody></table>")
@@ -326,7 +315,7 @@ def _timeline_section(scenario: Scenario, snapshot: RunSnapshot, end: float) -> 
         for e in snapshot.timeline:
             step = "" if e.step is None else str(e.step)
             out.append(f'<tr><td class="num">{seconds_label(round(e.t_s, 2))}</td>'
-                       f'<td class="num">{step}</td><td>{shown(e.text)}</td></tr>')
+                       f'<td class="num">{step}</td><td>{esc(e.text)}</td></tr>')
         out.append("</tbody></table>")
     out.append("</section>")
     return "".join(out)
@@ -370,16 +359,16 @@ def _figures_section(snapshot: RunSnapshot) -> str:
         count_delta = ds.count - de.count
         total_delta = _EXACT.subtract(ds.total, de.total)
         cells = [
-            f"<td>{shown(name)}</td>",
-            f"<td>{shown(currency) if currency else '—'}</td>",
+            f"<td>{esc(name)}</td>",
+            f"<td>{esc(currency) if currency else '—'}</td>",
             _figure_cells(e, "not expected"),
             _figure_cells(s, "not stored"),
             f'<td class="num delta">{_signed(count_delta) if differs else ""}</td>',
             f'<td class="num delta">{_signed(total_delta) if differs else ""}</td>',
         ]
         css = "differs" if differs else "same"
-        out.append(f'<tr class="{css}" data-client="{shown(client)}"'
-                   f' data-currency="{shown(currency)}">{"".join(cells)}</tr>')
+        out.append(f'<tr class="{css}" data-client="{esc(client)}"'
+                   f' data-currency="{esc(currency)}">{"".join(cells)}</tr>')
     if not rows:
         out.append('<tr><td colspan="8" class="note">No events expected and none stored.</td>'
                    "</tr>")

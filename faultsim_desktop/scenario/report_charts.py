@@ -6,6 +6,7 @@ Plain strings, no drawing library: the report must open anywhere with nothing to
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from html import escape
 
@@ -22,8 +23,16 @@ OUTCOMES = ("accepted", "duplicates", "failed", "rejected")
 _MAX_BINS = 150  # outcomes-per-second bars wider than a few pixels stay readable
 
 
+# control characters, bidirectional overrides and lone surrogates in a client's name or a label
+# would hide or reorder what the reader sees (or break the file's UTF-8): shown as \uXXXX instead
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                        "\ud800-\udfff\ufffe\uffff]")
+
+
 def esc(text: object) -> str:
-    return escape(str(text), quote=True)
+    """Untrusted text, escaped for HTML and SVG, with invisible and reordering characters made
+    visible."""
+    return escape(_INVISIBLE.sub(lambda m: f"\\u{ord(m[0]):04x}", str(text)), quote=True)
 
 
 def grouped(value: float) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import MAX_PREC, Decimal, localcontext
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faultsim_desktop.scenario.model import (FaultWindow, Figure, RunSnapshot, RunState, Sample,
                                              Scenario, Step, StepKind, TimelineEntry, Verdict)
@@ -159,7 +161,8 @@ def figure_rows(snap: RunSnapshot) -> list[tuple[str, list[str]]]:
         else:
             zero = Figure(0, Decimal(0))
             dc = (s or zero).count - (e or zero).count
-            dt = (s or zero).total - (e or zero).total
+            with localcontext(prec=MAX_PREC):  # a difference is exact, never rounded
+                dt = (s or zero).total - (e or zero).total
             cells += [f"+{dc:,}" if dc > 0 else f"{dc:,}", f"+{dt}" if dt > 0 else str(dt)]
         rows.append(("same" if e == s else "differs", cells))
     return rows
@@ -380,3 +383,47 @@ def test_a_run_with_no_samples_yet_still_renders():
     assert [cells for _, cells in page.tables["figures"]] == [
         ["No events expected and none stored."]]
     assert all("no samples yet" in {t.text for t in svg.iter("text")} for svg in svgs(text)[1:])
+
+
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=30)  # surrogates too
+PLAIN = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Cf", "Co", "Cn",
+                                                                 "Zl", "Zp")), max_size=20)
+MONEY = st.decimals(allow_nan=False, allow_infinity=False, places=None,
+                    min_value=Decimal("-1e12"), max_value=Decimal("1e12"))
+FIGURES = st.dictionaries(st.tuples(PLAIN, st.sampled_from(["", "EUR", "USD", "JPY"])),
+                          st.builds(Figure, st.integers(0, 10**7), MONEY), max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(expected=FIGURES, stored=FIGURES, spelling=PLAIN,
+       verdict=st.sampled_from([*Verdict, None]),
+       times=st.lists(st.floats(0, 500), max_size=12),
+       cumulative=st.lists(st.integers(0, 10**6), min_size=4, max_size=4))
+def test_any_snapshot_renders_and_its_table_is_the_snapshot(expected, stored, spelling, verdict,
+                                                             times, cumulative):
+    names = {c: spelling + c for c, _ in expected}
+    run = tuple(Sample(t, *cumulative, 0, 0) for t in sorted(times))
+    snap = snapshot(verdict, expected=expected, stored=stored, names=names, samples=run,
+                    fault_windows=tuple(FaultWindow("latency", "latency:50ms", t, None)
+                                        for t in times[:3]))
+    text = render(snap)
+    assert [(a.get("class", ""), cells) for a, cells in Page(text).tables["figures"]] == (
+        figure_rows(snap) or [("", ["No events expected and none stored."])])
+    assert len(svgs(text)) == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=ANY_TEXT, label=ANY_TEXT, client=ANY_TEXT, error=ANY_TEXT)
+def test_any_text_anywhere_renders_as_valid_utf8_with_well_formed_charts(name, label, client,
+                                                                         error):
+    snap = snapshot(Verdict.DIVERGED, names={"acme": client}, error=error or None,
+                    fault_windows=(FaultWindow(label, label, 0.0, 1.0),),
+                    timeline=(TimelineEntry(0.0, label, 1),), differences=(client,))
+    scen = scenario(name=name, steps=(Step(1, 3, 0.0, StepKind.FAULT, faults=(label,),
+                                           label=label),))
+    text = render(snap, scen)
+    text.encode("utf-8")  # what Save report writes: a lone surrogate would fail here
+    page = Page(text)
+    assert len(page.tags("h1")) == 1 and not page.tags("script")
+    assert len(page.tables["figures"]) == len(EXPECTED)
+    svgs(text)
