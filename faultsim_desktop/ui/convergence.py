@@ -22,6 +22,7 @@ VERDICT_COLORS = {Verdict.EXACT: "#1b7f3a", Verdict.DIVERGED: CRASH_RED,
 VERDICT_TEXT = {Verdict.EXACT: "EXACT: every event stored once",
                 Verdict.DIVERGED: "DIVERGED: the store differs from the inputs",
                 Verdict.INCOMPLETE: "INCOMPLETE: events still pending"}
+_CLIENT_COLUMN_MAX_PX = 200
 # (key in snapshot.counts, what the panel calls it), in the order a presenter reads them
 COUNT_NAMES = (("attempts", "attempts"), ("requests", "HTTP requests"), ("retries", "retries"),
                ("lost_acks", "lost acks caught"), ("restarts", "restarts"),
@@ -71,6 +72,7 @@ class ConvergenceModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[ConvergenceRow] = []
+        self.judged = False  # the run has its verdict: a difference is final, not catching up
         self._dark = False
 
     def set_dark(self, dark: bool) -> None:
@@ -79,9 +81,10 @@ class ConvergenceModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(len(self.rows) - 1, len(COLUMNS) - 1))
 
-    def set_rows(self, rows: list[ConvergenceRow]) -> None:
-        if rows == self.rows:
+    def set_rows(self, rows: list[ConvergenceRow], judged: bool = False) -> None:
+        if rows == self.rows and judged == self.judged:
             return
+        self.judged = judged
         if [r.key for r in rows] == [r.key for r in self.rows]:
             self.rows = rows  # same rows, new figures: the view keeps its scroll and selection
             self.dataChanged.emit(self.index(0, 0),
@@ -125,13 +128,16 @@ class ConvergenceModel(QAbstractTableModel):
             return plain_tooltip(r.client)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and r.differs:
+        # while the run goes on a difference is the store catching up (amber); once judged,
+        # it is a divergence (red, bold)
+        if role == Qt.ItemDataRole.ForegroundRole and r.differs and self.judged:
             return QBrush(outcome_color(Outcome.FAILED, self._dark))
         if role == Qt.ItemDataRole.BackgroundRole and r.differs:
-            color = QColor(outcome_color(Outcome.FAILED, self._dark))
-            color.setAlpha(40)
+            color = QColor(outcome_color(Outcome.FAILED if self.judged else Outcome.REJECTED,
+                                         self._dark))
+            color.setAlpha(40 if self.judged else 28)
             return QBrush(color)
-        if role == Qt.ItemDataRole.FontRole and r.differs:
+        if role == Qt.ItemDataRole.FontRole and r.differs and self.judged:
             font = QFont()
             font.setBold(True)
             return font
@@ -181,6 +187,7 @@ class ConvergencePanel(QWidget):
         self.table.setObjectName("convergenceTable")
         self.table.setModel(self.model)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(False)
@@ -188,7 +195,7 @@ class ConvergencePanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        self.table.setColumnWidth(0, 120)
+        self.model.modelReset.connect(self._fit_client_column)
         heading = QLabel("Expected against stored, per client and currency", self)
         heading.setStyleSheet("font-weight: 600;")
         heading.setWordWrap(True)
@@ -205,6 +212,11 @@ class ConvergencePanel(QWidget):
         self.duration_s = 0.0
         self.apply_palette(self.palette())
         self.show_snapshot(None)
+
+    def _fit_client_column(self) -> None:
+        # a long client name is elided rather than pushing the figures out of view
+        self.table.resizeColumnToContents(0)
+        self.table.setColumnWidth(0, min(self.table.columnWidth(0), _CLIENT_COLUMN_MAX_PX))
 
     def apply_palette(self, palette: QPalette) -> None:
         self.model.set_dark(is_dark(palette))
@@ -229,13 +241,15 @@ class ConvergencePanel(QWidget):
                                        "inputs say they should be stored, then as they are.")
         else:
             rows = convergence_rows(snapshot.expected, snapshot.stored, snapshot.names)
-            self.model.set_rows(rows)
+            judged = snapshot.verdict is not None
+            self.model.set_rows(rows, judged)
             differ = sum(r.differs for r in rows)
             exp, sto = _total_events(snapshot.expected), _total_events(snapshot.stored)
             self.summary_label.setText(
                 f"{len(rows):,} client/currency row{'s' if len(rows) != 1 else ''} · "
                 f"expected {exp:,} events, stored {sto:,} · "
-                + (f"{differ:,} differ" if differ else "all agree"))
+                + (f"{differ:,} differ" + ("" if judged else " so far") if differ
+                   else "all agree"))
         self._show_verdict()
 
     def _show_verdict(self) -> None:

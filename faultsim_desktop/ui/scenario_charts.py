@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..core.model import Outcome
-from ..scenario.model import FaultWindow, RunSnapshot, Scenario, StepKind
+from ..scenario.model import FaultWindow, RunSnapshot, RunState, Scenario, StepKind
 from .charts import GroupedAxis, _style_plot
 from .theme import is_dark, outcome_color
 
@@ -35,6 +35,11 @@ def view_end(scenario: Scenario | None, snapshot: RunSnapshot | None) -> float:
     if snapshot is not None:
         end = max(end, snapshot.position_s * 1.03 + 0.5)
     return end
+
+
+def view_start(end_s: float) -> float:
+    """The left edge: a little before zero, so a step at 0 s shows its whole label."""
+    return -0.02 * end_s
 
 
 def window_end(window: FaultWindow, snapshot: RunSnapshot) -> float:
@@ -170,8 +175,11 @@ class StoredChart(_RunChart):
         top = max([1.0, float(self.expected)] + ([float(stored.max()), float(pending.max())]
                                                  if len(t) else []))
         self.plot.setYRange(0, top * 1.1, padding=0)
-        self.plot.setXRange(0, end_s, padding=0)
+        self.plot.setXRange(view_start(end_s), end_s, padding=0)
         self._legend()
+
+    def clear(self, end_s: float) -> None:
+        self.show_snapshot(RunSnapshot(RunState.READY, 0.0, 1), {}, end_s)
 
     def _legend(self) -> None:
         stored = outcome_color(Outcome.ACCEPTED, self._dark).name()
@@ -216,7 +224,10 @@ class OutcomeChart(_RunChart):
                 curve.setData([], [])
         self.shading.show(snapshot, colors)
         self.plot.setYRange(0, top * 1.15, padding=0)
-        self.plot.setXRange(0, end_s, padding=0)
+        self.plot.setXRange(view_start(end_s), end_s, padding=0)
+
+    def clear(self, end_s: float) -> None:
+        self.show_snapshot(RunSnapshot(RunState.READY, 0.0, 1), {}, end_s)
 
 
 class TimelineChart(QWidget):
@@ -276,11 +287,15 @@ class TimelineChart(QWidget):
                         point = spec.partition(":")[0]
                         if spec != "off" and point not in self.points:
                             self.points.append(point)
+            at: dict[float, list] = {}  # steps at the same moment share one label
             for step in scenario.steps:
-                label = pg.TextItem(str(step.index), anchor=(0.5, 1.25))
+                at.setdefault(step.at_s, []).append(step)
+            for t, steps in at.items():
+                label = pg.TextItem(",".join(str(s.index) for s in steps), anchor=(0.5, 1.2))
                 label.setColor(self._palette.color(QPalette.ColorRole.Text))
-                label.setPos(step.at_s, _STEP_LANE)
-                label.setToolTip(f"step {step.index} at {step.at_s:g}s: {step.describe()}")
+                label.setPos(t, _STEP_LANE)
+                label.setToolTip("\n".join(f"step {s.index} at {s.at_s:g}s: {s.describe()}"
+                                           for s in steps))
                 self.plot.addItem(label, ignoreBounds=True)
                 self.labels.append(label)
         self._sync_colors()
@@ -327,10 +342,11 @@ class TimelineChart(QWidget):
             self.bars.setOpts(x0=np.zeros(0), y=np.zeros(0), width=np.zeros(0), brushes=None,
                               pens=None)
         self.position_line.setValue(self.position_s)
-        self.plot.setYRange(-0.9, len(self.points) + 0.5, padding=0)
-        self.plot.setXRange(0, view_end(self.scenario, snapshot), padding=0)
+        self.plot.setYRange(-1.3, len(self.points) + 0.5, padding=0)
+        end = view_end(self.scenario, snapshot)
+        self.plot.setXRange(view_start(end), end, padding=0)
         lanes = len(self.points) + 1
-        self.plot.setFixedHeight(min(220, 56 + 22 * lanes))
+        self.plot.setFixedHeight(min(230, 66 + 22 * lanes))
 
 
 __all__ = ["OutcomeChart", "StoredChart", "TimelineChart", "rates_per_second", "view_end",

@@ -216,8 +216,8 @@ class ScenariosWindow(QMainWindow):
         body.setObjectName("scenarioBody")
         body.addWidget(charts)
         body.addWidget(self.convergence)
-        body.setStretchFactor(0, 3)
-        body.setStretchFactor(1, 2)
+        body.setStretchFactor(0, 1)
+        body.setStretchFactor(1, 1)
         right = QWidget(self)
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -231,7 +231,7 @@ class ScenariosWindow(QMainWindow):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 4)
-        self.splitter.setSizes([260, 1100])
+        self.splitter.setSizes([240, 1120])
         self.setCentralWidget(self.splitter)
         self.statusBar().setSizeGripEnabled(True)
         self.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
@@ -587,11 +587,14 @@ class ScenariosWindow(QMainWindow):
     def _show_snapshot(self, snapshot: RunSnapshot | None) -> None:
         self.last_snapshot = snapshot
         scenario = self.timeline.scenario
+        end = view_end(scenario, snapshot)
         if snapshot is not None:
             self.timeline.show_snapshot(snapshot)
-            end = view_end(scenario, snapshot)
             self.stored_chart.show_snapshot(snapshot, self.timeline.colors, end)
             self.outcome_chart.show_snapshot(snapshot, self.timeline.colors, end)
+        else:
+            self.stored_chart.clear(end)
+            self.outcome_chart.clear(end)
         self.convergence.show_snapshot(snapshot, scenario.duration_s if scenario else 0.0)
         self._mark_steps(snapshot)
         self._sync_controls()
