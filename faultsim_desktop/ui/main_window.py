@@ -265,9 +265,11 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
 
         if self.scenarios_window is None:
             self.scenarios_window = ScenariosWindow(self.settings, self)
-        self.scenarios_window.show()
-        self.scenarios_window.raise_()
-        self.scenarios_window.activateWindow()
+        if self.scenarios_window.isVisible():  # open already, perhaps behind the window
+            self.scenarios_window.raise_()
+            self.scenarios_window.activateWindow()
+        else:
+            self.scenarios_window.show()
         return self.scenarios_window
 
     def play_demo(self, speed: float = 1.0):
