@@ -26,7 +26,7 @@ from ..core.model import Outcome, OutcomeRecord
 from ..core.parsing.chunks import Chunk, parse_chunk
 from ..core.pipeline import prepare
 from ..core.retry import RetryPolicy
-from ..core.writer import utc_now
+from ..core.service import utc_now  # the writer's clock, through the service
 
 TALLY_EVERY_S = 0.1  # how often the child sends what its writer published since
 LOST_ACK = "acknowledgement lost"  # how the writer's RETRYING reason names a lost acknowledgement
