@@ -13,13 +13,14 @@ Decisions
   429 and a 409 "still in progress"; with ``Retry-After`` (capped at ``RETRY_AFTER_CAP_S``)
   when the server gives one, else exponential backoff with jitter from ``seed``. A request
   that runs out of retries leaves its events *pending*: never counted as lost or stored.
-- Counts come from the final answers' per-event outcomes: a 201 says in its headers how many
-  it stored and how many were there before, a 200 that all were there before, a 409/422 lists each event's
-  outcome. A replayed answer when none of this send's attempts can have run the batch (each
-  was answered, none cut off) means another run or sender stored it: its events count as
-  duplicates. A body that is not JSON at all (400) counts its
-  events as rejected (the server keeps nothing of it); a single event over the server's body
-  limit (413) as failed, with an error. A batch over the limit is split in two and sent again.
+- Counts come from the final answers: a 201 says in its headers how many events it stored
+  and how many were there before, a 200 that all were there before, a 409/422 lists each
+  event's outcome. A replayed answer when none of this send's attempts can have run the batch
+  (each was answered, none cut off) means another run or sender stored it: its events count
+  as duplicates. An input with no JSON in it at all is answered 400 (the server keeps nothing
+  of it): its events count as rejected, with an error, as ``faultsim ingest`` refuses such a
+  file. A single event over the server's body limit (413) counts as failed, with an error; a
+  batch over the limit is split in two and sent again.
 """
 from __future__ import annotations
 
@@ -119,6 +120,9 @@ def send_inputs(url: str, inputs: list[tuple[str, bytes]], *, batch: int = 100,
     not answered is pending); ``progress`` gets a copy of the summary after each batch (from
     a sending thread); ``backoff`` is the first and the longest wait between retries."""
     started = time.perf_counter()
+    target = httpx.URL(url)
+    if target.scheme not in ("http", "https") or not target.host:
+        raise ValueError(f"{url!r} is not an http:// or https:// address of a server")
     work, total = batches_of(inputs, max(1, batch))
     summary = SendSummary(received=total)
     lock = threading.Lock()
@@ -161,6 +165,11 @@ def send_inputs(url: str, inputs: list[tuple[str, bytes]], *, batch: int = 100,
                                          lambda n: _count_requests(summary, lock, n), seen)
                 except _Stopped:
                     update, more = (lambda s, b=b: _add(s, "pending", len(b.events))), []
+                except Exception as exc:  # noqa: BLE001 - the batch stays to send, said why
+                    msg = (f"{b.source} from line {b.first_line}: {len(b.events):,} event(s) "
+                           f"pending: {type(exc).__name__}: {exc}")
+                    update, more = (lambda s, b=b, msg=msg: (_add(s, "pending", len(b.events)),
+                                                            s.errors.append(msg))), []
                 finish(update, more)
 
     n_workers = max(1, min(concurrency, len(work))) if work else 0

@@ -242,6 +242,8 @@ def test_cli_send_prints_the_summary_and_exits_as_ingest_does(sqlite_service, co
         assert "no final answer" in pending.stderr and "Traceback" not in pending.stderr
     missing = _faultsim("send", url, tmp_path / "nope.ndjson")
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+    not_http = _faultsim("send", "ftp://127.0.0.1/", path)
+    assert not_http.returncode == 2 and "not an http:// or https:// address" in not_http.stderr
 
 
 def test_cli_send_with_a_wrong_token_fails(sqlite_service, tmp_path):

@@ -2,6 +2,8 @@
 a network error after the events are committed, a dropped request stores nothing, a 503 comes
 with Retry-After before anything runs, a slow answer keeps the client waiting. Only POST
 /events is faulted; the writer never consults a wire point."""
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import httpx
@@ -175,3 +177,14 @@ def test_an_import_records_the_wire_faults_in_force(service, tmp_path):
     service.ingest_file(path)
     [row] = service.imports()
     assert "drop_response p=0.25" in row.faults
+
+
+def test_ingest_refuses_a_wire_fault_it_could_never_fire(tmp_path):
+    path = tmp_path / "one.ndjson"
+    path.write_bytes(ACME)
+    run = subprocess.run([sys.executable, "-m", "faultsim_desktop.cli", "ingest", str(path),
+                          "--db", str(tmp_path / "x.db"), "--fault", "drop_response:0.3"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "drop_response is a fault on the wire of faultsim serve" in run.stderr
+    assert not (tmp_path / "x.db").exists()
