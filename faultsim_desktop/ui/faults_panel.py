@@ -64,7 +64,8 @@ class WireFaultBox(QGroupBox):
         self.delay_ms.setRange(1, 600_000)
         self.delay_ms.setValue(int(DEFAULT_DELAY_S[FaultPoint.SLOW_RESPONSE] * 1000))
         self.delay_ms.setSuffix(" ms")
-        for row, (point, label) in enumerate(WIRE_LABELS.items()):
+        row = 0
+        for point, label in WIRE_LABELS.items():
             box = QCheckBox(label, self)
             box.setObjectName(f"wire-{point.value}")
             box.setToolTip(WIRE_TIPS[point])
@@ -80,18 +81,25 @@ class WireFaultBox(QGroupBox):
             count = QSpinBox(self)
             count.setRange(1, 1_000_000)
             count.setValue(3)
+            count.setSuffix(" requests")
             self.enabled_boxes[point], self.modes[point] = box, mode
             self.probabilities[point], self.counts[point] = probability, count
-            grid.addWidget(box, 2 * row, 0, 1, 3)
-            grid.addWidget(mode, 2 * row + 1, 0)
-            grid.addWidget(probability, 2 * row + 1, 1)
-            grid.addWidget(count, 2 * row + 1, 2)
+            # two rows a point, the value of the chosen mode only: the dock stays narrow
+            grid.addWidget(box, row, 0, 1, 2)
+            grid.addWidget(mode, row + 1, 0)
+            grid.addWidget(probability, row + 1, 1)
+            grid.addWidget(count, row + 1, 1)
+            row += 2
             if point is FaultPoint.SLOW_RESPONSE:
-                grid.addWidget(self.delay_ms, 2 * row + 1, 3)
+                grid.addWidget(QLabel("held for", self), row, 0,
+                               alignment=Qt.AlignmentFlag.AlignRight)
+                grid.addWidget(self.delay_ms, row, 1)
+                row += 1
             box.toggled.connect(self._changed)
             mode.currentIndexChanged.connect(self._changed)
             probability.valueChanged.connect(self._changed)
             count.valueChanged.connect(self._changed)
+        grid.setColumnStretch(0, 1)
         self.delay_ms.valueChanged.connect(self._changed)
         self._sync_enabled()
 
@@ -105,8 +113,11 @@ class WireFaultBox(QGroupBox):
             on = box.isChecked()
             mode = self._mode(point)
             self.modes[point].setEnabled(on)
+            self.probabilities[point].setEnabled(on)
+            self.counts[point].setEnabled(on)
+            self.probabilities[point].setVisible(mode is not FaultMode.NEXT_N)
+            self.counts[point].setVisible(mode is FaultMode.NEXT_N)
             self.probabilities[point].setEnabled(on and mode is FaultMode.PROBABILITY)
-            self.counts[point].setEnabled(on and mode is FaultMode.NEXT_N)
         self.delay_ms.setEnabled(self.enabled_boxes[FaultPoint.SLOW_RESPONSE].isChecked())
 
     def _mode(self, point: FaultPoint) -> FaultMode:
@@ -258,8 +269,8 @@ class FaultPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.switch_button)
         layout.addWidget(self.injected)  # under the switch: seen without scrolling
+        layout.addWidget(self.wire)  # only while serving: then what a presenter reaches for
         layout.addWidget(fault_box)
-        layout.addWidget(self.wire)
         layout.addWidget(retry_box)
         layout.addStretch(1)
         scroll = QScrollArea(self)  # a short dock scrolls instead of clipping the form

@@ -125,7 +125,9 @@ def test_slow_response_holds_the_answer_after_the_commit(sqlite_service):
 def test_reads_are_never_faulted(service):
     wire = [f"{p.value}:always" for p in WIRE_POINTS if p is not FaultPoint.SLOW_RESPONSE]
     with serving(service, *wire, "slow_response:30s") as api:
-        assert api.get("/health").json()["status"] == "ok"
+        health = api.get("/health").json()
+        assert health["status"] == "ok" and health["crash_switch"]
+        assert "drop_response always" in health["faults"]  # what a presenter can watch
         assert api.get("/stats").json() == {"stats": []}
         assert api.get("/events").json()["events"] == []
         assert api.post("/stats").status_code == 405  # a POST elsewhere is not faulted either
