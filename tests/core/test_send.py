@@ -278,3 +278,31 @@ def test_broken_lines_ride_with_good_ones_and_are_quarantined(sqlite_service, re
     assert s.rejected == rejected + 3 and s.accepted == 3
     [error] = s.errors  # a file with no JSON in it is refused whole, as ingest refuses it
     assert error.startswith("junk.ndjson from line 1: not JSON") and "nothing" in error
+
+
+def test_a_send_rides_through_a_server_restart(service, corpus, reference):
+    """The server goes away mid-send (connections refused) and comes back on the same port:
+    the send goes on where it was and every event is stored once."""
+    ref, _ = reference(corpus["all"])
+    service.faults.set(*parse_fault_spec("http_503:always"))  # holds every batch back
+    first = BackgroundServer(service, port=0, retry_after_s=0)
+    port, result = first.port, []
+    sending = threading.Thread(target=lambda: result.append(send_inputs(
+        first.url, corpus["all"], batch=50, concurrency=4, retries=10**6, **FAST)))
+    sending.start()
+    try:
+        assert wait_until(lambda: service.faults.injected_counts()[FaultPoint.HTTP_503] >= 8)
+        first.stop()  # from now on the sender's connections are refused
+        service.faults.clear()
+        again = BackgroundServer(service, port=port, retry_after_s=0)
+        try:
+            sending.join()
+        finally:
+            again.stop()
+    finally:
+        first.stop()
+        sending.join()
+    [s] = result
+    assert (s.pending, s.failed) == (0, 0) and accounted(s) and s.retries >= 8
+    assert service.stats() == ref.stats()
+    assert service.counts()["events"] == ref.counts()["events"]
