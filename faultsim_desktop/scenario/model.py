@@ -171,6 +171,9 @@ class RunSnapshot:
     counts: dict = field(default_factory=dict)
     verdict: Verdict | None = None  # None until the run has finished
     error: str | None = None  # a run that could not go on says why
+    # expected vs stored, one sentence each, and any disagreement between the stored totals
+    # and the stored events (empty until the run has finished, and when they agree)
+    differences: tuple[str, ...] = ()
 
 
 def figures_json(figures: dict[ClientKey, Figure], names: dict[str, str] | None = None
