@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from io import BytesIO
 from multiprocessing import get_context
 from typing import Callable
@@ -26,7 +27,6 @@ from ..core.model import Outcome, OutcomeRecord
 from ..core.parsing.chunks import Chunk, parse_chunk
 from ..core.pipeline import prepare
 from ..core.retry import RetryPolicy
-from ..core.writer import utc_now
 
 TALLY_EVERY_S = 0.1  # how often the child sends what its writer published since
 LOST_ACK = "acknowledgement lost"  # how the writer's RETRYING reason names a lost acknowledgement
@@ -490,7 +490,7 @@ class _ChildEngine:
     def cmd_stream_feed(self, job_id: int, data: bytes, line: int, offset: int) -> None:
         stream = self.streams[job_id]
         candidates = parse_chunk(Chunk(stream.tag.source, line, offset, data=data))
-        items = prepare(candidates, utc_now(), self.svc.registry(), stream.tag)
+        items = prepare(candidates, _utc_now(), self.svc.registry(), stream.tag)
         if items:
             stream.tickets.append(self.svc.submit_prepared(items))
 
@@ -557,9 +557,9 @@ class _ChildEngine:
         self.svc.close()
 
 
-def no_faults() -> dict[str, str]:
-    """Every point off, as the specs ``EngineProcess.set_faults`` takes."""
-    return {p.value: f"{p.value}:off" for p in FaultPoint}
+def _utc_now() -> str:
+    """Now, as the writer stamps ``received_at`` (the engine may not import the writer)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def config_is_off(spec: str) -> bool:

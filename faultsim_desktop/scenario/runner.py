@@ -114,6 +114,7 @@ class ScenarioRun:
         self._halt = threading.Event()  # ends sends and the timeline
         self._finished = threading.Event()
         self._paused = False
+        self._began = False  # the engine is up and the truth computed: the clock may run
         self._steps_asked = 0  # step() calls not yet served
         self._stop_asked = False
         self._phase = RunState.READY
@@ -190,6 +191,8 @@ class ScenarioRun:
                 self.start()
                 return
             self._paused = False
+            if self._began:
+                self._clock.run()
             self._wake.notify_all()
 
     def step(self) -> None:
@@ -265,6 +268,7 @@ class ScenarioRun:
         self._names = {**spelled, **names}  # the stored spelling is the one the window shows
         self._status = status
         with self._wake:
+            self._began = True
             if not self._paused:
                 self._clock.run()
         self._note("run started")
@@ -305,6 +309,7 @@ class ScenarioRun:
             if not paused:
                 self._run_due()
             self._check_engine()
+            self._retry_done()
             now = time.monotonic()
             if now - last_sample >= SAMPLE_EVERY_S:
                 last_sample = now
@@ -455,24 +460,29 @@ class ScenarioRun:
         if not force and (now - self._last_retry < RETRY_EVERY_S or
                           not self._status.get("pending")):
             return
-        if self._retry_job is not None and not self._retry_job.done:
+        if not self._retry_done():
             return
         self._last_retry = now
         try:
-            job = self._engine_call(lambda e: e.retry_pending())
+            self._retry_job = self._engine_call(lambda e: e.retry_pending())
         except (EngineGone, EngineFailed):
             return  # a restart is under way; the new engine sends the outbox when it starts
-        self._retry_job = job
-        threading.Thread(target=self._count_retry, args=(job,), name="scenario-retry",
-                         daemon=True).start()
 
-    def _count_retry(self, job: Job) -> None:
+    def _retry_done(self) -> bool:
+        """True when no retry of the outbox is under way (one that finished is counted)."""
+        job = self._retry_job
+        if job is None:
+            return True
+        if not job.done:
+            return False
+        self._retry_job = None
         try:
             summary = job.wait()
         except (EngineGone, EngineFailed):
-            return
+            return True
         with self._lock:
             self._resent += summary.received
+        return True
 
     def _keep_waiting(self) -> None:
         step, deadline, started = self._waiting
@@ -497,7 +507,7 @@ class ScenarioRun:
             sends = list(self._sends)
         if any(not s.done.is_set() for s in sends):
             return False
-        if self._retry_job is not None and not self._retry_job.done:
+        if not self._retry_done():
             return False
         try:
             status = self._engine_call(lambda e: e.status())
