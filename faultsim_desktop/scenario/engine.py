@@ -15,7 +15,6 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from io import BytesIO
 from multiprocessing import get_context
 from typing import Callable
@@ -27,6 +26,7 @@ from ..core.model import Outcome, OutcomeRecord
 from ..core.parsing.chunks import Chunk, parse_chunk
 from ..core.pipeline import prepare
 from ..core.retry import RetryPolicy
+from ..core.service import utc_now  # the writer's clock, through the service
 
 TALLY_EVERY_S = 0.1  # how often the child sends what its writer published since
 LOST_ACK = "acknowledgement lost"  # how the writer's RETRYING reason names a lost acknowledgement
@@ -490,7 +490,7 @@ class _ChildEngine:
     def cmd_stream_feed(self, job_id: int, data: bytes, line: int, offset: int) -> None:
         stream = self.streams[job_id]
         candidates = parse_chunk(Chunk(stream.tag.source, line, offset, data=data))
-        items = prepare(candidates, _utc_now(), self.svc.registry(), stream.tag)
+        items = prepare(candidates, utc_now(), self.svc.registry(), stream.tag)
         if items:
             stream.tickets.append(self.svc.submit_prepared(items))
 
@@ -555,11 +555,6 @@ class _ChildEngine:
         if self.server is not None:
             self.server.stop()
         self.svc.close()
-
-
-def _utc_now() -> str:
-    """Now, as the writer stamps ``received_at`` (the engine may not import the writer)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def config_is_off(spec: str) -> bool:

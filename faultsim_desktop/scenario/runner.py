@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
+from decimal import Context, Inexact, InvalidOperation, Overflow
 from pathlib import Path
 from typing import Callable
 
