@@ -555,10 +555,10 @@ class ScenarioRun:
         except (EngineGone, EngineFailed, TimeoutError) as exc:
             self._error = f"the final figures could not be read: {exc}"
         finally:
+            if engine is not None:  # first: a send still waiting on it then ends at once
+                engine.close()
             for send in sends:
                 send.join()
-            if engine is not None:
-                engine.close()
         unfinished = sum(not s.done.is_set() for s in sends)
         if not converged or self._error is not None or unfinished:
             verdict = Verdict.INCOMPLETE

@@ -182,6 +182,28 @@ def test_restart_mid_send_converges_exactly(play, open_service, tmp_path):
     assert c["duplicates"] >= c["lost_acks"]
 
 
+def test_http_senders_ride_out_dropped_answers_503s_and_a_restart(play, open_service,
+                                                                  tmp_path):
+    (tmp_path / "orders.ndjson").write_text(
+        "".join(f'{{"client": "shop{i % 7}", "amount": "{i}.25", "currency": "EUR"}}\n'
+                for i in range(1200)), encoding="utf-8")
+    run, _ = play('name = "http"\nseed = 8\n'
+                  '[[step]]\nat = "0s"\nfault = ["drop_response:0.3", "http_503:0.2"]\n'
+                  '[[step]]\nat = "0s"\nhttp = "orders.ndjson"\nconcurrency = 4\nbatch = 20\n'
+                  '[[step]]\nat = "0.3s"\nrestart = true\n'
+                  '[[step]]\nat = "0.4s"\nwait = "converged"\n'
+                  '[[step]]\nat = "0.5s"\nfault = "off"\n')
+    run.start()
+    snap = run.wait(180)
+    assert snap.verdict is Verdict.EXACT, snap.differences
+    assert figures(snap) == plain_ingest(open_service, tmp_path, run.scenario)
+    c = snap.counts
+    assert c["restarts"] == 1 and c["requests"] >= 60 and c["http_retries"] >= 1
+    # every request went out while the faults were on: the wait held the "off" back
+    assert c["injected"]["drop_response"] >= 1 and c["injected"]["http_503"] >= 1
+    assert c["requests"] - c["http_retries"] == 60  # 1,200 events, 20 a request
+
+
 def test_a_row_deleted_behind_the_engines_back_is_a_divergence(play, inputs):
     db = inputs / "run.db"
     run, watch = play('name = "tampered"\n'
@@ -236,15 +258,14 @@ def test_a_database_holding_events_already_is_judged_on_what_the_run_adds(
     assert ("old", "") not in snap.stored and snap.counts["stored"] == 3
 
 
-@pytest.mark.parametrize("speed", [4.0])
-def test_exact_on_both_backends(play, inputs, db, speed, open_service, tmp_path):
+def test_exact_on_both_backends(play, inputs, db, open_service, tmp_path):
     run, _ = play('name = "both"\nseed = 2\nretries = 2\n'
                   '[[step]]\nat = "0s"\nfault = "after_commit:0.5"\n'
                   '[[step]]\nat = "0s"\nsend = "one.ndjson"\n'
                   '[[step]]\nat = "0s"\ngenerate = 300\n'
                   '[[step]]\nat = "1s"\nrestart = true\n'
                   '[[step]]\nat = "2s"\nfault = "off"\n'
-                  '[[step]]\nat = "2s"\nsend = "two.ndjson"\n', db=db, speed=speed)
+                  '[[step]]\nat = "2s"\nsend = "two.ndjson"\n', db=db, speed=4.0)
     run.start()
     snap = run.wait(180)
     assert snap.verdict is Verdict.EXACT, snap.differences
