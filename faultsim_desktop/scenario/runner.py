@@ -14,8 +14,9 @@ Choices where the scenario format is silent:
   sent; what the engine was already given it finishes.
 - A wait step holds the timeline where it is; the steps after it run later by as long as it
   waited, and the timeline entries say when each really ran.
-- A run on a database that already holds events is judged on what the run added: the stored
-  figures are the totals minus those found before the first step.
+- A run on a database that already holds events is judged on everything it holds: events
+  that are not the scenario's count against the verdict (the timeline says how many there
+  were before the first step).
 - A restarted engine gets the seed plus the number of restarts, so its faults do not replay
   the first engine's sequence.
 """
@@ -135,9 +136,7 @@ class ScenarioRun:
         self._restarts = 0
         self._resent = 0  # events sent again after a restart or from the pending outbox
         # what was found before the first step, and the last status read
-        self._baseline: dict[ClientKey, Figure] = {}
-        self._baseline_events = 0
-        self._baseline_imports: set[int] = set()
+        self._earlier_imports: set[int] = set()  # in the database before the run
         self._status: dict = {"events": 0, "pending": 0, "queue": 0, "quarantined": 0}
         self._lost_restart = 0
         # what the snapshot shows
@@ -258,12 +257,12 @@ class ScenarioRun:
         with self._lock:
             self._engine = engine
         status = engine.status()
-        self._baseline_events = status["events"]
-        self._baseline, names = _figures(engine.stats())
-        self._baseline_imports = set(engine.imports_accepted())
-        if self._baseline_events:
-            self._note(f"the database holds {self._baseline_events:,} events already; "
-                       "the run is judged on what it adds")
+        self._stored, names = _figures(engine.stats())
+        self._earlier_imports = set(engine.imports_accepted())
+        if status["events"]:
+            n = status["events"]
+            self._note(f"the database holds {n:,} event{'s' if n != 1 else ''} already: they "
+                       "count in what is stored")
         self._expected, spelled = expected_figures(self.scenario, engine.registry())
         self._names = {**spelled, **names}  # the stored spelling is the one the window shows
         self._status = status
@@ -526,12 +525,12 @@ class ScenarioRun:
         with self._tally_lock:
             outcomes = dict(self._tally.outcomes)
         with self._lock:
-            self._stored = _minus(stored, self._baseline)
+            self._stored = stored
             self._names.update(names)
             t = self._clock.position()
             if not paused and (not self._samples or t > self._samples[-1].t_s):
                 self._samples.append(Sample(
-                    round(t, 3), status["events"] - self._baseline_events,
+                    round(t, 3), status["events"],
                     outcomes.get("accepted", 0), outcomes.get("duplicate", 0),
                     outcomes.get("rejected", 0), outcomes.get("failed", 0), status["pending"]))
 
@@ -589,9 +588,9 @@ class ScenarioRun:
             heard = {uid: c.get("accepted", 0) for uid, c in self._tally.per_import.items()}
         # committed, but the engine was killed before anyone heard of it
         self._lost_restart = sum(max(0, n - heard.get(uid, 0)) for uid, n in accepted.items()
-                                 if uid not in self._baseline_imports)
+                                 if uid not in self._earlier_imports)
         with self._lock:
-            self._stored = _minus(stored, self._baseline)
+            self._stored = stored
             self._names.update(names)
             shown = dict(self._names)
         differences = compare(self._expected, self._stored, shown)
@@ -628,8 +627,7 @@ class ScenarioRun:
                 "accepted": outcomes.get("accepted", 0),
                 "duplicates": outcomes.get("duplicate", 0),
                 "rejected": outcomes.get("rejected", 0), "failed": outcomes.get("failed", 0),
-                "stored": status.get("events", 0) - self._baseline_events,
-                "quarantined": status.get("quarantined", 0)}
+                "stored": status.get("events", 0), "quarantined": status.get("quarantined", 0)}
 
     def _make_snapshot(self) -> RunSnapshot:
         with self._lock:
@@ -810,17 +808,3 @@ def _figures(totals) -> tuple[dict[ClientKey, Figure], dict[str, str]]:
         figures[key] = Figure(row.count, row.total) if old is None else \
             Figure(old.count + row.count, _MONEY.add(old.total, row.total))
     return dict(sorted(figures.items())), names
-
-
-def _minus(figures: dict[ClientKey, Figure], baseline: dict[ClientKey, Figure]
-           ) -> dict[ClientKey, Figure]:
-    if not baseline:
-        return figures
-    out = {}
-    for key, f in figures.items():
-        b = baseline.get(key)
-        if b is None:
-            out[key] = f
-        elif f != b:
-            out[key] = Figure(f.count - b.count, _MONEY.subtract(f.total, b.total))
-    return out

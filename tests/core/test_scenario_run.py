@@ -245,8 +245,7 @@ def test_stop_ends_the_run_incomplete(play, inputs):
     assert "stopped by the user" in texts(snap) and snap.next_step == 2
 
 
-def test_a_database_holding_events_already_is_judged_on_what_the_run_adds(
-        play, inputs, open_service):
+def test_a_database_holding_other_events_diverges(play, inputs, open_service):
     db = inputs / "busy.db"
     svc = open_service(db)
     svc.submit_text('{"client": "Old", "amount": "1"}\n', "before").wait()
@@ -254,8 +253,10 @@ def test_a_database_holding_events_already_is_judged_on_what_the_run_adds(
     run, _ = play('name = "busy"\n[[step]]\nat = "0s"\nsend = "one.ndjson"\n', db=db)
     run.start()
     snap = run.wait(120)
-    assert snap.verdict is Verdict.EXACT
-    assert ("old", "") not in snap.stored and snap.counts["stored"] == 3
+    assert snap.verdict is Verdict.DIVERGED
+    assert snap.stored[("old", "")] == Figure(1, Decimal("1")) and snap.counts["stored"] == 4
+    assert snap.differences == ("Old (no currency): none expected, 1 event totalling 1 stored",)
+    assert "the database holds 1 event already: they count in what is stored" in texts(snap)
 
 
 def test_exact_on_both_backends(play, inputs, db, open_service, tmp_path):
@@ -308,14 +309,14 @@ def test_cli_json_has_every_key_and_exits_0_when_exact(capsys, inputs, tmp_path)
 
 
 def test_cli_exits_1_when_diverged(capsys, inputs, tmp_path, open_service):
-    db = tmp_path / "had-it.db"
+    db = tmp_path / "had-one.db"
     svc = open_service(db)
-    svc.submit_text(ONE, "earlier").wait()  # the same events, stored before the run
+    svc.submit_text('{"client": "Old", "amount": "1"}\n', "earlier").wait()  # not the scenario's
     svc.close()
-    path = write(tmp_path, 'name = "again"\n[[step]]\nat = "0s"\nsend = "one.ndjson"\n')
+    path = write(tmp_path, 'name = "busy"\n[[step]]\nat = "0s"\nsend = "one.ndjson"\n')
     code, out, _ = cli(capsys, "scenario", "run", path, "--db", db)
     assert code == 1
-    assert "verdict: DIVERGED" in out and "none stored" in out
+    assert "verdict: DIVERGED" in out and "Old (no currency): none expected" in out
 
 
 def test_cli_exits_3_when_incomplete(capsys, inputs, tmp_path):
