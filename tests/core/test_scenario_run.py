@@ -336,6 +336,16 @@ def test_cli_exits_2_for_a_bad_file_naming_step_and_line(capsys, inputs, tmp_pat
     assert "step 2, line 9" in err and "mid_transacton" in err
 
 
+def test_cli_exits_1_when_the_database_cannot_be_opened(capsys, inputs, tmp_path):
+    db = tmp_path / "not-a-db.db"
+    db.write_bytes(b"these bytes are no SQLite database at all, " * 50)
+    path = write(tmp_path, 'name = "nowhere"\n[[step]]\nat = "0s"\nsend = "one.ndjson"\n')
+    code, out, err = cli(capsys, "scenario", "run", path, "--db", db, "--json")
+    assert code == 1 and json.loads(out)["verdict"] == "incomplete"
+    assert "not a faultsim database" in err and json.loads(out)["error"] in err
+    assert db.read_bytes().startswith(b"these bytes")  # left as it was
+
+
 def test_cli_report_writes_the_file(capsys, inputs, tmp_path):
     path = write(tmp_path, 'name = "reported <b>"\n[[step]]\nat = "0s"\nsend = "one.ndjson"\n')
     report = tmp_path / "out" / "report.html"
