@@ -302,8 +302,10 @@ class EngineProcess:
         self._finish()
 
     def _finish(self) -> None:
-        self._conn.close()
+        # the process has ended, so the reader meets the end of the pipe; closing the pipe
+        # under a thread still reading it is not safe
         self._reader.join(30)
+        self._conn.close()
         self._mark_gone()
 
 

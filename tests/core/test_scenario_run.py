@@ -36,9 +36,11 @@ class Watch:
     def __init__(self):
         self.run: ScenarioRun | None = None
         self._cond = threading.Condition()
+        self.changes = 0
 
     def changed(self) -> None:
         with self._cond:
+            self.changes += 1
             self._cond.notify_all()
 
     def until(self, predicate, timeout: float = 120.0):
@@ -147,6 +149,24 @@ def test_step_by_step_a_retry_step_sends_the_outbox(play, inputs):
     run.resume()
     snap = run.wait(120)
     assert snap.verdict is Verdict.EXACT and snap.counts["resent"] == 5
+
+
+def test_pause_holds_the_timeline_and_play_goes_on(play, inputs):
+    run, watch = play('name = "pause"\n'
+                      '[[step]]\nat = "0s"\nsend = "one.ndjson"\n'
+                      '[[step]]\nat = "4s"\nsend = "two.ndjson"\n')
+    run.start()
+    watch.until(lambda s: "step 1: sent" in texts(s))
+    run.pause()
+    held = watch.until(lambda s: s.state is RunState.PAUSED)
+    seen = watch.changes
+    later = watch.until(lambda s: watch.changes >= seen + 10)  # the run goes on publishing
+    assert later.state is RunState.PAUSED and later.next_step == held.next_step
+    assert later.position_s == held.position_s
+    assert held.next_step == 2 and held.position_s < 4
+    run.resume()
+    snap = run.wait(120)
+    assert snap.verdict is Verdict.EXACT and snap.next_step == 3
 
 
 def test_generate_at_a_rate_and_a_wait_that_holds_the_timeline(play, open_service, tmp_path):
