@@ -6,6 +6,7 @@ runs no script, and every string that came from a scenario file or from the even
 from __future__ import annotations
 
 import decimal
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -44,7 +45,7 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neu
   background: #fff; line-height: 1.4; }
 h1 { font-size: 1.6em; margin: 0 0 4px; overflow-wrap: anywhere; }
 h2 { font-size: 1.15em; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-.description { color: #444; margin: 0 0 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.description { color: #444; margin: 0 0 10px; overflow-wrap: anywhere; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 0;
   font-size: 0.92em; }
 dl.meta dt { color: #666; }
@@ -167,8 +168,10 @@ def _header(scenario: Scenario, snapshot: RunSnapshot, database: object,
                         " s"))
     rows.append(("report made", when.strftime("%Y-%m-%d %H:%M:%S UTC")))
     out = [f"<header><h1>{esc(scenario.name)}</h1>"]
-    if scenario.description:
-        out.append(f'<p class="description">{esc(scenario.description)}</p>')
+    # a description is wrapped text in the file: its blank lines part paragraphs, nothing else
+    for paragraph in re.split(r"\n\s*\n", scenario.description.strip()):
+        if paragraph.strip():
+            out.append(f'<p class="description">{esc(" ".join(paragraph.split()))}</p>')
     out.append('<dl class="meta">')
     out += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows]
     out.append("</dl></header>")

@@ -427,3 +427,12 @@ def test_any_text_anywhere_renders_as_valid_utf8_with_well_formed_charts(name, l
     assert len(page.tags("h1")) == 1 and not page.tags("script")
     assert len(page.tables["figures"]) == len(EXPECTED)
     svgs(text)
+
+
+def test_a_wrapped_description_reads_as_paragraphs():
+    scen = replace(scenario(), description="\nHalf of all writes fail\nafter their rows are "
+                                           "written.\n\nThen the outbox is sent again.\n")
+    page = Page(render(snapshot(Verdict.EXACT), scen))
+    assert len([a for a in page.tags("p") if a.get("class") == "description"]) == 2
+    assert page.texts["description"] == ("Half of all writes fail after their rows are written."
+                                         "Then the outbox is sent again.")
