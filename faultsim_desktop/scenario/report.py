@@ -247,14 +247,26 @@ def _placed_steps(scenario: Scenario, snapshot: RunSnapshot) -> list[tuple[Step,
         if entry.step is not None:
             started.setdefault(entry.step, entry.t_s)
     placed, lag = [], 0.0
-    for step in sorted(scenario.steps, key=lambda s: (s.at_s, s.index)):
-        ran = step.index < snapshot.next_step
+    ran = _ran(scenario, snapshot)
+    for step in _run_order(scenario):
         if step.index in started:
             lag = max(lag, started[step.index] - step.at_s)
-            placed.append((step, started[step.index], ran))
+            placed.append((step, started[step.index], step.index in ran))
         else:
-            placed.append((step, step.at_s + lag, ran))
-    return placed
+            placed.append((step, step.at_s + lag, step.index in ran))
+    return sorted(placed, key=lambda p: (p[1], p[0].at_s, p[0].index))
+
+
+def _run_order(scenario: Scenario) -> list[Step]:
+    """Steps run in order of ``at``, ties in file order."""
+    return sorted(scenario.steps, key=lambda s: (s.at_s, s.index))
+
+
+def _ran(scenario: Scenario, snapshot: RunSnapshot) -> set[int]:
+    """The indexes of the steps that ran: those before ``next_step`` in run order."""
+    order = [s.index for s in _run_order(scenario)]
+    cut = order.index(snapshot.next_step) if snapshot.next_step in order else len(order)
+    return set(order[:cut])
 
 
 def _step_what(step: Step) -> str:
@@ -287,8 +299,9 @@ def _timeline_section(scenario: Scenario, snapshot: RunSnapshot, end: float) -> 
            '</th><th class="num">started at s</th><th>kind</th><th>what</th>'
            '<th class="num">line</th></tr></thead><tbody>']
     started = {s.index: t for s, t, ran in placed if ran}
-    for step in scenario.steps:
-        ran = step.index < snapshot.next_step
+    ran_steps = _ran(scenario, snapshot)
+    for step in _run_order(scenario):
+        ran = step.index in ran_steps
         start = seconds_label(round(started[step.index], 2)) if step.index in started else "—"
         out.append(f'<tr class="{"ran" if ran else "not-run"}" data-step="{step.index}">'
                    f'<td class="num">{step.index}</td>'

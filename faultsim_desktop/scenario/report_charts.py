@@ -294,20 +294,25 @@ def timeline_strip(placed: list[tuple[Step, float, bool]], windows: tuple[FaultW
     due, and whether it ran), one lane per fault point below them with its windows shaded, the
     settle phase in grey and, while the run goes on, where it is now."""
     lanes = _lanes(windows)
-    # steps at the same moment stack upwards instead of hiding each other
-    stacks: dict[float, int] = {}
+    _, t_end = ticks(end_s, 10)
+    xs = _Plot(_LEFT, WIDTH - _RIGHT, 0, 1, t_end, 1.0)
+    # markers closer than their width stack upwards (the lowest free level) instead of
+    # hiding each other
+    level_ends: list[float] = []
     heights = []
     for _, t, _ in placed:
-        key = round(t, 3)
-        heights.append(stacks.get(key, 0))
-        stacks[key] = heights[-1] + 1
-    stack_height = max(stacks.values(), default=1)
+        x = xs.x(t)
+        level = next((i for i, end in enumerate(level_ends) if end <= x - 18), len(level_ends))
+        if level == len(level_ends):
+            level_ends.append(x)
+        level_ends[level] = x
+        heights.append(level)
+    stack_height = max(len(level_ends), 1)
     marker_top = 14
     axis_y = marker_top + 18 * stack_height + 8
     lane_h = 18
     bottom = axis_y + 8 + lane_h * max(len(lanes), 1)
     height = int(bottom + 44)
-    _, t_end = ticks(end_s, 10)
     p = _Plot(_LEFT, WIDTH - _RIGHT, marker_top, axis_y, t_end, 1.0)
     out: list[str] = []
     if settle_from is not None:

@@ -436,3 +436,24 @@ def test_a_wrapped_description_reads_as_paragraphs():
     assert len([a for a in page.tags("p") if a.get("class") == "description"]) == 2
     assert page.texts["description"] == ("Half of all writes fail after their rows are written."
                                          "Then the outbox is sent again.")
+
+
+def test_steps_run_in_order_of_at_whatever_their_order_in_the_file():
+    scen = scenario(steps=(Step(1, 3, 2.0, StepKind.RESTART),
+                           Step(2, 6, 0.0, StepKind.FAULT, faults=("after_commit:0.3",)),
+                           Step(3, 9, 1.0, StepKind.SEND, text="{}")))
+    snap = snapshot(None, next_step=1, timeline=(TimelineEntry(0.0, "fault", 2),
+                                                 TimelineEntry(1.0, "send", 3)))
+    rows = Page(render(snap, scen)).tables["steps"]
+    assert [(a["data-step"], a["class"]) for a, _ in rows] == [
+        ("2", "ran"), ("3", "ran"), ("1", "not-run")]
+
+
+def test_steps_a_moment_apart_are_both_seen():
+    scen = scenario(steps=(Step(1, 3, 0.0, StepKind.FAULT, faults=("after_commit:0.3",)),
+                           Step(2, 6, 0.0, StepKind.SEND, text="{}")))
+    snap = snapshot(Verdict.EXACT, next_step=3, timeline=(TimelineEntry(0.0, "a", 1),
+                                                          TimelineEntry(0.0006, "b", 2)))
+    timeline = svgs(render(snap, scen))[0]
+    ys = [c.get("cy") for c in timeline.iter("circle")]
+    assert len(ys) == 2 and ys[0] != ys[1]  # stacked, not drawn on top of each other
