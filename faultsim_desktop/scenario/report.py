@@ -27,15 +27,19 @@ _VERDICT_TEXT = {
 # the counters a run keeps (RunSnapshot.counts), in reading order, with what they mean
 _COUNT_LABELS = {
     "attempts": "events sent (resends included)",
+    "stored": "events stored",
     "accepted": "accepted",
     "duplicates": "duplicates",
     "lost_acks": "lost acknowledgements caught as duplicates",
-    "rejected": "rejected (kept in quarantine)",
+    "rejected": "rejected",
+    "quarantined": "in quarantine",
     "failed": "failed",
     "pending": "pending",
-    "retries": "retries",
+    "retries": "write retries (engine)",
+    "resent": "events sent again (after a restart, or from the pending outbox)",
     "restarts": "engine restarts",
     "requests": "HTTP requests",
+    "http_retries": "HTTP retries (sender)",
 }
 
 _CSS = """
