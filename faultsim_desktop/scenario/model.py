@@ -46,6 +46,8 @@ class Step:
     batch: int = 100  # HTTP: events per request
     timeout_s: float = 60.0  # WAIT: the longest it waits
     label: str = ""  # the caption on the timeline (defaults to a description of the step)
+    # GENERATE: how many events reuse an earlier event's idempotency key with other content
+    reuse_keys: int = 0
 
     def describe(self) -> str:
         if self.label:

@@ -56,6 +56,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.bridge = EngineBridge(service, self)
         self._dialogs: list[EventDialog] = []
         self.schemas_dialog: SchemasDialog | None = None
+        self.scenarios_window = None  # Simulate ▸ Scenarios…, made when first opened
         self._closing = False
         self._switching = False  # True while use_service turns the crash switch off
         self.remember_db = True
@@ -258,6 +259,19 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
     def _on_mapping_saved(self, _mapping) -> None:
         self.bridge.refresh()  # the clients table shows the new version
 
+    def open_scenarios(self):
+        """The Scenarios window (one per main window, not modal), brought to the front."""
+        from .scenarios_window import ScenariosWindow
+
+        if self.scenarios_window is None:
+            self.scenarios_window = ScenariosWindow(self.settings, self)
+        if self.scenarios_window.isVisible():  # open already, perhaps behind the window
+            self.scenarios_window.raise_()
+            self.scenarios_window.activateWindow()
+        else:
+            self.scenarios_window.show()
+        return self.scenarios_window
+
     def play_demo(self, speed: float = 1.0):
         from .demo import DemoPlayer
 
@@ -315,6 +329,8 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
             d.close()
         if self.schemas_dialog is not None:
             self.schemas_dialog.close()
+        if self.scenarios_window is not None:
+            self.scenarios_window.shutdown()  # its engine is killed, its temporary database gone
         self._close_drilling()
         if self.open_failed_dialog is not None:
             self.open_failed_dialog.close()  # answers "keep the current database"

@@ -83,6 +83,9 @@ class WindowActions:
         self.retry_action = self._action("&Retry pending now", self.bridge.retry_pending, "Ctrl+R")
         # triggered(checked=False) would arrive as speed=False: a demo 100 times slower
         self.demo_action = self._action("Play the &demo", lambda: self.play_demo(), "F5")
+        self.scenarios_action = self._action(
+            "S&cenarios…", lambda: self.open_scenarios(), "Ctrl+F5", name="scenariosAction",
+            tip="Play scripted scenarios of sends, faults and restarts, and judge the outcome")
         self.follow_action = self._action("&Follow the log", self.log_view.set_following,
                                           "Ctrl+Shift+P", checkable=True)
         self.follow_action.setChecked(True)
@@ -157,6 +160,7 @@ class WindowActions:
         m.addAction(self.retry_action)
         m.addSeparator()
         m.addAction(self.demo_action)
+        m.addAction(self.scenarios_action)
 
         m = mb.addMenu("&Help")
         m.addAction(self.shortcuts_action)

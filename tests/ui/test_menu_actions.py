@@ -463,6 +463,16 @@ def check_demo(ctx):
     ctx.qtbot.waitUntil(lambda: totals(ctx.w) == EVENTS_TOTALS)
 
 
+def check_scenarios(ctx):
+    _ingest_user_events(ctx)
+    ctx.trigger()
+    sw = ctx.w.scenarios_window
+    ctx.qtbot.waitUntil(sw.isVisible)
+    assert sw.entries[0].builtin == "demo" and sw.play_action.isEnabled()
+    sw.close()
+    assert not sw.live and ctx.w.service.counts()["events"] == 3  # the user's database untouched
+
+
 def _open_box(ctx, title):
     ctx.trigger()
     boxes = [b for b in ctx.w.findChildren(QMessageBox) if b.isVisible()
@@ -538,6 +548,7 @@ CHECKS = {
     **{f"Simulate/Fault point/{label}": check_fault_point for label in POINT_LABELS.values()},
     "Simulate/Retry pending now": check_retry_pending,
     "Simulate/Play the demo": check_demo,
+    "Simulate/Scenarios…": check_scenarios,
     "Help/Keyboard shortcuts": check_shortcuts,
     "Help/About faultsim-desktop": check_about,
     "Toolbar/Open JSON file(s)…": check_open_files,
