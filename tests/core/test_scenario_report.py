@@ -13,10 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from faultsim_desktop.scenario.builtins import resolve
 from faultsim_desktop.scenario.model import (FaultWindow, Figure, RunSnapshot, RunState, Sample,
                                              Scenario, Step, StepKind, TimelineEntry, Verdict)
 from faultsim_desktop.scenario.report import render_report
 from faultsim_desktop.scenario.report_charts import outcome_rates
+from faultsim_desktop.scenario.runner import ScenarioRun
+from faultsim_desktop.scenario.spec import load_scenario
 
 WHEN = datetime(2026, 12, 6, 23, 0, tzinfo=timezone.utc)
 HOSTILE = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>',
@@ -457,3 +460,36 @@ def test_steps_a_moment_apart_are_both_seen():
     timeline = svgs(render(snap, scen))[0]
     ys = [c.get("cy") for c in timeline.iter("circle")]
     assert len(ys) == 2 and ys[0] != ys[1]  # stacked, not drawn on top of each other
+
+
+@pytest.mark.parametrize("name", ["kill-restart", "crash-large-file"])
+def test_a_played_scenario_reads_back_as_its_final_snapshot(tmp_path, name):
+    """A built-in scenario played against a real engine (restarts in one, a fault window in
+    the other): the report says what the run says."""
+    scen = load_scenario(resolve(name))
+    run = ScenarioRun(scen, tmp_path / "run.db", speed=2.0)
+    try:
+        run.start()
+        snap = run.wait(timeout=120)
+    finally:
+        run.close()
+    assert snap.state is RunState.FINISHED and snap.verdict is not None
+    text = render_report(scen, snap, database=tmp_path / "run.db")
+    page = Page(text)
+    assert page.tags("section", data_verdict=snap.verdict.value)
+    assert [(a["class"], cells) for a, cells in page.tables["figures"]] == figure_rows(snap)
+    assert len(page.tables["steps"]) == len(scen.steps)
+    assert all(a["class"] == "ran" for a, _ in page.tables["steps"])
+    tiles = {a["data-count"] for a in page.tags("div") if "data-count" in a}
+    assert {"attempts", "lost_acks", "pending", "retries", "restarts"} <= tiles
+    restarts = sum(s.kind is StepKind.RESTART for s in scen.steps)
+    timeline, stored, outcomes = svgs(text)
+    assert sum(r.get("width") == "16" for r in timeline.iter("rect")) == restarts
+    assert restarts or snap.fault_windows  # each scenario shows one of the two
+    for svg in (timeline, stored, outcomes):
+        bands = [r.get("data-point") for r in svg.iter("rect")
+                 if r.get("class") == "fault-window"]
+        assert bands == [w.point for w in snap.fault_windows]
+    [line] = [p for p in stored.iter("polyline") if p.get("class") == "series-stored"]
+    assert len(line.get("points").split()) == len(snap.samples)
+    assert "http://" not in text and "https://" not in text
