@@ -173,9 +173,30 @@ def _legend_band(x: float, out: list[str], y: float = 16) -> None:
     out.append(f'<text x="{x + 27:.1f}" y="{y}" fill="#222">fault window</text>')
 
 
+def thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A long run's line keeps, per pixel column, its first, lowest, highest and last point:
+    it looks the same, and the report stays small however long the run."""
+    if len(points) <= 2 * WIDTH:
+        return points
+    out: list[tuple[float, float]] = []
+    column: list[tuple[float, float]] = []
+    for pt in points:
+        if column and int(pt[0]) != int(column[0][0]):
+            out += _extremes(column)
+            column = []
+        column.append(pt)
+    return out + _extremes(column)
+
+
+def _extremes(column: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    ys = [y for _, y in column]
+    keep = sorted({0, ys.index(min(ys)), ys.index(max(ys)), len(column) - 1})
+    return [column[i] for i in keep]
+
+
 def _polyline(points: list[tuple[float, float]], colour: str, cls: str, width: float = 2,
               extra: str = "") -> str:
-    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in thin(points))
     return (f'<polyline class="{cls}" points="{coords}" fill="none" stroke="{colour}"'
             f' stroke-width="{width:g}" stroke-linejoin="round"{extra}/>')
 

@@ -493,3 +493,18 @@ def test_a_played_scenario_reads_back_as_its_final_snapshot(tmp_path, name):
     [line] = [p for p in stored.iter("polyline") if p.get("class") == "series-stored"]
     assert len(line.get("points").split()) == len(snap.samples)
     assert "http://" not in text and "https://" not in text
+
+
+def test_a_long_run_draws_the_same_line_in_a_small_file():
+    # three hours at ten samples a second, rising but for one dip that must survive thinning
+    many = tuple(Sample(i / 10, i - (5000 if i == 50_001 else 0), i, 0, 0, 0, 0)
+                 for i in range(108_000))
+    text = render(snapshot(Verdict.EXACT, samples=many))
+    [line] = [p for p in svgs(text)[1].iter("polyline") if p.get("class") == "series-stored"]
+    points = [tuple(map(float, pt.split(","))) for pt in line.get("points").split()]
+    assert len(points) <= 4 * 880 and len(text) < 400_000
+    assert points[0] == (112.0, 254.0)  # from the first sample...
+    ys = [y for _, y in points]
+    assert min(ys) == pytest.approx(254 - 220 * 107_999 / 125_000, abs=0.1)  # ...to the last
+    # on the page a rising line only climbs: the dip is the one place it drops
+    assert sum(b > a + 0.5 for a, b in zip(ys, ys[1:])) == 1
