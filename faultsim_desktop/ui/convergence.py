@@ -15,8 +15,9 @@ from ..scenario.model import ClientKey, Figure, RunSnapshot, RunState, Verdict
 from .charts import NO_CURRENCY, format_money
 from .theme import CRASH_RED, is_dark, outcome_color, plain_tooltip
 
-COLUMNS = ("Client", "Currency", "Expected", "Stored", "Expected total", "Stored total",
-           "Difference")
+# the difference beside the counts: in a narrow window the totals are what scrolls out of view
+COLUMNS = ("Client", "Currency", "Expected", "Stored", "Difference", "Expected total",
+           "Stored total")
 VERDICT_COLORS = {Verdict.EXACT: "#1b7f3a", Verdict.DIVERGED: CRASH_RED,
                   Verdict.INCOMPLETE: "#b26a00"}
 VERDICT_TEXT = {Verdict.EXACT: "EXACT: every event stored once",
@@ -111,12 +112,12 @@ class ConvergenceModel(QAbstractTableModel):
             return r.client
         if column == 1:
             return r.key[1] or NO_CURRENCY
-        figure = r.expected if column in (2, 4) else r.stored if column in (3, 5) else None
+        if column == 4:
+            return ("≠ " + r.difference()) if r.differs else "="
+        figure = r.expected if column in (2, 5) else r.stored
         if column in (2, 3):
             return f"{figure.count:,}" if figure is not None else "—"
-        if column in (4, 5):
-            return format_money(figure.total) if figure is not None else "—"
-        return ("≠ " + r.difference()) if r.differs else "="
+        return format_money(figure.total) if figure is not None else "—"
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -126,7 +127,7 @@ class ConvergenceModel(QAbstractTableModel):
             return self.text(index.row(), index.column())
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
             return plain_tooltip(r.client)
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 2:
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (2, 3, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         # while the run goes on a difference is the store catching up (amber); once judged,
         # it is a divergence (red, bold)

@@ -109,7 +109,7 @@ def test_a_builtin_scenario_in_the_window_matches_the_command_line(qtbot, window
     assert _keyed(_shown(sw)) == _keyed(headless["stored"]) == _keyed(headless["expected"])
     # every row agrees, and none is marked
     assert not any(r.differs for r in sw.convergence.model.rows)
-    assert sw.convergence.model.text(0, 6) == "="
+    assert sw.convergence.model.text(0, 4) == "="
 
 
 def test_an_opened_file_plays_with_its_fault_windows_shaded(qtbot, window, tmp_path, capsys):
@@ -174,7 +174,7 @@ def test_a_database_with_other_events_diverges_and_the_row_is_marked(qtbot, wind
     assert "DIVERGED" in sw.convergence.verdict_text()
     first = sw.convergence.model.rows[0]  # differences come first
     assert first.key == ("acme", "EUR") and first.differs
-    assert sw.convergence.model.text(0, 6) == "≠ +1 event, +1,000"
+    assert sw.convergence.model.text(0, 4) == "≠ +1 event, +1,000"
     assert "1 differ" in sw.convergence.summary_label.text()
     assert sum(r.differs for r in sw.convergence.model.rows) == 1
     assert db.exists()  # the user's database stays
