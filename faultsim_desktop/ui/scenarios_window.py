@@ -579,6 +579,8 @@ class ScenariosWindow(QMainWindow):
 
     @Slot()
     def _on_changed(self) -> None:
+        if self.run is None or not self._alive:  # a report queued before the run ended
+            return
         if not self._refresh_timer.isActive():
             self._refresh_timer.start(REFRESH_MS)
 
@@ -703,6 +705,7 @@ class ScenariosWindow(QMainWindow):
         self.stop()
         self._alive = False
         self._refresh_timer.stop()
+        self.statusBar().clearMessage()  # stops the status bar's message timer
         for t in self._workers:
             t.join()
         self._workers = []
