@@ -35,7 +35,9 @@ Decisions
 - The 201 and 200 bodies are ``{"events": [...]}`` built only from stored rows (id,
   fingerprint, client, amount, ...; ``IngestService.store_body``), never from per-request
   outcome counters, so resending the same events, keyed or not, answers the same events as
-  the first time (and as GET /events lists them). 409/422/503 bodies add each event's outcome.
+  the first time (and as GET /events lists them). 409/422/503 bodies add each event's outcome;
+  a 201 that ran (not a replay) says in ``Events-Accepted`` and ``Events-Duplicates`` headers
+  how many events it stored and how many were stored before.
 - ``Idempotency-Key`` names the request, never an event: the events are exactly what the body
   says, identified by their content and their own key fields as when the same text is
   ingested from a file or pasted in the window. The service keeps a keyed request's answer
@@ -51,6 +53,13 @@ Decisions
   a configured token is always required, on every endpoint (``Authorization: Bearer ...``,
   compared with ``hmac.compare_digest``), else 401.
 - Money is exact: amounts and totals are JSON strings of decimals, never numbers.
+- Wire faults (``--fault drop_response|drop_request|slow_response|http_503``, read from the
+  service's ``FaultSwitch``) strike POST /events only, so a presenter can watch /health,
+  /stats and GET /events while they are on. ``drop_request`` cuts the connection before the
+  body is read (nothing runs); ``http_503`` answers 503 with Retry-After before anything is
+  read; ``drop_response`` lets the request run and commit, then cuts the connection instead
+  of answering; ``slow_response`` holds the answer back. A cut is a real one: the socket is
+  aborted (a TCP reset), so the client sees a network error, never an HTTP answer.
 """
 from __future__ import annotations
 
@@ -77,6 +86,7 @@ from .core.idempotency import KeyInProgress, KeyReused
 from .core.model import Candidate
 from .core.service import IngestService
 from .core.errors import StorageError
+from .core.faults import FaultPoint, FaultSwitch
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
@@ -161,6 +171,56 @@ class _BearerAuth:
         await self.app(scope, receive, send)
 
 
+class _WireFaults:
+    """Pure ASGI middleware, outermost: the wire faults of POST /events (module docstring)."""
+
+    def __init__(self, app, faults: FaultSwitch, retry_after_s: int):
+        self.app = app
+        self.faults = faults
+        self.busy = _error(503, "the server is unavailable (simulated http_503); retry later",
+                           {"Retry-After": str(retry_after_s)})
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/events":
+            await self.app(scope, receive, send)
+            return
+        faults = self.faults
+        if faults.fires(FaultPoint.DROP_REQUEST):
+            await _cut(send, receive)
+            return
+        if faults.fires(FaultPoint.HTTP_503):
+            await self.busy(scope, receive, send)
+            return
+        state = {"dropped": False}
+
+        async def answer(message) -> None:
+            if message["type"] == "http.response.start":
+                delay = faults.delay(FaultPoint.SLOW_RESPONSE)
+                if delay:
+                    await asyncio.sleep(delay)
+                if faults.fires(FaultPoint.DROP_RESPONSE):
+                    state["dropped"] = True
+            if state["dropped"]:
+                if message["type"] == "http.response.start":
+                    await _cut(send, receive)
+                return
+            await send(message)
+
+        await self.app(scope, receive, answer)
+
+
+async def _cut(send, receive) -> None:
+    """Close the connection without an answer: abort its socket (the client sees a reset),
+    then wait until the server has seen the disconnect, so it adds no answer of its own."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:  # not uvicorn's cycle: break the answer off after its first line
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise ConnectionAbortedError("connection cut by a simulated wire fault")
+    transport.abort()
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 class _Answer(Exception):
     """A finished answer, raised from deep inside the ingest path."""
 
@@ -199,23 +259,34 @@ def ingest_body(service: IngestService, body: bytes, key_header: str | None, sou
     try:
         key = _valid_key(key_header)
         candidates = _candidates(service, body, source)
+        counts: dict[str, int] = {}  # filled when this request runs the store
         if key is None:
-            status, answer = _store(service, candidates)
-            return status, answer, _headers(status, False)
+            status, answer = _store(service, candidates, counts)
+            return status, answer, _counted(_headers(status, False), status, counts)
         try:
-            status, answer, replayed = service.once(key, body,
-                                                    lambda: _store(service, candidates), _final)
+            status, answer, replayed = service.once(
+                key, body, lambda: _store(service, candidates, counts), _final)
         except KeyReused as exc:
             raise _Answer(409, {"error": str(exc), "idempotency_key": key}) from None
         except KeyInProgress as exc:
             raise _Answer(409, {"error": str(exc), "idempotency_key": key},
                           RETRY_LATER) from None
-        return status, answer, _headers(status, replayed)
+        return status, answer, _counted(_headers(status, replayed), status, counts)
     except _Answer as a:
         return a.status, orjson.dumps(a.body), a.headers
     except StorageError as exc:  # e.g. reading the stored rows back failed
         return (503, orjson.dumps({"error": f"{exc} Send the same request again later."}),
                 RETRY_LATER)
+
+
+def _counted(headers: dict[str, str] | None, status: int, counts: dict[str, int]
+             ) -> dict[str, str] | None:
+    """A 201's events are stored rows, the same whoever stored them: these headers say how
+    many this request stored and how many were there before (a replay has none)."""
+    if status != 201 or not counts:
+        return headers
+    return {**(headers or {}), "Events-Accepted": str(counts["accepted"]),
+            "Events-Duplicates": str(counts["duplicates"])}
 
 
 def _candidates(service: IngestService, body: bytes, source: str) -> list[Candidate]:
@@ -231,12 +302,15 @@ def _candidates(service: IngestService, body: bytes, source: str) -> list[Candid
     return events.candidates
 
 
-def _store(service: IngestService, candidates: list[Candidate]) -> tuple[int, bytes]:
+def _store(service: IngestService, candidates: list[Candidate],
+           stored_now: dict | None = None) -> tuple[int, bytes]:
     try:
         result = service.store_body(candidates, WAIT_S)
     except (RuntimeError, TimeoutError) as exc:  # a stopped writer; no outcome in time
         # queued events are still written; a retry of this request is deduplicated
         return 503, orjson.dumps({"error": f"storage is unavailable ({exc}); retry later"})
+    if stored_now is not None:
+        stored_now.update(result.counts)
     if result.verdict is Verdict.NEW:
         return 201, orjson.dumps({"events": result.events})
     if result.verdict is Verdict.STORED_BEFORE:
@@ -260,7 +334,7 @@ def _store(service: IngestService, candidates: list[Candidate]) -> tuple[int, by
 
 def create_app(service: IngestService, *, token: str | None = None,
                max_body: int = DEFAULT_MAX_BODY, max_queued_events: int = MAX_QUEUED_EVENTS,
-               retry_after_s: int = 1) -> Starlette:
+               retry_after_s: int = 1) -> _WireFaults:
     """The ASGI app over ``service`` (which the caller owns and closes)."""
     busy = {"Retry-After": str(retry_after_s)}
     ingest_threads = anyio.CapacityLimiter(INGEST_THREADS)
@@ -328,7 +402,9 @@ def create_app(service: IngestService, *, token: str | None = None,
     ])
     if token:
         app.add_middleware(_BearerAuth, token=token)
-    return app
+    # outside Starlette's own error middleware: the network fails before anything of the
+    # server runs, and the cut reaches uvicorn's connection itself
+    return _WireFaults(app, service.faults, retry_after_s)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -348,7 +424,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(app: Starlette):
+def _uvicorn_server(app):
     import uvicorn
 
     # log_config=None: a window or a test keeps its own logging set-up

@@ -7,12 +7,16 @@ import sys
 from ..core.service import tune_gc_for_bulk
 from ..core.errors import StorageError
 from . import explain, export, imports, ingest, log, pending, quarantine, schema, serve, stats
+from . import send
 from .common import EXIT_ERROR, EXIT_OK, common_options
+from . import scenario
 
 # in the order ``faultsim --help`` lists them
 _COMMANDS = {"ingest": ingest, "stats": stats, "quarantine": quarantine, "pending": pending,
              "export": export, "log": log, "imports": imports, "schema": schema,
-             "serve": serve, "explain": explain}
+             "serve": serve, "explain": explain, "send": send}
+
+_COMMANDS["scenario"] = scenario
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Fault points and the crash switch: real failures injected into real SQLite transactions."""
+"""Fault points and the crash switch: real failures injected into real database transactions
+(the writer's points) and on the HTTP path of ``faultsim serve`` (the wire points)."""
 from __future__ import annotations
 
 import enum
@@ -14,6 +15,18 @@ class FaultPoint(str, enum.Enum):
     MID_TRANSACTION = "mid_transaction"  # rows are written, then the transaction fails and rolls back
     AFTER_COMMIT = "after_commit"  # the commit succeeds but the acknowledgement is lost
     LATENCY = "latency"  # each write is delayed
+    # the wire: only ``faultsim serve``'s POST /events consults these, never the writer
+    DROP_RESPONSE = "drop_response"  # processed and committed, then the connection is cut
+    DROP_REQUEST = "drop_request"  # the connection is cut before the body is read
+    SLOW_RESPONSE = "slow_response"  # the answer waits before it is sent
+    HTTP_503 = "http_503"  # answered 503 with Retry-After before anything is processed
+
+
+WIRE_POINTS = frozenset({FaultPoint.DROP_RESPONSE, FaultPoint.DROP_REQUEST,
+                         FaultPoint.SLOW_RESPONSE, FaultPoint.HTTP_503})
+DATABASE_POINTS = frozenset(set(FaultPoint) - WIRE_POINTS)
+# the delay a delaying point adds when its spec names none
+DEFAULT_DELAY_S = {FaultPoint.LATENCY: 0.05, FaultPoint.SLOW_RESPONSE: 0.2}
 
 
 class FaultMode(str, enum.Enum):
@@ -54,7 +67,8 @@ def parse_fault_spec(text: str) -> tuple[FaultPoint, FaultConfig]:
     """Parse ``POINT:SPEC`` as given to ``--fault``.
 
     SPEC is comma-separated parts: ``always``, ``off``, a probability (``0.3`` or ``p=0.3``),
-    ``next=N``, and for latency a duration (``50ms``, ``1.5s``). ``latency:50ms`` is always on.
+    ``next=N``, and for latency and slow_response a duration (``50ms``, ``1.5s``; by default
+    50 ms and 200 ms). ``latency:50ms`` and ``slow_response:200ms`` are always on.
     """
     point_text, _, spec = text.partition(":")
     try:
@@ -62,7 +76,7 @@ def parse_fault_spec(text: str) -> tuple[FaultPoint, FaultConfig]:
     except ValueError:
         names = ", ".join(p.value for p in FaultPoint)
         raise ValueError(f"unknown fault point {point_text!r}; choose one of {names}") from None
-    config = FaultConfig(mode=FaultMode.ALWAYS)
+    config = FaultConfig(mode=FaultMode.ALWAYS, delay_s=DEFAULT_DELAY_S.get(point, 0.05))
     for part in filter(None, (p.strip().lower() for p in (spec or "always").split(","))):
         if part in ("always", "on"):
             config = replace(config, mode=FaultMode.ALWAYS)
@@ -101,8 +115,10 @@ def _probability(text: str, whole: str) -> float:
 class FaultSwitch:
     """The crash switch. Thread-safe; the writer thread asks it at each fault point.
 
-    ``enabled`` is the master switch (the toolbar's "Simulate database crash"); each point has
-    its own mode. A seed makes a demo replay the same way.
+    ``enabled`` is the master switch of the database points (the toolbar's "Simulate database
+    crash"); each point has its own mode. The wire points answer to their own modes only: a
+    presenter sets them while a server runs, whatever the database switch says. A seed makes a
+    demo replay the same way.
     """
 
     def __init__(self, seed: int | None = None):
@@ -134,31 +150,33 @@ class FaultSwitch:
         with self._lock:
             return dict(self._configs)
 
-    def clear(self) -> None:
+    def clear(self, points=None) -> None:
+        """Turn ``points`` off (every point when None)."""
         with self._lock:
-            self._configs = {p: FaultConfig() for p in FaultPoint}
+            for p in FaultPoint if points is None else points:
+                self._configs[FaultPoint(p)] = FaultConfig()
 
     def summary(self) -> str:
         """The settings in force, as an import records them: "off", or the points that can
         fire ("mid_transaction p=0.4, after_commit next=3")."""
         with self._lock:
             on = [f"{p.value} {c.describe()}" for p, c in self._configs.items()
-                  if c.mode is not FaultMode.OFF]
-            enabled = self.enabled
-        if not on or not enabled:
+                  if c.mode is not FaultMode.OFF and (self.enabled or p in WIRE_POINTS)]
+        if not on:
             return "off"
         return ", ".join(on) + (f" (seed {self._seed})" if self._seed is not None else "")
 
     @property
     def active(self) -> bool:
-        """True while the switch is on and some point can still fire."""
+        """True while some point can still fire (a database point only while the switch is on)."""
         with self._lock:
-            return self.enabled and any(c.mode is not FaultMode.OFF for c in self._configs.values())
+            return any(c.mode is not FaultMode.OFF and (self.enabled or p in WIRE_POINTS)
+                       for p, c in self._configs.items())
 
     def fires(self, point: FaultPoint) -> bool:
         """Decide (and count) whether ``point`` fails this write."""
         with self._lock:
-            if not self.enabled:
+            if not self.enabled and point not in WIRE_POINTS:
                 return False
             config = self._configs[point]
             if config.mode is FaultMode.OFF:
@@ -195,10 +213,11 @@ class FaultSwitch:
             for point, n in counts.items():
                 self.injected[FaultPoint(point)] += int(n)
 
-    def delay(self) -> float:
-        """Seconds the latency point adds to this write (0 when it does not fire)."""
-        if self.fires(FaultPoint.LATENCY):
-            return self.get(FaultPoint.LATENCY).delay_s
+    def delay(self, point: FaultPoint = FaultPoint.LATENCY) -> float:
+        """Seconds a delaying point (latency: this write; slow_response: this answer) adds
+        (0 when it does not fire)."""
+        if self.fires(point):
+            return self.get(point).delay_s
         return 0.0
 
 

@@ -46,6 +46,8 @@ class Step:
     batch: int = 100  # HTTP: events per request
     timeout_s: float = 60.0  # WAIT: the longest it waits
     label: str = ""  # the caption on the timeline (defaults to a description of the step)
+    # GENERATE: how many events reuse an earlier event's idempotency key with other content
+    reuse_keys: int = 0
 
     def describe(self) -> str:
         if self.label:
@@ -169,6 +171,9 @@ class RunSnapshot:
     counts: dict = field(default_factory=dict)
     verdict: Verdict | None = None  # None until the run has finished
     error: str | None = None  # a run that could not go on says why
+    # expected vs stored, one sentence each, and any disagreement between the stored totals
+    # and the stored events (empty until the run has finished, and when they agree)
+    differences: tuple[str, ...] = ()
 
 
 def figures_json(figures: dict[ClientKey, Figure], names: dict[str, str] | None = None
