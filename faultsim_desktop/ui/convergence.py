@@ -24,6 +24,7 @@ VERDICT_TEXT = {Verdict.EXACT: "EXACT: every event stored once",
                 Verdict.DIVERGED: "DIVERGED: the store differs from the inputs",
                 Verdict.INCOMPLETE: "INCOMPLETE: events still pending"}
 _CLIENT_COLUMN_MAX_PX = 200
+_DIFFERENCES_SHOWN = 4  # sentences under the verdict; the table marks every row
 # (key in snapshot.counts, what the panel calls it), in the order a presenter reads them
 COUNT_NAMES = (("attempts", "attempts"), ("requests", "HTTP requests"), ("retries", "retries"),
                ("lost_acks", "lost acks caught"), ("restarts", "restarts"),
@@ -179,6 +180,16 @@ class ConvergencePanel(QWidget):
             counts.addWidget(caption, i // 2, (i % 2) * 2)
             counts.addWidget(value, i // 2, (i % 2) * 2 + 1)
             self.count_labels[key] = value
+        self.differences_label = QLabel(self)  # the runner's sentences, as the CLI prints them
+        self.differences_label.setObjectName("convergenceDifferences")
+        self.differences_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.differences_label.setWordWrap(True)
+        self.differences_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.differences_label.setStyleSheet(f"color: {CRASH_RED};")
+        self.differences_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                             QSizePolicy.Policy.Preferred)
+        self.differences_label.hide()
         self.injected_label = QLabel(self)
         self.injected_label.setObjectName("injectedFaults")
         self.injected_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -204,6 +215,7 @@ class ConvergencePanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.verdict_label)
+        layout.addWidget(self.differences_label)
         layout.addLayout(counts)
         layout.addWidget(self.injected_label)
         layout.addWidget(heading)
@@ -251,6 +263,13 @@ class ConvergencePanel(QWidget):
                 f"expected {exp:,} events, stored {sto:,} · "
                 + (f"{differ:,} differ" + ("" if judged else " so far") if differ
                    else "all agree"))
+        differences = snapshot.differences if snapshot is not None else ()
+        shown = differences[:_DIFFERENCES_SHOWN]
+        more = len(differences) - len(shown)
+        self.differences_label.setText("\n".join(f"• {d}" for d in shown)
+                                       + (f"\n… and {more:,} more (Save report… lists them all)"
+                                          if more else ""))
+        self.differences_label.setVisible(bool(differences))
         self._show_verdict()
 
     def _show_verdict(self) -> None:

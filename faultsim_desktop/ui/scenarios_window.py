@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QHea
 from ..core.dburl import short_label
 from ..scenario.model import RunSnapshot, RunState, Scenario
 from .convergence import ConvergencePanel
-from .scenario_charts import OutcomeChart, StoredChart, TimelineChart, view_end
+from .scenario_charts import (OutcomeChart, StoredChart, TimelineChart, restart_times,
+                              steps_started, view_end)
 from .theme import CRASH_RED, plain_tooltip
 
 SPEEDS = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -131,12 +132,15 @@ class ScenariosWindow(QMainWindow):
         self.error_label.hide()
         self.steps_tree = QTreeWidget(self)
         self.steps_tree.setObjectName("scenarioSteps")
-        self.steps_tree.setHeaderLabels(["#", "at", "step"])
+        self.steps_tree.setHeaderLabels(["#", "at", "ran", "step"])
+        self.steps_tree.headerItem().setToolTip(2, "When the step really ran: a wait or a "
+                                                   "pause puts the steps after it later")
         self.steps_tree.setRootIsDecorated(False)
         self.steps_tree.setUniformRowHeights(True)
         header = self.steps_tree.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.db_choice = QComboBox(self)
         self.db_choice.setObjectName("scenarioDatabase")
@@ -313,9 +317,12 @@ class ScenariosWindow(QMainWindow):
         else:
             self.description.setPlainText(str(entry.path) if entry is not None else "")
         self.steps_tree.clear()
-        for step in scenario.steps if scenario is not None else ():
-            item = QTreeWidgetItem([str(step.index), f"{step.at_s:g}s", step.describe()])
-            item.setToolTip(2, plain_tooltip(step.describe()))
+        # in the order they run (by ``at``, ties in file order); # is the step's number
+        order = sorted(scenario.steps, key=lambda s: (s.at_s, s.index)) if scenario else ()
+        for step in order:
+            item = QTreeWidgetItem([str(step.index), f"{step.at_s:g}s", "", step.describe()])
+            item.setData(0, Qt.ItemDataRole.UserRole, step.index)
+            item.setToolTip(3, plain_tooltip(step.describe()))
             self.steps_tree.addTopLevelItem(item)
         if self.run is None and not self._launching:
             self.timeline.set_scenario(scenario)
@@ -608,8 +615,10 @@ class ScenariosWindow(QMainWindow):
         end = view_end(scenario, snapshot)
         if snapshot is not None:
             self.timeline.show_snapshot(snapshot)
-            self.stored_chart.show_snapshot(snapshot, self.timeline.colors, end)
-            self.outcome_chart.show_snapshot(snapshot, self.timeline.colors, end)
+            restarts = restart_times(snapshot, scenario)
+            for chart in (self.stored_chart, self.outcome_chart):
+                chart.show_snapshot(snapshot, self.timeline.colors, end)
+                chart.show_restarts(restarts)
         else:
             self.stored_chart.clear(end)
             self.outcome_chart.clear(end)
@@ -620,12 +629,14 @@ class ScenariosWindow(QMainWindow):
 
     def _mark_steps(self, snapshot: RunSnapshot | None) -> None:
         next_step = snapshot.next_step if snapshot is not None else 1
+        ran = steps_started(snapshot)
         for i in range(self.steps_tree.topLevelItemCount()):
             item = self.steps_tree.topLevelItem(i)
-            index = i + 1
-            mark = "✓ " if index < next_step else "▶ " if index == next_step \
+            index = item.data(0, Qt.ItemDataRole.UserRole)
+            mark = "✓ " if index in ran else "▶ " if index == next_step \
                 and snapshot is not None and snapshot.state in _LIVE else ""
             item.setText(0, f"{mark}{index}")
+            item.setText(2, f"{ran[index]:.2f}s" if index in ran else "")
 
     def _sync_controls(self) -> None:
         entry = self.current_entry()
@@ -651,10 +662,11 @@ class ScenariosWindow(QMainWindow):
         elif s is None:
             text = "Ready" if playable else ""
         else:
-            text = (f"{s.state.value} · {s.position_s:.1f} s · step "
-                    f"{min(s.next_step, len(self.timeline.scenario.steps) if self.timeline.scenario else 0)}"
-                    f" of {len(self.timeline.scenario.steps) if self.timeline.scenario else 0}")
+            steps = len(self.timeline.scenario.steps) if self.timeline.scenario else 0
+            text = (f"{s.state.value} · {s.position_s:.1f} s · step {min(s.next_step, steps)} "
+                    f"of {steps}" + (f" · {s.timeline[-1].text}" if s.timeline else ""))
         self.position_label.setText(text)
+        self.position_label.setToolTip(plain_tooltip(text))
 
     # -- the report
 
