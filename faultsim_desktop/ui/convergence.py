@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QSizePolicy,
                                QTableView, QVBoxLayout, QWidget)
@@ -71,6 +71,8 @@ def convergence_rows(expected: dict[ClientKey, Figure], stored: dict[ClientKey, 
 
 
 class ConvergenceModel(QAbstractTableModel):
+    namesChanged = Signal()  # same rows, another spelling of a client's name
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[ConvergenceRow] = []
@@ -88,9 +90,12 @@ class ConvergenceModel(QAbstractTableModel):
             return
         self.judged = judged
         if [r.key for r in rows] == [r.key for r in self.rows]:
+            renamed = [r.client for r in rows] != [r.client for r in self.rows]
             self.rows = rows  # same rows, new figures: the view keeps its scroll and selection
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(len(rows) - 1, len(COLUMNS) - 1))
+            if renamed:  # the stored spelling replaced the input's
+                self.namesChanged.emit()
             return
         self.beginResetModel()
         self.rows = rows
@@ -208,6 +213,7 @@ class ConvergencePanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         self.model.modelReset.connect(self._fit_client_column)
+        self.model.namesChanged.connect(self._fit_client_column)
         heading = QLabel("Expected against stored, per client and currency", self)
         heading.setStyleSheet("font-weight: 600;")
         heading.setWordWrap(True)

@@ -130,6 +130,11 @@ def restart_times(snapshot: RunSnapshot, scenario: Scenario | None) -> list[floa
     return sorted(seen.values())
 
 
+def _restart_legend(chart: "_RunChart") -> str:
+    shown = any(line.isVisible() for line in chart.restart_lines)
+    return f" &nbsp; <span style='color:{CRASH_RED}'>╎&nbsp;restart</span>" if shown else ""
+
+
 class _RunChart(QWidget):
     """A titled plot over run time, with a legend line under the title (never over curves)."""
 
@@ -166,6 +171,10 @@ class _RunChart(QWidget):
             line.setVisible(i < len(times))
             if i < len(times):
                 line.setValue(times[i])
+        self._legend()
+
+    def _legend(self) -> None:
+        pass
 
 
 class StoredChart(_RunChart):
@@ -225,7 +234,7 @@ class StoredChart(_RunChart):
             f"<span style='color:{stored}'>━&nbsp;stored {self.stored:,}</span> &nbsp; "
             f"╌&nbsp;expected {self.expected:,} &nbsp; "
             f"<span style='color:{pending}'>┈&nbsp;pending</span> &nbsp; shaded: faults on"
-            f" &nbsp; <span style='color:{CRASH_RED}'>╎&nbsp;restart</span>")
+            + _restart_legend(self))
 
 
 class OutcomeChart(_RunChart):
@@ -246,9 +255,12 @@ class OutcomeChart(_RunChart):
         _style_plot(self.plot, palette)
         for key, outcome in RATE_SERIES:
             self.curves[key].setPen(pg.mkPen(outcome_color(outcome, self._dark), width=2))
+        self._legend()
+
+    def _legend(self) -> None:
         self.legend_label.setText(" &nbsp; ".join(
             f"<span style='color:{outcome_color(o, self._dark).name()}'>━&nbsp;{key}</span>"
-            for key, o in RATE_SERIES) + " &nbsp; shaded: faults on")
+            for key, o in RATE_SERIES) + " &nbsp; shaded: faults on" + _restart_legend(self))
 
     def show_snapshot(self, snapshot: RunSnapshot, colors: dict[str, QColor],
                       end_s: float) -> None:
