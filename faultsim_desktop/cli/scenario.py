@@ -135,7 +135,8 @@ def _print_summary(scenario: Scenario, snap: RunSnapshot, seconds: float,
     seed = f", seed {scenario.seed}" if scenario.seed is not None else ""
     print(f"scenario: {clean(scenario.name)}{where}{seed}")
     verdict = snap.verdict or Verdict.INCOMPLETE
-    print(f"verdict: {verdict.value.upper()}: {_VERDICT_TEXT[verdict]} ({seconds:.1f} s)")
+    why = "the run could not go on (below)" if snap.error else _VERDICT_TEXT[verdict]
+    print(f"verdict: {verdict.value.upper()}: {why} ({seconds:.1f} s)")
     c = snap.counts
     print(f"events: attempts {c.get('attempts', 0):,}; accepted {c.get('accepted', 0):,}, "
           f"duplicates {c.get('duplicates', 0):,}, rejected {c.get('rejected', 0):,}, "

@@ -302,8 +302,10 @@ class EngineProcess:
         self._finish()
 
     def _finish(self) -> None:
-        self._conn.close()
+        # the process has ended, so the reader meets the end of the pipe; closing the pipe
+        # under a thread still reading it is not safe
         self._reader.join(30)
+        self._conn.close()
         self._mark_gone()
 
 
@@ -555,11 +557,6 @@ class _ChildEngine:
         if self.server is not None:
             self.server.stop()
         self.svc.close()
-
-
-def no_faults() -> dict[str, str]:
-    """Every point off, as the specs ``EngineProcess.set_faults`` takes."""
-    return {p.value: f"{p.value}:off" for p in FaultPoint}
 
 
 def config_is_off(spec: str) -> bool:

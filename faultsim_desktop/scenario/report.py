@@ -6,6 +6,7 @@ runs no script, and every string that came from a scenario file or from the even
 from __future__ import annotations
 
 import decimal
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -26,15 +27,19 @@ _VERDICT_TEXT = {
 # the counters a run keeps (RunSnapshot.counts), in reading order, with what they mean
 _COUNT_LABELS = {
     "attempts": "events sent (resends included)",
+    "stored": "events stored",
     "accepted": "accepted",
     "duplicates": "duplicates",
     "lost_acks": "lost acknowledgements caught as duplicates",
-    "rejected": "rejected (kept in quarantine)",
+    "rejected": "rejected",
+    "quarantined": "in quarantine",
     "failed": "failed",
     "pending": "pending",
-    "retries": "retries",
+    "retries": "write retries (engine)",
+    "resent": "events sent again (after a restart, or from the pending outbox)",
     "restarts": "engine restarts",
     "requests": "HTTP requests",
+    "http_retries": "HTTP retries (sender)",
 }
 
 _CSS = """
@@ -44,7 +49,7 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neu
   background: #fff; line-height: 1.4; }
 h1 { font-size: 1.6em; margin: 0 0 4px; overflow-wrap: anywhere; }
 h2 { font-size: 1.15em; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-.description { color: #444; margin: 0 0 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.description { color: #444; margin: 0 0 10px; overflow-wrap: anywhere; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 0;
   font-size: 0.92em; }
 dl.meta dt { color: #666; }
@@ -82,7 +87,7 @@ footer { margin-top: 32px; color: #777; font-size: 0.85em; border-top: 1px solid
   .verdict, tr.differs td, svg { print-color-adjust: exact; -webkit-print-color-adjust: exact; } }
 """
 # nothing may be fetched or run, even if a string slipped past the escaping
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 
 def count_text(value: object) -> str:
@@ -167,8 +172,10 @@ def _header(scenario: Scenario, snapshot: RunSnapshot, database: object,
                         " s"))
     rows.append(("report made", when.strftime("%Y-%m-%d %H:%M:%S UTC")))
     out = [f"<header><h1>{esc(scenario.name)}</h1>"]
-    if scenario.description:
-        out.append(f'<p class="description">{esc(scenario.description)}</p>')
+    # a description is wrapped text in the file: its blank lines part paragraphs, nothing else
+    for paragraph in re.split(r"\n\s*\n", scenario.description.strip()):
+        if paragraph.strip():
+            out.append(f'<p class="description">{esc(" ".join(paragraph.split()))}</p>')
     out.append('<dl class="meta">')
     out += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows]
     out.append("</dl></header>")
@@ -244,14 +251,26 @@ def _placed_steps(scenario: Scenario, snapshot: RunSnapshot) -> list[tuple[Step,
         if entry.step is not None:
             started.setdefault(entry.step, entry.t_s)
     placed, lag = [], 0.0
-    for step in sorted(scenario.steps, key=lambda s: (s.at_s, s.index)):
-        ran = step.index < snapshot.next_step
+    ran = _ran(scenario, snapshot)
+    for step in _run_order(scenario):
         if step.index in started:
             lag = max(lag, started[step.index] - step.at_s)
-            placed.append((step, started[step.index], ran))
+            placed.append((step, started[step.index], step.index in ran))
         else:
-            placed.append((step, step.at_s + lag, ran))
-    return placed
+            placed.append((step, step.at_s + lag, step.index in ran))
+    return sorted(placed, key=lambda p: (p[1], p[0].at_s, p[0].index))
+
+
+def _run_order(scenario: Scenario) -> list[Step]:
+    """Steps run in order of ``at``, ties in file order."""
+    return sorted(scenario.steps, key=lambda s: (s.at_s, s.index))
+
+
+def _ran(scenario: Scenario, snapshot: RunSnapshot) -> set[int]:
+    """The indexes of the steps that ran: those before ``next_step`` in run order."""
+    order = [s.index for s in _run_order(scenario)]
+    cut = order.index(snapshot.next_step) if snapshot.next_step in order else len(order)
+    return set(order[:cut])
 
 
 def _step_what(step: Step) -> str:
@@ -284,8 +303,9 @@ def _timeline_section(scenario: Scenario, snapshot: RunSnapshot, end: float) -> 
            '</th><th class="num">started at s</th><th>kind</th><th>what</th>'
            '<th class="num">line</th></tr></thead><tbody>']
     started = {s.index: t for s, t, ran in placed if ran}
-    for step in scenario.steps:
-        ran = step.index < snapshot.next_step
+    ran_steps = _ran(scenario, snapshot)
+    for step in _run_order(scenario):
+        ran = step.index in ran_steps
         start = seconds_label(round(started[step.index], 2)) if step.index in started else "—"
         out.append(f'<tr class="{"ran" if ran else "not-run"}" data-step="{step.index}">'
                    f'<td class="num">{step.index}</td>'

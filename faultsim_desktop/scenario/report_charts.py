@@ -173,9 +173,30 @@ def _legend_band(x: float, out: list[str], y: float = 16) -> None:
     out.append(f'<text x="{x + 27:.1f}" y="{y}" fill="#222">fault window</text>')
 
 
+def thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A long run's line keeps, per pixel column, its first, lowest, highest and last point:
+    it looks the same, and the report stays small however long the run."""
+    if len(points) <= 2 * WIDTH:
+        return points
+    out: list[tuple[float, float]] = []
+    column: list[tuple[float, float]] = []
+    for pt in points:
+        if column and int(pt[0]) != int(column[0][0]):
+            out += _extremes(column)
+            column = []
+        column.append(pt)
+    return out + _extremes(column)
+
+
+def _extremes(column: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    ys = [y for _, y in column]
+    keep = sorted({0, ys.index(min(ys)), ys.index(max(ys)), len(column) - 1})
+    return [column[i] for i in keep]
+
+
 def _polyline(points: list[tuple[float, float]], colour: str, cls: str, width: float = 2,
               extra: str = "") -> str:
-    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in thin(points))
     return (f'<polyline class="{cls}" points="{coords}" fill="none" stroke="{colour}"'
             f' stroke-width="{width:g}" stroke-linejoin="round"{extra}/>')
 
@@ -294,20 +315,25 @@ def timeline_strip(placed: list[tuple[Step, float, bool]], windows: tuple[FaultW
     due, and whether it ran), one lane per fault point below them with its windows shaded, the
     settle phase in grey and, while the run goes on, where it is now."""
     lanes = _lanes(windows)
-    # steps at the same moment stack upwards instead of hiding each other
-    stacks: dict[float, int] = {}
+    _, t_end = ticks(end_s, 10)
+    xs = _Plot(_LEFT, WIDTH - _RIGHT, 0, 1, t_end, 1.0)
+    # markers closer than their width stack upwards (the lowest free level) instead of
+    # hiding each other
+    level_ends: list[float] = []
     heights = []
     for _, t, _ in placed:
-        key = round(t, 3)
-        heights.append(stacks.get(key, 0))
-        stacks[key] = heights[-1] + 1
-    stack_height = max(stacks.values(), default=1)
+        x = xs.x(t)
+        level = next((i for i, end in enumerate(level_ends) if end <= x - 18), len(level_ends))
+        if level == len(level_ends):
+            level_ends.append(x)
+        level_ends[level] = x
+        heights.append(level)
+    stack_height = max(len(level_ends), 1)
     marker_top = 14
     axis_y = marker_top + 18 * stack_height + 8
     lane_h = 18
     bottom = axis_y + 8 + lane_h * max(len(lanes), 1)
     height = int(bottom + 44)
-    _, t_end = ticks(end_s, 10)
     p = _Plot(_LEFT, WIDTH - _RIGHT, marker_top, axis_y, t_end, 1.0)
     out: list[str] = []
     if settle_from is not None:

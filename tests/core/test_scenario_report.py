@@ -13,10 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from faultsim_desktop.scenario.builtins import resolve
 from faultsim_desktop.scenario.model import (FaultWindow, Figure, RunSnapshot, RunState, Sample,
                                              Scenario, Step, StepKind, TimelineEntry, Verdict)
 from faultsim_desktop.scenario.report import render_report
 from faultsim_desktop.scenario.report_charts import outcome_rates
+from faultsim_desktop.scenario.runner import ScenarioRun
+from faultsim_desktop.scenario.spec import load_scenario
 
 WHEN = datetime(2026, 12, 6, 23, 0, tzinfo=timezone.utc)
 HOSTILE = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>',
@@ -427,3 +430,81 @@ def test_any_text_anywhere_renders_as_valid_utf8_with_well_formed_charts(name, l
     assert len(page.tags("h1")) == 1 and not page.tags("script")
     assert len(page.tables["figures"]) == len(EXPECTED)
     svgs(text)
+
+
+def test_a_wrapped_description_reads_as_paragraphs():
+    scen = replace(scenario(), description="\nHalf of all writes fail\nafter their rows are "
+                                           "written.\n\nThen the outbox is sent again.\n")
+    page = Page(render(snapshot(Verdict.EXACT), scen))
+    assert len([a for a in page.tags("p") if a.get("class") == "description"]) == 2
+    assert page.texts["description"] == ("Half of all writes fail after their rows are written."
+                                         "Then the outbox is sent again.")
+
+
+def test_steps_run_in_order_of_at_whatever_their_order_in_the_file():
+    scen = scenario(steps=(Step(1, 3, 2.0, StepKind.RESTART),
+                           Step(2, 6, 0.0, StepKind.FAULT, faults=("after_commit:0.3",)),
+                           Step(3, 9, 1.0, StepKind.SEND, text="{}")))
+    snap = snapshot(None, next_step=1, timeline=(TimelineEntry(0.0, "fault", 2),
+                                                 TimelineEntry(1.0, "send", 3)))
+    rows = Page(render(snap, scen)).tables["steps"]
+    assert [(a["data-step"], a["class"]) for a, _ in rows] == [
+        ("2", "ran"), ("3", "ran"), ("1", "not-run")]
+
+
+def test_steps_a_moment_apart_are_both_seen():
+    scen = scenario(steps=(Step(1, 3, 0.0, StepKind.FAULT, faults=("after_commit:0.3",)),
+                           Step(2, 6, 0.0, StepKind.SEND, text="{}")))
+    snap = snapshot(Verdict.EXACT, next_step=3, timeline=(TimelineEntry(0.0, "a", 1),
+                                                          TimelineEntry(0.0006, "b", 2)))
+    timeline = svgs(render(snap, scen))[0]
+    ys = [c.get("cy") for c in timeline.iter("circle")]
+    assert len(ys) == 2 and ys[0] != ys[1]  # stacked, not drawn on top of each other
+
+
+@pytest.mark.parametrize("name", ["kill-restart", "crash-large-file"])
+def test_a_played_scenario_reads_back_as_its_final_snapshot(tmp_path, name):
+    """A built-in scenario played against a real engine (restarts in one, a fault window in
+    the other): the report says what the run says."""
+    scen = load_scenario(resolve(name))
+    run = ScenarioRun(scen, tmp_path / "run.db", speed=2.0)
+    try:
+        run.start()
+        snap = run.wait(timeout=120)
+    finally:
+        run.close()
+    assert snap.state is RunState.FINISHED and snap.verdict is not None
+    text = render_report(scen, snap, database=tmp_path / "run.db")
+    page = Page(text)
+    assert page.tags("section", data_verdict=snap.verdict.value)
+    assert [(a["class"], cells) for a, cells in page.tables["figures"]] == figure_rows(snap)
+    assert len(page.tables["steps"]) == len(scen.steps)
+    assert all(a["class"] == "ran" for a, _ in page.tables["steps"])
+    tiles = {a["data-count"] for a in page.tags("div") if "data-count" in a}
+    assert {"attempts", "lost_acks", "pending", "retries", "restarts"} <= tiles
+    restarts = sum(s.kind is StepKind.RESTART for s in scen.steps)
+    timeline, stored, outcomes = svgs(text)
+    assert sum(r.get("width") == "16" for r in timeline.iter("rect")) == restarts
+    assert restarts or snap.fault_windows  # each scenario shows one of the two
+    for svg in (timeline, stored, outcomes):
+        bands = [r.get("data-point") for r in svg.iter("rect")
+                 if r.get("class") == "fault-window"]
+        assert bands == [w.point for w in snap.fault_windows]
+    [line] = [p for p in stored.iter("polyline") if p.get("class") == "series-stored"]
+    assert len(line.get("points").split()) == len(snap.samples)
+    assert "http://" not in text and "https://" not in text
+
+
+def test_a_long_run_draws_the_same_line_in_a_small_file():
+    # three hours at ten samples a second, rising but for one dip that must survive thinning
+    many = tuple(Sample(i / 10, i - (5000 if i == 50_001 else 0), i, 0, 0, 0, 0)
+                 for i in range(108_000))
+    text = render(snapshot(Verdict.EXACT, samples=many))
+    [line] = [p for p in svgs(text)[1].iter("polyline") if p.get("class") == "series-stored"]
+    points = [tuple(map(float, pt.split(","))) for pt in line.get("points").split()]
+    assert len(points) <= 4 * 880 and len(text) < 400_000
+    assert points[0] == (112.0, 254.0)  # from the first sample...
+    ys = [y for _, y in points]
+    assert min(ys) == pytest.approx(254 - 220 * 107_999 / 125_000, abs=0.1)  # ...to the last
+    # on the page a rising line only climbs: the dip is the one place it drops
+    assert sum(b > a + 0.5 for a, b in zip(ys, ys[1:])) == 1
