@@ -92,8 +92,9 @@ class ConvergenceModel(QAbstractTableModel):
         if [r.key for r in rows] == [r.key for r in self.rows]:
             renamed = [r.client for r in rows] != [r.client for r in self.rows]
             self.rows = rows  # same rows, new figures: the view keeps its scroll and selection
-            self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(rows) - 1, len(COLUMNS) - 1))
+            if rows:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(len(rows) - 1, len(COLUMNS) - 1))
             if renamed:  # the stored spelling replaced the input's
                 self.namesChanged.emit()
             return
