@@ -12,6 +12,20 @@ writer's transactions: concurrent requests share them.
 
     python benchmarks/http_load.py --clients 20 --single 20000 --batches 200 --batch-size 500
 
+``--wire-fault SPEC`` (repeatable: ``drop_response:0.1``, ``drop_request:0.1``,
+``slow_response:0.1,50ms``, ``http_503:0.1``) puts faults on the wire of POST /events for the
+whole run, whatever the crash switch does; ``--retry-after S`` is what the server's 503s ask
+for. ``--client sender`` posts with ``faultsim send``'s own client (``sender.send_inputs``:
+httpx, ``--clients`` connections, Idempotency-Keys, backoff with jitter) instead of the
+asyncio clients; ``--wire-compare`` runs every phase with the wire faults off, on, off, on
+(same corpus, same sitting) and prints each run, so both sides of the comparison are measured
+together. ``retries`` counts the HTTP exchanges that were not a request's last.
+
+    python benchmarks/http_load.py --client sender --clients 20 --crash-fraction 0 \
+        --single 4000 --batches 100 --batch-size 200 --wire-compare \
+        --wire-fault drop_response:0.1 --wire-fault drop_request:0.1 \
+        --wire-fault slow_response:0.1,50ms --wire-fault http_503:0.1 --retry-after 0
+
 ``--duplicates F`` makes a share F of the requests retries of requests sent earlier in the run
 (the same body again, drawn at random from those already queued): a duplicate-heavy load.
 ``--fingerprint-cache N`` gives the server's IngestService that many cached fingerprints
@@ -43,7 +57,7 @@ else:  # run as a script: its own folder comes first on sys.path
 
 
 def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, stop,
-                 options: dict) -> None:
+                 options: dict, retry_after_s: int = 1) -> None:
     from faultsim_desktop.core.faults import FaultSwitch, parse_fault_spec
     from faultsim_desktop.core.service import IngestService
     from faultsim_desktop.server import BackgroundServer
@@ -56,7 +70,7 @@ def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, sto
     batches = []  # one publish per written batch (one transaction): shows the coalescing
     svc.subscribe(lambda records: batches.append(len(records))
                   if records and records[0].outcome.value != "retrying" else None)
-    srv = BackgroundServer(svc, port=0)
+    srv = BackgroundServer(svc, port=0, retry_after_s=retry_after_s)
     conn.send(srv.url)
     while not stop.wait(0.01):  # the parent's crash switch, as it changes
         faults.enabled = crash_on.is_set()
@@ -132,7 +146,8 @@ async def _worker(client, queue: asyncio.Queue, lat: list, stats: dict) -> None:
             t0 = time.perf_counter()
             try:
                 status, headers, data = await _post(client, body)
-            except (httpx.TransportError, OSError, asyncio.IncompleteReadError):
+            except (httpx.TransportError, OSError, asyncio.IncompleteReadError,
+                    ValueError):  # ValueError: a connection cut in the middle of a header
                 stats["dropped"] += 1
                 await asyncio.sleep(0.1)
                 continue
@@ -166,14 +181,26 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
-def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, args) -> dict:
+def _send_load(url: str, data: bytes, size: int, clients: int, seed: int):
+    """``faultsim send``'s client over the whole corpus: its summary and the seconds."""
+    from faultsim_desktop.sender import send_inputs
+
+    t0 = time.perf_counter()
+    summary = send_inputs(url, [("corpus.ndjson", data)], batch=size, concurrency=clients,
+                          retries=1000, timeout=300, seed=seed)
+    return summary, time.perf_counter() - t0
+
+
+def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, args,
+              data: bytes = b"", size: int = 1) -> dict:
     ctx = mp.get_context("spawn")
     crash_on, stop = ctx.Event(), ctx.Event()
     recv, send = ctx.Pipe(duplex=False)
     options = {} if args.fingerprint_cache is None else {
         "fingerprint_cache": args.fingerprint_cache}
-    proc = ctx.Process(target=_server_main, args=(send, str(db), args.fault, args.seed,
-                                                  crash_on, stop, options))
+    proc = ctx.Process(target=_server_main, args=(send, str(db), args.fault + args.wire_fault,
+                                                  args.seed, crash_on, stop, options,
+                                                  args.retry_after))
     proc.start()
     url = recv.recv()
     server = psutil.Process(proc.pid)
@@ -191,8 +218,13 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
     toggler = threading.Thread(target=toggle, daemon=True)
     if args.crash_fraction > 0:
         toggler.start()
+    sent = None
     try:
-        lat, codes, seconds = asyncio.run(_load(url, bodies, args.clients, args.client))
+        if args.client == "sender":
+            sent, seconds = _send_load(url, data, size, args.clients, args.seed)
+            lat, codes = [], {}
+        else:
+            lat, codes, seconds = asyncio.run(_load(url, bodies, args.clients, args.client))
     except BaseException:
         stop.set()
         proc.join(120)
@@ -208,6 +240,12 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
     got = {tuple(k.split("\t")): (n, Decimal(t)) for k, (n, t) in result["stats"].items()}
     want = {(c, cur or ""): (n, total) for (c, cur), (n, total) in truth.items()}
     requests = len(bodies)
+    if sent is not None:  # its own batching of the corpus, its own count of exchanges
+        requests = sent.requests - sent.retries
+        exchanges, retries = sent.requests, sent.retries
+    else:
+        exchanges = len(lat) + codes.get("dropped", 0)
+        retries = exchanges - requests
     return {
         "phase": name, "clients": args.clients, "client": args.client, "requests": requests,
         "events": events, "duplicates": args.duplicates,
@@ -215,7 +253,10 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
         "seconds": round(seconds, 2),
         "requests_per_s": round(requests / seconds, 1),
         "events_per_s": round(events / seconds, 1),
-        "http_exchanges": len(lat),
+        "http_exchanges": exchanges,
+        "retries": retries,
+        "wire_faults": args.wire_fault, "retry_after_s": args.retry_after,
+        "sender_summary": sent.as_dict() if sent is not None else None,
         "latency_ms_p50": round(_pct(lat, 0.50) * 1000, 2),
         "latency_ms_p99": round(_pct(lat, 0.99) * 1000, 2),
         "status_counts": {str(k): v for k, v in sorted(codes.items(), key=str)},
@@ -225,7 +266,7 @@ def run_phase(name: str, bodies: list[str], events: int, truth: dict, db: Path, 
         "fingerprint_cache_hits": result["cache_hits"],
         "server_cpu_s": round((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), 2),
         "server_cpu_ms_per_request": round(
-            ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) * 1000 / len(lat), 3),
+            ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) * 1000 / exchanges, 3),
         "clients_cpu_s": round((me1.user + me1.system) - (me0.user + me0.system), 2),
         "outbox_drained_after": result["outbox_drained"],
         "exact_totals": got == want,
@@ -270,8 +311,15 @@ def main() -> None:
                     help="fault while the switch is on (default before_write:0.5, "
                          "mid_transaction:0.5, after_commit:0.2)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--client", choices=("lean", "httpx"), default="lean",
-                    help="lean: kept-alive asyncio connections (default); httpx.AsyncClient")
+    ap.add_argument("--client", choices=("lean", "httpx", "sender"), default="lean",
+                    help="lean: kept-alive asyncio connections (default); httpx.AsyncClient; "
+                         "sender: faultsim send's client")
+    ap.add_argument("--wire-fault", action="append", default=[], metavar="SPEC",
+                    help="a fault on the wire for the whole run, e.g. drop_response:0.1")
+    ap.add_argument("--retry-after", type=int, default=1,
+                    help="seconds the server's 503s ask clients to wait (default 1)")
+    ap.add_argument("--wire-compare", action="store_true",
+                    help="run each phase 4 times: wire faults off, on, off, on")
     ap.add_argument("--duplicates", type=float, default=0.0,
                     help="share of the requests that resend an earlier request's body (0-1)")
     ap.add_argument("--fingerprint-cache", type=int, default=None,
@@ -304,12 +352,14 @@ def main() -> None:
                       for i in range(0, len(lines), size)]
             bodies = with_duplicates(bodies, args.duplicates, args.seed)
             sizes = [args.fingerprint_cache] if not args.compare else [0, args.compare] * 2
-            for run, cache in enumerate(sizes):
-                args.fingerprint_cache = cache
+            wires = [args.wire_fault] if not args.wire_compare else [[], args.wire_fault] * 2
+            runs = [(cache, wire) for cache in sizes for wire in wires]
+            for run, (cache, wire) in enumerate(runs):
+                args.fingerprint_cache, args.wire_fault = cache, wire
                 db = server.create_database(f"{name}{run}") if server else \
                     tmp / f"{name}{run}.db"
-                print(json.dumps(run_phase(name, bodies, len(lines), truth, db, args)),
-                      flush=True)
+                print(json.dumps(run_phase(name, bodies, len(lines), truth, db, args,
+                                           corpus.read_bytes(), size)), flush=True)
     finally:
         if server is not None:
             server.cleanup()

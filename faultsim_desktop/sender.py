@@ -2,8 +2,8 @@
 connections, retried until each batch has a final answer.
 
 Qt-free, on httpx. The inputs are split into events by the engine's own splitter (the same
-pieces ``faultsim ingest`` reads), and a batch's body is its events one per line, so the
-server reads each event as the file held it.
+pieces ``faultsim ingest`` reads), and a batch's body is its pieces joined by line breaks, so
+the server reads each event as the file held it.
 
 Decisions
 - A request's ``Idempotency-Key`` is the SHA-256 of its body: a retry, a rerun of the same
@@ -13,17 +13,19 @@ Decisions
   429 and a 409 "still in progress"; with ``Retry-After`` (capped at ``RETRY_AFTER_CAP_S``)
   when the server gives one, else exponential backoff with jitter from ``seed``. A request
   that runs out of retries leaves its events *pending*: never counted as lost or stored.
-- Counts come from the final answers' per-event outcomes: a 201 says in its headers how many
-  it stored and how many were there before, a 200 that all were there before, a 409/422 lists each event's
-  outcome. A replayed answer when none of this send's attempts can have run the batch (each
-  was answered, none cut off) means another run or sender stored it: its events count as
-  duplicates. A body that is not JSON at all (400) counts its
-  events as rejected (the server keeps nothing of it); a single event over the server's body
-  limit (413) as failed, with an error. A batch over the limit is split in two and sent again.
+- Counts come from the final answers: a 201 says in its headers how many events it stored
+  and how many were there before, a 200 that all were there before, a 409/422 lists each
+  event's outcome. A replayed answer when none of this send's attempts can have run the batch
+  (each was answered, none cut off) means another run or sender stored it: its events count
+  as duplicates. An input with no JSON in it at all is answered 400 (the server keeps nothing
+  of it): its events count as rejected, with an error, as ``faultsim ingest`` refuses such a
+  file. A single event over the server's body limit (413) counts as failed, with an error; a
+  batch over the limit is split in two and sent again.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import random
 import threading
@@ -34,6 +36,8 @@ from dataclasses import asdict, dataclass, field, replace
 import httpx
 
 from .core.parsing import split_text
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_CAP_S = 10.0  # a Retry-After longer than this is waited this long
 BACKOFF_BASE_S = 0.05
@@ -79,37 +83,32 @@ class _Stopped(Exception):
 
 def batches_of(inputs: list[tuple[str, bytes]], batch: int) -> tuple[list[_Batch], int]:
     """The requests to make: each input's events, ``batch`` to a request; and how many events
-    the inputs hold."""
+    the inputs hold. A batch holds at least one object when its input has one: a body with no
+    JSON in it is refused whole (400) and quarantined nowhere, so broken lines ride along with
+    good ones and are quarantined as ``faultsim ingest`` would."""
     out: list[_Batch] = []
     total = 0
     for source, data in inputs:
+        mine: list[_Batch] = []
         current: list[bytes] = []
-        first = 1
+        has_object = False
         for c in split_text(data, source):
-            text = c.text.encode("utf-8") if isinstance(c.text, str) else bytes(c.text)
-            alone = False
-            if b"\n" in text or b"\r" in text:
-                if c.obj is not None:
-                    # valid JSON holds no raw line break inside a string: as white space
-                    # between tokens, a break reads the same as a space
-                    text = text.replace(b"\r", b" ").replace(b"\n", b" ")
-                else:  # a broken value spanning lines goes as it is, in a request of its own
-                    alone = True
             total += 1
-            if alone:
-                if current:
-                    out.append(_Batch(source, first, current))
-                    current = []
-                out.append(_Batch(source, c.line, [text]))
-                continue
             if not current:
                 first = c.line
-            current.append(text)
-            if len(current) >= batch:
-                out.append(_Batch(source, first, current))
-                current = []
+            # each piece as the input wrote it: the server's splitter finds the same pieces
+            # in the pieces joined by line breaks as in the whole input
+            current.append(c.text.encode("utf-8") if isinstance(c.text, str) else c.text)
+            has_object = has_object or c.obj is not None
+            if len(current) >= batch and has_object:
+                mine.append(_Batch(source, first, current))
+                current, has_object = [], False
         if current:
-            out.append(_Batch(source, first, current))
+            if mine and not has_object:
+                mine[-1].events.extend(current)
+            else:
+                mine.append(_Batch(source, first, current))
+        out += mine
     return out, total
 
 
@@ -124,6 +123,9 @@ def send_inputs(url: str, inputs: list[tuple[str, bytes]], *, batch: int = 100,
     not answered is pending); ``progress`` gets a copy of the summary after each batch (from
     a sending thread); ``backoff`` is the first and the longest wait between retries."""
     started = time.perf_counter()
+    target = httpx.URL(url)
+    if target.scheme not in ("http", "https") or not target.host:
+        raise ValueError(f"{url!r} is not an http:// or https:// address of a server")
     work, total = batches_of(inputs, max(1, batch))
     summary = SendSummary(received=total)
     lock = threading.Lock()
@@ -132,6 +134,7 @@ def send_inputs(url: str, inputs: list[tuple[str, bytes]], *, batch: int = 100,
         todo.put(b)
     outstanding = [len(work)]  # batches not yet finished (a split adds its halves)
     stop = stop or threading.Event()
+    seen: set[int] = set()  # stored event ids the answers named so far (read under lock)
     fatal = threading.Event()  # a wrong token: nothing else can succeed
     endpoint = url.rstrip("/") + "/events"
     headers = {"Content-Type": "application/x-ndjson"}
@@ -148,7 +151,10 @@ def send_inputs(url: str, inputs: list[tuple[str, bytes]], *, batch: int = 100,
             done = outstanding[0] == 0
             summary.seconds = time.perf_counter() - started
             if progress is not None:
-                progress(replace(summary, errors=list(summary.errors)))
+                try:
+                    progress(replace(summary, errors=list(summary.errors)))
+                except Exception:  # the caller's bug must not stall the other batches
+                    log.exception("a send's progress callback failed")
         if done:
             for _ in range(n_workers):
                 todo.put(None)
@@ -162,9 +168,14 @@ def send_inputs(url: str, inputs: list[tuple[str, bytes]], *, batch: int = 100,
                     continue
                 try:
                     update, more = _post(client, endpoint, b, retries, rng, stop, fatal, backoff,
-                                         lambda n: _count_requests(summary, lock, n))
+                                         lambda n: _count_requests(summary, lock, n), seen)
                 except _Stopped:
                     update, more = (lambda s, b=b: _add(s, "pending", len(b.events))), []
+                except Exception as exc:  # noqa: BLE001 - the batch stays to send, said why
+                    msg = (f"{b.source} from line {b.first_line}: {len(b.events):,} event(s) "
+                           f"pending: {type(exc).__name__}: {exc}")
+                    update, more = (lambda s, b=b, msg=msg: (_add(s, "pending", len(b.events)),
+                                                            s.errors.append(msg))), []
                 finish(update, more)
 
     n_workers = max(1, min(concurrency, len(work))) if work else 0
@@ -191,7 +202,7 @@ def _count_requests(summary: SendSummary, lock: threading.Lock, attempt: int) ->
 
 def _post(client: httpx.Client, endpoint: str, b: _Batch, retries: int, rng: random.Random,
           stop: threading.Event, fatal: threading.Event, backoff: tuple[float, float],
-          counted: Callable[[int], None]):
+          counted: Callable[[int], None], seen: set[int]):
     """Send one batch until a final answer; returns (how it changes the summary, batches to
     send instead)."""
     body = b.body
@@ -223,34 +234,48 @@ def _post(client: httpx.Client, endpoint: str, b: _Batch, retries: int, rng: ran
         if status == 401:  # no batch can get through: the others stop too
             fatal.set()
         replayed = r.headers.get("idempotent-replayed") == "true" and not maybe_ran
-        return _final(r, n, replayed, where, b), _split_if_too_large(r, b)
+        return _final(r, n, replayed, where, b, seen), _split_if_too_large(r, b)
     msg = (f"{where}: {n:,} event(s) pending: no final answer after {retries + 1} attempts "
            f"(last: {last})")
     return (lambda s: (_add(s, "pending", n), s.errors.append(msg))), []
 
 
-def _final(r: httpx.Response, n: int, replayed: bool, where: str, b: _Batch):
+def _final(r: httpx.Response, n: int, replayed: bool, where: str, b: _Batch, seen: set[int]):
+    """How a final answer changes the summary: a function run under the summary's lock."""
     status = r.status_code
     try:
         answer = r.json()
     except ValueError:
         answer = {}
+    events = answer.get("events") if isinstance(answer.get("events"), list) else []
+    ids = {e["id"] for e in events if isinstance(e, dict) and "id" in e}
     if status in (200, 201):
         if replayed or status == 200:  # every event was stored before this send
-            return lambda s: _add(s, "duplicates", n)
+            return lambda s: (seen.update(ids), _add(s, "duplicates", n))
         if "events-accepted" in r.headers:
             accepted = int(r.headers["events-accepted"])
-        else:  # a replay of our own cut-off attempt: each stored row new once
-            accepted = len({e.get("id") for e in answer.get("events", [])})
-        return lambda s: (_add(s, "accepted", accepted), _add(s, "duplicates", n - accepted))
-    if status in (409, 422) and isinstance(answer.get("events"), list) and answer["events"]:
+            return lambda s: (seen.update(ids), _add(s, "accepted", accepted),
+                              _add(s, "duplicates", n - accepted))
+
+        def replay_of_ours(s: SendSummary) -> None:
+            # the kept answer of an attempt of ours that was cut off: it says which rows, not
+            # which were new; those no earlier answer of this send named count as stored now
+            accepted = len(ids - seen)
+            seen.update(ids)
+            _add(s, "accepted", accepted)
+            _add(s, "duplicates", n - accepted)
+        return replay_of_ours
+    if status in (409, 422) and events:
         counts = {k: int(answer.get(k, 0)) for k in ("accepted", "duplicates", "rejected",
                                                       "failed")}
         if replayed:  # run by an earlier send: what this one adds is duplicates
             counts["duplicates"] += counts.pop("accepted")
-        return lambda s: [_add(s, k, v) for k, v in counts.items()]
+        return lambda s: (seen.update(ids), [_add(s, k, v) for k, v in counts.items()])
     if status == 400 and "problems" in answer:  # not JSON at all: the server keeps none of it
-        return lambda s: _add(s, "rejected", n)
+        code = (answer["problems"] or [{}])[0].get("code", "invalid_json")
+        msg = (f"{b.source} from line {b.first_line}: not JSON ({n:,} piece(s), the first "
+               f"{code}); the server stored and quarantined nothing of it")
+        return lambda s: (_add(s, "rejected", n), s.errors.append(msg))
     if status == 413:
         if n > 1:
             return lambda s: None  # split in two and sent again

@@ -389,7 +389,8 @@ def create_app(service: IngestService, *, token: str | None = None,
     async def health(request: Request) -> Response:
         pending = await run_in_threadpool(service.outbox.count)
         return _json(200, {"status": "ok", "queue_depth": service.queue_depth,
-                           "pending": pending, "crash_switch": service.faults.active})
+                           "pending": pending, "crash_switch": service.faults.active,
+                           "faults": service.faults.summary()})
 
     async def storage_failed(request: Request, exc: Exception) -> Response:
         return _error(503, f"{exc} Retry later.", busy)

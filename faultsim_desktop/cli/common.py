@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.faults import FaultSwitch, parse_fault_spec
+from ..core.faults import WIRE_POINTS, FaultSwitch, parse_fault_spec
 from ..core.service import IngestService, Summary, default_db_path
 from ..core.dburl import parse_db
 
@@ -38,6 +38,17 @@ def fault_option(text: str):
         return parse_fault_spec(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def database_fault_option(text: str):
+    """A ``--fault`` of a command that sends nothing over HTTP: a wire point would never fire."""
+    point, config = fault_option(text)
+    if point in WIRE_POINTS:
+        raise argparse.ArgumentTypeError(
+            f"{point.value} is a fault on the wire of faultsim serve (POST /events); this "
+            "command writes to the database directly: use before_write, mid_transaction, "
+            "after_commit or latency")
+    return point, config
 
 
 def fault_switch(args) -> FaultSwitch:

@@ -6,14 +6,14 @@ import time
 
 from ..core.retry import RetryPolicy
 from ..core.service import IngestService, Summary
-from .common import (EXIT_ERROR, EXIT_OK, EXIT_PENDING, Progress, db_of, fault_option,
+from .common import (EXIT_ERROR, EXIT_OK, EXIT_PENDING, Progress, database_fault_option, db_of,
                      fault_switch, print_summary, send_pending_first)
 
 
 def add_parser(sub, common) -> None:
     p = sub.add_parser("ingest", parents=[common], help="ingest JSON files or standard input")
     p.add_argument("files", nargs="+", metavar="FILE", help="JSON/NDJSON files; - for stdin")
-    p.add_argument("--fault", action="append", type=fault_option, default=[],
+    p.add_argument("--fault", action="append", type=database_fault_option, default=[],
                    metavar="POINT:SPEC",
                    help="inject a fault, e.g. mid_transaction:0.3, before_write:next=5, "
                         "after_commit:always, latency:50ms (repeatable)")

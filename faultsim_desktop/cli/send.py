@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import EXIT_ERROR, EXIT_OK, EXIT_PENDING
+from .common import EXIT_ERROR, EXIT_OK, EXIT_PENDING, EXIT_USAGE
 
 
 def _positive(kind):
@@ -51,6 +51,8 @@ def add_parser(sub, common) -> None:
 
 
 def run(args) -> int:
+    import httpx
+
     from ..sender import send_inputs  # httpx only here
 
     inputs: list[tuple[str, bytes]] = []
@@ -62,10 +64,14 @@ def run(args) -> int:
             return EXIT_ERROR
         inputs.append(("stdin" if name == "-" else Path(name).name, data))
     url = args.url if "://" in args.url else f"http://{args.url}"
-    s = send_inputs(url, inputs, batch=args.batch, concurrency=args.concurrency,
-                    retries=args.retries, timeout=args.timeout,
-                    token=args.token or os.environ.get("FAULTSIM_TOKEN") or None,
-                    seed=args.seed)
+    try:
+        s = send_inputs(url, inputs, batch=args.batch, concurrency=args.concurrency,
+                        retries=args.retries, timeout=args.timeout,
+                        token=args.token or os.environ.get("FAULTSIM_TOKEN") or None,
+                        seed=args.seed)
+    except (ValueError, httpx.InvalidURL) as exc:
+        print(f"faultsim: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.json:
         print(json.dumps(s.as_dict()))
     else:

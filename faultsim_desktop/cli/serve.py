@@ -38,7 +38,10 @@ def add_parser(sub, common) -> None:
     p.add_argument("--max-body", type=size_option, default=16 << 20, metavar="SIZE",
                    help="largest request body, e.g. 16MiB (default), 512KiB, 100000")
     p.add_argument("--fault", action="append", type=fault_option, default=[],
-                   metavar="POINT:SPEC", help="inject a fault, as for ingest (repeatable)")
+                   metavar="POINT:SPEC",
+                   help="inject a fault, as for ingest, or on the wire of POST /events: "
+                        "drop_response, drop_request, slow_response:200ms, http_503 "
+                        "(repeatable)")
     p.add_argument("--seed", type=int, default=None, help="seed for faults and backoff jitter")
     p.add_argument("--retries", type=int, default=5, help="retries per failed write (default 5)")
     p.add_argument("--fingerprint-cache", type=int, default=FINGERPRINT_CACHE, metavar="N",

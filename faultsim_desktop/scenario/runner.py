@@ -10,12 +10,13 @@ Choices where the scenario format is silent:
 - ``speed`` scales the timeline (the gaps between steps, and a generate step's rate); the
   limits on waiting (``settle``, a wait step's ``timeout``) are real seconds the engine gets,
   not counting time paused.
-- Pause freezes the timeline: no step starts, a paced generate stops feeding, no retries are
-  sent; what the engine was already given it finishes.
+- Pause freezes the timeline: no step starts and a paced generate stops feeding; steps under
+  way (a send, a wait and its retries) go on, and the settle phase waits for play.
 - A wait step holds the timeline where it is; the steps after it run later by as long as it
   waited, and the timeline entries say when each really ran.
-- A run on a database that already holds events is judged on what the run added: the stored
-  figures are the totals minus those found before the first step.
+- A run on a database that already holds events is judged on everything it holds: events
+  that are not the scenario's count against the verdict (the timeline says how many there
+  were before the first step).
 - A restarted engine gets the seed plus the number of restarts, so its faults do not replay
   the first engine's sequence.
 """
@@ -30,64 +31,18 @@ from typing import Callable
 
 from ..core.faults import FaultPoint, parse_fault_spec
 from ..core.service_mappings import client_key
+from .clock import RunClock
 from .engine import EngineFailed, EngineGone, EngineProcess, Job, Tally, config_is_off
 from .model import (ClientKey, FaultWindow, Figure, RunSnapshot, RunState, Sample, Scenario,
                     ScenarioError, Step, StepKind, TimelineEntry, Verdict)
+from .sends import EngineSend, HttpSend, Send, SendContext
 
 TICK_S = 0.05  # the timeline's resolution
 SAMPLE_EVERY_S = 0.25  # engine status and chart samples
 RETRY_EVERY_S = 0.5  # while waiting or settling, the pending outbox is sent again this often
-FEED_EVERY_S = 0.05  # a paced generate step feeds the engine this often
-HTTP_RETRIES = 30  # per request: enough to ride out a restart of the engine
 _MONEY = Context(prec=1000, traps=[Inexact, InvalidOperation, Overflow])
 
 OnChange = Callable[[], None]
-
-
-class _Clock:
-    """Run time: advances at ``speed`` while playing, stands still while paused. ``active``
-    counts real seconds not paused (the limits on waiting use it)."""
-
-    def __init__(self, speed: float):
-        self.speed = speed
-        self._position = 0.0
-        self._active = 0.0
-        self._since: float | None = None  # time.monotonic() when it last started running
-
-    def _advance(self) -> None:
-        if self._since is not None:
-            now = time.monotonic()
-            self._position += (now - self._since) * self.speed
-            self._active += now - self._since
-            self._since = now
-
-    @property
-    def running(self) -> bool:
-        return self._since is not None
-
-    def run(self) -> None:
-        if self._since is None:
-            self._since = time.monotonic()
-
-    def hold(self) -> None:
-        self._advance()
-        self._since = None
-
-    def set_speed(self, speed: float) -> None:
-        self._advance()
-        self.speed = speed
-
-    def position(self) -> float:
-        self._advance()
-        return self._position
-
-    def active(self) -> float:
-        self._advance()
-        return self._active
-
-    def jump(self, position: float) -> None:
-        self._advance()
-        self._position = max(self._position, position)
 
 
 class ScenarioRun:
@@ -109,11 +64,12 @@ class ScenarioRun:
         self._order: list[Step] = sorted(scenario.steps, key=lambda s: (s.at_s, s.index))
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
-        self._clock = _Clock(speed)
+        self._clock = RunClock(speed)
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()  # ends sends and the timeline
         self._finished = threading.Event()
         self._paused = False
+        self._began = False  # the engine is up and the truth computed: the clock may run
         self._steps_asked = 0  # step() calls not yet served
         self._stop_asked = False
         self._phase = RunState.READY
@@ -128,15 +84,13 @@ class ScenarioRun:
         self._port = 0  # the HTTP API's port, kept across restarts (0: not serving yet)
         self._tally = Tally()
         self._tally_lock = threading.Lock()
-        self._sends: list[_Send] = []
+        self._sends: list[Send] = []
         self._retry_job: Job | None = None
         self._last_retry = float("-inf")
         self._restarts = 0
         self._resent = 0  # events sent again after a restart or from the pending outbox
         # what was found before the first step, and the last status read
-        self._baseline: dict[ClientKey, Figure] = {}
-        self._baseline_events = 0
-        self._baseline_imports: set[int] = set()
+        self._earlier_imports: set[int] = set()  # in the database before the run
         self._status: dict = {"events": 0, "pending": 0, "queue": 0, "quarantined": 0}
         self._lost_restart = 0
         # what the snapshot shows
@@ -149,6 +103,9 @@ class ScenarioRun:
         self._differences: tuple[str, ...] = ()
         self._verdict: Verdict | None = None
         self._error: str | None = None
+        self._send_context = SendContext(
+            scenario, self._halt, self._note, self._position, self._current_engine,
+            self._add_resent, lambda: f"http://127.0.0.1:{self._port}")
         self._snapshot = self._make_snapshot()
 
     # control, from any thread
@@ -190,6 +147,8 @@ class ScenarioRun:
                 self.start()
                 return
             self._paused = False
+            if self._began:
+                self._clock.run()
             self._wake.notify_all()
 
     def step(self) -> None:
@@ -255,16 +214,17 @@ class ScenarioRun:
         with self._lock:
             self._engine = engine
         status = engine.status()
-        self._baseline_events = status["events"]
-        self._baseline, names = _figures(engine.stats())
-        self._baseline_imports = set(engine.imports_accepted())
-        if self._baseline_events:
-            self._note(f"the database holds {self._baseline_events:,} events already; "
-                       "the run is judged on what it adds")
+        self._stored, names = _figures(engine.stats())
+        self._earlier_imports = set(engine.imports_accepted())
+        if status["events"]:
+            n = status["events"]
+            self._note(f"the database holds {n:,} event{'s' if n != 1 else ''} already: they "
+                       "count in what is stored")
         self._expected, spelled = expected_figures(self.scenario, engine.registry())
         self._names = {**spelled, **names}  # the stored spelling is the one the window shows
         self._status = status
         with self._wake:
+            self._began = True
             if not self._paused:
                 self._clock.run()
         self._note("run started")
@@ -305,11 +265,12 @@ class ScenarioRun:
             if not paused:
                 self._run_due()
             self._check_engine()
+            self._retry_done()
             now = time.monotonic()
             if now - last_sample >= SAMPLE_EVERY_S:
                 last_sample = now
                 self._sample(paused)
-            if self._waiting is not None and not paused:
+            if self._waiting is not None:  # a wait runs on while paused, as a send does
                 self._keep_waiting()
             elif self._next >= len(self._order) and self._waiting is None and not paused:
                 if settle_deadline is None:
@@ -353,10 +314,10 @@ class ScenarioRun:
         if kind is StepKind.FAULT:
             self._set_faults(step)
         elif kind in (StepKind.SEND, StepKind.GENERATE):
-            self._start_send(_EngineSend(self, step))
+            self._start_send(EngineSend(self._send_context, step))
         elif kind is StepKind.HTTP:
             self._serve()
-            self._start_send(_HttpSend(self, step))
+            self._start_send(HttpSend(self._send_context, step))
         elif kind is StepKind.RESTART:
             self._restart()
         elif kind is StepKind.WAIT:
@@ -391,7 +352,7 @@ class ScenarioRun:
                     self._specs[point] = spec
                     self._windows.append(FaultWindow(point, spec, t))
 
-    def _start_send(self, send: "_Send") -> None:
+    def _start_send(self, send: Send) -> None:
         with self._lock:
             self._sends.append(send)
         send.start()
@@ -455,24 +416,32 @@ class ScenarioRun:
         if not force and (now - self._last_retry < RETRY_EVERY_S or
                           not self._status.get("pending")):
             return
-        if self._retry_job is not None and not self._retry_job.done:
+        if not self._retry_done():
             return
         self._last_retry = now
         try:
-            job = self._engine_call(lambda e: e.retry_pending())
+            self._retry_job = self._engine_call(lambda e: e.retry_pending())
         except (EngineGone, EngineFailed):
             return  # a restart is under way; the new engine sends the outbox when it starts
-        self._retry_job = job
-        threading.Thread(target=self._count_retry, args=(job,), name="scenario-retry",
-                         daemon=True).start()
 
-    def _count_retry(self, job: Job) -> None:
+    def _add_resent(self, n: int) -> None:
+        with self._lock:
+            self._resent += n
+
+    def _retry_done(self) -> bool:
+        """True when no retry of the outbox is under way (one that finished is counted)."""
+        job = self._retry_job
+        if job is None:
+            return True
+        if not job.done:
+            return False
+        self._retry_job = None
         try:
             summary = job.wait()
         except (EngineGone, EngineFailed):
-            return
-        with self._lock:
-            self._resent += summary.received
+            return True
+        self._add_resent(summary.received)
+        return True
 
     def _keep_waiting(self) -> None:
         step, deadline, started = self._waiting
@@ -497,7 +466,7 @@ class ScenarioRun:
             sends = list(self._sends)
         if any(not s.done.is_set() for s in sends):
             return False
-        if self._retry_job is not None and not self._retry_job.done:
+        if not self._retry_done():
             return False
         try:
             status = self._engine_call(lambda e: e.status())
@@ -516,12 +485,12 @@ class ScenarioRun:
         with self._tally_lock:
             outcomes = dict(self._tally.outcomes)
         with self._lock:
-            self._stored = _minus(stored, self._baseline)
+            self._stored = stored
             self._names.update(names)
             t = self._clock.position()
             if not paused and (not self._samples or t > self._samples[-1].t_s):
                 self._samples.append(Sample(
-                    round(t, 3), status["events"] - self._baseline_events,
+                    round(t, 3), status["events"],
                     outcomes.get("accepted", 0), outcomes.get("duplicate", 0),
                     outcomes.get("rejected", 0), outcomes.get("failed", 0), status["pending"]))
 
@@ -545,10 +514,10 @@ class ScenarioRun:
         except (EngineGone, EngineFailed, TimeoutError) as exc:
             self._error = f"the final figures could not be read: {exc}"
         finally:
+            if engine is not None:  # first: a send still waiting on it then ends at once
+                engine.close()
             for send in sends:
                 send.join()
-            if engine is not None:
-                engine.close()
         unfinished = sum(not s.done.is_set() for s in sends)
         if not converged or self._error is not None or unfinished:
             verdict = Verdict.INCOMPLETE
@@ -579,9 +548,9 @@ class ScenarioRun:
             heard = {uid: c.get("accepted", 0) for uid, c in self._tally.per_import.items()}
         # committed, but the engine was killed before anyone heard of it
         self._lost_restart = sum(max(0, n - heard.get(uid, 0)) for uid, n in accepted.items()
-                                 if uid not in self._baseline_imports)
+                                 if uid not in self._earlier_imports)
         with self._lock:
-            self._stored = _minus(stored, self._baseline)
+            self._stored = stored
             self._names.update(names)
             shown = dict(self._names)
         differences = compare(self._expected, self._stored, shown)
@@ -618,8 +587,7 @@ class ScenarioRun:
                 "accepted": outcomes.get("accepted", 0),
                 "duplicates": outcomes.get("duplicate", 0),
                 "rejected": outcomes.get("rejected", 0), "failed": outcomes.get("failed", 0),
-                "stored": status.get("events", 0) - self._baseline_events,
-                "quarantined": status.get("quarantined", 0)}
+                "stored": status.get("events", 0), "quarantined": status.get("quarantined", 0)}
 
     def _make_snapshot(self) -> RunSnapshot:
         with self._lock:
@@ -647,125 +615,6 @@ class ScenarioRun:
                 pass
 
 
-class _Send:
-    """One sending step, in a thread of its own."""
-
-    def __init__(self, run: ScenarioRun, step: Step):
-        self.run = run
-        self.step = step
-        self.done = threading.Event()
-        self.requests = 0
-        self.http_retries = 0
-        self._thread = threading.Thread(target=self._main, name=f"scenario-step-{step.index}",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _main(self) -> None:
-        from .inputs import step_inputs
-
-        run = self.run
-        try:
-            inputs = step_inputs(run.scenario, self.step)
-            self.send(inputs)
-            if not run._halt.is_set():
-                run._note(f"step {self.step.index}: sent", self.step.index)
-        except Exception as exc:  # the run says so; the other steps go on
-            run._note(f"step {self.step.index} failed: {exc}", self.step.index)
-        finally:
-            if not run._halt.is_set():
-                self.done.set()
-
-    def send(self, inputs: list[tuple[str, bytes]]) -> None:
-        raise NotImplementedError
-
-
-class _EngineSend(_Send):
-    """SEND and GENERATE: the engine ingests each input as ``faultsim ingest`` reads a file;
-    a generate step with a rate is fed at that rate. Killed mid-way, an input is sent again
-    from its start to the engine that replaces it."""
-
-    def send(self, inputs: list[tuple[str, bytes]]) -> None:
-        run = self.run
-        for source, data in inputs:
-            first = True
-            while True:
-                engine = run._current_engine()
-                if engine is None:
-                    return  # the run is halted
-                try:
-                    if self.step.kind is StepKind.GENERATE and self.step.rate > 0:
-                        summary = self._paced(engine, source, data)
-                    else:
-                        summary = engine.ingest(source, data).wait()
-                except EngineGone:
-                    if run._halt.is_set():
-                        return
-                    run._note(f"step {self.step.index}: sending {source} again from its "
-                              "start", self.step.index)
-                    first = False
-                    continue
-                if summary is None:
-                    return
-                if not first:
-                    with run._lock:
-                        run._resent += summary.received
-                break
-
-    def _paced(self, engine: EngineProcess, source: str, data: bytes):
-        run = self.run
-        lines = _lines(data)
-        job = engine.open_stream(source)
-        with run._lock:
-            started = run._clock.position()
-        sent = 0
-        line = offset = 0
-        while sent < len(lines):
-            if run._halt.wait(FEED_EVERY_S):
-                return None
-            with run._lock:
-                due = int((run._clock.position() - started) * self.step.rate)
-            due = min(len(lines), max(due, sent))
-            if due == sent:
-                continue
-            piece = b"".join(lines[sent:due])
-            engine.feed(job, piece, line + 1, offset)
-            line += piece.count(b"\n")
-            offset += len(piece)
-            sent = due
-        engine.end_stream(job)
-        return job.wait()
-
-
-class _HttpSend(_Send):
-    """HTTP: posted to the engine's own API with ``faultsim send``'s client, which retries
-    through network errors, 503s and restarts."""
-
-    def send(self, inputs: list[tuple[str, bytes]]) -> None:
-        from ..sender import send_inputs
-
-        run = self.run
-        seed = run.scenario.seed
-
-        def progress(summary) -> None:
-            self.requests, self.http_retries = summary.requests, summary.retries
-
-        url = f"http://127.0.0.1:{run._port}"
-        summary = send_inputs(url, inputs, batch=self.step.batch,
-                              concurrency=self.step.concurrency, retries=HTTP_RETRIES,
-                              seed=None if seed is None else seed + self.step.index,
-                              stop=run._halt, progress=progress)
-        self.requests, self.http_retries = summary.requests, summary.retries
-        if summary.pending and not run._halt.is_set():
-            run._note(f"step {self.step.index}: {summary.pending:,} events could not be "
-                      "delivered over HTTP", self.step.index)
-
-
 def _serve_again(engine: EngineProcess, port: int) -> None:
     """The new engine listens on the old one's port; the kernel frees it with the killed
     process, but allow it a moment."""
@@ -780,15 +629,6 @@ def _serve_again(engine: EngineProcess, port: int) -> None:
             time.sleep(0.1)
 
 
-def _lines(data: bytes) -> list[bytes]:
-    """``data`` cut after each line feed (the last piece may have none)."""
-    parts = data.split(b"\n")
-    out = [p + b"\n" for p in parts[:-1]]
-    if parts[-1]:
-        out.append(parts[-1])
-    return out
-
-
 def _figures(totals) -> tuple[dict[ClientKey, Figure], dict[str, str]]:
     """``stats()`` rows keyed as the truth keys them (client key, currency or "")."""
     figures: dict[ClientKey, Figure] = {}
@@ -800,17 +640,3 @@ def _figures(totals) -> tuple[dict[ClientKey, Figure], dict[str, str]]:
         figures[key] = Figure(row.count, row.total) if old is None else \
             Figure(old.count + row.count, _MONEY.add(old.total, row.total))
     return dict(sorted(figures.items())), names
-
-
-def _minus(figures: dict[ClientKey, Figure], baseline: dict[ClientKey, Figure]
-           ) -> dict[ClientKey, Figure]:
-    if not baseline:
-        return figures
-    out = {}
-    for key, f in figures.items():
-        b = baseline.get(key)
-        if b is None:
-            out[key] = f
-        elif f != b:
-            out[key] = Figure(f.count - b.count, _MONEY.subtract(f.total, b.total))
-    return out

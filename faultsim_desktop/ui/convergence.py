@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QSizePolicy,
                                QTableView, QVBoxLayout, QWidget)
@@ -15,14 +15,16 @@ from ..scenario.model import ClientKey, Figure, RunSnapshot, RunState, Verdict
 from .charts import NO_CURRENCY, format_money
 from .theme import CRASH_RED, is_dark, outcome_color, plain_tooltip
 
-COLUMNS = ("Client", "Currency", "Expected", "Stored", "Expected total", "Stored total",
-           "Difference")
+# the difference beside the counts: in a narrow window the totals are what scrolls out of view
+COLUMNS = ("Client", "Currency", "Expected", "Stored", "Difference", "Expected total",
+           "Stored total")
 VERDICT_COLORS = {Verdict.EXACT: "#1b7f3a", Verdict.DIVERGED: CRASH_RED,
                   Verdict.INCOMPLETE: "#b26a00"}
 VERDICT_TEXT = {Verdict.EXACT: "EXACT: every event stored once",
                 Verdict.DIVERGED: "DIVERGED: the store differs from the inputs",
                 Verdict.INCOMPLETE: "INCOMPLETE: events still pending"}
 _CLIENT_COLUMN_MAX_PX = 200
+_DIFFERENCES_SHOWN = 4  # sentences under the verdict; the table marks every row
 # (key in snapshot.counts, what the panel calls it), in the order a presenter reads them
 COUNT_NAMES = (("attempts", "attempts"), ("requests", "HTTP requests"), ("retries", "retries"),
                ("lost_acks", "lost acks caught"), ("restarts", "restarts"),
@@ -69,6 +71,8 @@ def convergence_rows(expected: dict[ClientKey, Figure], stored: dict[ClientKey, 
 
 
 class ConvergenceModel(QAbstractTableModel):
+    namesChanged = Signal()  # same rows, another spelling of a client's name
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[ConvergenceRow] = []
@@ -86,9 +90,13 @@ class ConvergenceModel(QAbstractTableModel):
             return
         self.judged = judged
         if [r.key for r in rows] == [r.key for r in self.rows]:
+            renamed = [r.client for r in rows] != [r.client for r in self.rows]
             self.rows = rows  # same rows, new figures: the view keeps its scroll and selection
-            self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(rows) - 1, len(COLUMNS) - 1))
+            if rows:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(len(rows) - 1, len(COLUMNS) - 1))
+            if renamed:  # the stored spelling replaced the input's
+                self.namesChanged.emit()
             return
         self.beginResetModel()
         self.rows = rows
@@ -111,12 +119,12 @@ class ConvergenceModel(QAbstractTableModel):
             return r.client
         if column == 1:
             return r.key[1] or NO_CURRENCY
-        figure = r.expected if column in (2, 4) else r.stored if column in (3, 5) else None
+        if column == 4:
+            return ("≠ " + r.difference()) if r.differs else "="
+        figure = r.expected if column in (2, 5) else r.stored
         if column in (2, 3):
             return f"{figure.count:,}" if figure is not None else "—"
-        if column in (4, 5):
-            return format_money(figure.total) if figure is not None else "—"
-        return ("≠ " + r.difference()) if r.differs else "="
+        return format_money(figure.total) if figure is not None else "—"
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -126,7 +134,7 @@ class ConvergenceModel(QAbstractTableModel):
             return self.text(index.row(), index.column())
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
             return plain_tooltip(r.client)
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 2:
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (2, 3, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         # while the run goes on a difference is the store catching up (amber); once judged,
         # it is a divergence (red, bold)
@@ -178,6 +186,16 @@ class ConvergencePanel(QWidget):
             counts.addWidget(caption, i // 2, (i % 2) * 2)
             counts.addWidget(value, i // 2, (i % 2) * 2 + 1)
             self.count_labels[key] = value
+        self.differences_label = QLabel(self)  # the runner's sentences, as the CLI prints them
+        self.differences_label.setObjectName("convergenceDifferences")
+        self.differences_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.differences_label.setWordWrap(True)
+        self.differences_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.differences_label.setStyleSheet(f"color: {CRASH_RED};")
+        self.differences_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                             QSizePolicy.Policy.Preferred)
+        self.differences_label.hide()
         self.injected_label = QLabel(self)
         self.injected_label.setObjectName("injectedFaults")
         self.injected_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -196,6 +214,7 @@ class ConvergencePanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         self.model.modelReset.connect(self._fit_client_column)
+        self.model.namesChanged.connect(self._fit_client_column)
         heading = QLabel("Expected against stored, per client and currency", self)
         heading.setStyleSheet("font-weight: 600;")
         heading.setWordWrap(True)
@@ -203,6 +222,7 @@ class ConvergencePanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.verdict_label)
+        layout.addWidget(self.differences_label)
         layout.addLayout(counts)
         layout.addWidget(self.injected_label)
         layout.addWidget(heading)
@@ -249,7 +269,16 @@ class ConvergencePanel(QWidget):
                 f"{len(rows):,} client/currency row{'s' if len(rows) != 1 else ''} · "
                 f"expected {exp:,} events, stored {sto:,} · "
                 + (f"{differ:,} differ" + ("" if judged else " so far") if differ
-                   else "all agree"))
+                   else "all agree" if rows else "nothing to compare yet"))
+        differences = snapshot.differences if snapshot is not None else ()
+        shown = differences[:_DIFFERENCES_SHOWN]
+        more = len(differences) - len(shown)
+        # why a run could not go on reads here, at the size of text, not in the banner
+        reason = [snapshot.error] if snapshot is not None and snapshot.error else []
+        self.differences_label.setText("\n".join(reason + [f"• {d}" for d in shown])
+                                       + (f"\n… and {more:,} more (Save report… lists them all)"
+                                          if more else ""))
+        self.differences_label.setVisible(bool(differences or reason))
         self._show_verdict()
 
     def _show_verdict(self) -> None:
@@ -257,16 +286,15 @@ class ConvergencePanel(QWidget):
         big = "font-size: 22px; font-weight: 800; padding: 8px; border-radius: 4px;"
         if s is not None and s.verdict is not None:
             color = VERDICT_COLORS[s.verdict]
-            text = VERDICT_TEXT[s.verdict]
-            if s.error:
-                text += f"\n{s.error}"
+            text = (f"{s.verdict.value.upper()}: the run could not go on" if s.error
+                    else VERDICT_TEXT[s.verdict])
             self.verdict_label.setStyleSheet(f"background: {color}; color: white; {big}")
             self.verdict_label.setText(text)
             return
         mid = "font-size: 16px; font-weight: 700; padding: 8px; border-radius: 4px;"
         if s is not None and s.error:
             self.verdict_label.setStyleSheet(f"background: {CRASH_RED}; color: white; {mid}")
-            self.verdict_label.setText(f"The run stopped: {s.error}")
+            self.verdict_label.setText("The run could not go on")
             return
         self.verdict_label.setStyleSheet(f"border: 2px solid palette(mid); {mid}")
         if s is None or s.state is RunState.READY:
@@ -282,7 +310,9 @@ class ConvergencePanel(QWidget):
                                        f"{self.duration_s:.1f} s")
 
     def verdict_text(self) -> str:
-        return self.verdict_label.text()
+        """The banner, and under it why the run could not go on or what differs."""
+        below = self.differences_label.text() if self.differences_label.isVisibleTo(self) else ""
+        return "\n".join(t for t in (self.verdict_label.text(), below) if t)
 
     def totals(self) -> dict[ClientKey, tuple[int, Decimal]]:
         """The stored column as shown: {(client key, currency): (count, total)}."""

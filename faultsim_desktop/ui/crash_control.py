@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Slot
 
-from ..core.faults import FaultPoint
+from ..core.faults import DATABASE_POINTS, FaultPoint
 
 
 class CrashControl:
@@ -39,7 +39,7 @@ class CrashControl:
 
     def _apply_fault_config(self) -> None:
         faults = self.service.faults
-        faults.clear()
+        faults.clear(DATABASE_POINTS)  # the wire faults are the serve switch's
         faults.set(self.fault_panel.fault_point(), self.fault_panel.fault_config())
         faults.reseed(self.fault_panel.seed.value())
 

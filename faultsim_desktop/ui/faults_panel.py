@@ -1,12 +1,13 @@
-"""The fault panel: where and how the simulated crash strikes, the seed, and retry settings."""
+"""The fault panel: where and how the simulated crash strikes, the seed, retry settings, and
+while the window serves HTTP, the faults on the wire."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
-from PySide6.QtWidgets import (QButtonGroup, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QComboBox, QLabel, QRadioButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDoubleSpinBox, QFormLayout, QGridLayout,
+                               QGroupBox, QHBoxLayout, QComboBox, QLabel, QRadioButton,
+                               QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from ..core.faults import FaultConfig, FaultMode, FaultPoint
+from ..core.faults import DEFAULT_DELAY_S, FaultConfig, FaultMode, FaultPoint
 from ..core.retry import RetryPolicy
 
 POINT_LABELS = {
@@ -21,7 +22,160 @@ POINT_TALLY = {
     FaultPoint.MID_TRANSACTION: "rolled back mid-transaction",
     FaultPoint.AFTER_COMMIT: "acknowledgements lost after commit",
     FaultPoint.LATENCY: "writes delayed",
+    FaultPoint.DROP_RESPONSE: "answers dropped after commit",
+    FaultPoint.DROP_REQUEST: "requests dropped unread",
+    FaultPoint.SLOW_RESPONSE: "answers delayed",
+    FaultPoint.HTTP_503: "requests answered 503",
 }
+WIRE_LABELS = {
+    FaultPoint.DROP_RESPONSE: "Drop the answer",
+    FaultPoint.DROP_REQUEST: "Drop the request",
+    FaultPoint.SLOW_RESPONSE: "Slow answer",
+    FaultPoint.HTTP_503: "Answer 503",
+}
+WIRE_TIPS = {
+    FaultPoint.DROP_RESPONSE: "The request runs and commits, then the connection is cut: the "
+                              "client sees a network error and retries (a lost acknowledgement)",
+    FaultPoint.DROP_REQUEST: "The connection is cut before the body is read: nothing is stored",
+    FaultPoint.SLOW_RESPONSE: "The answer waits this long after the request ran",
+    FaultPoint.HTTP_503: "Answered 503 with Retry-After before anything is read or stored",
+}
+_WIRE_MODES = [(FaultMode.ALWAYS, "every request"), (FaultMode.PROBABILITY, "with probability"),
+               (FaultMode.NEXT_N, "the next N")]
+
+
+class WireFaultBox(QGroupBox):
+    """The faults on the wire of the window's HTTP server, one row per point: on or off, how
+    it strikes (every request, a probability, the next N), and for a slow answer how slow.
+    They act on POST /events only, whatever the database crash switch says."""
+
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("HTTP faults (while serving)", parent)
+        self.setObjectName("wireFaults")
+        grid = QGridLayout(self)
+        self.enabled_boxes: dict[FaultPoint, QCheckBox] = {}
+        self.modes: dict[FaultPoint, QComboBox] = {}
+        self.probabilities: dict[FaultPoint, QDoubleSpinBox] = {}
+        self.counts: dict[FaultPoint, QSpinBox] = {}
+        self.delay_ms = QSpinBox(self)
+        self.delay_ms.setObjectName("wireDelay")
+        self.delay_ms.setRange(1, 600_000)
+        self.delay_ms.setValue(int(DEFAULT_DELAY_S[FaultPoint.SLOW_RESPONSE] * 1000))
+        self.delay_ms.setSuffix(" ms")
+        row = 0
+        for point, label in WIRE_LABELS.items():
+            box = QCheckBox(label, self)
+            box.setObjectName(f"wire-{point.value}")
+            box.setToolTip(WIRE_TIPS[point])
+            mode = QComboBox(self)
+            for m, text in _WIRE_MODES:
+                mode.addItem(text, m.value)
+            mode.setCurrentIndex(1)
+            probability = QDoubleSpinBox(self)
+            probability.setRange(0.0, 1.0)
+            probability.setSingleStep(0.05)
+            probability.setDecimals(2)
+            probability.setValue(0.3)
+            count = QSpinBox(self)
+            count.setRange(1, 1_000_000)
+            count.setValue(3)
+            count.setSuffix(" requests")
+            self.enabled_boxes[point], self.modes[point] = box, mode
+            self.probabilities[point], self.counts[point] = probability, count
+            # two rows a point, the value of the chosen mode only: the dock stays narrow
+            grid.addWidget(box, row, 0, 1, 2)
+            grid.addWidget(mode, row + 1, 0)
+            grid.addWidget(probability, row + 1, 1)
+            grid.addWidget(count, row + 1, 1)
+            row += 2
+            if point is FaultPoint.SLOW_RESPONSE:
+                grid.addWidget(QLabel("held for", self), row, 0,
+                               alignment=Qt.AlignmentFlag.AlignRight)
+                grid.addWidget(self.delay_ms, row, 1)
+                row += 1
+            box.toggled.connect(self._changed)
+            mode.currentIndexChanged.connect(self._changed)
+            probability.valueChanged.connect(self._changed)
+            count.valueChanged.connect(self._changed)
+        grid.setColumnStretch(0, 1)
+        self.delay_ms.valueChanged.connect(self._changed)
+        self._sync_enabled()
+
+    @Slot()
+    def _changed(self, *args) -> None:
+        self._sync_enabled()
+        self.changed.emit()
+
+    def _sync_enabled(self) -> None:
+        for point, box in self.enabled_boxes.items():
+            on = box.isChecked()
+            mode = self._mode(point)
+            self.modes[point].setEnabled(on)
+            self.probabilities[point].setEnabled(on)
+            self.counts[point].setEnabled(on)
+            self.probabilities[point].setVisible(mode is not FaultMode.NEXT_N)
+            self.counts[point].setVisible(mode is FaultMode.NEXT_N)
+            self.probabilities[point].setEnabled(on and mode is FaultMode.PROBABILITY)
+        self.delay_ms.setEnabled(self.enabled_boxes[FaultPoint.SLOW_RESPONSE].isChecked())
+
+    def _mode(self, point: FaultPoint) -> FaultMode:
+        return FaultMode(self.modes[point].currentData())
+
+    def configs(self) -> dict[FaultPoint, FaultConfig]:
+        """Every wire point's setting (off when its box is unchecked)."""
+        out = {}
+        for point, box in self.enabled_boxes.items():
+            if not box.isChecked():
+                out[point] = FaultConfig()
+                continue
+            out[point] = FaultConfig(mode=self._mode(point),
+                                     probability=self.probabilities[point].value(),
+                                     remaining=self.counts[point].value(),
+                                     delay_s=self.delay_ms.value() / 1000)
+        return out
+
+    def set_wire_fault(self, point: FaultPoint, mode: FaultMode, probability: float = 0.3,
+                       count: int = 3) -> None:
+        """Set one point (``FaultMode.OFF`` unchecks it)."""
+        self.enabled_boxes[point].setChecked(mode is not FaultMode.OFF)
+        if mode is not FaultMode.OFF:
+            self.modes[point].setCurrentIndex(self.modes[point].findData(mode.value))
+        self.probabilities[point].setValue(probability)
+        self.counts[point].setValue(count)
+
+    def describe(self) -> str:
+        """The points that are on ("drop_response p=0.3, http_503 always"), or "off"."""
+        on = [f"{p.value} {c.describe()}" + (f" {self.delay_ms.value():,} ms"
+                                             if p is FaultPoint.SLOW_RESPONSE else "")
+              for p, c in self.configs().items() if c.mode is not FaultMode.OFF]
+        return ", ".join(on) or "off"
+
+    def save(self, s: QSettings) -> None:
+        """How each point strikes; never whether it is on: like the crash switch, every wire
+        fault starts off."""
+        s.beginGroup("wire")
+        for point in WIRE_LABELS:
+            s.setValue(f"{point.value}/mode", self._mode(point).value)
+            s.setValue(f"{point.value}/probability", self.probabilities[point].value())
+            s.setValue(f"{point.value}/count", self.counts[point].value())
+        s.setValue("delay_ms", self.delay_ms.value())
+        s.endGroup()
+
+    def load(self, s: QSettings) -> None:
+        s.beginGroup("wire")
+        try:
+            for point in WIRE_LABELS:
+                mode = self.modes[point].findData(str(s.value(f"{point.value}/mode", "")))
+                if mode >= 0:
+                    self.modes[point].setCurrentIndex(mode)
+                self.probabilities[point].setValue(
+                    _float(s.value(f"{point.value}/probability", 0.3), 0.3))
+                self.counts[point].setValue(_int(s.value(f"{point.value}/count", 3), 3))
+            self.delay_ms.setValue(_int(s.value("delay_ms", 200), 200))
+        finally:
+            s.endGroup()
 
 
 class FaultPanel(QWidget):
@@ -103,6 +257,9 @@ class FaultPanel(QWidget):
         rform.addRow("First backoff", self.base_delay)
         rform.addRow("Longest backoff", self.cap)
 
+        self.wire = WireFaultBox(self)
+        self.wire.setVisible(False)  # shown while the window's HTTP server runs
+
         self.injected = QLabel(self)
         self.injected.setTextFormat(Qt.TextFormat.PlainText)
         self.injected.setWordWrap(True)
@@ -112,6 +269,7 @@ class FaultPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.switch_button)
         layout.addWidget(self.injected)  # under the switch: seen without scrolling
+        layout.addWidget(self.wire)  # only while serving: then what a presenter reaches for
         layout.addWidget(fault_box)
         layout.addWidget(retry_box)
         layout.addStretch(1)
@@ -140,6 +298,11 @@ class FaultPanel(QWidget):
         self.probability.setEnabled(self.sometimes.isChecked())
         self.count.setEnabled(self.next_n.isChecked())
         self.latency.setEnabled(self.fault_point() is FaultPoint.LATENCY)
+
+    @Slot(bool)
+    def set_serving(self, on: bool) -> None:
+        """Show the wire faults while the window's HTTP server runs."""
+        self.wire.setVisible(on)
 
     def fault_point(self) -> FaultPoint:
         return FaultPoint(self.point.currentData())  # Qt hands str-enums back as plain str
@@ -226,6 +389,7 @@ class FaultPanel(QWidget):
         s.setValue("attempts", self.attempts.value())
         s.setValue("base_delay_ms", self.base_delay.value())
         s.setValue("cap_ms", self.cap.value())
+        self.wire.save(s)
         s.endGroup()
 
     def load(self, s: QSettings) -> None:
@@ -245,6 +409,7 @@ class FaultPanel(QWidget):
             self.attempts.setValue(_int(s.value("attempts", 4), 4))
             self.base_delay.setValue(_int(s.value("base_delay_ms", 100), 100))
             self.cap.setValue(_int(s.value("cap_ms", 2000), 2000))
+            self.wire.load(s)
         finally:
             s.endGroup()
 

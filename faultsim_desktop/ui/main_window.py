@@ -181,6 +181,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.statusBar().addPermanentWidget(self.imports_panel.undo_status)
         self.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self.serve_control.message.connect(self.show_message)
+        self.serve_control.bind_wire_faults(self.fault_panel)
 
     def show_message(self, text: str) -> None:
         self.message.emit(text)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from ..core.model import Outcome
 from ..scenario.model import FaultWindow, RunSnapshot, RunState, Scenario, StepKind
 from .charts import GroupedAxis, _style_plot
-from .theme import is_dark, outcome_color
+from .theme import CRASH_RED, is_dark, outcome_color
 
 # a fault point keeps its hue on the timeline and on both charts (Tableau 10, reds last)
 _POINT_COLORS = ("#e15759", "#f28e2b", "#b07aa1", "#edc948", "#76b7b2", "#9c755f",
@@ -109,6 +109,32 @@ def _plot(parent: QWidget, name: str, left: str) -> pg.PlotWidget:
     return plot
 
 
+def steps_started(snapshot: RunSnapshot | None) -> dict[int, float]:
+    """Step index -> when it started, from the run's timeline."""
+    ran: dict[int, float] = {}
+    for entry in snapshot.timeline if snapshot is not None else ():
+        if entry.step is not None:
+            ran.setdefault(entry.step, entry.t_s)
+    return ran
+
+
+def restart_times(snapshot: RunSnapshot, scenario: Scenario | None) -> list[float]:
+    """When each restart step really ran (waits push steps later than their ``at``)."""
+    if scenario is None:
+        return []
+    restarts = {s.index for s in scenario.steps if s.kind is StepKind.RESTART}
+    seen: dict[int, float] = {}
+    for entry in snapshot.timeline:
+        if entry.step in restarts and entry.step not in seen:
+            seen[entry.step] = entry.t_s
+    return sorted(seen.values())
+
+
+def _restart_legend(chart: "_RunChart") -> str:
+    shown = any(line.isVisible() for line in chart.restart_lines)
+    return f" &nbsp; <span style='color:{CRASH_RED}'>╎&nbsp;restart</span>" if shown else ""
+
+
 class _RunChart(QWidget):
     """A titled plot over run time, with a legend line under the title (never over curves)."""
 
@@ -124,12 +150,31 @@ class _RunChart(QWidget):
         self.plot = _plot(self, plot_name, left)
         self.plot.setLabel("bottom", "run time (s)")
         self.shading = _Shading(self.plot)
+        self.restart_lines: list[pg.InfiniteLine] = []
+        self._restart_pen = pg.mkPen(CRASH_RED, width=1, style=Qt.PenStyle.DashLine)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(2)
         layout.addWidget(heading)
         layout.addWidget(self.legend_label)
         layout.addWidget(self.plot, 1)
+
+
+    def show_restarts(self, times: list[float]) -> None:
+        """A dashed line where the engine was killed and started again."""
+        while len(self.restart_lines) < len(times):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=self._restart_pen)
+            line.setZValue(-10)
+            self.plot.addItem(line, ignoreBounds=True)
+            self.restart_lines.append(line)
+        for i, line in enumerate(self.restart_lines):
+            line.setVisible(i < len(times))
+            if i < len(times):
+                line.setValue(times[i])
+        self._legend()
+
+    def _legend(self) -> None:
+        pass
 
 
 class StoredChart(_RunChart):
@@ -180,6 +225,7 @@ class StoredChart(_RunChart):
 
     def clear(self, end_s: float) -> None:
         self.show_snapshot(RunSnapshot(RunState.READY, 0.0, 1), {}, end_s)
+        self.show_restarts([])
 
     def _legend(self) -> None:
         stored = outcome_color(Outcome.ACCEPTED, self._dark).name()
@@ -187,7 +233,8 @@ class StoredChart(_RunChart):
         self.legend_label.setText(
             f"<span style='color:{stored}'>━&nbsp;stored {self.stored:,}</span> &nbsp; "
             f"╌&nbsp;expected {self.expected:,} &nbsp; "
-            f"<span style='color:{pending}'>┈&nbsp;pending</span> &nbsp; shaded: faults on")
+            f"<span style='color:{pending}'>┈&nbsp;pending</span> &nbsp; shaded: faults on"
+            + _restart_legend(self))
 
 
 class OutcomeChart(_RunChart):
@@ -208,9 +255,12 @@ class OutcomeChart(_RunChart):
         _style_plot(self.plot, palette)
         for key, outcome in RATE_SERIES:
             self.curves[key].setPen(pg.mkPen(outcome_color(outcome, self._dark), width=2))
+        self._legend()
+
+    def _legend(self) -> None:
         self.legend_label.setText(" &nbsp; ".join(
             f"<span style='color:{outcome_color(o, self._dark).name()}'>━&nbsp;{key}</span>"
-            for key, o in RATE_SERIES) + " &nbsp; shaded: faults on")
+            for key, o in RATE_SERIES) + " &nbsp; shaded: faults on" + _restart_legend(self))
 
     def show_snapshot(self, snapshot: RunSnapshot, colors: dict[str, QColor],
                       end_s: float) -> None:
@@ -228,6 +278,7 @@ class OutcomeChart(_RunChart):
 
     def clear(self, end_s: float) -> None:
         self.show_snapshot(RunSnapshot(RunState.READY, 0.0, 1), {}, end_s)
+        self.show_restarts([])
 
 
 class TimelineChart(QWidget):
@@ -319,14 +370,14 @@ class TimelineChart(QWidget):
 
     def _draw(self, snapshot: RunSnapshot | None) -> None:
         steps = self.scenario.steps if self.scenario is not None else ()
-        next_step = snapshot.next_step if snapshot is not None else 1
+        ran = steps_started(snapshot)
         done = outcome_color(Outcome.ACCEPTED, is_dark(self._palette))
         ahead = self._palette.color(QPalette.ColorRole.PlaceholderText)
         self.markers.setData(
             x=[s.at_s for s in steps], y=[_STEP_LANE] * len(steps),
             symbol=["x" if s.kind is StepKind.RESTART else "t1" for s in steps],
-            brush=[pg.mkBrush(done if s.index < next_step else ahead) for s in steps],
-            pen=[pg.mkPen(done if s.index < next_step else ahead) for s in steps],
+            brush=[pg.mkBrush(done if s.index in ran else ahead) for s in steps],
+            pen=[pg.mkPen(done if s.index in ran else ahead) for s in steps],
             data=[s.index for s in steps])
         windows = snapshot.fault_windows if snapshot is not None else ()
         lane = {p: i + 1 for i, p in enumerate(self.points)}
@@ -349,5 +400,5 @@ class TimelineChart(QWidget):
         self.plot.setFixedHeight(min(230, 66 + 22 * lanes))
 
 
-__all__ = ["OutcomeChart", "StoredChart", "TimelineChart", "rates_per_second", "view_end",
-           "window_end"]
+__all__ = ["OutcomeChart", "StoredChart", "TimelineChart", "rates_per_second", "restart_times",
+           "steps_started", "view_end", "window_end"]

@@ -21,20 +21,22 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
-                               QLabel, QListWidget, QListWidgetItem, QMainWindow, QSizePolicy,
-                               QSplitter, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
+                               QInputDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow,
+                               QPlainTextEdit, QSizePolicy, QSplitter, QToolButton, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..core.dburl import short_label
 from ..scenario.model import RunSnapshot, RunState, Scenario
 from .convergence import ConvergencePanel
-from .scenario_charts import OutcomeChart, StoredChart, TimelineChart, view_end
+from .scenario_charts import (OutcomeChart, StoredChart, TimelineChart, restart_times,
+                              steps_started, view_end)
 from .theme import CRASH_RED, plain_tooltip
 
 SPEEDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 REFRESH_MS = 100  # at most ten repaints a second, however often the runner reports
 OPENED_KEY = "scenarios/opened"
+GEOMETRY_KEY = "scenarios/geometry"
 _LIVE = (RunState.READY, RunState.PLAYING, RunState.PAUSED, RunState.SETTLING)
 
 
@@ -102,23 +104,26 @@ class ScenariosWindow(QMainWindow):
 
         self._build()
         self._load_entries()
-        self.resize(1366, 800)
+        self._place()
         self._sync_controls()
 
     def _build(self) -> None:
         self.scenario_list = QListWidget(self)
         self.scenario_list.setObjectName("scenarioList")
+        self.scenario_list.setWordWrap(True)  # long names wrap instead of scrolling sideways
+        self.scenario_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scenario_list.currentRowChanged.connect(self._on_selected)
         self.open_action = self._action("&Open scenario…", self.open_scenario_dialog,
                                         QKeySequence.StandardKey.Open, "openScenario",
                                         "Add a scenario file (TOML) to the list")
         open_button = QToolButton(self)
         open_button.setDefaultAction(self.open_action)
-        self.description = QLabel(self)
+        self.description = QPlainTextEdit(self)
         self.description.setObjectName("scenarioDescription")
-        self.description.setTextFormat(Qt.TextFormat.PlainText)
-        self.description.setWordWrap(True)
-        self.description.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.description.setReadOnly(True)
+        self.description.setFrameShape(QFrame.Shape.NoFrame)
+        self.description.viewport().setAutoFillBackground(False)
+        self.description.setMaximumHeight(self.fontMetrics().lineSpacing() * 7 + 8)
         self.error_label = QLabel(self)
         self.error_label.setObjectName("scenarioError")
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -128,12 +133,15 @@ class ScenariosWindow(QMainWindow):
         self.error_label.hide()
         self.steps_tree = QTreeWidget(self)
         self.steps_tree.setObjectName("scenarioSteps")
-        self.steps_tree.setHeaderLabels(["#", "at", "step"])
+        self.steps_tree.setHeaderLabels(["#", "at", "ran", "step"])
+        self.steps_tree.headerItem().setToolTip(2, "When the step really ran: a wait or a "
+                                                   "pause puts the steps after it later")
         self.steps_tree.setRootIsDecorated(False)
         self.steps_tree.setUniformRowHeights(True)
         header = self.steps_tree.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.db_choice = QComboBox(self)
         self.db_choice.setObjectName("scenarioDatabase")
@@ -192,7 +200,9 @@ class ScenariosWindow(QMainWindow):
         for s in SPEEDS:
             self.speed_box.addItem(f"{s:g}×", s)
         self.speed_box.setCurrentIndex(SPEEDS.index(1.0))
-        self.speed_box.setToolTip("How fast the timeline runs; it applies from the next play")
+        self.speed_box.setToolTip("How fast the timeline runs (the gaps between steps and the "
+                                  "rate of generated events); it changes a run under way too")
+        self.speed_box.currentIndexChanged.connect(self._on_speed_chosen)
         controls.addWidget(self.speed_box)
         self.position_label = QLabel(self)
         self.position_label.setObjectName("scenarioPosition")
@@ -218,6 +228,7 @@ class ScenariosWindow(QMainWindow):
         body.addWidget(self.convergence)
         body.setStretchFactor(0, 1)
         body.setStretchFactor(1, 1)
+        body.setSizes([500, 560])
         right = QWidget(self)
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -231,11 +242,19 @@ class ScenariosWindow(QMainWindow):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 4)
-        self.splitter.setSizes([240, 1120])
+        self.splitter.setSizes([230, 1130])
         self.setCentralWidget(self.splitter)
         self.statusBar().setSizeGripEnabled(True)
         self.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self._show_db()
+
+    def _place(self) -> None:
+        """Where the user left it, else as large as a laptop screen allows."""
+        saved = self.settings.value(GEOMETRY_KEY) if self.settings is not None else None
+        if saved is not None and self.restoreGeometry(saved):
+            return
+        screen = self.screen().availableGeometry()
+        self.resize(min(1366, screen.width()), min(820, screen.height()))
 
     def _action(self, text, slot, shortcut, name, tip) -> QAction:
         a = QAction(text, self)
@@ -302,14 +321,17 @@ class ScenariosWindow(QMainWindow):
                     f"settles for up to {scenario.settle_s:g} s"]
             if scenario.seed is not None:
                 bits.append(f"seed {scenario.seed}")
-            self.description.setText((scenario.description.strip() + "\n" if
-                                      scenario.description.strip() else "") + " · ".join(bits))
+            self.description.setPlainText(_paragraphs(scenario.description)
+                                          + " · ".join(bits))
         else:
-            self.description.setText(str(entry.path) if entry is not None else "")
+            self.description.setPlainText(str(entry.path) if entry is not None else "")
         self.steps_tree.clear()
-        for step in scenario.steps if scenario is not None else ():
-            item = QTreeWidgetItem([str(step.index), f"{step.at_s:g}s", step.describe()])
-            item.setToolTip(2, plain_tooltip(step.describe()))
+        # in the order they run (by ``at``, ties in file order); # is the step's number
+        order = sorted(scenario.steps, key=lambda s: (s.at_s, s.index)) if scenario else ()
+        for step in order:
+            item = QTreeWidgetItem([str(step.index), f"{step.at_s:g}s", "", step.describe()])
+            item.setData(0, Qt.ItemDataRole.UserRole, step.index)
+            item.setToolTip(3, plain_tooltip(step.describe()))
             self.steps_tree.addTopLevelItem(item)
         if self.run is None and not self._launching:
             self.timeline.set_scenario(scenario)
@@ -392,6 +414,14 @@ class ScenariosWindow(QMainWindow):
 
     def speed(self) -> float:
         return float(self.speed_box.currentData())
+
+    @Slot(int)
+    def _on_speed_chosen(self, _index: int) -> None:
+        if self.run is not None:
+            try:
+                self.run.speed = self.speed()
+            except Exception as exc:
+                self.message.emit(f"Cannot change the speed: {exc}")
 
     @property
     def live(self) -> bool:
@@ -535,6 +565,8 @@ class ScenariosWindow(QMainWindow):
             return
         self._launching = False
         self.run, self._tmp = run, tmp
+        if run.speed != self.speed():  # chosen while the run was being made
+            self._on_speed_chosen(0)
         self.message.emit(f"Playing {self.run_entry.title}" + (
             "" if tmp is not None else f" in {short_label(self.db_target)}"))
         self._refresh()
@@ -563,6 +595,8 @@ class ScenariosWindow(QMainWindow):
 
     @Slot()
     def _on_changed(self) -> None:
+        if self.run is None or not self._alive:  # a report queued before the run ended
+            return
         if not self._refresh_timer.isActive():
             self._refresh_timer.start(REFRESH_MS)
 
@@ -590,8 +624,10 @@ class ScenariosWindow(QMainWindow):
         end = view_end(scenario, snapshot)
         if snapshot is not None:
             self.timeline.show_snapshot(snapshot)
-            self.stored_chart.show_snapshot(snapshot, self.timeline.colors, end)
-            self.outcome_chart.show_snapshot(snapshot, self.timeline.colors, end)
+            restarts = restart_times(snapshot, scenario)
+            for chart in (self.stored_chart, self.outcome_chart):
+                chart.show_snapshot(snapshot, self.timeline.colors, end)
+                chart.show_restarts(restarts)
         else:
             self.stored_chart.clear(end)
             self.outcome_chart.clear(end)
@@ -602,12 +638,14 @@ class ScenariosWindow(QMainWindow):
 
     def _mark_steps(self, snapshot: RunSnapshot | None) -> None:
         next_step = snapshot.next_step if snapshot is not None else 1
+        ran = steps_started(snapshot)
         for i in range(self.steps_tree.topLevelItemCount()):
             item = self.steps_tree.topLevelItem(i)
-            index = i + 1
-            mark = "✓ " if index < next_step else "▶ " if index == next_step \
+            index = item.data(0, Qt.ItemDataRole.UserRole)
+            mark = "✓ " if index in ran else "▶ " if index == next_step \
                 and snapshot is not None and snapshot.state in _LIVE else ""
             item.setText(0, f"{mark}{index}")
+            item.setText(2, f"{ran[index]:.2f}s" if index in ran else "")
 
     def _sync_controls(self) -> None:
         entry = self.current_entry()
@@ -627,17 +665,17 @@ class ScenariosWindow(QMainWindow):
         self.scenario_list.setEnabled(not live)
         self.open_action.setEnabled(not live)
         self.db_choice.setEnabled(not live)
-        self.speed_box.setEnabled(not live)
         s = self.last_snapshot
         if self._launching:
             text = "Starting…"
         elif s is None:
             text = "Ready" if playable else ""
         else:
-            text = (f"{s.state.value} · {s.position_s:.1f} s · step "
-                    f"{min(s.next_step, len(self.timeline.scenario.steps) if self.timeline.scenario else 0)}"
-                    f" of {len(self.timeline.scenario.steps) if self.timeline.scenario else 0}")
+            steps = len(self.timeline.scenario.steps) if self.timeline.scenario else 0
+            text = (f"{s.state.value} · {s.position_s:.1f} s · step {min(s.next_step, steps)} "
+                    f"of {steps}" + (f" · {s.timeline[-1].text}" if s.timeline else ""))
         self.position_label.setText(text)
+        self.position_label.setToolTip(plain_tooltip(text))
 
     # -- the report
 
@@ -671,6 +709,8 @@ class ScenariosWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.stop()  # a closed window leaves no engine behind
+        if self.settings is not None:
+            self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
         super().closeEvent(event)
 
     def changeEvent(self, event) -> None:
@@ -688,6 +728,7 @@ class ScenariosWindow(QMainWindow):
         self.stop()
         self._alive = False
         self._refresh_timer.stop()
+        self.statusBar().clearMessage()  # stops the status bar's message timer
         for t in self._workers:
             t.join()
         self._workers = []
@@ -697,19 +738,25 @@ class ScenariosWindow(QMainWindow):
         return [t for t in self._workers if t.is_alive()]
 
 
+def _paragraphs(text: str) -> str:
+    """A description as the file wrote it, rewrapped: lines joined, blank lines kept."""
+    paras = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    return "".join(p + "\n\n" for p in paras if p)
+
+
 def _end_quietly(run) -> RunSnapshot | None:
-    """Stop a run and close it (its engine is killed); the last snapshot, when it gives one."""
-    last = None
+    """Stop a run and close it (its engine is killed); its last snapshot, when it gives one."""
     try:
-        run.stop()
-        last = run.snapshot()
+        run.close()  # stops the run first, then waits for its thread and engine
     except Exception:  # a run that broke still has to let its engine go
-        pass
+        try:
+            run.stop()
+        except Exception:
+            pass
     try:
-        run.close()
+        return run.snapshot()
     except Exception:
-        pass
-    return last
+        return None
 
 
 __all__ = ["ScenarioEntry", "ScenariosWindow"]

@@ -5,6 +5,11 @@ IngestService, so events posted from outside reach the bridge's subscription lik
 live in the log, the charts and the clients table. It listens on 127.0.0.1 only (no token
 needed there). Switching it off asks uvicorn to stop and polls until its thread has ended, so
 the GUI never waits for the requests under way; closing the window does wait for them.
+
+While it serves, the crash panel's wire faults (drop the answer, drop the request, slow
+answer, 503) act on its POST /events; they are set on the service's fault switch when the
+server starts or the panel changes, and turned off when it stops, so an import never records
+wire faults that nothing could fire.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QToolButton, QWidget
 
+from ..core.faults import WIRE_POINTS, FaultConfig, FaultMode
 from ..core.service import IngestService
 from ..server import DEFAULT_PORT, BackgroundServer
 
@@ -50,6 +56,36 @@ class ServeControl(QWidget):
         self._poll.setInterval(50)
         self._poll.timeout.connect(self._check_stopped)
         self.button.toggled.connect(self.set_serving)
+        self._wire_box = None  # the crash panel's WireFaultBox, once bound
+        self._wire_applied: dict = {}  # what the panel said when last applied
+
+    def bind_wire_faults(self, panel) -> None:
+        """Show ``panel``'s wire faults while serving and apply them to the served engine."""
+        self._wire_box = panel.wire
+        panel.wire.changed.connect(self._apply_wire_faults)
+        self.runningChanged.connect(panel.set_serving)
+
+    def _wire_configs(self) -> dict:
+        return self._wire_box.configs() if self._wire_box is not None else {}
+
+    @Slot()
+    def _apply_wire_faults(self) -> None:
+        if self.server is None:
+            return
+        configs = self._wire_configs()
+        faults = self._service().faults
+        for point, config in configs.items():
+            # only the points the panel changed: a spent "next N" stays spent
+            if self._wire_applied.get(point) != config:
+                faults.set(point, config)
+        self._wire_applied = configs
+        on = [c for c in configs.values() if c.mode is not FaultMode.OFF]
+        self.message.emit(f"HTTP faults on POST /events: {self._wire_box.describe()}" if on
+                          else "HTTP faults off")
+
+    def _clear_wire_faults(self, service: IngestService) -> None:
+        for point in WIRE_POINTS:
+            service.faults.set(point, FaultConfig())
 
     @property
     def running(self) -> bool:
@@ -64,6 +100,7 @@ class ServeControl(QWidget):
         if on and self.server is None:
             self._start()
         elif not on and self.server is not None:
+            self._clear_wire_faults(self._service())
             srv, self.server = self.server, None
             srv.request_stop()
             self._stopping.append(srv)
@@ -82,6 +119,9 @@ class ServeControl(QWidget):
             return
         self.port.setEnabled(False)
         self.url_label.setText(self.server.url)
+        self._wire_applied = self._wire_configs()
+        for point, config in self._wire_applied.items():
+            self._service().faults.set(point, config)
         self.message.emit(f"Serving on {self.server.url}: POST events to "
                           f"{self.server.url}/events; they show up here live")
         self.runningChanged.emit(True)
@@ -120,6 +160,8 @@ class ServeControl(QWidget):
     def shutdown(self) -> None:
         """Stop the server and wait for its thread (the window is closing). Idempotent."""
         servers = self._stopping + ([self.server] if self.server is not None else [])
+        if self.server is not None:
+            self._clear_wire_faults(self._service())
         self.server, self._stopping = None, []
         self._poll.stop()
         for srv in servers:

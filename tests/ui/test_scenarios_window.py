@@ -12,8 +12,8 @@ from faultsim_desktop.scenario.model import RunState, Verdict
 
 RUN_TIMEOUT_MS = 180_000
 
-# a small scenario of every timeline feature the window draws: two fault windows (one closed
-# by "off"), a send during them, a restart, a wait
+# a small scenario of every timeline feature the window draws: two fault windows (closed by
+# "off"), a send during them, a restart, a wait
 SCENARIO = """
 name = "window check"
 seed = 5
@@ -34,6 +34,10 @@ fault = "after_commit:0.5"
 [[step]]
 at = "1s"
 fault = "off"
+
+[[step]]
+at = "1.2s"
+restart = true
 
 [[step]]
 at = "1.5s"
@@ -109,7 +113,7 @@ def test_a_builtin_scenario_in_the_window_matches_the_command_line(qtbot, window
     assert _keyed(_shown(sw)) == _keyed(headless["stored"]) == _keyed(headless["expected"])
     # every row agrees, and none is marked
     assert not any(r.differs for r in sw.convergence.model.rows)
-    assert sw.convergence.model.text(0, 6) == "="
+    assert sw.convergence.model.text(0, 4) == "="
 
 
 def test_an_opened_file_plays_with_its_fault_windows_shaded(qtbot, window, tmp_path, capsys):
@@ -117,7 +121,7 @@ def test_an_opened_file_plays_with_its_fault_windows_shaded(qtbot, window, tmp_p
     sw = _open(qtbot, window)
     entry = sw.open_scenario(path)
     assert entry.error is None and sw.current_entry() is entry
-    assert [sw.steps_tree.topLevelItem(i).text(2) for i in range(6)][:2] == [
+    assert [sw.steps_tree.topLevelItem(i).text(3) for i in range(7)][:2] == [
         "fault mid_transaction:0.5", "send events.ndjson"]
     # mid-run: the panels move while the run plays, and the list waits for it
     seen = []
@@ -146,7 +150,12 @@ def test_an_opened_file_plays_with_its_fault_windows_shaded(qtbot, window, tmp_p
     # the stored curve ends at the expected count, which is what the headless run stores
     assert sw.stored_chart.expected == sum(f.count for f in final.expected.values()) == 121
     assert sw.stored_chart.curve.getData()[1][-1] == 121
-    assert all(sw.steps_tree.topLevelItem(i).text(0).startswith("✓") for i in range(6))
+    assert all(sw.steps_tree.topLevelItem(i).text(0).startswith("✓") for i in range(7))
+    assert all(sw.steps_tree.topLevelItem(i).text(2).endswith("s") for i in range(7))  # ran at
+    # the restart, where it really ran, as a dashed line on both charts
+    restart = next(e.t_s for e in final.timeline if e.step == 5)
+    for chart in (sw.stored_chart, sw.outcome_chart):
+        assert [line.value() for line in chart.restart_lines if line.isVisible()] == [restart]
     headless = _cli_json(capsys, tmp_path, path)
     assert headless["verdict"] == "exact"
     assert _keyed(_shown(sw)) == _keyed(headless["stored"])
@@ -174,10 +183,38 @@ def test_a_database_with_other_events_diverges_and_the_row_is_marked(qtbot, wind
     assert "DIVERGED" in sw.convergence.verdict_text()
     first = sw.convergence.model.rows[0]  # differences come first
     assert first.key == ("acme", "EUR") and first.differs
-    assert sw.convergence.model.text(0, 6) == "≠ +1 event, +1,000"
+    assert sw.convergence.model.text(0, 4) == "≠ +1 event, +1,000.00"
     assert "1 differ" in sw.convergence.summary_label.text()
     assert sum(r.differs for r in sw.convergence.model.rows) == 1
+    # the runner's own sentences, as faultsim scenario run prints them, under the verdict
+    assert sw.convergence.differences_label.isVisible()
+    assert all(d in sw.convergence.differences_label.text() for d in final.differences)
     assert db.exists()  # the user's database stays
+
+
+def test_faults_left_on_past_settle_end_incomplete_with_every_row_marked(qtbot, window,
+                                                                         tmp_path):
+    path = tmp_path / "stuck.toml"
+    path.write_text('name = "stuck"\nsettle = "1s"\nretries = 1\n\n'
+                    '[[step]]\nat = "0s"\nfault = "before_write:always"\n\n'
+                    '[[step]]\nat = "0s"\n'
+                    'text = \'{"client": "Acme", "amount": "5", "currency": "EUR"}\'\n',
+                    encoding="utf-8")
+    sw = _open(qtbot, window)
+    sw.open_scenario(path)
+    final = _play_to_the_end(qtbot, sw)
+    assert final.verdict is Verdict.INCOMPLETE
+    assert "INCOMPLETE" in sw.convergence.verdict_text()
+    assert sw.convergence.count_labels["pending"].text() == "1"
+    [row] = sw.convergence.model.rows
+    assert row.key == ("acme", "EUR") and row.stored is None
+    assert sw.convergence.model.text(0, 4) == "≠ not stored"
+    assert sw.convergence.model.judged  # a final difference: red, no longer catching up
+    # the fault was never turned off: its window runs to the end of the run
+    [w] = final.fault_windows
+    assert w.point == "before_write" and w.end_s is None
+    region = next(r for r in sw.stored_chart.shading.regions if r.isVisible())
+    assert region.getRegion() == (w.start_s, final.position_s)
 
 
 def test_a_bad_file_is_listed_with_its_step_and_line_and_cannot_play(qtbot, window, tmp_path):
@@ -217,9 +254,30 @@ def test_step_runs_one_step_then_stays_paused(qtbot, window, tmp_path):
     sw.step_action.trigger()
     qtbot.waitUntil(lambda: sw.last_snapshot.next_step == reached + 1, timeout=60_000)
     assert sw.last_snapshot.state is RunState.PAUSED
+    held = sw.last_snapshot.position_s
+    sw.play_action.trigger()  # goes on from where it paused
+    qtbot.waitUntil(lambda: sw.last_snapshot.state is not RunState.PAUSED, timeout=60_000)
+    assert sw.pause_action.isEnabled() and not sw.play_action.isEnabled()
     with qtbot.waitSignal(sw.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
-        sw.play_action.trigger()  # goes on from where it paused
-    assert blocker.args[0].verdict is Verdict.EXACT
+        pass
+    final = blocker.args[0]
+    assert final.verdict is Verdict.EXACT and final.position_s > held
+    assert sw.play_action.isEnabled() and not sw.stop_action.isEnabled()
+
+
+def test_a_database_that_cannot_be_opened_ends_the_run_with_the_reason(qtbot, window,
+                                                                       tmp_path):
+    db = tmp_path / "not-a-db.db"
+    db.write_bytes(b"these bytes are no SQLite database at all, " * 50)
+    sw = _open(qtbot, window)
+    sw.open_scenario(_scenario_file(tmp_path))
+    sw.set_database(db)
+    final = _play_to_the_end(qtbot, sw)
+    assert final.verdict is not Verdict.EXACT and final.error
+    assert final.error in sw.convergence.verdict_text()
+    assert "not a faultsim database" in sw.convergence.verdict_text()
+    assert db.read_bytes().startswith(b"these bytes")  # left as it was
+    assert sw.play_action.isEnabled() and not sw.live  # the window goes on
 
 
 def test_closing_the_main_window_ends_the_run_and_its_engine(qtbot, window, tmp_path):
