@@ -287,7 +287,7 @@ def test_closing_the_main_window_ends_the_run_and_its_engine(qtbot, window, tmp_
     sw.play_action.trigger()
     qtbot.waitUntil(lambda: sw.run is not None and sw.last_snapshot is not None
                     and sw.last_snapshot.state is RunState.PLAYING, timeout=60_000)
-    folder = sw._tmp
+    folder = sw.host.tmp
     assert folder is not None and folder.exists()
     window.close()
     assert not sw.isVisible() and sw.run is None and sw.threads() == []
@@ -301,7 +301,7 @@ def test_closing_the_scenarios_window_stops_its_run(qtbot, window):
     sw.speed_box.setCurrentIndex(0)
     sw.play_action.trigger()
     qtbot.waitUntil(lambda: sw.run is not None, timeout=60_000)
-    folder = sw._tmp
+    folder = sw.host.tmp
     sw.close()
     assert sw.run is None and not sw.live
     qtbot.waitUntil(lambda: not folder.exists() and sw.threads() == [], timeout=60_000)
