@@ -324,7 +324,11 @@ def _feed_bad_line(i: int, rng: random.Random, clients: int, t: int) -> str:
     kind = int(rng.random() * 20)
     if kind < 7:  # cut short (a lost tail): never valid JSON, as the object is not closed
         line = _dump(_feed_event(i, rng, clients, t)[0])
-        return line[:rng.randrange(1, len(line) - 1)]
+        cut = line[:rng.randrange(1, len(line) - 1)]
+        # Not right after a colon: a slice of the corpus (a request body, a writer's share)
+        # starting there would read the next line as this key's value, and the truth would
+        # no longer hold for that slice. Anywhere else the next line stands alone.
+        return cut + "0" if cut.endswith(": ") else cut
     event, _, _ = _feed_event(i, rng, clients, t)
     if kind < 10:
         for key in [k for k in event if k in FEED_AMOUNT_KEYS or k.endswith("_cents")
