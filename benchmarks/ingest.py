@@ -4,7 +4,7 @@ Prints one JSON line: events/s, peak RSS (the faultsim process, and with its wor
 whether the totals equal the corpus' ground truth, and with --compare the same measurements for
 `sqlite-utils insert --nl` (no dedup, no normalization) on the same events in the same run.
 
-    python benchmarks/ingest.py --events 1000000 --compare
+    python benchmarks/ingest.py --events 1000000 --compare [--shape feed|tidy]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from corpus import generate
+from corpus import SHAPES, generate
 
 
 def run_measured(argv: list[str]) -> dict:
@@ -48,6 +48,8 @@ def run_measured(argv: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--shape", choices=SHAPES, default="feed",
+                    help="corpus shape (benchmarks/corpus.py): feed, like real feeds, or tidy")
     ap.add_argument("--compare", action="store_true", help="also run sqlite-utils insert --nl")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--synchronous", default=None, choices=("FULL", "NORMAL"),
@@ -59,7 +61,7 @@ def main() -> None:
     try:
         corpus = tmp / "corpus.ndjson"
         t = time.perf_counter()
-        info = generate(corpus, args.events)
+        info = generate(corpus, args.events, shape=args.shape)
         gen_s = time.perf_counter() - t
         argv = [sys.executable, "-m", "faultsim_desktop.cli", "ingest", str(corpus),
                 "--db", str(tmp / "bench.db"), "--json"]
@@ -76,7 +78,7 @@ def main() -> None:
                for r in json.loads(stats.stdout)}
         truth = {k: (v[0], v[1]) for k, v in info["truth"].items()}
         result = {
-            "events": args.events, "lines": info["lines"],
+            "events": args.events, "shape": args.shape, "lines": info["lines"],
             "file_mb": round(corpus.stat().st_size / 2**20, 1),
             "cpu_count": os.cpu_count(),
             "faultsim": {**ours, "events_per_s": round(info["lines"] / ours["seconds"]),
