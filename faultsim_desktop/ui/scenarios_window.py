@@ -36,6 +36,7 @@ from .theme import CRASH_RED, plain_tooltip
 SPEEDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 REFRESH_MS = 100  # at most ten repaints a second, however often the runner reports
 OPENED_KEY = "scenarios/opened"
+GEOMETRY_KEY = "scenarios/geometry"
 _LIVE = (RunState.READY, RunState.PLAYING, RunState.PAUSED, RunState.SETTLING)
 
 
@@ -103,7 +104,7 @@ class ScenariosWindow(QMainWindow):
 
         self._build()
         self._load_entries()
-        self.resize(1366, 800)
+        self._place()
         self._sync_controls()
 
     def _build(self) -> None:
@@ -246,6 +247,14 @@ class ScenariosWindow(QMainWindow):
         self.statusBar().setSizeGripEnabled(True)
         self.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self._show_db()
+
+    def _place(self) -> None:
+        """Where the user left it, else as large as a laptop screen allows."""
+        saved = self.settings.value(GEOMETRY_KEY) if self.settings is not None else None
+        if saved is not None and self.restoreGeometry(saved):
+            return
+        screen = self.screen().availableGeometry()
+        self.resize(min(1366, screen.width()), min(820, screen.height()))
 
     def _action(self, text, slot, shortcut, name, tip) -> QAction:
         a = QAction(text, self)
@@ -700,6 +709,8 @@ class ScenariosWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.stop()  # a closed window leaves no engine behind
+        if self.settings is not None:
+            self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
         super().closeEvent(event)
 
     def changeEvent(self, event) -> None:
