@@ -6,7 +6,9 @@ same corpus (feed-shaped by default), and the end-to-end rate of ``faultsim inge
     python benchmarks/stages.py --events 1000000 --profile DIR    # and py-spy over an ingest
 
 The stages, in the order an event meets them (each rate is the file's lines per second of that
-stage's own time, so the rates compare: "if only this stage ran, the ingest would go this fast"):
+stage's own time, so the rates compare: "if only this stage ran, the ingest would go this fast";
+``lines_per_cpu_s`` divides by the CPU time the stage used, which a busy neighbour on a shared
+machine changes far less than the wall time):
 
 - ``read_split``: reading the file and cutting it into the chunks worker processes get;
 - ``parse``: chunks -> candidates (JSON decoded, bad lines rejected with line and column);
@@ -32,6 +34,7 @@ import json
 import os
 import pickle
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -59,18 +62,27 @@ STAGES = ("read_split", "parse", "normalize", "fingerprint", "worker_chunk", "tr
 
 
 class _Clock:
-    """Seconds spent per stage in one pass."""
+    """Seconds spent per stage in one pass: wall time, and this thread's CPU time (which a busy
+    neighbour on a shared machine hardly changes; waits for the disk it leaves out)."""
 
     def __init__(self):
         self.seconds = collections.Counter()
+        self.cpu = collections.Counter()
+
+    def start(self) -> tuple[float, float]:
+        return time.perf_counter(), time.thread_time()
+
+    def stop(self, stage: str, started: tuple[float, float]) -> None:
+        self.seconds[stage] += time.perf_counter() - started[0]
+        self.cpu[stage] += time.thread_time() - started[1]
 
     def timed(self, stage: str, fn):
         def run(*args, **kwargs):
-            start = time.perf_counter()
+            started = self.start()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds[stage] += time.perf_counter() - start
+                self.stop(stage, started)
         return run
 
 
@@ -92,22 +104,22 @@ def _cpu_stages(chunk, clock: _Clock, received_at: str) -> None:
     """Parse, normalize and fingerprint one chunk, each timed on its own."""
     candidates = clock.timed("parse", parse_chunk)(chunk)
     objs = [c.obj for c in candidates if c.rejection is None]
-    start = time.perf_counter()
+    started = clock.start()
     values = []
     for obj in objs:
         try:
             values.append(normalize_with_time_value(obj, received_at=received_at)[1])
         except RejectedEvent:
             values.append(None)
-    clock.seconds["normalize"] += time.perf_counter() - start
-    start = time.perf_counter()
+    clock.stop("normalize", started)
+    started = clock.start()
     for obj, value in zip(objs, values):
         try:
             fingerprint(obj)
         except NotCanonicalizable:
             continue
         time_bucket(obj) if value is TIME_TIE else bucket_of(value)
-    clock.seconds["fingerprint"] += time.perf_counter() - start
+    clock.stop("fingerprint", started)
 
 
 def one_pass(corpus: Path, work: Path) -> dict:
@@ -122,33 +134,33 @@ def one_pass(corpus: Path, work: Path) -> dict:
 
     def write(items: list[tuple]) -> None:
         now = utc_now()
-        start = time.perf_counter()
+        started = clock.start()
         full.begin()
         records = full.store_events(items, 1, now)
         full.commit()
-        clock.seconds["writer"] += time.perf_counter() - start
+        clock.stop("writer", started)
         counts.update(r.outcome.value for r in records)
         rows = [_event_row(it, now) for it in items if it[12] is None]
-        start = time.perf_counter()
+        started = clock.start()
         bare.begin()
         bare.cur.executemany(sqlite_storage._INSERT_EVENT, rows)
         bare.commit()
-        clock.seconds["inserts"] += time.perf_counter() - start
+        clock.stop("inserts", started)
 
     with open(corpus, "rb") as f:
         chunks = iter_chunks(f, str(corpus), chunk_bytes=POOL_CHUNK_BYTES)
         while True:
-            start = time.perf_counter()
+            started = clock.start()
             chunk = next(chunks, None)
-            clock.seconds["read_split"] += time.perf_counter() - start
+            clock.stop("read_split", started)
             if chunk is None:
                 break
             counts["chunks"] += 1
             _cpu_stages(chunk, clock, received_at)
             items = clock.timed("worker_chunk", process_chunk)(chunk, received_at)
-            start = time.perf_counter()
+            started = clock.start()
             items = pickle.loads(pickle.dumps(items, pickle.HIGHEST_PROTOCOL))
-            clock.seconds["transfer"] += time.perf_counter() - start
+            clock.stop("transfer", started)
             counts["lines"] += len(items)
             batch.extend(items)
             if len(batch) >= BATCH:
@@ -158,7 +170,7 @@ def one_pass(corpus: Path, work: Path) -> dict:
         write(batch)
     full.release()
     bare.release()
-    return {"seconds": dict(clock.seconds), "counts": dict(counts)}
+    return {"seconds": dict(clock.seconds), "cpu": dict(clock.cpu), "counts": dict(counts)}
 
 
 def end_to_end(corpus: Path, db: Path, workers: int | None) -> dict:
@@ -166,12 +178,17 @@ def end_to_end(corpus: Path, db: Path, workers: int | None) -> dict:
             str(db), "--json"]
     if workers is not None:
         argv += ["--workers", str(workers)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     run = subprocess.run(argv, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if run.returncode not in (0, 3):
         raise SystemExit(f"faultsim ingest failed ({run.returncode}): {run.stderr[-2000:]}")
-    return {"seconds": round(seconds, 2), "summary": json.loads(run.stdout.splitlines()[-1])}
+    # the ingest and its worker processes (waited for, so counted among this one's children)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": round(seconds, 2), "cpu_s": round(cpu, 2),
+            "summary": json.loads(run.stdout.splitlines()[-1])}
 
 
 def _frame_name(frame: dict) -> str:
@@ -263,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             generate(corpus, args.events, seed=args.seed, shape=args.shape)
         lines = sum(1 for _ in open(corpus, "rb"))
         best: dict[str, float] = {}
+        best_cpu: dict[str, float] = {}
         counts: dict = {}
         for r in range(args.rounds):
             work = tmp / f"round-{r}"
@@ -272,17 +290,23 @@ def main(argv: list[str] | None = None) -> int:
             counts = result["counts"]
             for stage, seconds in result["seconds"].items():
                 best[stage] = min(seconds, best.get(stage, seconds))
+            for stage, seconds in result["cpu"].items():
+                best_cpu[stage] = min(seconds, best_cpu.get(stage, seconds))
         out = {"corpus": str(args.corpus) if args.corpus else
                {"shape": args.shape, "events": args.events, "seed": args.seed},
                "lines": lines, "file_mb": round(corpus.stat().st_size / 2**20, 1),
                "cpu_count": os.cpu_count(), "rounds": args.rounds,
                "outcomes": {k: v for k, v in counts.items() if k not in ("lines", "chunks")},
+               "load_average": [round(x, 1) for x in os.getloadavg()],
                "stages": {stage: {"seconds": round(best[stage], 2),
-                                  "lines_per_s": round(lines / best[stage])}
-                          for stage in STAGES if best.get(stage)}}
+                                  "lines_per_s": round(lines / best[stage]),
+                                  "cpu_s": round(best_cpu[stage], 2),
+                                  "lines_per_cpu_s": round(lines / best_cpu[stage])}
+                          for stage in STAGES if best.get(stage) and best_cpu.get(stage)}}
         if not args.no_end_to_end:
             e2e = end_to_end(corpus, tmp / "e2e.db", args.workers)
             e2e["lines_per_s"] = round(lines / e2e["seconds"])
+            e2e["lines_per_cpu_s"] = round(lines / e2e["cpu_s"])
             out["end_to_end"] = e2e
         if args.profile is not None:
             out["profile"] = profile(corpus, tmp / "profiled.db", args.profile, args.workers,
