@@ -15,7 +15,9 @@ Two shapes, each deterministic for a given seed:
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import random
 import re
 import time
@@ -127,8 +129,7 @@ def _generate_tidy(path, n: int, seed: int, clients: int) -> dict:
     return {"lines": lines, "truth": truth}
 
 
-# ---- the feed shape ----------------------------------------------------------------------------
-
+# The feed shape.
 FEED_START = 1_772_323_200  # 2026-03-01T00:00:00Z
 FEED_EVENTS_PER_SECOND = 25  # so most seconds hold many events
 FEED_CLIENT_KEYS = ["client_id", "clientId", "client", "customer_id", "account_id", "tenant",
@@ -405,9 +406,6 @@ def write_truth(truth: dict, path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import os
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", choices=SHAPES, default="feed")
     ap.add_argument("--events", type=int, default=1_000_000, help="lines to write")
