@@ -29,7 +29,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from corpus import generate
+from corpus import SHAPES, generate
 from pgserver import ThrowawayServer
 
 FAULTSIM = [sys.executable, "-m", "faultsim_desktop.cli"]
@@ -75,6 +75,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--shape", choices=SHAPES, default="feed",
+                    help="corpus shape (benchmarks/corpus.py): feed, like real feeds, or tidy")
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--overlap-events", type=int, default=50_000)
     ap.add_argument("--backends", default="sqlite,postgresql")
@@ -85,9 +87,9 @@ def main() -> None:
     server = ThrowawayServer(durable=True).start() if "postgresql" in args.backends else None
     try:
         big = tmp / "corpus.ndjson"
-        truth = generate(big, args.events)["truth"]
+        truth = generate(big, args.events, shape=args.shape)["truth"]
         small = tmp / "overlap.ndjson"
-        small_truth = generate(small, args.overlap_events, seed=9)["truth"]
+        small_truth = generate(small, args.overlap_events, seed=9, shape=args.shape)["truth"]
         lines = big.read_text(encoding="utf-8").splitlines()
         small_lines = small.read_text(encoding="utf-8").splitlines()
         n = args.writers

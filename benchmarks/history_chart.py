@@ -28,7 +28,7 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def prepare(db: Path, events: int, clients: int) -> float:
+def prepare(db: Path, events: int, clients: int, shape: str = "feed") -> float:
     """Generate and ingest the corpus into ``db``; returns the ingest's seconds."""
     if __package__:
         from .corpus import generate
@@ -37,7 +37,7 @@ def prepare(db: Path, events: int, clients: int) -> float:
     from faultsim_desktop.core.service import IngestService
 
     corpus = db.with_suffix(".ndjson")
-    generate(corpus, events, seed=1, clients=clients)
+    generate(corpus, events, seed=1, clients=clients, shape=shape)
     with IngestService(db) as svc:
         started = time.perf_counter()
         svc.ingest_file(corpus)
@@ -154,6 +154,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--shape", choices=("feed", "tidy"), default="feed",
+                    help="corpus shape (benchmarks/corpus.py): feed, like real feeds, or tidy")
     ap.add_argument("--db", type=Path, help="an existing database, or where to keep a new one")
     args = ap.parse_args()
     tmp = None
@@ -163,7 +165,7 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory()
         db = Path(tmp.name) / "history.db"
     if not db.exists():
-        result["ingest_s"] = round(prepare(db, args.events, args.clients), 1)
+        result["ingest_s"] = round(prepare(db, args.events, args.clients, args.shape), 1)
     result.update(measure(db, args.clients))
     print(json.dumps(result))
     if tmp is not None:

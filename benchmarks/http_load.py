@@ -51,9 +51,9 @@ import httpx
 import psutil
 
 if __package__:  # imported as benchmarks.http_load, by the tests
-    from .corpus import generate
+    from .corpus import SHAPES, generate
 else:  # run as a script: its own folder comes first on sys.path
-    from corpus import generate
+    from corpus import SHAPES, generate
 
 
 def _server_main(conn, db: str, fault_specs: list[str], seed: int, crash_on, stop,
@@ -311,6 +311,8 @@ def main() -> None:
                     help="fault while the switch is on (default before_write:0.5, "
                          "mid_transaction:0.5, after_commit:0.2)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--shape", choices=SHAPES, default="feed",
+                    help="corpus shape (benchmarks/corpus.py): feed, like real feeds, or tidy")
     ap.add_argument("--client", choices=("lean", "httpx", "sender"), default="lean",
                     help="lean: kept-alive asyncio connections (default); httpx.AsyncClient; "
                          "sender: faultsim send's client")
@@ -346,7 +348,7 @@ def main() -> None:
             if n <= 0:
                 continue
             corpus = tmp / f"{name}.ndjson"
-            truth = generate(corpus, n, seed=args.seed)["truth"]
+            truth = generate(corpus, n, seed=args.seed, shape=args.shape)["truth"]
             lines = corpus.read_text(encoding="utf-8").splitlines()
             bodies = ["\n".join(lines[i:i + size]).encode("utf-8")
                       for i in range(0, len(lines), size)]

@@ -4,7 +4,8 @@ Prints one JSON line: events/s, peak RSS (the faultsim process, and with its wor
 whether the totals equal the corpus' ground truth, and with --compare the same measurements for
 `sqlite-utils insert --nl` (no dedup, no normalization) on the same events in the same run.
 
-    python benchmarks/ingest.py --events 1000000 --compare
+    python benchmarks/ingest.py --events 1000000 --compare [--shape feed|tidy]
+    python benchmarks/ingest.py --corpus FILE --truth TRUTH.json   # a corpus.py --out file
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from corpus import generate
+from corpus import SHAPES, generate
 
 
 def run_measured(argv: list[str]) -> dict:
@@ -48,6 +49,12 @@ def run_measured(argv: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--shape", choices=SHAPES, default="feed",
+                    help="corpus shape (benchmarks/corpus.py): feed, like real feeds, or tidy")
+    ap.add_argument("--corpus", type=Path, help="ingest this file (benchmarks/corpus.py --out) "
+                    "instead of generating one")
+    ap.add_argument("--truth", type=Path, help="with --corpus: its ground truth "
+                    "(benchmarks/corpus.py --truth), to check the totals against")
     ap.add_argument("--compare", action="store_true", help="also run sqlite-utils insert --nl")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--synchronous", default=None, choices=("FULL", "NORMAL"),
@@ -57,9 +64,16 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="faultsim-bench-"))
     try:
-        corpus = tmp / "corpus.ndjson"
         t = time.perf_counter()
-        info = generate(corpus, args.events)
+        if args.corpus is not None:
+            corpus = args.corpus
+            info = {"lines": sum(1 for _ in open(corpus, "rb")), "truth": None}
+            if args.truth is not None:
+                info["truth"] = {(r["client"], r["currency"]): (r["count"], Decimal(r["total"]))
+                                 for r in json.loads(args.truth.read_text(encoding="utf-8"))}
+        else:
+            corpus = tmp / "corpus.ndjson"
+            info = generate(corpus, args.events, shape=args.shape)
         gen_s = time.perf_counter() - t
         argv = [sys.executable, "-m", "faultsim_desktop.cli", "ingest", str(corpus),
                 "--db", str(tmp / "bench.db"), "--json"]
@@ -74,13 +88,17 @@ def main() -> None:
                                text=True, check=True)
         got = {(r["client"], r["currency"]): (r["count"], Decimal(r["total"]))
                for r in json.loads(stats.stdout)}
-        truth = {k: (v[0], v[1]) for k, v in info["truth"].items()}
+        truth = ({k: (v[0], v[1]) for k, v in info["truth"].items()}
+                 if info["truth"] is not None else None)
         result = {
-            "events": args.events, "lines": info["lines"],
+            "events": info["lines"] if args.corpus else args.events,
+            **({"corpus": str(args.corpus)} if args.corpus else {"shape": args.shape}),
+            "lines": info["lines"],
             "file_mb": round(corpus.stat().st_size / 2**20, 1),
             "cpu_count": os.cpu_count(),
             "faultsim": {**ours, "events_per_s": round(info["lines"] / ours["seconds"]),
-                         "summary": summary, "totals_exact": got == truth},
+                         "summary": summary,
+                         "totals_exact": got == truth if truth is not None else None},
             "generate_s": round(gen_s, 1),
         }
         if args.compare:

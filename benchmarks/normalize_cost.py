@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import generate  # noqa: E402
+from corpus import SHAPES, generate  # noqa: E402
 
 from faultsim_desktop.core import normalize as here  # noqa: E402
 from faultsim_desktop.core.parsing import split_text  # noqa: E402
@@ -53,12 +53,14 @@ def _round(fn, objs) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--shape", choices=SHAPES, default="feed",
+                    help="corpus shape (benchmarks/corpus.py): feed, like real feeds, or tidy")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--against", type=Path, help="another checkout to compare with")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="faultsim-normalize-") as tmp:
         path = Path(tmp) / "corpus.ndjson"
-        generate(path, args.events)
+        generate(path, args.events, shape=args.shape)
         objs = [c.obj for c in split_text(path.read_bytes(), "corpus") if c.obj is not None]
     sides = {"this": here.normalize_with_time_value}
     if args.against is not None:
@@ -69,7 +71,7 @@ def main() -> None:
         for name, fn in order:
             times[name].append(_round(fn, objs))
         order.reverse()  # neither side always runs first
-    out = {"events": len(objs), "rounds": args.rounds}
+    out = {"events": len(objs), "shape": args.shape, "rounds": args.rounds}
     for name, ts in times.items():
         out[name] = {"best_seconds": round(min(ts), 3),
                      "events_per_s": round(len(objs) / min(ts))}

@@ -30,9 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 
 if __package__:  # imported as benchmarks.soak, by the tests
-    from .corpus import generate
+    from .corpus import SHAPES, generate
 else:  # run as a script: its own folder comes first on sys.path
-    from corpus import generate
+    from corpus import SHAPES, generate
 
 # (extra faultsim arguments, what the round is for)
 CLI_ROUNDS = [
@@ -228,13 +228,14 @@ def _epoch(db: Path, data: Path, truth: dict, *, kills: int, rng: random.Random,
 
 def run_soak(workdir: Path, *, events: int = 40_000, kills: int = 30, seed: int = 1,
              gui: bool = False, kills_per_epoch: int = 6,
-             wait: tuple[float, float] | None = None, batch: int = 500) -> dict:
+             wait: tuple[float, float] | None = None, batch: int = 500,
+             shape: str = "tidy") -> dict:
     """Epochs of ``kills_per_epoch`` kills, each on a fresh database with the same corpus (so
     kills keep landing mid-ingest, not only once everything is stored), each ending with a run
     left to finish and a check against the ground truth. Returns the figures."""
     workdir = Path(workdir)
     data = workdir / "corpus.ndjson"
-    truth = generate(data, events, seed=seed)["truth"]
+    truth = generate(data, events, seed=seed, shape=shape)["truth"]
     rng = random.Random(seed)
     wait = wait or ((0.8, 3.0) if gui else (0.3, 1.5))
     figures = {"events_in_corpus": events, "kills": 0, "epochs": 0, "rounds": 0,
@@ -286,12 +287,15 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=40_000)
     ap.add_argument("--kills-per-epoch", type=int, default=6)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--shape", choices=SHAPES, default="feed",
+                    help="corpus shape (benchmarks/corpus.py): feed, like real feeds, or tidy")
     ap.add_argument("--gui", action="store_true", help="kill the window instead of the CLI")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="faultsim-soak-") as tmp:
         figures = run_soak(Path(tmp), events=args.events, kills=args.kills, seed=args.seed,
-                           gui=args.gui, kills_per_epoch=args.kills_per_epoch)
-    print(json.dumps({"mode": "window" if args.gui else "cli", **figures}, indent=1))
+                           gui=args.gui, kills_per_epoch=args.kills_per_epoch, shape=args.shape)
+    print(json.dumps({"mode": "window" if args.gui else "cli", "shape": args.shape, **figures},
+                     indent=1))
     return 0 if ok(figures) else 1
 
 

@@ -4,7 +4,7 @@ Opens the real window offscreen, ingests a generated file through it (File > Ope
 background) and measures how late a 5 ms heartbeat timer on the GUI thread fires. The same file
 also goes through the engine alone, in the same run, for comparison. Prints one JSON line.
 
-    python benchmarks/ui_responsiveness.py --events 1000000
+    python benchmarks/ui_responsiveness.py --events 1000000 [--shape feed|tidy|mixed]
     python benchmarks/ui_responsiveness.py --undo     # 1,000,000 events, then undo that import
 
 With --undo the window then takes the import back (Imports panel, Undo, confirmed) and the
@@ -26,6 +26,11 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 HEARTBEAT_MS = 5
+
+if __package__:
+    from .corpus import generate as corpus_generate
+else:  # run as a script: its own folder comes first on sys.path
+    from corpus import generate as corpus_generate
 
 
 def generate(path: Path, n: int, seed: int = 1) -> None:
@@ -171,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=None,
                    help="default 200,000; 1,000,000 with --undo")
+    p.add_argument("--shape", choices=("feed", "tidy", "mixed"), default="feed",
+                   help="feed or tidy (benchmarks/corpus.py), or mixed: this script's own mix, "
+                        "the shape of its figures before the feed shape")
     p.add_argument("--undo", action="store_true",
                    help="then undo that import through the Imports panel, heartbeat measured")
     p.add_argument("--workers", type=int, default=None,
@@ -182,11 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="faultsim-bench-"))
     try:
         data = tmp / "events.ndjson"
-        generate(data, args.events)
+        if args.shape == "mixed":
+            generate(data, args.events)
+        else:
+            corpus_generate(data, args.events, shape=args.shape)
         h_seconds, h_received = headless(data, tmp / "headless.db", args.workers)
         w = through_window(data, tmp / "window.db", args.workers, undo=args.undo)
         out = {
             "events": args.events,
+            "shape": args.shape,
             "file_mb": round(data.stat().st_size / 1e6, 1),
             "max_stall_ms": w["max_stall_ms"],
             "p99_stall_ms": w["p99_stall_ms"],

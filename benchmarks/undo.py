@@ -21,7 +21,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from corpus import generate
+from corpus import SHAPES, generate
 
 
 def run(db, corpus: Path, resend: Path | None, workers: int | None,
@@ -63,6 +63,8 @@ def run(db, corpus: Path, resend: Path | None, workers: int | None,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--shape", choices=SHAPES, default="feed",
+                   help="corpus shape (benchmarks/corpus.py): feed, like real feeds, or tidy")
     p.add_argument("--resend", type=float, default=0.0,
                    help="a second import sends this fraction of the lines again before the undo")
     p.add_argument("--workers", type=int, default=None,
@@ -75,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="faultsim-undo-"))
     try:
         corpus = tmp / "events.ndjson"
-        info = generate(corpus, args.events)
+        info = generate(corpus, args.events, shape=args.shape)
         resend = None
         if args.resend > 0:
             resend = tmp / "again.ndjson"
             with open(corpus, encoding="utf-8") as src, open(resend, "w", encoding="utf-8") as dst:
                 dst.writelines(itertools.islice(src, int(info["lines"] * args.resend)))
-        out = {"events": args.events, "lines": info["lines"],
+        out = {"events": args.events, "shape": args.shape, "lines": info["lines"],
                "file_mb": round(corpus.stat().st_size / 2**20, 1)}
         out["sqlite"] = run(tmp / "undo.db", corpus, resend, args.workers, args.profile)
         if args.pg:
