@@ -27,7 +27,8 @@ from ..core.service import ChildIngest, IngestService, Summary
 
 TICK_MS = 100  # drain and repaint at most ten times a second
 MAX_OUTCOMES_PER_TICK = 10_000
-EXTERNAL_REFRESH_S = 2.0  # aggregates are read again this often even with no outcomes
+EXTERNAL_REFRESH_S = 2.0
+STREAMING_SNAPSHOT_S = 1.0  # aggregates are read this often while a file streams in  # aggregates are read again this often even with no outcomes
 YOUNG_GC_MS = 20  # the young generation is collected this often when it has grown
 STORAGE_CHECK_TICKS = 10  # the writer looks at its file (deleted? read-only?) once a second
 _FINAL_KEYS = ("accepted", "duplicates", "rejected", "failed")
@@ -315,13 +316,14 @@ class EngineBridge(QObject):
         if problem is not self._shown_problem:
             self._shown_problem = problem
             self.storageProblem.emit(problem.kind if problem else "", str(problem or ""))
-        # aggregates at most ten times a second; four while a file streams in, so the reads
-        # compete less with the writer for the GIL
+        # aggregates at most ten times a second; once a second while a file streams in: the
+        # reads compete less with the writer for the GIL, and redrawing the totals chart and the
+        # clients table is the GUI thread's longest task (tens of ms with hundreds of clients)
         now = time.monotonic()
         if now - self._last_snapshot >= EXTERNAL_REFRESH_S:
             # other processes (the CLI, a server) write here too
             self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
-        gap = 0.25 if self.ingest_lane.busy else 0.09
+        gap = STREAMING_SNAPSHOT_S if self.ingest_lane.busy else 0.09
         if (self._stats_dirty or self._pending_dirty or self._quarantine_dirty) \
                 and not self.reader_lane.busy and now - self._last_snapshot >= gap:
             self._last_snapshot = now

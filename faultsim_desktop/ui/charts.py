@@ -206,6 +206,7 @@ class TotalsChart(QWidget):
 
         self.stats: list[ClientTotal] = []
         self.shown: list[Bar] = []  # what the bars show, in order
+        self._axis_labels: tuple | None = None  # the left axis' labels as last set, and their font
         self.ranked_count = 0  # clients of the selected currency, shown or not
         self._dark = False
         self.metric_box.currentIndexChanged.connect(self._redraw)
@@ -331,9 +332,14 @@ class TotalsChart(QWidget):
         axis = self.plot.getAxis("left")
         metrics = QFontMetrics(axis.style["tickFont"] or axis.font())
         labels = [axis_label(r.client, metrics, self.label_room_px()) for r, _ in self.shown]
-        widest = max((metrics.horizontalAdvance(t) for t in labels), default=0)
-        axis.setWidth(max(30, widest + 14))
-        axis.setTicks([[(float(i), t) for i, t in enumerate(labels)], []])
+        # the same names (most refreshes during an ingest) keep the axis' drawn picture: its
+        # repaint replays every label and costs the GUI thread more than the bars themselves
+        key = (labels, metrics.height(), metrics.averageCharWidth())
+        if key != self._axis_labels:
+            self._axis_labels = key
+            widest = max((metrics.horizontalAdvance(t) for t in labels), default=0)
+            axis.setWidth(max(30, widest + 14))
+            axis.setTicks([[(float(i), t) for i, t in enumerate(labels)], []])
 
     def label_room_px(self) -> int:
         """The widest a client's name may be drawn on the left axis."""
