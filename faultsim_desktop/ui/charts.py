@@ -103,6 +103,15 @@ class GroupedAxis(pg.AxisItem):
         return [(major, 0), (major / 5 if _mantissa(major) in (1, 5) else major / 4, 0)]
 
 
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least ``value`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * power >= value * (1 - 1e-12):
+            return m * power
+    return 10 * power
+
+
 def _mantissa(step: float) -> int:
     return round(step / 10 ** math.floor(math.log10(step)))
 
@@ -442,6 +451,7 @@ class RateChart(QWidget):
         self._last: dict[str, int] | None = None
         self._bin_start: float | None = None
         self._acc = {k: 0 for k in self._keys}
+        self.y_top: float | None = None  # the top of the events/s scale
         title = QLabel("Events per second, last 5 minutes (x: seconds ago)", self)
         title.setStyleSheet("font-weight: 600;")
         title.setWordWrap(True)
@@ -495,4 +505,10 @@ class RateChart(QWidget):
             y = np.fromiter(self.bins[k], dtype=float, count=len(self._x))
             curve.setData(self._x, y)
             top = max(top, float(y.max()))
-        self.plot.setYRange(0, top * 1.15, padding=0)
+        # The scale moves in round steps, and only when the curves outgrow it or shrink well
+        # below it: a new range re-renders both axes (the grid spans the plot), the GUI
+        # thread's longest task in this chart, and a steady scale is easier to read.
+        want = top * 1.15
+        if self.y_top is None or want > self.y_top or want < self.y_top * 0.4:
+            self.y_top = nice_ceiling(want)
+            self.plot.setYRange(0, self.y_top, padding=0)

@@ -1,6 +1,7 @@
 """The window during a big ingest: what the child process reports arrives whole in the log, the
 collector's deferred work is done once the stream ends, and the totals chart follows its top
-clients while it keeps an unchanged axis as drawn."""
+clients while it keeps an unchanged axis as drawn, and the rate chart's scale moves in round
+steps."""
 import gc
 import json
 import weakref
@@ -10,8 +11,8 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QImage, QPainter
 
 from faultsim_desktop.core.model import ClientTotal, ImportTag, Outcome, OutcomeRecord
-from faultsim_desktop.ui.bridge import MainThreadGC
-from faultsim_desktop.ui.charts import TotalsChart
+from faultsim_desktop.ui.bridge import Counters, MainThreadGC
+from faultsim_desktop.ui.charts import RateChart, TotalsChart
 
 
 def test_a_child_ingests_outcomes_reach_the_log_whole(qtbot, make_window, tmp_path):
@@ -110,3 +111,36 @@ def test_the_totals_axis_follows_its_top_clients(qtbot):
     qtbot.waitUntil(lambda: sorted(_axis_texts(axis)) == ["acme", "globex", "initech",
                                                           "umbrella"])
     assert chart.bar_values()[0][0] == "umbrella"
+
+
+def _rate_top(chart) -> float:
+    return chart.plot.getPlotItem().vb.viewRange()[1][1]
+
+
+def test_the_rate_scale_is_round_and_steady(qtbot):
+    """Events/s around 60,000 show on a round scale that stays put while the rate wobbles, grows
+    when the rate outgrows it and shrinks once the ingest is over."""
+    chart = RateChart()
+    qtbot.addWidget(chart)
+    chart.resize(500, 300)
+    chart.show()
+    qtbot.waitExposed(chart)
+    accepted, at = 0, 1000.0
+
+    def second(rate: int) -> None:  # one second at ``rate`` accepted events/s, in two bins
+        nonlocal accepted, at
+        for _ in range(2):
+            accepted += rate // 2
+            at += RateChart.BIN_S
+            chart.add_counters(Counters(accepted=accepted, at=at))
+    chart.add_counters(Counters(accepted=0, at=at))
+    second(60_000)
+    assert _rate_top(chart) == 100_000  # 60,000 and its headroom fit under a round 100,000
+    for rate in (58_000, 63_000, 61_000, 59_500):
+        second(rate)
+        assert _rate_top(chart) == 100_000
+    second(95_000)
+    assert _rate_top(chart) == 200_000  # outgrown: the next round step
+    for _ in range(RateChart.WINDOW_S + 1):  # the ingest ends; five minutes later...
+        second(0)
+    assert _rate_top(chart) == 2  # ...the scale is back to a small round one
