@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from decimal import Decimal
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..core.model import ClientTotal
 from .theme import is_dark, outcome_color, plain_tooltip
 
 NO_CURRENCY = "(no currency)"
+_count_of = attrgetter("count")
 METRICS = ("Total", "Count", "Average")
 MAX_TOP_N = 1000
 _LABEL_MAX_PX = 220  # client names on the left axis are elided to this width at most
@@ -214,6 +216,9 @@ class TotalsChart(QWidget):
         layout.addWidget(self.hover_label)
 
         self.stats: list[ClientTotal] = []
+        # the rows by currency ("" for none), grouped once per refresh: with thousands of rows,
+        # three passes over them per refresh were a visible part of the GUI thread's work
+        self._by_currency: dict[str, list[ClientTotal]] = {}
         self.shown: list[Bar] = []  # what the bars show, in order
         self._axis_labels: tuple | None = None  # the left axis' labels as last set, and their font
         self.ranked_count = 0  # clients of the selected currency, shown or not
@@ -235,14 +240,15 @@ class TotalsChart(QWidget):
     @Slot(list)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.stats = stats
+        by_currency: dict[str, list[ClientTotal]] = {}
+        for r in stats:
+            by_currency.setdefault(r.currency or "", []).append(r)
+        self._by_currency = by_currency
         self._sync_currencies()
         self._redraw()
 
     def _sync_currencies(self) -> None:
-        counts: dict[str, int] = {}
-        for r in self.stats:
-            key = r.currency or ""
-            counts[key] = counts.get(key, 0) + r.count
+        counts = {key: sum(map(_count_of, rows)) for key, rows in self._by_currency.items()}
         wanted = sorted(counts, key=lambda c: (c == "", c))
         have = [self.currency.itemData(i) for i in range(self.currency.count())]
         if wanted == have:
@@ -261,11 +267,7 @@ class TotalsChart(QWidget):
     def other_currencies(self) -> list[tuple[str, int]]:
         """(currency, clients) of every currency the bars do not show, most clients first."""
         cur = self.currency.currentData() if self.currency.count() else None
-        clients: dict[str, int] = {}
-        for r in self.stats:
-            key = r.currency or ""
-            if key != cur:
-                clients[key] = clients.get(key, 0) + 1
+        clients = {key: len(rows) for key, rows in self._by_currency.items() if key != cur}
         return sorted(clients.items(), key=lambda kv: (-kv[1], kv[0] == "", kv[0]))
 
     def _scope_text(self, cur: str | None) -> str:
@@ -288,7 +290,7 @@ class TotalsChart(QWidget):
     def _redraw(self, *args) -> None:
         metric = self.metric_box.currentText()
         cur = self.currency.currentData() if self.currency.count() else None
-        rows = [r for r in self.stats if (r.currency or "") == cur] if cur is not None else []
+        rows = self._by_currency.get(cur, []) if cur is not None else []
         ranked = sorted((Bar(r, metric_value(r, metric)) for r in rows),
                         key=lambda bar: (-bar.value, bar.row.client.casefold()))
         self.ranked_count = len(ranked)
