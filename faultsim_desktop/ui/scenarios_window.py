@@ -212,9 +212,11 @@ class ScenariosWindow(QMainWindow):
         body.setObjectName("scenarioBody")
         body.addWidget(charts)
         body.addWidget(self.convergence)
-        body.setStretchFactor(0, 1)
-        body.setStretchFactor(1, 1)
-        body.setSizes([500, 560])
+        # the convergence table's seven columns need about 600 px to show every total without
+        # scrolling: it gets the larger share, the charts keep theirs legible
+        body.setStretchFactor(0, 2)
+        body.setStretchFactor(1, 3)
+        body.setSizes([440, 640])
         right = QWidget(self)
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
