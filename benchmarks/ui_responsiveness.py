@@ -6,6 +6,12 @@ also goes through the engine alone, in the same run, for comparison. Prints one 
 
     python benchmarks/ui_responsiveness.py --events 1000000 [--shape feed|tidy|mixed]
     python benchmarks/ui_responsiveness.py --undo     # 1,000,000 events, then undo that import
+    python benchmarks/ui_responsiveness.py --diagnose 20   # also say what made beats late
+
+With --diagnose MS, every beat later than MS is explained on standard error (one JSON line):
+the GUI-thread calls that ran during it (the bridge's tick, the log, the charts, the collector,
+with their sizes), the garbage collections in any thread, and the Python stack of every thread
+at the moment the beat was MS overdue (faulthandler's watchdog, which needs no GIL to look).
 
 With --undo the window then takes the import back (Imports panel, Undo, confirmed) and the
 heartbeat is measured again while the undo runs; the JSON adds ingest_s, undo_s and the undo's
@@ -14,7 +20,13 @@ max and p99 lateness.
 from __future__ import annotations
 
 import argparse
+import collections
+import faulthandler
+import functools
+import gc
 import json
+import re
+import threading
 import os
 import random
 import shutil
@@ -71,10 +83,106 @@ def headless(path: Path, db: Path, workers: int | None) -> tuple[float, int]:
         return time.perf_counter() - started, summary.received
 
 
+class Probe:
+    """What the GUI thread and the collector were doing while a beat came late."""
+
+    # GUI-thread calls worth timing: (module, class, method, what to record of the arguments)
+    CALLS = (
+        ("faultsim_desktop.ui.bridge", "EngineBridge", "_tick", None),
+        ("faultsim_desktop.ui.bridge", "EngineBridge", "_on_task_done", lambda a: a[1]),
+        ("faultsim_desktop.ui.bridge", "MainThreadGC", "check", None),
+        ("faultsim_desktop.ui.log_view", "LogView", "append", lambda a: len(a[1])),
+        ("faultsim_desktop.ui.log_view", "LogView", "_after_insert", None),
+        ("faultsim_desktop.ui.charts", "RateChart", "add_counters", None),
+        ("faultsim_desktop.ui.charts", "TotalsChart", "set_stats", lambda a: len(a[1])),
+        ("faultsim_desktop.ui.status_reports", "StatusReports", "update_counters", None),
+        ("faultsim_desktop.ui.status_reports", "StatusReports", "_on_file_progress", None),
+    )
+
+    def __init__(self, threshold_ms: float, dump_path: Path):
+        import importlib
+
+        self.threshold_ms = threshold_ms
+        self.spans: collections.deque = collections.deque(maxlen=20_000)
+        self.gcs: collections.deque = collections.deque(maxlen=20_000)
+        self.late: list[dict] = []
+        self.dump_path = dump_path
+        self.dump = open(dump_path, "w")
+        self._gc_started: dict[int, float] = {}
+        for module, cls_name, name, info in self.CALLS:
+            cls = getattr(importlib.import_module(module), cls_name, None)
+            if cls is not None and hasattr(cls, name):
+                setattr(cls, name, self._timed(getattr(cls, name), f"{cls_name}.{name}", info))
+        gc.callbacks.append(self._on_gc)
+
+    def _timed(self, fn, label, info):
+        spans = self.spans
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spans.append((label, t0, time.perf_counter(), info(args) if info else None))
+        return timed
+
+    def _on_gc(self, phase: str, detail: dict) -> None:
+        me = threading.get_ident()
+        if phase == "start":
+            self._gc_started[me] = time.perf_counter()
+        elif me in self._gc_started:
+            t0 = self._gc_started.pop(me)
+            who = "gui" if me == threading.main_thread().ident else "other"
+            self.gcs.append((f"gc{detail['generation']}-{who}", t0, time.perf_counter(),
+                             detail.get("collected")))
+
+    def arm(self) -> None:
+        faulthandler.dump_traceback_later(self.threshold_ms / 1000, file=self.dump)
+
+    def beat(self, since: float, now: float, late_ms: float) -> None:
+        if late_ms < self.threshold_ms:
+            return
+        during = [(label, round((t1 - t0) * 1000, 1), info)
+                  for label, t0, t1, info in (*self.spans, *self.gcs)
+                  if t1 >= since and t0 <= now and (t1 - t0) * 1000 >= 1.0]
+        self.late.append({"late_ms": round(late_ms, 1), "at_s": round(now, 3),
+                          "during": during})
+
+    def stop(self) -> dict:
+        faulthandler.cancel_dump_traceback_later()
+        gc.callbacks.remove(self._on_gc)
+        self.dump.close()
+        return {"late_beats": len(self.late), "worst": sorted(
+            self.late, key=lambda d: -d["late_ms"])[:15], "stacks": self.stacks()}
+
+    def stacks(self) -> dict:
+        """The innermost frames of each thread over every watchdog dump, most frequent first."""
+        main = f"0x{threading.main_thread().ident:016x}"
+        tops: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        thread = None
+        frames: list[str] = []
+
+        def close() -> None:
+            if thread is not None and frames:
+                tops["gui" if thread == main else "other"][" < ".join(frames[:3])] += 1
+        for line in self.dump_path.read_text(errors="replace").splitlines():
+            m = re.match(r"(?:Current thread|Thread) (0x[0-9a-f]+)", line)
+            if m or line.startswith("Timeout"):
+                close()
+                thread, frames = (m.group(1) if m else None), []
+                continue
+            f = re.match(r'\s+File "(.*)", line (\d+) in (.*)', line)
+            if f:
+                frames.append(f"{Path(f.group(1)).name}:{f.group(2)}:{f.group(3)}")
+        close()
+        return {k: c.most_common(8) for k, c in tops.items()}
+
+
 class Heartbeat:
     """A 5 ms timer on the GUI thread; how late each beat fires is how long the window froze."""
 
-    def __init__(self):
+    def __init__(self, probe: Probe | None = None):
         from PySide6.QtCore import Qt, QTimer
 
         self.lateness: list[float] = []
@@ -83,10 +191,15 @@ class Heartbeat:
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(HEARTBEAT_MS)
         self.timer.timeout.connect(self.beat)
+        self.probe = probe
 
     def beat(self) -> None:
         now = time.perf_counter()
-        self.lateness.append(max(0.0, (now - self.last) * 1000 - HEARTBEAT_MS))
+        late = max(0.0, (now - self.last) * 1000 - HEARTBEAT_MS)
+        self.lateness.append(late)
+        if self.probe is not None:
+            self.probe.beat(self.last, now, late)
+            self.probe.arm()
         self.last = now
 
     def start(self) -> None:
@@ -96,13 +209,16 @@ class Heartbeat:
 
     def stop(self) -> dict:
         self.timer.stop()
+        if self.probe is not None:
+            faulthandler.cancel_dump_traceback_later()
         stalls = sorted(self.lateness)
         p99 = stalls[min(len(stalls) - 1, int(len(stalls) * 0.99))] if stalls else 0.0
         return {"max_stall_ms": round(stalls[-1], 1) if stalls else 0.0,
                 "p99_stall_ms": round(p99, 1), "heartbeats": len(stalls)}
 
 
-def through_window(path: Path, db: Path, workers: int | None, undo: bool = False) -> dict:
+def through_window(path: Path, db: Path, workers: int | None, undo: bool = False,
+                   probe: Probe | None = None) -> dict:
     """Ingest ``path`` through the window (File > Open); with ``undo``, then take that import
     back through the Imports panel (Undo, confirmed), the heartbeat measured in each phase."""
     from PySide6.QtCore import QEventLoop
@@ -114,7 +230,7 @@ def through_window(path: Path, db: Path, workers: int | None, undo: bool = False
     window = create_window(db, settings, workers=workers, restore=False)
     window.show()
     app.processEvents()
-    heartbeat = Heartbeat()
+    heartbeat = Heartbeat(probe)
     loop = QEventLoop()
     result = {}
 
@@ -184,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None,
                    help="parsing processes (default: one per core)")
     p.add_argument("--keep", action="store_true", help="keep the temporary files")
+    p.add_argument("--diagnose", type=float, default=None, metavar="MS",
+                   help="explain every beat later than MS on standard error")
     args = p.parse_args(argv)
     if args.events is None:
         args.events = 1_000_000 if args.undo else 200_000
@@ -195,7 +313,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             corpus_generate(data, args.events, shape=args.shape)
         h_seconds, h_received = headless(data, tmp / "headless.db", args.workers)
-        w = through_window(data, tmp / "window.db", args.workers, undo=args.undo)
+        probe = Probe(args.diagnose, tmp / "stacks.txt") if args.diagnose is not None else None
+        w = through_window(data, tmp / "window.db", args.workers, undo=args.undo, probe=probe)
+        if probe is not None:
+            print(json.dumps(probe.stop()), file=sys.stderr)
         out = {
             "events": args.events,
             "shape": args.shape,

@@ -3,6 +3,7 @@ ingests one file in a child process with a writer of its own."""
 from __future__ import annotations
 
 import enum
+import functools
 import gc
 import multiprocessing
 import os
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from .service import IngestService
 
 OUTCOMES_PER_MESSAGE = 500  # the window unpickles each message in one go, holding its GIL
+# Outcomes cross the pipe as plain tuples: unpickling a NamedTuple runs its Python ``__new__``
+# once per record on the window's side, where every held moment of the GIL delays a paint.
+# tuple.__new__ through partial and map rebuilds the records there without one Python frame.
+_as_record = functools.partial(tuple.__new__, OutcomeRecord)
 
 
 def tune_gc_for_bulk() -> None:
@@ -65,7 +70,7 @@ def _die_with_parent() -> None:
 class Report(enum.Enum):
     """What a child ingest tells its parent."""
 
-    OUTCOMES = "outcomes"  # payload: a list of OutcomeRecord
+    OUTCOMES = "outcomes"  # payload: a list of OutcomeRecord's fields, as plain tuples
     FAULTS = "faults"  # payload: {fault point value: faults injected since the last report}
     PROGRESS = "progress"  # payload: (bytes done, total bytes or None)
     DONE = "done"  # payload: the Summary's fields as a dict
@@ -127,6 +132,7 @@ class ChildIngest:
                     continue
                 report, payload = self._recv.recv()
                 if report is Report.OUTCOMES:
+                    payload = list(map(_as_record, payload))
                     service.counters.add(payload)
                     on_outcomes(payload)
                 elif report is Report.FAULTS:  # the child's own switch fired: the window shows it
@@ -196,7 +202,7 @@ def _child_main(service_class: type[IngestService], conn, db_path, path, fault_c
     try:
         def relay(records: list[OutcomeRecord]) -> None:
             for i in range(0, len(records), OUTCOMES_PER_MESSAGE):
-                send(Report.OUTCOMES, records[i:i + OUTCOMES_PER_MESSAGE])
+                send(Report.OUTCOMES, list(map(tuple, records[i:i + OUTCOMES_PER_MESSAGE])))
         svc.subscribe(relay)
         last = [0.0]
 

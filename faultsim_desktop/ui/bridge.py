@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Callable
 
@@ -26,9 +27,12 @@ from ..core.service import ChildIngest, IngestService, Summary
 
 TICK_MS = 100  # drain and repaint at most ten times a second
 MAX_OUTCOMES_PER_TICK = 10_000
-EXTERNAL_REFRESH_S = 2.0  # aggregates are read again this often even with no outcomes
+EXTERNAL_REFRESH_S = 2.0
+STREAMING_SNAPSHOT_S = 1.0  # aggregates are read this often while a file streams in  # aggregates are read again this often even with no outcomes
+YOUNG_GC_MS = 20  # the young generation is collected this often when it has grown
 STORAGE_CHECK_TICKS = 10  # the writer looks at its file (deleted? read-only?) once a second
 _FINAL_KEYS = ("accepted", "duplicates", "rejected", "failed")
+_outcome_of = attrgetter("outcome")
 
 
 class _Box:
@@ -140,16 +144,20 @@ class MainThreadGC(QObject):
 
     Python's collector runs in whichever thread allocates when a threshold trips. If a cycle
     holds Qt wrappers, their C++ objects then die on a worker thread and the process can crash.
-    Rare, larger collections also keep the 100,000-row log from being walked every few hundred
-    thousand allocations, which would stall painting.
+    A collection's pause grows with the objects it walks: while ``streaming()`` says an ingest
+    pours outcomes in, only the young generation is collected, often (a few thousand objects,
+    a millisecond or two), and the older ones, which hold the 100,000-row log, wait until the
+    ingest ends. Nothing is lost meanwhile: objects without cycles are freed by their counts.
     """
 
     _users = 0  # automatic collection stays off while any window lives
 
-    def __init__(self, parent: QObject, interval_ms: int = TICK_MS,
-                 thresholds: tuple[int, int, int] = (100_000, 50, 1000)):
+    def __init__(self, parent: QObject, interval_ms: int = YOUNG_GC_MS,
+                 thresholds: tuple[int, int, int] = (10_000, 500, 1000),
+                 streaming: Callable[[], bool] = lambda: False):
         super().__init__(parent)
         self._thresholds = thresholds
+        self._streaming = streaming
         MainThreadGC._users += 1
         gc.disable()
         self.timer = QTimer(self)
@@ -163,7 +171,10 @@ class MainThreadGC(QObject):
         t0, t1, t2 = self._thresholds
         c0, c1, c2 = gc.get_count()
         if c0 > t0:
-            gc.collect(0 if c1 < t1 else 1 if c2 < t2 else 2)
+            if self._streaming():
+                gc.collect(0)
+            else:
+                gc.collect(0 if c1 < t1 else 1 if c2 < t2 else 2)
 
     def stop(self) -> None:
         if self.timer.isActive():
@@ -270,7 +281,7 @@ class EngineBridge(QObject):
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
         self.timer.start()
-        self.gc = MainThreadGC(self)
+        self.gc = MainThreadGC(self, streaming=lambda: self.ingest_lane.busy)
         self.refresh()
 
     @Slot()
@@ -288,7 +299,7 @@ class EngineBridge(QObject):
         while inbox and len(batch) < MAX_OUTCOMES_PER_TICK:
             batch.extend(inbox.popleft())
         if batch:
-            kinds = {r.outcome for r in batch}
+            kinds = set(map(_outcome_of, batch))  # in C: the tick holds the GIL less
             # Any outcome may follow a commit: an acknowledgement lost on every attempt
             # reports FAILED, yet its events were stored and counted.
             self._stats_dirty = True
@@ -305,13 +316,14 @@ class EngineBridge(QObject):
         if problem is not self._shown_problem:
             self._shown_problem = problem
             self.storageProblem.emit(problem.kind if problem else "", str(problem or ""))
-        # aggregates at most ten times a second; four while a file streams in, so the reads
-        # compete less with the writer for the GIL
+        # aggregates at most ten times a second; once a second while a file streams in: the
+        # reads compete less with the writer for the GIL, and redrawing the totals chart and the
+        # clients table is the GUI thread's longest task (tens of ms with hundreds of clients)
         now = time.monotonic()
         if now - self._last_snapshot >= EXTERNAL_REFRESH_S:
             # other processes (the CLI, a server) write here too
             self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
-        gap = 0.25 if self.ingest_lane.busy else 0.09
+        gap = STREAMING_SNAPSHOT_S if self.ingest_lane.busy else 0.09
         if (self._stats_dirty or self._pending_dirty or self._quarantine_dirty) \
                 and not self.reader_lane.busy and now - self._last_snapshot >= gap:
             self._last_snapshot = now

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from decimal import Decimal
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..core.model import ClientTotal
 from .theme import is_dark, outcome_color, plain_tooltip
 
 NO_CURRENCY = "(no currency)"
+_count_of = attrgetter("count")
 METRICS = ("Total", "Count", "Average")
 MAX_TOP_N = 1000
 _LABEL_MAX_PX = 220  # client names on the left axis are elided to this width at most
@@ -101,6 +103,15 @@ class GroupedAxis(pg.AxisItem):
         if major == levels[0][0]:
             return levels
         return [(major, 0), (major / 5 if _mantissa(major) in (1, 5) else major / 4, 0)]
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least ``value`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * power >= value * (1 - 1e-12):
+            return m * power
+    return 10 * power
 
 
 def _mantissa(step: float) -> int:
@@ -205,7 +216,11 @@ class TotalsChart(QWidget):
         layout.addWidget(self.hover_label)
 
         self.stats: list[ClientTotal] = []
+        # the rows by currency ("" for none), grouped once per refresh: with thousands of rows,
+        # three passes over them per refresh were a visible part of the GUI thread's work
+        self._by_currency: dict[str, list[ClientTotal]] = {}
         self.shown: list[Bar] = []  # what the bars show, in order
+        self._axis_labels: tuple | None = None  # the left axis' labels as last set, and their font
         self.ranked_count = 0  # clients of the selected currency, shown or not
         self._dark = False
         self.metric_box.currentIndexChanged.connect(self._redraw)
@@ -225,14 +240,15 @@ class TotalsChart(QWidget):
     @Slot(list)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.stats = stats
+        by_currency: dict[str, list[ClientTotal]] = {}
+        for r in stats:
+            by_currency.setdefault(r.currency or "", []).append(r)
+        self._by_currency = by_currency
         self._sync_currencies()
         self._redraw()
 
     def _sync_currencies(self) -> None:
-        counts: dict[str, int] = {}
-        for r in self.stats:
-            key = r.currency or ""
-            counts[key] = counts.get(key, 0) + r.count
+        counts = {key: sum(map(_count_of, rows)) for key, rows in self._by_currency.items()}
         wanted = sorted(counts, key=lambda c: (c == "", c))
         have = [self.currency.itemData(i) for i in range(self.currency.count())]
         if wanted == have:
@@ -251,11 +267,7 @@ class TotalsChart(QWidget):
     def other_currencies(self) -> list[tuple[str, int]]:
         """(currency, clients) of every currency the bars do not show, most clients first."""
         cur = self.currency.currentData() if self.currency.count() else None
-        clients: dict[str, int] = {}
-        for r in self.stats:
-            key = r.currency or ""
-            if key != cur:
-                clients[key] = clients.get(key, 0) + 1
+        clients = {key: len(rows) for key, rows in self._by_currency.items() if key != cur}
         return sorted(clients.items(), key=lambda kv: (-kv[1], kv[0] == "", kv[0]))
 
     def _scope_text(self, cur: str | None) -> str:
@@ -278,7 +290,7 @@ class TotalsChart(QWidget):
     def _redraw(self, *args) -> None:
         metric = self.metric_box.currentText()
         cur = self.currency.currentData() if self.currency.count() else None
-        rows = [r for r in self.stats if (r.currency or "") == cur] if cur is not None else []
+        rows = self._by_currency.get(cur, []) if cur is not None else []
         ranked = sorted((Bar(r, metric_value(r, metric)) for r in rows),
                         key=lambda bar: (-bar.value, bar.row.client.casefold()))
         self.ranked_count = len(ranked)
@@ -331,9 +343,14 @@ class TotalsChart(QWidget):
         axis = self.plot.getAxis("left")
         metrics = QFontMetrics(axis.style["tickFont"] or axis.font())
         labels = [axis_label(r.client, metrics, self.label_room_px()) for r, _ in self.shown]
-        widest = max((metrics.horizontalAdvance(t) for t in labels), default=0)
-        axis.setWidth(max(30, widest + 14))
-        axis.setTicks([[(float(i), t) for i, t in enumerate(labels)], []])
+        # the same names (most refreshes during an ingest) keep the axis' drawn picture: its
+        # repaint replays every label and costs the GUI thread more than the bars themselves
+        key = (labels, metrics.height(), metrics.averageCharWidth())
+        if key != self._axis_labels:
+            self._axis_labels = key
+            widest = max((metrics.horizontalAdvance(t) for t in labels), default=0)
+            axis.setWidth(max(30, widest + 14))
+            axis.setTicks([[(float(i), t) for i, t in enumerate(labels)], []])
 
     def label_room_px(self) -> int:
         """The widest a client's name may be drawn on the left axis."""
@@ -436,6 +453,7 @@ class RateChart(QWidget):
         self._last: dict[str, int] | None = None
         self._bin_start: float | None = None
         self._acc = {k: 0 for k in self._keys}
+        self.y_top: float | None = None  # the top of the events/s scale
         title = QLabel("Events per second, last 5 minutes (x: seconds ago)", self)
         title.setStyleSheet("font-weight: 600;")
         title.setWordWrap(True)
@@ -489,4 +507,10 @@ class RateChart(QWidget):
             y = np.fromiter(self.bins[k], dtype=float, count=len(self._x))
             curve.setData(self._x, y)
             top = max(top, float(y.max()))
-        self.plot.setYRange(0, top * 1.15, padding=0)
+        # The scale moves in round steps, and only when the curves outgrow it or shrink well
+        # below it: a new range re-renders both axes (the grid spans the plot), the GUI
+        # thread's longest task in this chart, and a steady scale is easier to read.
+        want = top * 1.15
+        if self.y_top is None or want > self.y_top or want < self.y_top * 0.4:
+            self.y_top = nice_ceiling(want)
+            self.plot.setYRange(0, self.y_top, padding=0)
