@@ -25,6 +25,7 @@ Decisions
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import random
 import threading
@@ -35,6 +36,8 @@ from dataclasses import asdict, dataclass, field, replace
 import httpx
 
 from .core.parsing import split_text
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_CAP_S = 10.0  # a Retry-After longer than this is waited this long
 BACKOFF_BASE_S = 0.05
@@ -148,7 +151,10 @@ def send_inputs(url: str, inputs: list[tuple[str, bytes]], *, batch: int = 100,
             done = outstanding[0] == 0
             summary.seconds = time.perf_counter() - started
             if progress is not None:
-                progress(replace(summary, errors=list(summary.errors)))
+                try:
+                    progress(replace(summary, errors=list(summary.errors)))
+                except Exception:  # the caller's bug must not stall the other batches
+                    log.exception("a send's progress callback failed")
         if done:
             for _ in range(n_workers):
                 todo.put(None)

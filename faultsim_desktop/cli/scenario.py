@@ -13,6 +13,7 @@ from ..scenario.builtins import builtin_scenarios, resolve
 from ..scenario.model import RunSnapshot, Scenario, ScenarioError, Verdict, figures_json
 from ..scenario.runner import ScenarioRun
 from ..scenario.spec import load_scenario
+from ..core.dburl import parse_db
 from .common import EXIT_ERROR, EXIT_OK, EXIT_PENDING, EXIT_USAGE, clean, db_of, table
 
 _EXIT = {Verdict.EXACT: EXIT_OK, Verdict.DIVERGED: EXIT_ERROR, Verdict.INCOMPLETE: EXIT_PENDING}
@@ -37,9 +38,14 @@ def add_parser(sub, common) -> None:
     p = sub.add_parser("scenario", parents=[common],
                        help="play a scripted failure scenario and judge it; list the built-ins")
     ssub = p.add_subparsers(dest="action", metavar="ACTION")
-    r = ssub.add_parser("run", parents=[common],
+    r = ssub.add_parser("run",
                         help="play a scenario headless; exit 0 when the verdict is exact, 1 "
                              "diverged, 3 incomplete, 2 for a bad scenario file")
+    # its own --db: a scenario plays in a temporary database unless told otherwise, never in
+    # the user's default one
+    r.add_argument("--db", type=parse_db, default=argparse.SUPPRESS, metavar="PATH|URL",
+                   help="play in this SQLite file or postgresql:// database (default: a "
+                        "temporary database of its own, removed afterwards)")
     r.add_argument("scenario", metavar="FILE|NAME",
                    help="a scenario file (TOML) or a built-in's name (faultsim scenario list)")
     r.add_argument("--json", action="store_true", help="print one JSON object")

@@ -370,6 +370,9 @@ class _ChildTally:
         self._per_import: dict[int, Counter] = {}
         self._retries = 0
         self._lost = 0
+        # the events (import, source, line) whose acknowledgement was lost: each counts once,
+        # however many of its retries lose theirs too
+        self._lost_seen: set[tuple] = set()
         self._injected_sent = {p: 0 for p in FaultPoint}
 
     def add(self, records: list[OutcomeRecord]) -> None:  # on the writer thread
@@ -378,7 +381,10 @@ class _ChildTally:
                 if r.outcome is Outcome.RETRYING:
                     self._retries += 1
                     if r.reason and r.reason.startswith(LOST_ACK):
-                        self._lost += 1
+                        event = (r.import_tag.uid if r.import_tag else None, r.source, r.line)
+                        if event not in self._lost_seen:
+                            self._lost_seen.add(event)
+                            self._lost += 1
                     continue
                 self._outcomes[r.outcome.value] += 1
                 if r.import_tag is not None:

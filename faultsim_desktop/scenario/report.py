@@ -125,7 +125,7 @@ def render_report(scenario: Scenario, snapshot: RunSnapshot, *, database: object
         _verdict_banner(snapshot),
         _counts_section(snapshot),
         _timeline_section(scenario, snapshot, end),
-        _charts_section(snapshot, end),
+        _charts_section(scenario, snapshot, end),
         _figures_section(snapshot),
         f"<footer>Made by faultsim {esc(__version__)} on "
         f"{when.strftime('%Y-%m-%d %H:%M:%S')} UTC. Expected figures come from the scenario's "
@@ -341,17 +341,21 @@ def _timeline_section(scenario: Scenario, snapshot: RunSnapshot, end: float) -> 
     return "".join(out)
 
 
-def _charts_section(snapshot: RunSnapshot, end: float) -> str:
+def _charts_section(scenario: Scenario, snapshot: RunSnapshot, end: float) -> str:
     expected_total = sum(f.count for f in snapshot.expected.values())
     now = _now(snapshot)
+    restarts = tuple(t for step, t, ran in _placed_steps(scenario, snapshot)
+                     if ran and step.kind is StepKind.RESTART)
     return "".join([
         "<section><h2>Charts</h2><h3>Events stored against the expected count</h3>",
-        stored_chart(snapshot.samples, snapshot.fault_windows, expected_total, end, now),
+        stored_chart(snapshot.samples, snapshot.fault_windows, expected_total, end, now,
+                     restarts),
         "<h3>Outcomes per second</h3>",
-        outcomes_chart(snapshot.samples, snapshot.fault_windows, end, now),
+        outcomes_chart(snapshot.samples, snapshot.fault_windows, end, now, restarts),
         f'<p class="note">Red bands (<span style="color:{FAULT_RED}">■</span>) are the fault '
-        "windows, named by their point. Duplicates during a fault are lost acknowledgements "
-        "and resends being caught; failed events are retried from the pending outbox.</p>",
+        "windows, named by their point; dashed lines are restarts. Duplicates during a fault or "
+        "after a restart are lost acknowledgements and resends being caught; failed events "
+        "are retried from the pending outbox.</p>",
         "</section>"])
 
 

@@ -156,6 +156,18 @@ def _fault_bands(p: _Plot, windows: tuple[FaultWindow, ...], now_s: float,
                        f"{esc(w.point)}</text>")
 
 
+def _restart_lines(p: _Plot, restarts: tuple[float, ...], out: list[str]) -> None:
+    """Where the engine was killed: what follows a restart (resends caught as duplicates)
+    reads against it."""
+    for t in restarts:
+        x = p.x(t)
+        out.append(f'<line class="restart" x1="{x:.1f}" y1="{p.y0:.1f}" x2="{x:.1f}"'
+                   f' y2="{p.y1:.1f}" stroke="#333" stroke-width="1.2" stroke-dasharray="3 3">'
+                   f"<title>engine killed and restarted at {esc(seconds_label(t))} s</title>"
+                   "</line>")
+        out.append(f'<text x="{x + 3:.1f}" y="{p.y1 - 5:.1f}" fill="#333">restart</text>')
+
+
 def _legend(items: list[tuple[str, str, bool]], out: list[str], y: float = 16) -> None:
     """Swatches above the plot: (name, colour, dashed)."""
     x = float(_LEFT)
@@ -207,7 +219,8 @@ def _no_data(p: _Plot, out: list[str]) -> None:
 
 
 def stored_chart(samples: tuple[Sample, ...], windows: tuple[FaultWindow, ...],
-                 expected_total: int, end_s: float, now_s: float) -> str:
+                 expected_total: int, end_s: float, now_s: float,
+                 restarts: tuple[float, ...] = ()) -> str:
     """Events in the database over run time against the expected count (dashed), with the
     events still pending."""
     height, top, bottom = 300, 34, 254
@@ -218,6 +231,7 @@ def stored_chart(samples: tuple[Sample, ...], windows: tuple[FaultWindow, ...],
     out: list[str] = []
     _value_axis(p, marks, "events", out)
     _fault_bands(p, windows, now_s, out)
+    _restart_lines(p, restarts, out)
     if samples:
         out.append(_polyline([(p.x(s.t_s), p.y(s.pending)) for s in samples],
                              SERIES["pending"], "series-pending", 1.5, ' stroke-opacity="0.8"'))
@@ -279,7 +293,7 @@ def outcome_rates(samples: tuple[Sample, ...], now_s: float
 
 
 def outcomes_chart(samples: tuple[Sample, ...], windows: tuple[FaultWindow, ...],
-                   end_s: float, now_s: float) -> str:
+                   end_s: float, now_s: float, restarts: tuple[float, ...] = ()) -> str:
     """Accepted, duplicates, failed and rejected per second over run time, as step lines."""
     height, top, bottom = 300, 34, 254
     # rates are known up to the last sample, not up to now
@@ -292,6 +306,7 @@ def outcomes_chart(samples: tuple[Sample, ...], windows: tuple[FaultWindow, ...]
     caption = "events per second" + ("" if width == 1 else f" ({seconds_label(width)} s bins)")
     _value_axis(p, marks, caption, out)
     _fault_bands(p, windows, now_s, out)
+    _restart_lines(p, restarts, out)
     if samples:
         for name in OUTCOMES:
             points: list[tuple[float, float]] = []

@@ -92,8 +92,9 @@ class ConvergenceModel(QAbstractTableModel):
         if [r.key for r in rows] == [r.key for r in self.rows]:
             renamed = [r.client for r in rows] != [r.client for r in self.rows]
             self.rows = rows  # same rows, new figures: the view keeps its scroll and selection
-            self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(rows) - 1, len(COLUMNS) - 1))
+            if rows:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(len(rows) - 1, len(COLUMNS) - 1))
             if renamed:  # the stored spelling replaced the input's
                 self.namesChanged.emit()
             return
@@ -268,14 +269,16 @@ class ConvergencePanel(QWidget):
                 f"{len(rows):,} client/currency row{'s' if len(rows) != 1 else ''} · "
                 f"expected {exp:,} events, stored {sto:,} · "
                 + (f"{differ:,} differ" + ("" if judged else " so far") if differ
-                   else "all agree"))
+                   else "all agree" if rows else "nothing to compare yet"))
         differences = snapshot.differences if snapshot is not None else ()
         shown = differences[:_DIFFERENCES_SHOWN]
         more = len(differences) - len(shown)
-        self.differences_label.setText("\n".join(f"• {d}" for d in shown)
+        # why a run could not go on reads here, at the size of text, not in the banner
+        reason = [snapshot.error] if snapshot is not None and snapshot.error else []
+        self.differences_label.setText("\n".join(reason + [f"• {d}" for d in shown])
                                        + (f"\n… and {more:,} more (Save report… lists them all)"
                                           if more else ""))
-        self.differences_label.setVisible(bool(differences))
+        self.differences_label.setVisible(bool(differences or reason))
         self._show_verdict()
 
     def _show_verdict(self) -> None:
@@ -283,16 +286,15 @@ class ConvergencePanel(QWidget):
         big = "font-size: 22px; font-weight: 800; padding: 8px; border-radius: 4px;"
         if s is not None and s.verdict is not None:
             color = VERDICT_COLORS[s.verdict]
-            text = VERDICT_TEXT[s.verdict]
-            if s.error:
-                text += f"\n{s.error}"
+            text = (f"{s.verdict.value.upper()}: the run could not go on" if s.error
+                    else VERDICT_TEXT[s.verdict])
             self.verdict_label.setStyleSheet(f"background: {color}; color: white; {big}")
             self.verdict_label.setText(text)
             return
         mid = "font-size: 16px; font-weight: 700; padding: 8px; border-radius: 4px;"
         if s is not None and s.error:
             self.verdict_label.setStyleSheet(f"background: {CRASH_RED}; color: white; {mid}")
-            self.verdict_label.setText(f"The run stopped: {s.error}")
+            self.verdict_label.setText("The run could not go on")
             return
         self.verdict_label.setStyleSheet(f"border: 2px solid palette(mid); {mid}")
         if s is None or s.state is RunState.READY:
@@ -308,7 +310,9 @@ class ConvergencePanel(QWidget):
                                        f"{self.duration_s:.1f} s")
 
     def verdict_text(self) -> str:
-        return self.verdict_label.text()
+        """The banner, and under it why the run could not go on or what differs."""
+        below = self.differences_label.text() if self.differences_label.isVisibleTo(self) else ""
+        return "\n".join(t for t in (self.verdict_label.text(), below) if t)
 
     def totals(self) -> dict[ClientKey, tuple[int, Decimal]]:
         """The stored column as shown: {(client key, currency): (count, total)}."""

@@ -2,19 +2,15 @@
 an engine of its own, watch the timeline, the charts and the convergence panel, and read the
 verdict; save the run as an HTML report.
 
-A run is a ``ScenarioRun``: its own thread plays the script and its engine is a child process,
-so nothing here waits on either. Making a run (the expected truth is computed from the inputs
-and the engine process starts) and ending one (the engine is killed, the temporary database
-removed) happen on short-lived threads; the runner's ``on_change`` becomes a queued signal, and
-the window reads a snapshot at most ten times a second.
+A run is a ``ScenarioRun`` held by a ``RunHost`` (scenario_runs.py): its own thread plays the
+script and its engine is a child process, so nothing here waits on either; the window reads a
+snapshot at most ten times a second after the runner reports a change.
 
 The scenario modules are imported when a window is made, not when this module is: the main
 window imports this module at start-up and the runner brings multiprocessing with it.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +25,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QHea
 from ..core.dburl import short_label
 from ..scenario.model import RunSnapshot, RunState, Scenario
 from .convergence import ConvergencePanel
+from .scenario_runs import RunHost
 from .scenario_charts import (OutcomeChart, StoredChart, TimelineChart, restart_times,
                               steps_started, view_end)
 from .theme import CRASH_RED, plain_tooltip
@@ -36,6 +33,7 @@ from .theme import CRASH_RED, plain_tooltip
 SPEEDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 REFRESH_MS = 100  # at most ten repaints a second, however often the runner reports
 OPENED_KEY = "scenarios/opened"
+GEOMETRY_KEY = "scenarios/geometry"
 _LIVE = (RunState.READY, RunState.PLAYING, RunState.PAUSED, RunState.SETTLING)
 
 
@@ -70,10 +68,6 @@ class ScenariosWindow(QMainWindow):
     message = Signal(str)  # every status message, also for tests
     snapshotShown = Signal(object)  # the RunSnapshot now on screen
     runFinished = Signal(object)  # the final RunSnapshot of a run that played to its end
-    _changed = Signal()  # from the runner's thread
-    _made = Signal(object, int, object)  # the new run, its generation, its temporary folder
-    _failed = Signal(str, int, object)  # why a run could not start
-    _ended = Signal(object, int)  # the last snapshot of a run that was ended, its generation
 
     def __init__(self, settings: QSettings | None = None, parent=None):
         super().__init__(parent, Qt.WindowType.Window)
@@ -81,29 +75,22 @@ class ScenariosWindow(QMainWindow):
         self.setWindowTitle("Scenarios — faultsim-desktop")
         self.settings = settings
         self.entries: list[ScenarioEntry] = []
-        self.run = None  # the live ScenarioRun
+        self.host = RunHost(self)
         self.run_entry: ScenarioEntry | None = None
         self.last_snapshot: RunSnapshot | None = None  # what the panels show
         self.db_target: Path | str | None = None  # None: a temporary database per run
-        self._generation = 0  # a run made or ended for an older play is not shown
-        self._launching = False
-        self._tmp: Path | None = None  # the live run's temporary folder
-        self._workers: list[threading.Thread] = []
-        self._made_runs: dict[int, tuple] = {}  # made, not yet taken by the GUI thread
-        self._made_lock = threading.Lock()
-        self._alive = True
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setObjectName("scenario-refresh")
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.timeout.connect(self._refresh)
-        self._changed.connect(self._on_changed)
-        self._made.connect(self._on_made)
-        self._failed.connect(self._on_failed)
-        self._ended.connect(self._on_ended)
+        self.host.changed.connect(self._on_changed)
+        self.host.started.connect(self._on_started)
+        self.host.failed.connect(self._on_failed)
+        self.host.ended.connect(self._on_ended)
 
         self._build()
         self._load_entries()
-        self.resize(1366, 800)
+        self._place()
         self._sync_controls()
 
     def _build(self) -> None:
@@ -247,6 +234,14 @@ class ScenariosWindow(QMainWindow):
         self.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self._show_db()
 
+    def _place(self) -> None:
+        """Where the user left it, else as large as a laptop screen allows."""
+        saved = self.settings.value(GEOMETRY_KEY) if self.settings is not None else None
+        if saved is not None and self.restoreGeometry(saved):
+            return
+        screen = self.screen().availableGeometry()
+        self.resize(min(1366, screen.width()), min(820, screen.height()))
+
     def _action(self, text, slot, shortcut, name, tip) -> QAction:
         a = QAction(text, self)
         a.setShortcut(QKeySequence(shortcut))
@@ -324,7 +319,7 @@ class ScenariosWindow(QMainWindow):
             item.setData(0, Qt.ItemDataRole.UserRole, step.index)
             item.setToolTip(3, plain_tooltip(step.describe()))
             self.steps_tree.addTopLevelItem(item)
-        if self.run is None and not self._launching:
+        if self.run is None and not self.host.launching:
             self.timeline.set_scenario(scenario)
             self.last_snapshot = None
             self._show_snapshot(None)
@@ -408,21 +403,24 @@ class ScenariosWindow(QMainWindow):
 
     @Slot(int)
     def _on_speed_chosen(self, _index: int) -> None:
-        if self.run is not None:
-            try:
-                self.run.speed = self.speed()
-            except Exception as exc:
-                self.message.emit(f"Cannot change the speed: {exc}")
+        why = self.host.set_speed(self.speed())
+        if why:
+            self.message.emit(f"Cannot change the speed: {why}")
+
+    @property
+    def run(self):
+        """The live ScenarioRun (None while one is being made, and between runs)."""
+        return self.host.run
 
     @property
     def live(self) -> bool:
         """A run is being made, plays, is paused or settles."""
-        return self._launching or self.run is not None
+        return self.host.live
 
     def play(self) -> None:
         if self.run is not None:
             self._command("resume")
-        elif not self._launching:
+        elif not self.host.launching:
             self._launch("start")
 
     def pause(self) -> None:
@@ -432,28 +430,21 @@ class ScenariosWindow(QMainWindow):
     def step(self) -> None:
         if self.run is not None:
             self._command("step")
-        elif not self._launching:
+        elif not self.host.launching:
             self._launch("step")
 
     def stop(self) -> None:
         """End the live run; the panels keep what it showed last."""
-        if self.run is None and not self._launching:
+        if not self.host.let_go():
             return
-        self._generation += 1  # a run still being made is ended as soon as it exists
-        self._launching = False
-        run, tmp = self.run, self._tmp
-        self.run, self._tmp = None, None
         self._refresh_timer.stop()
-        if run is not None:
-            self._retire(run, tmp, self._generation)
         self.message.emit("Stopping the run: its engine is being killed")
         self._sync_controls()
 
     def _command(self, what: str) -> None:
-        try:
-            getattr(self.run, what)()
-        except Exception as exc:  # the runner says why (finished already, engine gone...)
-            self.message.emit(f"Cannot {what}: {exc}")
+        why = self.host.command(what)
+        if why:
+            self.message.emit(f"Cannot {what}: {why}")
         self._on_changed()
 
     def _launch(self, first: str) -> None:
@@ -468,14 +459,8 @@ class ScenariosWindow(QMainWindow):
             self.message.emit(f"Cannot play {entry.path.name}: {entry.error}")
             return
         scenario = entry.scenario
-        self._generation += 1
-        generation = self._generation
-        tmp = Path(tempfile.mkdtemp(prefix="faultsim-scenario-")) if self.db_target is None \
-            else None
-        db = tmp / "scenario.db" if tmp is not None else self.db_target
-        speed = self.speed()
-        self._launching = True
         self.run_entry = entry
+        self.host.launch(scenario, self.db_target, self.speed(), first)
         self.timeline.set_scenario(scenario)
         self.last_snapshot = None
         self._show_snapshot(None)
@@ -483,110 +468,33 @@ class ScenariosWindow(QMainWindow):
         self.message.emit(f"Starting {scenario.name}: computing the expected totals and "
                           "starting its engine…")
 
-        def make() -> None:
-            from ..scenario.runner import ScenarioRun
-
-            run = None
-            try:
-                run = ScenarioRun(scenario, db, speed=speed, on_change=self._notify)
-                getattr(run, first)()
-            except Exception as exc:
-                if run is not None:
-                    _end_quietly(run)
-                if tmp is not None:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                self._emit(self._failed, str(exc) or type(exc).__name__, generation, None)
-                return
-            with self._made_lock:
-                self._made_runs[generation] = (run, tmp)
-            if not self._emit(self._made, run, generation, tmp):
-                self._end_unclaimed()  # the window went away while the engine started
-        self._start_worker(make, "scenario-start")
-
-    def _notify(self) -> None:
-        """The runner's on_change (its own thread): a queued signal to the GUI thread."""
-        self._emit(self._changed)
-
-    def _emit(self, signal, *args) -> bool:
-        if not self._alive:
-            return False
-        try:
-            signal.emit(*args)
-        except RuntimeError:  # the window's C++ object is gone (interpreter shutting down)
-            return False
-        return True
-
-    def _start_worker(self, target, name: str) -> None:
-        self._workers = [t for t in self._workers if t.is_alive()]
-        t = threading.Thread(target=target, name=name, daemon=True)
-        self._workers.append(t)
-        t.start()
-
-    def _retire(self, run, tmp: Path | None, generation: int) -> None:
-        """Stop and close a run off the GUI thread (its engine is killed), then remove its
-        temporary folder; the last snapshot comes back through ``_ended``."""
-        def end() -> None:
-            last = _end_quietly(run)
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-            self._emit(self._ended, last, generation)
-        self._start_worker(end, "scenario-end")
-
-    def _end_unclaimed(self) -> None:
-        """End the runs made that the GUI thread never took (the window closed meanwhile)."""
-        with self._made_lock:
-            left, self._made_runs = list(self._made_runs.values()), {}
-        for run, tmp in left:
-            _end_quietly(run)
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-
-    @Slot(object, int, object)
-    def _on_made(self, run, generation: int, tmp) -> None:
-        with self._made_lock:
-            if self._made_runs.pop(generation, None) is None:
-                return  # ended already by shutdown
-        if not self._alive:
-            _end_quietly(run)
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-            return
-        if generation != self._generation:  # stopped while it was being made
-            self._retire(run, tmp, -1)
-            return
-        self._launching = False
-        self.run, self._tmp = run, tmp
-        if run.speed != self.speed():  # chosen while the run was being made
-            self._on_speed_chosen(0)
+    @Slot()
+    def _on_started(self) -> None:
+        self._on_speed_chosen(0)  # a speed chosen while the run was being made
         self.message.emit(f"Playing {self.run_entry.title}" + (
-            "" if tmp is not None else f" in {short_label(self.db_target)}"))
+            "" if self.host.tmp is not None else f" in {short_label(self.db_target)}"))
         self._refresh()
 
-    @Slot(str, int, object)
-    def _on_failed(self, why: str, generation: int, _tmp) -> None:
-        if generation != self._generation:
-            return
-        self._launching = False
+    @Slot(str)
+    def _on_failed(self, why: str) -> None:
         self.error_label.setText(f"The run could not start:\n{why}")
         self.error_label.show()
         self.message.emit(f"The run could not start: {why}")
         self._sync_controls()
 
-    @Slot(object, int)
-    def _on_ended(self, last: RunSnapshot | None, generation: int) -> None:
-        if generation == self._generation and last is not None and self.run is None \
-                and not self._launching and self.last_snapshot is not None \
+    @Slot(object)
+    def _on_ended(self, last: RunSnapshot | None) -> None:
+        if last is not None and not self.live and self.last_snapshot is not None \
                 and self.last_snapshot.verdict is None:
             self._show_snapshot(last)  # a stopped run: where it got to
-        if generation == self._generation:
-            self.message.emit("The run ended: its engine is stopped"
-                              + ("" if self.db_target is not None
-                                 else " and its temporary database removed"))
+        self.message.emit("The run ended: its engine is stopped"
+                          + ("" if self.db_target is not None
+                             else " and its temporary database removed"))
         self._sync_controls()
 
     @Slot()
     def _on_changed(self) -> None:
-        if self.run is None or not self._alive:  # a report queued before the run ended
+        if self.run is None:
             return
         if not self._refresh_timer.isActive():
             self._refresh_timer.start(REFRESH_MS)
@@ -599,10 +507,8 @@ class ScenariosWindow(QMainWindow):
         snapshot = run.snapshot()
         self._show_snapshot(snapshot)
         if snapshot.state is RunState.FINISHED:
-            self.run, tmp = None, self._tmp
-            self._tmp = None
             self._refresh_timer.stop()
-            self._retire(run, tmp, self._generation)
+            self.host.let_go()  # its engine closes; a temporary database goes
             self.message.emit(f"{self.run_entry.title}: " + (
                 f"verdict {snapshot.verdict.value}" if snapshot.verdict is not None
                 else f"ended without a verdict ({snapshot.error or 'stopped'})"))
@@ -644,10 +550,10 @@ class ScenariosWindow(QMainWindow):
         run_state = self.last_snapshot.state if (self.run is not None and self.last_snapshot
                                                  is not None) else None
         live = self.live
-        self.play_action.setEnabled(playable and not self._launching and (
+        self.play_action.setEnabled(playable and not self.host.launching and (
             not live or run_state is RunState.PAUSED))
         self.pause_action.setEnabled(run_state in (RunState.PLAYING, RunState.SETTLING))
-        self.step_action.setEnabled(playable and not self._launching and (
+        self.step_action.setEnabled(playable and not self.host.launching and (
             not live or run_state in (RunState.PLAYING, RunState.PAUSED, RunState.READY)))
         self.stop_action.setEnabled(live)
         self.report_action.setEnabled(self.last_snapshot is not None
@@ -657,7 +563,7 @@ class ScenariosWindow(QMainWindow):
         self.open_action.setEnabled(not live)
         self.db_choice.setEnabled(not live)
         s = self.last_snapshot
-        if self._launching:
+        if self.host.launching:
             text = "Starting…"
         elif s is None:
             text = "Ready" if playable else ""
@@ -700,6 +606,8 @@ class ScenariosWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.stop()  # a closed window leaves no engine behind
+        if self.settings is not None:
+            self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
         super().closeEvent(event)
 
     def changeEvent(self, event) -> None:
@@ -714,38 +622,18 @@ class ScenariosWindow(QMainWindow):
     def shutdown(self) -> None:
         """End the run and wait until its engine is gone (the main window is closing)."""
         self.close()
-        self.stop()
-        self._alive = False
+        self.host.shutdown()
         self._refresh_timer.stop()
         self.statusBar().clearMessage()  # stops the status bar's message timer
-        for t in self._workers:
-            t.join()
-        self._workers = []
-        self._end_unclaimed()
 
     def threads(self) -> list[threading.Thread]:
-        return [t for t in self._workers if t.is_alive()]
+        return self.host.threads()
 
 
 def _paragraphs(text: str) -> str:
     """A description as the file wrote it, rewrapped: lines joined, blank lines kept."""
     paras = [" ".join(p.split()) for p in text.strip().split("\n\n")]
     return "".join(p + "\n\n" for p in paras if p)
-
-
-def _end_quietly(run) -> RunSnapshot | None:
-    """Stop a run and close it (its engine is killed); its last snapshot, when it gives one."""
-    try:
-        run.close()  # stops the run first, then waits for its thread and engine
-    except Exception:  # a run that broke still has to let its engine go
-        try:
-            run.stop()
-        except Exception:
-            pass
-    try:
-        return run.snapshot()
-    except Exception:
-        return None
 
 
 __all__ = ["ScenarioEntry", "ScenariosWindow"]

@@ -485,6 +485,8 @@ def test_a_played_scenario_reads_back_as_its_final_snapshot(tmp_path, name):
     restarts = sum(s.kind is StepKind.RESTART for s in scen.steps)
     timeline, stored, outcomes = svgs(text)
     assert sum(r.get("width") == "16" for r in timeline.iter("rect")) == restarts
+    for svg in (stored, outcomes):  # the charts mark each restart too
+        assert sum(ln.get("class") == "restart" for ln in svg.iter("line")) == restarts
     assert restarts or snap.fault_windows  # each scenario shows one of the two
     for svg in (timeline, stored, outcomes):
         bands = [r.get("data-point") for r in svg.iter("rect")
@@ -508,3 +510,13 @@ def test_a_long_run_draws_the_same_line_in_a_small_file():
     assert min(ys) == pytest.approx(254 - 220 * 107_999 / 125_000, abs=0.1)  # ...to the last
     # on the page a rising line only climbs: the dip is the one place it drops
     assert sum(b > a + 0.5 for a, b in zip(ys, ys[1:])) == 1
+
+
+def test_the_charts_mark_the_restarts_that_happened():
+    _, stored, outcomes = svgs(render(snapshot(None)))  # step 4, the restart, ran at 2 s
+    for svg in (stored, outcomes):
+        [line] = [ln for ln in svg.iter("line") if ln.get("class") == "restart"]
+        assert line.find("title").text == "engine killed and restarted at 2 s"
+    _, stored, outcomes = svgs(render(snapshot(None, next_step=4)))  # not yet
+    assert not [ln for svg in (stored, outcomes) for ln in svg.iter("line")
+                if ln.get("class") == "restart"]

@@ -254,9 +254,30 @@ def test_step_runs_one_step_then_stays_paused(qtbot, window, tmp_path):
     sw.step_action.trigger()
     qtbot.waitUntil(lambda: sw.last_snapshot.next_step == reached + 1, timeout=60_000)
     assert sw.last_snapshot.state is RunState.PAUSED
+    held = sw.last_snapshot.position_s
+    sw.play_action.trigger()  # goes on from where it paused
+    qtbot.waitUntil(lambda: sw.last_snapshot.state is not RunState.PAUSED, timeout=60_000)
+    assert sw.pause_action.isEnabled() and not sw.play_action.isEnabled()
     with qtbot.waitSignal(sw.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
-        sw.play_action.trigger()  # goes on from where it paused
-    assert blocker.args[0].verdict is Verdict.EXACT
+        pass
+    final = blocker.args[0]
+    assert final.verdict is Verdict.EXACT and final.position_s > held
+    assert sw.play_action.isEnabled() and not sw.stop_action.isEnabled()
+
+
+def test_a_database_that_cannot_be_opened_ends_the_run_with_the_reason(qtbot, window,
+                                                                       tmp_path):
+    db = tmp_path / "not-a-db.db"
+    db.write_bytes(b"these bytes are no SQLite database at all, " * 50)
+    sw = _open(qtbot, window)
+    sw.open_scenario(_scenario_file(tmp_path))
+    sw.set_database(db)
+    final = _play_to_the_end(qtbot, sw)
+    assert final.verdict is not Verdict.EXACT and final.error
+    assert final.error in sw.convergence.verdict_text()
+    assert "not a faultsim database" in sw.convergence.verdict_text()
+    assert db.read_bytes().startswith(b"these bytes")  # left as it was
+    assert sw.play_action.isEnabled() and not sw.live  # the window goes on
 
 
 def test_closing_the_main_window_ends_the_run_and_its_engine(qtbot, window, tmp_path):
@@ -266,7 +287,7 @@ def test_closing_the_main_window_ends_the_run_and_its_engine(qtbot, window, tmp_
     sw.play_action.trigger()
     qtbot.waitUntil(lambda: sw.run is not None and sw.last_snapshot is not None
                     and sw.last_snapshot.state is RunState.PLAYING, timeout=60_000)
-    folder = sw._tmp
+    folder = sw.host.tmp
     assert folder is not None and folder.exists()
     window.close()
     assert not sw.isVisible() and sw.run is None and sw.threads() == []
@@ -280,7 +301,7 @@ def test_closing_the_scenarios_window_stops_its_run(qtbot, window):
     sw.speed_box.setCurrentIndex(0)
     sw.play_action.trigger()
     qtbot.waitUntil(lambda: sw.run is not None, timeout=60_000)
-    folder = sw._tmp
+    folder = sw.host.tmp
     sw.close()
     assert sw.run is None and not sw.live
     qtbot.waitUntil(lambda: not folder.exists() and sw.threads() == [], timeout=60_000)
