@@ -96,6 +96,68 @@ def _time_from_number(value: int | Decimal, trace: dict | None = None) -> str | 
 
 
 def _time_from_text(text: str, trace: dict | None = None) -> str | None:
+    """``_read_text``, remembered: feeds repeat their time strings (many events a second) and
+    the same text always reads the same, so each distinct string is read once while it stays
+    in a bounded cache, and strings that differ only in their seconds share one reading."""
+    cached = _TEXT_TIME.get(text)
+    if cached is None:
+        cached = _read_text_shared(text)
+        if len(_TEXT_TIME) >= _TEXT_TIME_MAX:
+            _TEXT_TIME.clear()  # endless distinct strings cannot grow it without limit
+        _TEXT_TIME[text] = cached
+    result, how = cached
+    if trace is not None and how is not None:
+        trace["time_read"] = how
+    return result
+
+
+# text -> (result, how it was read or None); and, for the shapes below, the text without its
+# seconds -> (the UTC result without its seconds, how), since the seconds never move the rest
+_TEXT_TIME: dict[str, tuple[str | None, str | None]] = {}
+_TEXT_TIME_MAX = 8192
+_MINUTE_TIME: dict[str, tuple[str | None, str | None]] = {}
+_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+# ISO 8601 without a fraction, offsets in whole minutes; RFC 2822 with a four-digit year. The
+# seconds (00 to 59) are the second group: whatever the rest reads as, they stay as written.
+# Hours stop at 23: newer Pythons read "24:00:00" as the next midnight, where seconds matter.
+_CLOCK_MINUTE = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+_SECONDS_APART = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]" + _CLOCK_MINUTE + r")([0-5][0-9])"
+    r"((?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?)"
+    r"|((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} (?:" + _MONTHS + r") [0-9]{4} "
+    + _CLOCK_MINUTE + r")([0-5][0-9])( (?:[+-][0-9]{4}|GMT|UTC?))"
+)
+
+
+def _read_text_shared(text: str) -> tuple[str | None, str | None]:
+    m = _SECONDS_APART.fullmatch(text)
+    if m is None:
+        return _read_text_traced(text)
+    head, seconds, tail, rfc_head, rfc_seconds, rfc_tail = m.groups()
+    if head is None:
+        head, seconds, tail = rfc_head, rfc_seconds, rfc_tail
+    key = head + tail
+    minute = _MINUTE_TIME.get(key)
+    if minute is None:
+        result, how = _read_text_traced(head + "00" + tail)
+        # "...:00.000000Z" -> "...:" ; a text that does not read stays unread with any seconds
+        minute = (result[:-10] if result is not None else None, how)
+        if len(_MINUTE_TIME) >= _TEXT_TIME_MAX:
+            _MINUTE_TIME.clear()
+        _MINUTE_TIME[key] = minute
+    prefix, how = minute
+    if prefix is None:
+        return None, how
+    return prefix + seconds + ".000000Z", how
+
+
+def _read_text_traced(text: str) -> tuple[str | None, str | None]:
+    trace: dict = {}
+    result = _read_text(text, trace)
+    return result, trace.get("time_read")
+
+
+def _read_text(text: str, trace: dict | None = None) -> str | None:
     s = text.strip()
     if not s:
         return None
