@@ -62,7 +62,7 @@ def test_window(qtbot, window, corpus, point, mode):
     if point in FAILING and mode is FaultMode.ALWAYS:
         def all_settled():
             rows, settled, _ = window_log()
-            return settled and not any(r.outcome is Outcome.FAILED for r in rows)
+            return bool(settled) and not any(r.outcome is Outcome.FAILED for r in rows)
         qtbot.waitUntil(all_settled, timeout=30_000)
     logged = database_log()
     qtbot.waitUntil(lambda: window_log()[2] == logged, timeout=30_000)
