@@ -11,7 +11,9 @@ from typing import Iterable
 from .fingerprint import NotCanonicalizable, bucket_of, fingerprint, time_bucket
 from .model import Candidate, ImportTag, Prepared, RejectCode, RejectedEvent, Rejection
 from .normalize import TIME_TIE, normalize_with_time_value
-from .parsing import Chunk, parse_chunk
+from .fastlane import process_lines
+from .parsing import Chunk
+from .parsing.splitter import _item_candidate
 from .schemas import Registry, normalize_event
 
 
@@ -61,30 +63,42 @@ def prepare(candidates: Iterable[Candidate], received_at: str,
 def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = None,
                   tag: ImportTag | None = None) -> list[tuple]:
     """What a worker process returns: plain tuples in Prepared's field order (a NamedTuple
-    costs a Python-level ``__new__`` per item, here and again when unpickled)."""
-    out = []
-    append = out.append
+    costs a Python-level ``__new__`` per item, here and again when unpickled), the same rows
+    as ``prepare_one`` makes of each candidate ``parse_chunk`` finds."""
+    out: list[tuple] = []
     registry = registry or None
-    for c in parse_chunk(chunk):
-        if c.rejection is None:
-            obj = c.obj
-            try:
-                fp = fingerprint(obj)
-                if registry is None:  # normalization's scan of the keys serves the bucket too
-                    ev, value = normalize_with_time_value(obj, received_at=received_at)
-                    version = None
-                    bucket = time_bucket(obj) if value is TIME_TIE else bucket_of(value)
-                else:
-                    ev, version = normalize_event(obj, received_at=received_at,
-                                                  registry=registry)
-                    bucket = time_bucket(obj)
-            except (NotCanonicalizable, RejectedEvent):
-                append(tuple(prepare_one(c, received_at, None, registry, tag)))
-                continue
-            client, client_key, amount, currency, event_time, idem, warnings = ev
-            append((c.text, c.source, c.line, c.column, fp, client, client_key,
-                    format(amount, "f"), currency, event_time or received_at, idem, warnings,
-                    None, None, None, version, bucket, tag))
-        else:
-            append(tuple(prepare_one(c, received_at, None, None, tag)))
+
+    def prepare_candidate(c: Candidate, out: list) -> None:
+        _process_candidate(c, received_at, registry, tag, out)
+
+    for item in chunk.items:
+        prepare_candidate(_item_candidate(item, chunk.source), out)
+    if chunk.data:
+        process_lines(chunk.data, chunk.source, chunk.line, chunk.offset, received_at,
+                      registry, tag, out, prepare_candidate)
     return out
+
+
+def _process_candidate(c: Candidate, received_at: str, registry: Registry | None,
+                       tag: ImportTag | None, out: list) -> None:
+    """``prepare_one`` as a plain tuple, with normalization's scan serving the time bucket."""
+    if c.rejection is not None:
+        out.append(tuple(prepare_one(c, received_at, None, None, tag)))
+        return
+    obj = c.obj
+    try:
+        fp = fingerprint(obj)
+        if registry is None:  # normalization's scan of the keys serves the bucket too
+            ev, value = normalize_with_time_value(obj, received_at=received_at)
+            version = None
+            bucket = time_bucket(obj) if value is TIME_TIE else bucket_of(value)
+        else:
+            ev, version = normalize_event(obj, received_at=received_at, registry=registry)
+            bucket = time_bucket(obj)
+    except (NotCanonicalizable, RejectedEvent):
+        out.append(tuple(prepare_one(c, received_at, None, registry, tag)))
+        return
+    client, client_key, amount, currency, event_time, idem, warnings = ev
+    out.append((c.text, c.source, c.line, c.column, fp, client, client_key, format(amount, "f"),
+                currency, event_time or received_at, idem, warnings, None, None, None, version,
+                bucket, tag))
