@@ -23,7 +23,7 @@ from decimal import Decimal
 import orjson
 
 from .fingerprint import _default, bucket_of, time_bucket
-from .model import Candidate, ImportTag, RejectedEvent
+from .model import Candidate, RejectedEvent
 from .normalize import TIME_TIE, normalize_with_time_value
 from .parsing.decode import _FAST_SCAN, _decode, _reject_constant
 from .parsing.lines import _DIGIT_MAP, _LONG_RUN_MARK, _QUICK_CHARS, _other_line, _parse_lines_bytes
@@ -39,9 +39,8 @@ _new = tuple.__new__
 
 
 def process_lines(data: bytes, source: str, line: int, offset: int, received_at: str,
-                  registry: Registry | None, tag: ImportTag | None, out: list,
-                  prepare_candidate) -> None:
-    """Append to ``out`` the row of every event of a JSON Lines chunk (``Chunk.data``, whose
+                  registry: Registry | None, out: list, prepare_candidate) -> None:
+    """Append to ``out`` the row (without its import tag) of every event of a JSON Lines chunk (``Chunk.data``, whose
     first line is ``line``, at byte ``offset``). ``prepare_candidate(c, out)`` appends the
     row of a candidate that the fast lane leaves to the general path."""
     try:
@@ -59,6 +58,10 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
     sha256 = hashlib.sha256
     scan = _SCAN_NO_HOOK
     seen: dict[str, tuple] = {}  # line text -> its accepted row, within this chunk
+    # equal texts as one object: the rows pickle them once (memo references after that)
+    shared: dict = {}
+    share = shared.setdefault
+    buckets: dict[str, int] = {}  # a time text -> its bucket (events share their seconds)
     for s in lines:
         if not s:
             line += 1
@@ -103,7 +106,12 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             if registry is None:  # normalization's scan of the keys serves the bucket too
                 ev, value = normalize_with_time_value(obj, received_at=received_at)
                 version = None
-                bucket = time_bucket(obj) if value is TIME_TIE else bucket_of(value)
+                if type(value) is str:
+                    bucket = buckets.get(value)
+                    if bucket is None:
+                        bucket = buckets[value] = bucket_of(value)
+                else:
+                    bucket = time_bucket(obj) if value is TIME_TIE else bucket_of(value)
             else:
                 ev, version = normalize_event(obj, received_at=received_at, registry=registry)
                 bucket = time_bucket(obj)
@@ -112,9 +120,11 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             line += 1
             continue
         client, client_key, amount, currency, event_time, idem, warnings = ev
-        row = (s, source, line, 1, sha256(canon).digest(), client, client_key,
-               format(amount, "f"), currency, event_time or received_at, idem, warnings, None,
-               None, None, version, bucket, tag)
+        client = share(client, client)
+        row = (s, source, line, 1, sha256(canon).digest(), client, share(client_key, client_key),
+               format(amount, "f"), currency and share(currency, currency),
+               share(event_time, event_time) if event_time else received_at, idem,
+               warnings and share(warnings, warnings), None, None, None, version, bucket)
         append(row)
         seen[s] = row
         line += 1

@@ -4,13 +4,15 @@ makes: ``prepare_one`` over the candidates ``parse_chunk`` finds. Whatever the l
 rejected and stored field is the same, rejection messages with their line and column too."""
 import io
 import json
+import pickle
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faultsim_desktop.core.model import ImportTag, Prepared
 from faultsim_desktop.core.parsing import iter_chunks, parse_chunk
-from faultsim_desktop.core.pipeline import prepare_one, process_chunk
+from faultsim_desktop.core.pipeline import (prepare_one, process_chunk, process_chunk_packed,
+                                            unpack_rows)
 from faultsim_desktop.core.schemas import Registry, new_mapping
 
 RECEIVED = "2026-03-01T12:00:00.000000Z"
@@ -87,9 +89,14 @@ def _rows_by_general_path(data: bytes, registry=None, tag=None) -> list[tuple]:
 
 
 def _rows_by_workers(data: bytes, registry=None, tag=None) -> list[tuple]:
+    """The rows as the parent gets them from a worker process (payload pickled and back)."""
     rows = []
     for chunk in iter_chunks(io.BytesIO(data), "feed.jsonl", whole_input=False):
-        rows += process_chunk(chunk, RECEIVED, registry, tag)
+        sent = pickle.loads(pickle.dumps(process_chunk_packed(chunk, RECEIVED, registry)))
+        got = unpack_rows(sent, tag)
+        assert got == process_chunk(chunk, RECEIVED, registry, tag)
+        assert all(row[-1] is tag for row in got)  # one tag object: the writer compares by identity
+        rows += got
     return rows
 
 
