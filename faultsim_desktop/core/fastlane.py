@@ -7,8 +7,9 @@ Two savings over running the stages one after another:
   the canonical form the fingerprint hashes proves it free of duplicate keys instead: every
   key has its colon, and the canonical form writes every colon of a string as it is, so a
   line with as many colons as its canonical form has no key that collapsed into another.
-  Lines with ``\\u`` escapes (which can spell a colon) go the general way, as do lines the
-  proof fails for (there the general way rejects the duplicate with its line and column).
+  Only a ``\\u003a`` escape spells a colon: lines with ``\\u003`` go the general way, as do
+  lines the proof fails for (there the general way rejects the duplicate with its line and
+  column).
 - A line that repeats an earlier line of the same chunk byte for byte (a retry sent again as
   it was) gets that line's row with its own line number, not a second pass.
 
@@ -83,7 +84,7 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             line += 1
             continue
         canon = None
-        if "\\u" not in s:
+        if "\\u003" not in s:  # no escape here spells a colon (\u003a)
             try:
                 obj, end = scan(s, 0)
                 if end == len(s) and type(obj) is dict:

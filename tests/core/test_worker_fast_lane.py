@@ -77,7 +77,10 @@ _lines = st.one_of(
     st.sampled_from(['{"client": "a", "amount": 1', "[1, 2]", '[{"client":"a","amount":2}]',
                      "  ", "not json", '{"client":"a","amount":NaN}', '"x"', "{}",
                      '{"client":"a","amount":"1","client":"b"}', '{"a":"\\ud800"}',
-                     '{"client":"\\u0061","amount":"1"}', '{"client":"a","amount":1}  ']),
+                     '{"client":"\\u0061","amount":"1"}', '{"client":"a","amount":1}  ',
+                     # an escaped colon makes up for the colon a duplicate key loses
+                     '{"client":"a","amount":1,"amount":2,"note":"\\u003a"}',
+                     '{"client\\u003A":"a","client":"b","amount":"\\u20ac 1"}']),
 )
 
 
