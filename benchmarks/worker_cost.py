@@ -1,4 +1,5 @@
-"""CPU cost of the worker stage alone, in CPU microseconds per line, on one core, no database:
+"""CPU cost of the worker stage alone, in CPU microseconds per line, on one core, no database,
+with the garbage collector tuned as in a worker process:
 
 - ``worker_chunk``: ``chunk_rows``, a chunk's rows as a worker process makes them;
 - ``transfer``: sending them back as a real ingest does (``process_chunk_packed``'s payload,
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from faultsim_desktop.core import pipeline
 from faultsim_desktop.core.parsing import iter_chunks
-from faultsim_desktop.core.service import POOL_CHUNK_BYTES
+from faultsim_desktop.core.service import POOL_CHUNK_BYTES, tune_gc_for_bulk
 
 RECEIVED_AT = "2026-03-01T12:00:00.000000Z"
 
@@ -54,6 +55,7 @@ def main() -> None:
                     help="process_chunk and pickled rows (what a checkout without "
                          "process_chunk_packed does)")
     args = ap.parse_args()
+    tune_gc_for_bulk()  # as every worker process does (and the parent, on a bulk ingest)
     packed = hasattr(pipeline, "process_chunk_packed") and not args.as_before
     with open(args.corpus, "rb") as f:
         chunks = list(iter_chunks(f, str(args.corpus), chunk_bytes=POOL_CHUNK_BYTES))
