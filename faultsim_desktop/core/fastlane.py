@@ -24,19 +24,29 @@ from decimal import Decimal
 import orjson
 
 from .fingerprint import _default, bucket_of, time_bucket
-from .model import Candidate, RejectedEvent
+from .model import Candidate, RejectedEvent, Rejection
 from .normalize import TIME_TIE, normalize_with_time_value
 from .parsing.decode import _FAST_SCAN, _decode, _reject_constant
 from .parsing.lines import _DIGIT_MAP, _LONG_RUN_MARK, _QUICK_CHARS, _other_line, _parse_lines_bytes
 from .parsing.scan import MAX_DEPTH, _LINE_BREAK
 from .schemas import Registry, normalize_event
 
-__all__ = ["process_lines"]
+__all__ = ["process_lines", "rejected_row"]
 
 # parsing.decode's fast scanner without its duplicate-key hook: the colon count stands in
 _SCAN_NO_HOOK = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant).scan_once
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 _new = tuple.__new__
+
+
+def rejected_row(text, source: str, line: int, column: int, rejection: Rejection,
+                 fp: bytes | None = None) -> tuple:
+    """The row (without its import tag) of a rejected event, as ``prepare_one`` makes it: the
+    rejection placed at the event's own line and column when it names none."""
+    if rejection.line is None:
+        rejection = Rejection(rejection.code, rejection.message, line, column)
+    return (text, source, line, column, fp, None, None, None, None, None, None, (),
+            rejection.code.value, str(rejection), None, None, None)
 
 
 def process_lines(data: bytes, source: str, line: int, offset: int, received_at: str,
@@ -116,8 +126,8 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             else:
                 ev, version = normalize_event(obj, received_at=received_at, registry=registry)
                 bucket = time_bucket(obj)
-        except RejectedEvent:
-            prepare_candidate(_new(Candidate, (s, source, line, 1, obj, None)), out)
+        except RejectedEvent as exc:
+            append(rejected_row(s, source, line, 1, exc.rejection, sha256(canon).digest()))
             line += 1
             continue
         client, client_key, amount, currency, event_time, idem, warnings = ev

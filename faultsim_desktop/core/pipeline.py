@@ -14,7 +14,7 @@ from typing import Iterable
 from .fingerprint import NotCanonicalizable, bucket_of, fingerprint, time_bucket
 from .model import Candidate, ImportTag, Prepared, RejectCode, RejectedEvent, Rejection
 from .normalize import TIME_TIE, normalize_with_time_value
-from .fastlane import process_lines
+from .fastlane import process_lines, rejected_row
 from .parsing import Chunk
 from .parsing.splitter import _item_candidate
 from .schemas import Registry, normalize_event
@@ -118,11 +118,16 @@ def _process_candidate(c: Candidate, received_at: str, registry: Registry | None
     """``prepare_one`` as a plain tuple without the tag, with normalization's scan serving
     the time bucket."""
     if c.rejection is not None:
-        out.append(tuple(prepare_one(c, received_at, None, None))[:-1])
+        out.append(rejected_row(c.text, c.source, c.line, c.column, c.rejection))
         return
     obj = c.obj
     try:
         fp = fingerprint(obj)
+    except NotCanonicalizable as exc:
+        out.append(rejected_row(c.text, c.source, c.line, c.column,
+                                Rejection(RejectCode.UNPAIRED_SURROGATE, str(exc))))
+        return
+    try:
         if registry is None:  # normalization's scan of the keys serves the bucket too
             ev, value = normalize_with_time_value(obj, received_at=received_at)
             version = None
@@ -130,8 +135,8 @@ def _process_candidate(c: Candidate, received_at: str, registry: Registry | None
         else:
             ev, version = normalize_event(obj, received_at=received_at, registry=registry)
             bucket = time_bucket(obj)
-    except (NotCanonicalizable, RejectedEvent):
-        out.append(tuple(prepare_one(c, received_at, None, registry))[:-1])
+    except RejectedEvent as exc:
+        out.append(rejected_row(c.text, c.source, c.line, c.column, exc.rejection, fp))
         return
     client, client_key, amount, currency, event_time, idem, warnings = ev
     out.append((c.text, c.source, c.line, c.column, fp, client, client_key, format(amount, "f"),
