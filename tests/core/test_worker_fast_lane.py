@@ -72,7 +72,8 @@ _event_like = st.tuples(
     st.lists(st.tuples(_names, _values(1)), max_size=4), st.randoms(use_true_random=False),
 ).map(lambda t: _Obj(t[3].sample([t[0], t[1]] + t[2], len(t[2]) + 2)))
 _lines = st.one_of(
-    st.tuples(st.one_of(_events, _event_like, _event_like), st.booleans(), st.sampled_from([":", ": ", " :", "\t: "])).map(
+    st.tuples(st.one_of(_events, _event_like, _event_like), st.booleans(),
+              st.sampled_from([":", ": ", " :", "\t: "])).map(
         lambda t: _write(t[0], t[1], t[2])),
     st.sampled_from(['{"client": "a", "amount": 1', "[1, 2]", '[{"client":"a","amount":2}]',
                      "  ", "not json", '{"client":"a","amount":NaN}', '"x"', "{}",
@@ -149,3 +150,12 @@ def test_worker_rows_equal_the_general_path_on_both_benchmark_shapes(tmp_path):
         workers, general = _rows_by_workers(data), _rows_by_general_path(data)
         assert len(workers) >= 3_000  # a line may hold an array of events
         assert workers == general
+
+
+def test_a_line_of_invalid_utf8_comes_back_as_its_bytes_with_the_rejection():
+    data = (b'{"client": "a", "amount": 1}\n{"client": "\xff", "amount": 2}\n'
+            b'{"client": "b", "amount": 3}\n')
+    rows = [Prepared(*r) for r in _rows_by_workers(data)]
+    assert [r.reject_code for r in rows] == [None, "invalid_utf8", None]
+    assert rows[1].raw == b'{"client": "\xff", "amount": 2}'
+    assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]
