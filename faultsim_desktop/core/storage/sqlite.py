@@ -38,6 +38,23 @@ _KEEP_CONFLICT = (f"INSERT INTO conflicts({', '.join(_CONFLICT_COLUMNS)})"
                   f" VALUES ({','.join('?' * len(_CONFLICT_COLUMNS))})")
 
 
+def _stored_already(it, attempt: int, now: str, receipt, tag, stored_id: int, stored_receipt,
+                    open_fps, resolved: list) -> OutcomeRecord:
+    """The outcome of an event whose content is stored already, as event ``stored_id``:
+    a duplicate, or its own earlier attempt whose acknowledgement was lost."""
+    source, line, fp, client, amount, currency = it[1], it[2], it[4], it[5], it[7], it[8]
+    if open_fps and fp in open_fps:
+        resolved.append((fp,))
+        open_fps.discard(fp)
+    if _own_earlier_commit(stored_receipt, receipt):
+        # the event row is its log entry, as for any accepted event
+        return OutcomeRecord(now, Outcome.ACCEPTED, client, amount, currency, fp, attempt,
+                             lost_ack_reason(stored_receipt), source, line, stored_id,
+                             import_tag=tag)
+    return OutcomeRecord(now, Outcome.DUPLICATE, client, amount, currency, fp, attempt,
+                         f"same as event #{stored_id}", source, line, stored_id, import_tag=tag)
+
+
 class WriteSession(UndoMethods):
     """The writer thread's statements. One instance per write connection; one thread only.
 
@@ -166,6 +183,9 @@ class WriteSession(UndoMethods):
             receipts = repeat(None)
         last_tag = import_id = None
         warnings_json = self._warnings_json
+        # fingerprint -> (time bucket, id, receipt) of the events this batch stored: retries
+        # mostly come close behind their first copy, and need neither INSERT nor look-up
+        stored_here: dict[bytes, tuple] = {}
         for it, receipt in zip(items, receipts):
             (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
              idem, warnings, reject_code, reason, _outbox, mapping_version, bucket, tag) = it
@@ -178,6 +198,16 @@ class WriteSession(UndoMethods):
                                             attempt, reason, source, line, None, qid,
                                             import_tag=tag))
                 append(logged[-1])
+                continue
+            stored = stored_here.get(fp)
+            if stored is not None and stored[0] == bucket:
+                # an earlier event of this batch holds the key: its INSERT would be refused,
+                # and the look-up would find that row
+                r = _stored_already(it, attempt, now, receipt, tag, stored[1], stored[2],
+                                    open_fps, resolved)
+                append(r)
+                if r.outcome is not accepted:
+                    logged.append(r)
                 continue
             if warnings:  # the same few warnings on many events: dumped once each
                 hashable = type(warnings) is tuple
@@ -195,6 +225,8 @@ class WriteSession(UndoMethods):
             except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
                 cur = execute(_INSERT_EVENT, row[:_RAW] + (_storable(raw),) + row[_RAW + 1:])
             if cur.rowcount == 1:
+                event_id = cur.lastrowid
+                stored_here[fp] = (bucket, event_id, receipt)
                 if open_fps and fp in open_fps:
                     resolved.append((fp,))
                     open_fps.discard(fp)
@@ -207,7 +239,7 @@ class WriteSession(UndoMethods):
                 else:
                     d.append(it)
                 append(record(OutcomeRecord, (now, accepted, client, amount, currency, fp,
-                                              attempt, None, source, line, cur.lastrowid, None,
+                                              attempt, None, source, line, event_id, None,
                                               None, tag)))
                 continue
             r = self._not_inserted(it, row, attempt, now, receipt, import_id, tag, open_fps,
@@ -235,17 +267,8 @@ class WriteSession(UndoMethods):
                                  ).fetchone()
         stored_id, stored_fp, stored_receipt = found or (None, None, None)
         if found is not None and stored_fp == fp:
-            if open_fps and fp in open_fps:
-                resolved.append((fp,))
-                open_fps.discard(fp)
-            if _own_earlier_commit(stored_receipt, receipt):
-                # the event row is its log entry, as for any accepted event
-                return OutcomeRecord(now, Outcome.ACCEPTED, client, amount, currency, fp,
-                                     attempt, lost_ack_reason(stored_receipt), source, line,
-                                     stored_id, import_tag=tag)
-            return OutcomeRecord(now, Outcome.DUPLICATE, client, amount, currency, fp, attempt,
-                                 f"same as event #{stored_id}", source, line, stored_id,
-                                 import_tag=tag)
+            return _stored_already(it, attempt, now, receipt, tag, stored_id, stored_receipt,
+                                   open_fps, resolved)
         if found is not None:  # 2**-128 odds: say so rather than drop a real event
             reason = (f"its fingerprint shares 128 bits with event #{stored_id}'s but "
                       "differs; it was not stored (report this)")
