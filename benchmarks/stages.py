@@ -14,8 +14,9 @@ machine changes far less than the wall time):
 - ``parse``: chunks -> candidates (JSON decoded, bad lines rejected with line and column);
 - ``normalize``: ``normalize_with_time_value`` on every parsed object;
 - ``fingerprint``: canonical JSON + SHA-256, and the time bucket;
-- ``worker_chunk``: ``process_chunk``, all of the above as a worker process runs it;
-- ``transfer``: pickling a worker's answer and unpickling it in the parent;
+- ``worker_chunk``: ``chunk_rows``, all of the above as a worker process runs it;
+- ``transfer``: sending a worker's rows back: its payload (``pack_rows``) pickled as the pool
+  does, unpickled in the parent and unpacked (``unpack_rows``);
 - ``inserts``: the prepared rows of each batch into the real schema (``executemany`` of the
   writer's INSERT, one transaction per batch): the table and its UNIQUE indexes alone;
 - ``aggregates``: the per-(client, currency) updates of each batch, as the writer makes them;
@@ -51,7 +52,7 @@ from faultsim_desktop.core.fingerprint import (  # noqa: E402
 from faultsim_desktop.core.model import RejectedEvent  # noqa: E402
 from faultsim_desktop.core.normalize import TIME_TIE, normalize_with_time_value  # noqa: E402
 from faultsim_desktop.core.parsing import iter_chunks, parse_chunk  # noqa: E402
-from faultsim_desktop.core.pipeline import process_chunk  # noqa: E402
+from faultsim_desktop.core.pipeline import chunk_rows, pack_rows, unpack_rows  # noqa: E402
 from faultsim_desktop.core.service import POOL_CHUNK_BYTES, tune_gc_for_bulk  # noqa: E402
 from faultsim_desktop.core.storage import sqlite as sqlite_storage  # noqa: E402
 from faultsim_desktop.core.writer import utc_now  # noqa: E402
@@ -157,9 +158,10 @@ def one_pass(corpus: Path, work: Path) -> dict:
                 break
             counts["chunks"] += 1
             _cpu_stages(chunk, clock, received_at)
-            items = clock.timed("worker_chunk", process_chunk)(chunk, received_at)
-            started = clock.start()
-            items = pickle.loads(pickle.dumps(items, pickle.HIGHEST_PROTOCOL))
+            rows = clock.timed("worker_chunk", chunk_rows)(chunk, received_at)
+            started = clock.start()  # as the pool sends process_chunk_packed's answer back
+            sent = pickle.dumps(pack_rows(rows), pickle.HIGHEST_PROTOCOL)
+            items = unpack_rows(pickle.loads(sent), None)
             clock.stop("transfer", started)
             counts["lines"] += len(items)
             batch.extend(items)

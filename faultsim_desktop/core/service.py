@@ -27,7 +27,7 @@ from .model import (Candidate, ImportTag, OutcomeRecord, Prepared, RejectCode, R
 from .normalize import parse_time
 from .paging import PageQuery, ViewCount
 from .parsing import Chunk, decode_value, iter_chunks, parse_chunk, split_text
-from .pipeline import prepare, prepare_one, process_chunk
+from .pipeline import prepare, prepare_one, process_chunk_packed, unpack_rows
 from .retry import Outbox, PendingEvent, RetryPolicy
 from .schemas import Registry
 from .service_clients import ClientMethods
@@ -330,10 +330,10 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
                                          ticket):
                 if cancel is not None and cancel.is_set():
                     return True
-                inflight.append(pool.submit(process_chunk, chunk, utc_now(),
-                                            self.registry() or None, tag))
+                inflight.append(pool.submit(process_chunk_packed, chunk, utc_now(),
+                                            self.registry() or None))
                 while len(inflight) >= limit:  # the file goes on: more chunks will follow
-                    items = inflight.popleft().result()
+                    items = unpack_rows(inflight.popleft().result(), tag)
                     self._writer.wait_for_room(BULK_BACKLOG_EVENTS, cancel)
                     self._enqueue(items, ticket, cancel, more_coming=True)
                 if progress is not None:
@@ -341,7 +341,7 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
             while inflight:
                 if cancel is not None and cancel.is_set():
                     return True
-                self._enqueue(inflight.popleft().result(), ticket, cancel,
+                self._enqueue(unpack_rows(inflight.popleft().result(), tag), ticket, cancel,
                               more_coming=bool(inflight))
             return False
         finally:

@@ -1,0 +1,144 @@
+"""JSON Lines chunks through the whole CPU stage (parse, fingerprint, normalize) in one pass
+per line: what worker processes run on the bulk of every file.
+
+What it saves over running the stages one after another:
+
+- The common line is decoded without the duplicate-key hook (a Python call per object) and
+  the canonical form the fingerprint hashes proves it free of duplicate keys instead: every
+  key has its colon, and the canonical form writes every colon of a string as it is, so a
+  line with as many colons as its canonical form has no key that collapsed into another.
+  Only a ``\\u003a`` escape spells a colon: lines with ``\\u003`` go the general way, as do
+  lines the proof fails for (there the general way rejects the duplicate with its line and
+  column).
+- A line that repeats an earlier line of the same chunk byte for byte (a retry sent again as
+  it was) gets that line's row with its own line number, not a second pass.
+- Equal client, currency, time and warnings values of a chunk are one object, which the
+  payload sent back to the parent writes once (``pipeline.process_chunk_packed``).
+
+The rows are the ones ``prepare_one`` makes of each candidate ``parse_chunk`` finds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+
+import orjson
+
+from .fingerprint import _default, bucket_of, time_bucket
+from .model import Candidate, RejectedEvent, Rejection
+from .normalize import TIME_TIE, normalize_with_time_value
+from .parsing.decode import _FAST_SCAN, _decode, _reject_constant
+from .parsing.lines import _DIGIT_MAP, _LONG_RUN_MARK, _QUICK_CHARS, _other_line, _parse_lines_bytes
+from .parsing.scan import MAX_DEPTH, _LINE_BREAK
+from .schemas import Registry, normalize_event
+
+__all__ = ["process_lines", "rejected_row"]
+
+# parsing.decode's fast scanner without its duplicate-key hook: the colon count stands in
+_SCAN_NO_HOOK = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant).scan_once
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+_new = tuple.__new__
+
+
+def rejected_row(text, source: str, line: int, column: int, rejection: Rejection,
+                 fp: bytes | None = None) -> tuple:
+    """The row (without its import tag) of a rejected event, as ``prepare_one`` makes it: the
+    rejection placed at the event's own line and column when it names none."""
+    if rejection.line is None:
+        rejection = Rejection(rejection.code, rejection.message, line, column)
+    return (text, source, line, column, fp, None, None, None, None, None, None, (),
+            rejection.code.value, str(rejection), None, None, None)
+
+
+def process_lines(data: bytes, source: str, line: int, offset: int, received_at: str,
+                  registry: Registry | None, out: list, prepare_candidate) -> None:
+    """Append to ``out`` the row (without its import tag) of every event of a JSON Lines
+    chunk (``Chunk.data``, whose first line is ``line``, at byte ``offset``).
+    ``prepare_candidate(c, out)`` appends the row of a candidate that the fast lane leaves to
+    the general path."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        for c in _parse_lines_bytes(data, source, line, offset):
+            prepare_candidate(c, out)
+        return
+    lines = _LINE_BREAK.split(text) if "\r" in text else text.split("\n")
+    # as parsing.lines: checks that are cheap over the whole chunk let lines skip them
+    quick = (_LONG_RUN_MARK not in data.translate(_DIGIT_MAP)
+             and b"\\ud" not in data and b"\\uD" not in data)
+    append = out.append
+    dumps = orjson.dumps
+    sha256 = hashlib.sha256
+    scan = _SCAN_NO_HOOK
+    seen: dict[str, tuple] = {}  # line text -> its accepted row, within this chunk
+    # equal texts as one object: the rows pickle them once (memo references after that)
+    shared: dict = {}
+    share = shared.setdefault
+    buckets: dict[str, int] = {}  # a time text -> its bucket (events share their seconds)
+    for s in lines:
+        if not s:
+            line += 1
+            continue
+        if s[0] != "{":
+            found: list[Candidate] = []
+            _other_line(s, line, source, found)
+            for c in found:
+                prepare_candidate(c, out)
+            line += 1
+            continue
+        row = seen.get(s)
+        if row is not None:
+            append(row[:2] + (line,) + row[3:])
+            line += 1
+            continue
+        if not (quick and len(s) < _QUICK_CHARS and s.count("{") + s.count("[") <= MAX_DEPTH):
+            prepare_candidate(_decode(s, line, 1, source, 0), out)
+            line += 1
+            continue
+        canon = None
+        if "\\u003" not in s:  # no escape here spells a colon (\u003a)
+            try:
+                obj, end = scan(s, 0)
+                if end == len(s) and type(obj) is dict:
+                    canon = dumps(obj, default=_default, option=_SORT_KEYS)
+            except Exception:  # noqa: BLE001 - the general way below says what is wrong
+                canon = None
+        if canon is None or s.count(":") != canon.count(b":"):
+            # the general way, exactly as parsing.lines reads the line
+            try:
+                obj, end = _FAST_SCAN(s, 0)
+            except Exception:  # noqa: BLE001 - _decode turns it into a rejection
+                obj = end = None
+            if end == len(s) and type(obj) is dict:
+                prepare_candidate(_new(Candidate, (s, source, line, 1, obj, None)), out)
+            else:
+                prepare_candidate(_decode(s, line, 1, source, 0), out)
+            line += 1
+            continue
+        try:
+            if registry is None:  # normalization's scan of the keys serves the bucket too
+                ev, value = normalize_with_time_value(obj, received_at=received_at)
+                version = None
+                if type(value) is str:
+                    bucket = buckets.get(value)
+                    if bucket is None:
+                        bucket = buckets[value] = bucket_of(value)
+                else:
+                    bucket = time_bucket(obj) if value is TIME_TIE else bucket_of(value)
+            else:
+                ev, version = normalize_event(obj, received_at=received_at, registry=registry)
+                bucket = time_bucket(obj)
+        except RejectedEvent as exc:
+            append(rejected_row(s, source, line, 1, exc.rejection, sha256(canon).digest()))
+            line += 1
+            continue
+        client, client_key, amount, currency, event_time, idem, warnings = ev
+        client = share(client, client)
+        row = (s, source, line, 1, sha256(canon).digest(), client, share(client_key, client_key),
+               format(amount, "f"), currency and share(currency, currency),
+               share(event_time, event_time) if event_time else received_at, idem,
+               warnings and share(warnings, warnings), None, None, None, version, bucket)
+        append(row)
+        seen[s] = row
+        line += 1

@@ -1,0 +1,161 @@
+"""The worker's fast lane (core/fastlane.py) returns, line for line, the rows the general path
+makes: ``prepare_one`` over the candidates ``parse_chunk`` finds. Whatever the lines hold
+(duplicate keys, escapes, floats, big numbers, nesting, repeats, bad lines), every accepted,
+rejected and stored field is the same, rejection messages with their line and column too."""
+import io
+import json
+import pickle
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faultsim_desktop.core.model import ImportTag, Prepared
+from faultsim_desktop.core.parsing import iter_chunks, parse_chunk
+from faultsim_desktop.core.pipeline import (prepare_one, process_chunk, process_chunk_packed,
+                                            unpack_rows)
+from faultsim_desktop.core.schemas import Registry, new_mapping
+
+RECEIVED = "2026-03-01T12:00:00.000000Z"
+
+_names = st.sampled_from([
+    "client", "client_id", "Client-ID", "customer", "user", "amount", "amt", "total",
+    "amount_cents", "price_cents", "currency", "ccy", "ts", "timestamp", "time", "created_at",
+    "event_id", "idempotency_key", "note", "id", "order", "meta", "a:b", "x",
+])
+_texts = st.one_of(
+    st.sampled_from(["acme", " Acme  Corp ", "12.50", "1.234,56 €", "EUR 10", "USD", "eur",
+                     "2026-03-01T12:00:00+02:00", "2026-03-01 12:00:00",
+                     "Sun, 01 Mar 2026 12:00:00 +0000", "12:00:00", "a\":b", "ünï", "", "  ",
+                     "1772323200", "NaN", "\u2028", "é:"]),
+    st.text(max_size=12),
+)
+_numbers = st.one_of(
+    st.integers(-10**6, 10**6), st.integers(-2**70, 2**70),
+    st.sampled_from(["1.5", "-0.0", "1e3", "12.50", "1E+2", "0.1000", "18446744073709551616",
+                     "99999999999999999999999999999999999", "1e400"]),
+)
+_scalars = st.one_of(_texts, _numbers, st.booleans(), st.none())
+
+
+def _values(depth: int):
+    if depth == 0:
+        return _scalars
+    inner = _values(depth - 1)
+    return st.one_of(_scalars, st.lists(st.tuples(_names, inner), max_size=4).map(_Obj),
+                     st.lists(inner, max_size=3))
+
+
+class _Obj(list):
+    """Key/value pairs, written in order as an object (keys may repeat)."""
+
+
+def _write(value, ascii_only: bool, colon: str) -> str:
+    if isinstance(value, _Obj):
+        return "{" + ",".join(_write(k, ascii_only, colon) + colon + _write(v, ascii_only, colon)
+                              for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_write(v, ascii_only, colon) for v in value) + "]"
+    if isinstance(value, str) and value in ("1.5", "-0.0", "1e3", "12.50", "1E+2", "0.1000",
+                                            "18446744073709551616", "1e400",
+                                            "99999999999999999999999999999999999"):
+        return value  # a number written as it came
+    return json.dumps(value, ensure_ascii=ascii_only)
+
+
+_events = st.lists(st.tuples(_names, _values(2)), max_size=7).map(_Obj)
+_clients = st.one_of(_texts, st.integers(0, 99), st.tuples(st.sampled_from(["id", "client_id"]),
+                                                           _texts).map(lambda kv: _Obj([kv])))
+# events most of which the heuristics accept, in any key order, with extra fields
+_event_like = st.tuples(
+    st.tuples(st.sampled_from(["client", "client_id", "customer", "user"]), _clients),
+    st.tuples(st.sampled_from(["amount", "total", "amount_cents", "value"]), _scalars),
+    st.lists(st.tuples(_names, _values(1)), max_size=4), st.randoms(use_true_random=False),
+).map(lambda t: _Obj(t[3].sample([t[0], t[1]] + t[2], len(t[2]) + 2)))
+_lines = st.one_of(
+    st.tuples(st.one_of(_events, _event_like, _event_like), st.booleans(),
+              st.sampled_from([":", ": ", " :", "\t: "])).map(
+        lambda t: _write(t[0], t[1], t[2])),
+    st.sampled_from(['{"client": "a", "amount": 1', "[1, 2]", '[{"client":"a","amount":2}]',
+                     "  ", "not json", '{"client":"a","amount":NaN}', '"x"', "{}",
+                     '{"client":"a","amount":"1","client":"b"}', '{"a":"\\ud800"}',
+                     '{"client":"\\u0061","amount":"1"}', '{"client":"a","amount":1}  ',
+                     # an escaped colon makes up for the colon a duplicate key loses
+                     '{"client":"a","amount":1,"amount":2,"note":"\\u003a"}',
+                     '{"client\\u003A":"a","client":"b","amount":"\\u20ac 1"}']),
+)
+
+
+def _rows_by_general_path(data: bytes, registry=None, tag=None) -> list[tuple]:
+    rows = []
+    for chunk in iter_chunks(io.BytesIO(data), "feed.jsonl", whole_input=False):
+        rows += [tuple(prepare_one(c, RECEIVED, None, registry, tag)) for c in parse_chunk(chunk)]
+    return rows
+
+
+def _rows_by_workers(data: bytes, registry=None, tag=None) -> list[tuple]:
+    """The rows as the parent gets them from a worker process (payload pickled and back)."""
+    rows = []
+    for chunk in iter_chunks(io.BytesIO(data), "feed.jsonl", whole_input=False):
+        sent = pickle.loads(pickle.dumps(process_chunk_packed(chunk, RECEIVED, registry)))
+        got = unpack_rows(sent, tag)
+        assert got == process_chunk(chunk, RECEIVED, registry, tag)
+        assert all(row[-1] is tag for row in got)  # one tag object: the writer compares by identity
+        rows += got
+    return rows
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_lines, min_size=1, max_size=12), st.lists(st.integers(0, 11), max_size=4),
+       st.sampled_from(["\n", "\r\n"]))
+def test_worker_rows_equal_the_general_path_on_messy_lines(lines, repeats, newline):
+    lines = lines + [lines[i % len(lines)] for i in repeats]  # retries sent again as they were
+    data = newline.join(lines).encode("utf-8", "surrogatepass") + b"\n"
+    assert _rows_by_workers(data) == _rows_by_general_path(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_lines, min_size=1, max_size=8))
+def test_worker_rows_equal_the_general_path_under_a_mapping_and_a_tag(lines):
+    registry = Registry([new_mapping("acme", "total", units="cents", currency="EUR")])
+    tag = ImportTag(7, "feed.jsonl", "file", RECEIVED, "")
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+    assert _rows_by_workers(data, registry, tag) == _rows_by_general_path(data, registry, tag)
+
+
+def test_a_line_sent_again_gets_its_own_line_number_and_the_same_fingerprint():
+    line = '{"client": "acme", "amount": "12.50", "ts": 1772323200}'
+    rows = [Prepared(*r) for r in _rows_by_workers(f"{line}\n{line}\n".encode())]
+    assert [r.line for r in rows] == [1, 2]
+    assert rows[0].fingerprint == rows[1].fingerprint
+    assert (rows[0].client, rows[0].amount, rows[0].event_time) == (
+        "acme", "12.50", "2026-03-01T00:00:00.000000Z")
+
+
+def test_a_duplicate_key_is_rejected_with_its_line_and_column_on_the_fast_lane():
+    data = b'{"client": "a", "amount": 1}\n{"client": "a", "amount": 1, "client": "b"}\n'
+    rows = [Prepared(*r) for r in _rows_by_workers(data)]
+    assert rows[0].reject_code is None
+    assert rows[1].reject_code == "duplicate_key"
+    assert rows[1].reason.startswith("line 2, column 30: ")
+    assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]
+
+
+def test_worker_rows_equal_the_general_path_on_both_benchmark_shapes(tmp_path):
+    from benchmarks.corpus import generate
+
+    for shape in ("feed", "tidy"):
+        path = tmp_path / f"{shape}.ndjson"
+        generate(path, 3_000, seed=3, shape=shape)
+        data = path.read_bytes()
+        workers, general = _rows_by_workers(data), _rows_by_general_path(data)
+        assert len(workers) >= 3_000  # a line may hold an array of events
+        assert workers == general
+
+
+def test_a_line_of_invalid_utf8_comes_back_as_its_bytes_with_the_rejection():
+    data = (b'{"client": "a", "amount": 1}\n{"client": "\xff", "amount": 2}\n'
+            b'{"client": "b", "amount": 3}\n')
+    rows = [Prepared(*r) for r in _rows_by_workers(data)]
+    assert [r.reject_code for r in rows] == [None, "invalid_utf8", None]
+    assert rows[1].raw == b'{"client": "\xff", "amount": 2}'
+    assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]
