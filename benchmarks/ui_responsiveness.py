@@ -109,6 +109,10 @@ class Probe:
         self.dump_path = dump_path
         self.dump = open(dump_path, "w")
         self._gc_started: dict[int, float] = {}
+        # the GUI thread's own CPU time and run-queue wait (Linux): a late beat the thread
+        # spent neither running nor waiting for a core was waiting for the GIL
+        self._schedstat = Path("/proc/thread-self/schedstat")
+        self._sched = self._read_sched()
         for module, cls_name, name, info in self.CALLS:
             cls = getattr(importlib.import_module(module), cls_name, None)
             if cls is not None and hasattr(cls, name):
@@ -137,23 +141,38 @@ class Probe:
             self.gcs.append((f"gc{detail['generation']}-{who}", t0, time.perf_counter(),
                              detail.get("collected")))
 
+    def _read_sched(self) -> tuple[float, float]:
+        try:
+            cpu, wait = self._schedstat.read_text().split()[:2]
+        except (OSError, ValueError):
+            return 0.0, 0.0
+        return int(cpu) / 1e6, int(wait) / 1e6
+
     def arm(self) -> None:
         faulthandler.dump_traceback_later(self.threshold_ms / 1000, file=self.dump)
 
     def beat(self, since: float, now: float, late_ms: float) -> None:
+        (cpu0, wait0), (cpu, wait) = self._sched, self._read_sched()
+        self._sched = cpu, wait
         if late_ms < self.threshold_ms:
             return
         during = [(label, round((t1 - t0) * 1000, 1), info)
                   for label, t0, t1, info in (*self.spans, *self.gcs)
                   if t1 >= since and t0 <= now and (t1 - t0) * 1000 >= 1.0]
         self.late.append({"late_ms": round(late_ms, 1), "at_s": round(now, 3),
+                          "gui_cpu_ms": round(cpu - cpu0, 1), "runqueue_ms": round(wait - wait0, 1),
                           "during": during})
 
     def stop(self) -> dict:
         faulthandler.cancel_dump_traceback_later()
         gc.callbacks.remove(self._on_gc)
         self.dump.close()
-        return {"late_beats": len(self.late), "worst": sorted(
+        late = self.late
+        return {"late_beats": len(late),
+                "late_ms_total": round(sum(d["late_ms"] for d in late), 1),
+                "gui_cpu_ms_total": round(sum(d["gui_cpu_ms"] for d in late), 1),
+                "runqueue_ms_total": round(sum(d["runqueue_ms"] for d in late), 1),
+                "worst": sorted(
             self.late, key=lambda d: -d["late_ms"])[:15], "stacks": self.stacks()}
 
     def stacks(self) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -30,6 +31,9 @@ MAX_OUTCOMES_PER_TICK = 10_000
 EXTERNAL_REFRESH_S = 2.0
 STREAMING_SNAPSHOT_S = 1.0  # aggregates are read this often while a file streams in  # aggregates are read again this often even with no outcomes
 YOUNG_GC_MS = 20  # the young generation is collected this often when it has grown
+# Every Python call Qt makes while painting (a model's data(), a chart's paint) takes the GIL
+# back; a lane thread running Python makes each wait up to the switch interval (5 ms by default)
+GIL_SWITCH_S = 0.001
 STORAGE_CHECK_TICKS = 10  # the writer looks at its file (deleted? read-only?) once a second
 _FINAL_KEYS = ("accepted", "duplicates", "rejected", "failed")
 _outcome_of = attrgetter("outcome")
@@ -282,6 +286,7 @@ class EngineBridge(QObject):
         self.timer.timeout.connect(self._tick)
         self.timer.start()
         self.gc = MainThreadGC(self, streaming=lambda: self.ingest_lane.busy)
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.refresh()
 
     @Slot()

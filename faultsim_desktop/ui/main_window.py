@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
@@ -54,6 +54,14 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         if icon is not None:
             self.setWindowIcon(QIcon(str(icon)))
         self.bridge = EngineBridge(service, self)
+        # while a file streams in, the clients table takes its snapshot one turn of the event
+        # loop after the totals chart: two short pauses of the GUI thread, not one long one
+        self._table_stats: list | None = None
+        self._table_timer = QTimer(self)
+        self._table_timer.setObjectName("clients-table-follows")
+        self._table_timer.setSingleShot(True)
+        self._table_timer.setInterval(0)
+        self._table_timer.timeout.connect(self._show_table_stats)
         self._dialogs: list[EventDialog] = []
         self.schemas_dialog: SchemasDialog | None = None
         self.scenarios_window = None  # Simulate ▸ Scenarios…, made when first opened
@@ -193,7 +201,19 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
             return
         self._shown_stats = stats
         self.totals_chart.set_stats(stats)
-        self.clients.set_stats(stats)
+        if self.bridge.busy:
+            self._table_stats = stats
+            self._table_timer.start()
+        else:
+            self._table_stats = None
+            self._table_timer.stop()
+            self.clients.set_stats(stats)
+
+    @Slot()
+    def _show_table_stats(self) -> None:
+        stats, self._table_stats = self._table_stats, None
+        if stats is not None:
+            self.clients.set_stats(stats)
 
     @Slot(str, bool)
     def send_text(self, text: str, anyway: bool = False) -> None:
@@ -336,6 +356,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         if self.open_failed_dialog is not None:
             self.open_failed_dialog.close()  # answers "keep the current database"
         self.editor._check_timer.stop()
+        self._table_timer.stop()
         self.statusBar().clearMessage()  # stops the status bar's message timer
         self.serve_control.shutdown()  # requests under way finish while the engine still runs
         self.bridge.shutdown()
