@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QScrollBar,
                                QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
@@ -454,6 +454,15 @@ class RateChart(QWidget):
         self._bin_start: float | None = None
         self._acc = {k: 0 for k in self._keys}
         self.y_top: float | None = None  # the top of the events/s scale
+        # With ``redraw_later`` (the window sets it) a closed bin is drawn on the event loop's
+        # next turn: the bridge's tick repaints the log and the counters first, so the GUI
+        # thread pauses twice briefly instead of once for both
+        self.redraw_later = False
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setObjectName("rate-chart-redraw")
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(0)
+        self._redraw_timer.timeout.connect(self._redraw)
         title = QLabel("Events per second, last 5 minutes (x: seconds ago)", self)
         title.setStyleSheet("font-weight: 600;")
         title.setWordWrap(True)
@@ -499,8 +508,15 @@ class RateChart(QWidget):
                 self.bins[k].append(0.0)
             self._acc[k] = 0
         self._bin_start = now
-        self._redraw()
+        if self.redraw_later:
+            self._redraw_timer.start()
+        else:
+            self._redraw()
 
+    def stop_redraws(self) -> None:
+        self._redraw_timer.stop()
+
+    @Slot()
     def _redraw(self) -> None:
         top = 1.0
         for k, curve in self.curves.items():

@@ -79,6 +79,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.open_failed_dialog: OpenFailedDialog | None = None
         self.totals_chart = TotalsChart(self)
         self.rate_chart = RateChart(self)
+        self.rate_chart.redraw_later = True
         self.chart_splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.chart_splitter.setObjectName("chartSplitter")
         self.chart_splitter.addWidget(self.totals_chart)
@@ -357,6 +358,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
             self.open_failed_dialog.close()  # answers "keep the current database"
         self.editor._check_timer.stop()
         self._table_timer.stop()
+        self.rate_chart.stop_redraws()
         self.statusBar().clearMessage()  # stops the status bar's message timer
         self.serve_control.shutdown()  # requests under way finish while the engine still runs
         self.bridge.shutdown()
