@@ -113,6 +113,7 @@ class Probe:
         # spent neither running nor waiting for a core was waiting for the GIL
         self._schedstat = Path("/proc/thread-self/schedstat")
         self._sched = self._read_sched()
+        self.cpu_per_beat: list[float] = []  # the GUI thread's CPU between two beats, ms
         for module, cls_name, name, info in self.CALLS:
             cls = getattr(importlib.import_module(module), cls_name, None)
             if cls is not None and hasattr(cls, name):
@@ -148,12 +149,18 @@ class Probe:
             return 0.0, 0.0
         return int(cpu) / 1e6, int(wait) / 1e6
 
+    def restart(self) -> None:
+        """From the first beat on: what ran before (building the window) is not counted."""
+        self._sched = self._read_sched()
+        self.cpu_per_beat = []
+
     def arm(self) -> None:
         faulthandler.dump_traceback_later(self.threshold_ms / 1000, file=self.dump)
 
     def beat(self, since: float, now: float, late_ms: float) -> None:
         (cpu0, wait0), (cpu, wait) = self._sched, self._read_sched()
         self._sched = cpu, wait
+        self.cpu_per_beat.append(cpu - cpu0)
         if late_ms < self.threshold_ms:
             return
         during = [(label, round((t1 - t0) * 1000, 1), info)
@@ -168,7 +175,14 @@ class Probe:
         gc.callbacks.remove(self._on_gc)
         self.dump.close()
         late = self.late
+        cpu = sorted(self.cpu_per_beat)
         return {"late_beats": len(late),
+                # what the GUI thread itself ran between two beats: the lateness an idle
+                # machine would show, but for waits on the GIL
+                "gui_cpu_between_beats_ms": {
+                    "p99": round(cpu[int(len(cpu) * 0.99)], 1) if cpu else 0.0,
+                    "max": round(cpu[-1], 1) if cpu else 0.0,
+                    "total": round(sum(cpu), 1)},
                 "late_ms_total": round(sum(d["late_ms"] for d in late), 1),
                 "gui_cpu_ms_total": round(sum(d["gui_cpu_ms"] for d in late), 1),
                 "runqueue_ms_total": round(sum(d["runqueue_ms"] for d in late), 1),
@@ -224,6 +238,8 @@ class Heartbeat:
     def start(self) -> None:
         self.lateness = []
         self.last = time.perf_counter()
+        if self.probe is not None:
+            self.probe.restart()
         self.timer.start()
 
     def stop(self) -> dict:
@@ -335,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         probe = Probe(args.diagnose, tmp / "stacks.txt") if args.diagnose is not None else None
         w = through_window(data, tmp / "window.db", args.workers, undo=args.undo, probe=probe)
         if probe is not None:
-            print(json.dumps(probe.stop()), file=sys.stderr)
+            print(json.dumps(probe.stop()), file=sys.stderr, flush=True)
         out = {
             "events": args.events,
             "shape": args.shape,
@@ -353,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                        undo_s=round(u["seconds"], 2), undo_removed=u["removed"],
                        undo_max_stall_ms=u["max_stall_ms"], undo_p99_stall_ms=u["p99_stall_ms"],
                        undo_heartbeats=u["heartbeats"])
-        print(json.dumps(out))
+        print(json.dumps(out), flush=True)
         return 0
     finally:
         if args.keep:
