@@ -157,7 +157,7 @@ class MainThreadGC(QObject):
     _users = 0  # automatic collection stays off while any window lives
 
     def __init__(self, parent: QObject, interval_ms: int = YOUNG_GC_MS,
-                 thresholds: tuple[int, int, int] = (10_000, 500, 1000),
+                 thresholds: tuple[int, int, int] = (3_000, 500, 1000),
                  streaming: Callable[[], bool] = lambda: False):
         super().__init__(parent)
         self._thresholds = thresholds
