@@ -125,11 +125,12 @@ class Probe:
 
         @functools.wraps(fn)
         def timed(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spans.append((label, t0, time.perf_counter(), info(args) if info else None))
+                cpu = round((time.thread_time() - c0) * 1000, 1)
+                spans.append((label, t0, time.perf_counter(), (info(args) if info else None, cpu)))
         return timed
 
     def _on_gc(self, phase: str, detail: dict) -> None:
@@ -154,6 +155,25 @@ class Probe:
         self._sched = self._read_sched()
         self.cpu_per_beat = []
 
+    def watch_paints(self, window) -> None:
+        """Time the window's paints: every widget that waits for a paint is painted in one go
+        when the window handles its UpdateRequest."""
+        from PySide6.QtCore import QEvent, QObject
+
+        spans = self.spans
+
+        class Painter(QObject):
+            def eventFilter(self, obj, event) -> bool:
+                if obj is not window or event.type() != QEvent.Type.UpdateRequest:
+                    return False
+                t0, c0 = time.perf_counter(), time.thread_time()
+                window.event(event)
+                spans.append(("window.paint", t0, time.perf_counter(),
+                              (None, round((time.thread_time() - c0) * 1000, 1))))
+                return True
+        self._painter = Painter()
+        window.installEventFilter(self._painter)
+
     def arm(self) -> None:
         faulthandler.dump_traceback_later(self.threshold_ms / 1000, file=self.dump)
 
@@ -163,6 +183,7 @@ class Probe:
         self.cpu_per_beat.append(cpu - cpu0)
         if late_ms < self.threshold_ms:
             return
+        # each: what ran, its wall ms, (what it was given, its CPU ms) or what it collected
         during = [(label, round((t1 - t0) * 1000, 1), info)
                   for label, t0, t1, info in (*self.spans, *self.gcs)
                   if t1 >= since and t0 <= now and (t1 - t0) * 1000 >= 1.0]
@@ -264,6 +285,8 @@ def through_window(path: Path, db: Path, workers: int | None, undo: bool = False
     settings = make_settings(db.with_suffix(".ini"))
     window = create_window(db, settings, workers=workers, restore=False)
     window.show()
+    if probe is not None:
+        probe.watch_paints(window)
     app.processEvents()
     heartbeat = Heartbeat(probe)
     loop = QEventLoop()

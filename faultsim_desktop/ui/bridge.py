@@ -289,6 +289,14 @@ class EngineBridge(QObject):
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.refresh()
 
+    def ms_until_phase(self, phase: float) -> int:
+        """Milliseconds until ``phase`` (0 to 1) of the way from one tick to the next: work
+        scheduled at different phases is painted apart from the tick's (the log's) paint."""
+        remaining = self.timer.remainingTime()
+        if remaining < 0:
+            return 0
+        return int(remaining + phase * TICK_MS) % TICK_MS
+
     @Slot()
     def _flush_progress(self) -> None:
         p, self._progress_latest = self._progress_latest, None
