@@ -231,9 +231,11 @@ class EngineBridge(QObject):
     """Owns the service's subscription and the worker lanes; everything it emits arrives on
     the GUI thread."""
 
-    outcomes = Signal(list)  # coalesced OutcomeRecords, at most ten batches a second
+    # ``object``, not ``list``: PySide converts a list signal's argument to a QVariantList and
+    # back, item by item (5 ms for 10,000 outcomes); an object passes as it is
+    outcomes = Signal(object)  # list of coalesced OutcomeRecords, at most ten batches a second
     countersChanged = Signal(object)  # Counters, every tick
-    statsChanged = Signal(list)  # list[ClientTotal], after committed changes (<= 10 Hz)
+    statsChanged = Signal(object)  # list[ClientTotal], after committed changes (<= 10 Hz)
     pendingChanged = Signal()  # the outbox may have changed (coalesced, <= 10 Hz)
     quarantineChanged = Signal()  # the quarantine may have changed (coalesced, <= 10 Hz)
     textFinished = Signal(object)  # Summary of a Send

@@ -246,7 +246,7 @@ class TotalsChart(QWidget):
         self.empty_text.setColor(palette.color(QPalette.ColorRole.PlaceholderText))
         self._redraw()
 
-    @Slot(list)
+    @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.stats = stats
         by_currency: dict[str, list[ClientTotal]] = {}

@@ -290,7 +290,7 @@ class ClientsView(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return self.model.rows()[rows[0].row()].client if rows else ""
 
-    @Slot(list)
+    @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.model.set_rows(stats)
         if len(stats) != self._fitted_rows:  # new rows: measure them all, once

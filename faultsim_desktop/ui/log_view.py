@@ -165,7 +165,7 @@ class LogModel(TitledColumns, QAbstractTableModel):
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(self.rowCount() - 1, len(COLUMNS) - 1))
 
-    @Slot(list)
+    @Slot(object)
     def append(self, records: list[OutcomeRecord]) -> None:
         if not records:
             return
@@ -440,7 +440,7 @@ class LogView(QWidget):
         self.table.addAction(copy)
         self._update_status()
 
-    @Slot(list)
+    @Slot(object)
     def append(self, records: list[OutcomeRecord]) -> None:
         self.model.append(records)
 

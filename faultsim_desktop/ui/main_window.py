@@ -195,7 +195,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
     def show_message(self, text: str) -> None:
         self.message.emit(text)
 
-    @Slot(list)
+    @Slot(object)
     def set_stats(self, stats: list) -> None:
         # the chart and the table get the same snapshot, so they always agree
         if stats == getattr(self, "_shown_stats", None):
