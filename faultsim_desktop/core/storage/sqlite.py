@@ -38,6 +38,23 @@ _KEEP_CONFLICT = (f"INSERT INTO conflicts({', '.join(_CONFLICT_COLUMNS)})"
                   f" VALUES ({','.join('?' * len(_CONFLICT_COLUMNS))})")
 
 
+def _stored_already(it, attempt: int, now: str, receipt, tag, stored_id: int, stored_receipt,
+                    open_fps, resolved: list) -> OutcomeRecord:
+    """The outcome of an event whose content is stored already, as event ``stored_id``:
+    a duplicate, or its own earlier attempt whose acknowledgement was lost."""
+    source, line, fp, client, amount, currency = it[1], it[2], it[4], it[5], it[7], it[8]
+    if open_fps and fp in open_fps:
+        resolved.append((fp,))
+        open_fps.discard(fp)
+    if _own_earlier_commit(stored_receipt, receipt):
+        # the event row is its log entry, as for any accepted event
+        return OutcomeRecord(now, Outcome.ACCEPTED, client, amount, currency, fp, attempt,
+                             lost_ack_reason(stored_receipt), source, line, stored_id,
+                             import_tag=tag)
+    return OutcomeRecord(now, Outcome.DUPLICATE, client, amount, currency, fp, attempt,
+                         f"same as event #{stored_id}", source, line, stored_id, import_tag=tag)
+
+
 class WriteSession(UndoMethods):
     """The writer thread's statements. One instance per write connection; one thread only.
 
@@ -72,6 +89,7 @@ class WriteSession(UndoMethods):
         self._imports: dict[int, int] = {}
         self._new_imports: dict[int, int] = {}
         self._touched: set[int] = set()  # imports this transaction stored outcomes for
+        self._warnings_json: dict[tuple[str, ...], str] = {}  # warnings repeat: dumped once
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -158,12 +176,16 @@ class WriteSession(UndoMethods):
         new_clients: dict[str, str] = {}
         known_clients = self._clients
         record = tuple.__new__  # OutcomeRecord's own __new__ is Python code: 1M calls count
-        accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
+        accepted = Outcome.ACCEPTED
         open_fps = self._open_fps
         resolved: list[tuple[bytes]] = []  # stored content that open quarantine entries hold
         if receipts is None:
             receipts = repeat(None)
         last_tag = import_id = None
+        warnings_json = self._warnings_json
+        # fingerprint -> (time bucket, id, receipt) of the events this batch stored: retries
+        # mostly come close behind their first copy, and need neither INSERT nor look-up
+        stored_here: dict[bytes, tuple] = {}
         for it, receipt in zip(items, receipts):
             (raw, source, line, column, fp, client, client_key, amount, currency, event_time,
              idem, warnings, reject_code, reason, _outbox, mapping_version, bucket, tag) = it
@@ -177,18 +199,38 @@ class WriteSession(UndoMethods):
                                             import_tag=tag))
                 append(logged[-1])
                 continue
-            key = (client_key, currency or "")
-            row = (fp, client, client_key, key[1], amount, event_time, now, idem,
-                   json.dumps(warnings, ensure_ascii=False) if warnings else None,
+            stored = stored_here.get(fp)
+            if stored is not None and stored[0] == bucket:
+                # an earlier event of this batch holds the key: its INSERT would be refused,
+                # and the look-up would find that row
+                r = _stored_already(it, attempt, now, receipt, tag, stored[1], stored[2],
+                                    open_fps, resolved)
+                append(r)
+                if r.outcome is not accepted:
+                    logged.append(r)
+                continue
+            if warnings:  # the same few warnings on many events: dumped once each
+                hashable = type(warnings) is tuple
+                text = warnings_json.get(warnings) if hashable else None
+                if text is None:
+                    text = json.dumps(warnings, ensure_ascii=False)
+                    if hashable and len(warnings_json) < 4096:
+                        warnings_json[warnings] = text
+            else:
+                text = None
+            row = (fp, client, client_key, currency or "", amount, event_time, now, idem, text,
                    source, line, raw, mapping_version, bucket, receipt, import_id)
             try:
                 cur = execute(_INSERT_EVENT, row)
             except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
                 cur = execute(_INSERT_EVENT, row[:_RAW] + (_storable(raw),) + row[_RAW + 1:])
             if cur.rowcount == 1:
+                event_id = cur.lastrowid
+                stored_here[fp] = (bucket, event_id, receipt)
                 if open_fps and fp in open_fps:
                     resolved.append((fp,))
                     open_fps.discard(fp)
+                key = (client_key, row[3])
                 d = deltas.get(key)
                 if d is None:
                     deltas[key] = [it]
@@ -197,48 +239,14 @@ class WriteSession(UndoMethods):
                 else:
                     d.append(it)
                 append(record(OutcomeRecord, (now, accepted, client, amount, currency, fp,
-                                              attempt, None, source, line, cur.lastrowid, None,
+                                              attempt, None, source, line, event_id, None,
                                               None, tag)))
                 continue
-            found = execute("SELECT id, fingerprint, receipt FROM events WHERE time_bucket = ?"
-                            " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])).fetchone()
-            stored_id, stored_fp, stored_receipt = found or (None, None, None)
-            if found is not None and stored_fp == fp:
-                if open_fps and fp in open_fps:
-                    resolved.append((fp,))
-                    open_fps.discard(fp)
-                if _own_earlier_commit(stored_receipt, receipt):
-                    # the event row is its log entry, as for any accepted event
-                    append(OutcomeRecord(now, accepted, client, amount, currency, fp, attempt,
-                                         lost_ack_reason(stored_receipt), source, line,
-                                         stored_id, import_tag=tag))
-                    continue
-                r = OutcomeRecord(now, duplicate, client, amount, currency, fp, attempt,
-                                  f"same as event #{stored_id}", source, line, stored_id,
-                                  import_tag=tag)
-            elif found is not None:  # 2**-128 odds: say so rather than drop a real event
-                reason = (f"its fingerprint shares 128 bits with event #{stored_id}'s but "
-                          "differs; it was not stored (report this)")
-                qid = self.quarantine(raw, RejectCode.FINGERPRINT_COLLISION.value, reason,
-                                      source, line, column, now, fp)
-                r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
-                                  attempt, reason, source, line, stored_id, qid, import_tag=tag)
-            else:
-                (first_id,) = execute("SELECT id FROM events WHERE client_key = ?"
-                                      " AND idempotency_key = ?", (client_key, idem)
-                                      ).fetchone() or (None,)
-                reason = (f"idempotency key {idem!r} of client {client!r} was already used by "
-                          f"event #{first_id if first_id else '?'} with different content; "
-                          "the first one stands")
-                qid = self.quarantine(raw, RejectCode.IDEMPOTENCY_CONFLICT.value, reason,
-                                      source, line, column, now, fp)
-                # kept whole: undoing the import of the event that holds the key accepts it
-                self.cur.execute(_KEEP_CONFLICT, (import_id, qid) + row[:_RAW]
-                                 + (_storable(raw), mapping_version, bucket))
-                r = OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
-                                  reason, source, line, first_id, qid, import_tag=tag)
+            r = self._not_inserted(it, row, attempt, now, receipt, import_id, tag, open_fps,
+                                   resolved)
             append(r)
-            logged.append(r)
+            if r.outcome is not accepted:
+                logged.append(r)
         if deltas:
             self._apply_deltas(deltas, new_clients)
         if resolved:
@@ -247,6 +255,40 @@ class WriteSession(UndoMethods):
         self._log(logged)
         self._finish_imports(now)
         return records
+
+    def _not_inserted(self, it, row, attempt, now, receipt, import_id, tag, open_fps,
+                      resolved) -> OutcomeRecord:
+        """The outcome of an event its INSERT did not store: the UNIQUE index that refused it
+        says why."""
+        (raw, source, line, column, fp, client, client_key, amount, currency, _t, idem,
+         _w, _c, _r, _o, mapping_version, bucket) = it[:17]
+        found = self.cur.execute("SELECT id, fingerprint, receipt FROM events WHERE time_bucket = ?"
+                                 " AND substr(fingerprint, 1, 16) = ?", (bucket, fp[:16])
+                                 ).fetchone()
+        stored_id, stored_fp, stored_receipt = found or (None, None, None)
+        if found is not None and stored_fp == fp:
+            return _stored_already(it, attempt, now, receipt, tag, stored_id, stored_receipt,
+                                   open_fps, resolved)
+        if found is not None:  # 2**-128 odds: say so rather than drop a real event
+            reason = (f"its fingerprint shares 128 bits with event #{stored_id}'s but "
+                      "differs; it was not stored (report this)")
+            qid = self.quarantine(raw, RejectCode.FINGERPRINT_COLLISION.value, reason,
+                                  source, line, column, now, fp)
+            return OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp,
+                                 attempt, reason, source, line, stored_id, qid, import_tag=tag)
+        (first_id,) = self.cur.execute("SELECT id FROM events WHERE client_key = ?"
+                                       " AND idempotency_key = ?", (client_key, idem)
+                                       ).fetchone() or (None,)
+        reason = (f"idempotency key {idem!r} of client {client!r} was already used by "
+                  f"event #{first_id if first_id else '?'} with different content; "
+                  "the first one stands")
+        qid = self.quarantine(raw, RejectCode.IDEMPOTENCY_CONFLICT.value, reason,
+                              source, line, column, now, fp)
+        # kept whole: undoing the import of the event that holds the key accepts it
+        self.cur.execute(_KEEP_CONFLICT, (import_id, qid) + row[:_RAW]
+                         + (_storable(raw), mapping_version, bucket))
+        return OutcomeRecord(now, Outcome.REJECTED, client, amount, currency, fp, attempt,
+                             reason, source, line, first_id, qid, import_tag=tag)
 
     def import_id(self, tag) -> int | None:
         """The id of the import ``tag`` names, its row created (inside the open
