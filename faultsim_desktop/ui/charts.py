@@ -126,8 +126,8 @@ def _next_step(step: float) -> float:
 
 def _cache_axes(plot: pg.PlotWidget) -> None:
     """Draw each axis from a pixmap kept until the axis itself changes. With a grid an axis
-    spans the plot, so every new bar or curve repainted it, replaying its QPicture: laying out
-    each tick label again, the charts' costliest paint (a rate chart's repaint 4 -> 1.4 ms)."""
+    spans the plot, so every new bar or curve would repaint it by replaying its QPicture, which
+    lays out each tick label again: the charts' costliest paint (docs/benchmarks.md)."""
     for name in ("left", "bottom"):
         plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
@@ -491,8 +491,8 @@ class RateChart(QWidget):
         dark = is_dark(palette)
         _style_plot(self.plot, palette)
         for key, outcome in self._keys.items():
-            # one-pixel (cosmetic) lines: Qt strokes them on its fast path; two-pixel smoothed
-            # lines over five minutes of uneven rates took 16 ms of each repaint, 1.5 ms now
+            # one-pixel (cosmetic) lines, which Qt strokes on its fast path: two-pixel smoothed
+            # lines over five minutes of uneven rates cost each repaint ten times as much
             self.curves[key].setPen(pg.mkPen(outcome_color(outcome, dark), width=1))
         self.legend_label.setText(" ".join(
             f"<span style='color:{outcome_color(o, dark).name()}'>━&nbsp;{o.value}</span>"
