@@ -109,6 +109,11 @@ class Probe:
         self.dump_path = dump_path
         self.dump = open(dump_path, "w")
         self._gc_started: dict[int, float] = {}
+        # the GUI thread's own CPU time and run-queue wait (Linux): a late beat the thread
+        # spent neither running nor waiting for a core was waiting for the GIL
+        self._schedstat = Path("/proc/thread-self/schedstat")
+        self._sched = self._read_sched()
+        self.cpu_per_beat: list[float] = []  # the GUI thread's CPU between two beats, ms
         for module, cls_name, name, info in self.CALLS:
             cls = getattr(importlib.import_module(module), cls_name, None)
             if cls is not None and hasattr(cls, name):
@@ -120,11 +125,12 @@ class Probe:
 
         @functools.wraps(fn)
         def timed(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spans.append((label, t0, time.perf_counter(), info(args) if info else None))
+                cpu = round((time.thread_time() - c0) * 1000, 1)
+                spans.append((label, t0, time.perf_counter(), (info(args) if info else None, cpu)))
         return timed
 
     def _on_gc(self, phase: str, detail: dict) -> None:
@@ -137,23 +143,71 @@ class Probe:
             self.gcs.append((f"gc{detail['generation']}-{who}", t0, time.perf_counter(),
                              detail.get("collected")))
 
+    def _read_sched(self) -> tuple[float, float]:
+        try:
+            cpu, wait = self._schedstat.read_text().split()[:2]
+        except (OSError, ValueError):
+            return 0.0, 0.0
+        return int(cpu) / 1e6, int(wait) / 1e6
+
+    def restart(self) -> None:
+        """From the first beat on: what ran before (building the window) is not counted."""
+        self._sched = self._read_sched()
+        self.cpu_per_beat = []
+
+    def watch_paints(self, window) -> None:
+        """Time the window's paints: every widget that waits for a paint is painted in one go
+        when the window handles its UpdateRequest."""
+        from PySide6.QtCore import QEvent, QObject
+
+        spans = self.spans
+
+        class Painter(QObject):
+            def eventFilter(self, obj, event) -> bool:
+                if obj is not window or event.type() != QEvent.Type.UpdateRequest:
+                    return False
+                t0, c0 = time.perf_counter(), time.thread_time()
+                window.event(event)
+                spans.append(("window.paint", t0, time.perf_counter(),
+                              (None, round((time.thread_time() - c0) * 1000, 1))))
+                return True
+        self._painter = Painter()
+        window.installEventFilter(self._painter)
+
     def arm(self) -> None:
         faulthandler.dump_traceback_later(self.threshold_ms / 1000, file=self.dump)
 
     def beat(self, since: float, now: float, late_ms: float) -> None:
+        (cpu0, wait0), (cpu, wait) = self._sched, self._read_sched()
+        self._sched = cpu, wait
+        self.cpu_per_beat.append(cpu - cpu0)
         if late_ms < self.threshold_ms:
             return
+        # each: what ran, its wall ms, (what it was given, its CPU ms) or what it collected
         during = [(label, round((t1 - t0) * 1000, 1), info)
                   for label, t0, t1, info in (*self.spans, *self.gcs)
                   if t1 >= since and t0 <= now and (t1 - t0) * 1000 >= 1.0]
         self.late.append({"late_ms": round(late_ms, 1), "at_s": round(now, 3),
+                          "gui_cpu_ms": round(cpu - cpu0, 1), "runqueue_ms": round(wait - wait0, 1),
                           "during": during})
 
     def stop(self) -> dict:
         faulthandler.cancel_dump_traceback_later()
         gc.callbacks.remove(self._on_gc)
         self.dump.close()
-        return {"late_beats": len(self.late), "worst": sorted(
+        late = self.late
+        cpu = sorted(self.cpu_per_beat)
+        return {"late_beats": len(late),
+                # what the GUI thread itself ran between two beats: the lateness an idle
+                # machine would show, but for waits on the GIL
+                "gui_cpu_between_beats_ms": {
+                    "p99": round(cpu[int(len(cpu) * 0.99)], 1) if cpu else 0.0,
+                    "max": round(cpu[-1], 1) if cpu else 0.0,
+                    "total": round(sum(cpu), 1)},
+                "late_ms_total": round(sum(d["late_ms"] for d in late), 1),
+                "gui_cpu_ms_total": round(sum(d["gui_cpu_ms"] for d in late), 1),
+                "runqueue_ms_total": round(sum(d["runqueue_ms"] for d in late), 1),
+                "worst": sorted(
             self.late, key=lambda d: -d["late_ms"])[:15], "stacks": self.stacks()}
 
     def stacks(self) -> dict:
@@ -205,6 +259,8 @@ class Heartbeat:
     def start(self) -> None:
         self.lateness = []
         self.last = time.perf_counter()
+        if self.probe is not None:
+            self.probe.restart()
         self.timer.start()
 
     def stop(self) -> dict:
@@ -229,6 +285,8 @@ def through_window(path: Path, db: Path, workers: int | None, undo: bool = False
     settings = make_settings(db.with_suffix(".ini"))
     window = create_window(db, settings, workers=workers, restore=False)
     window.show()
+    if probe is not None:
+        probe.watch_paints(window)
     app.processEvents()
     heartbeat = Heartbeat(probe)
     loop = QEventLoop()
@@ -316,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         probe = Probe(args.diagnose, tmp / "stacks.txt") if args.diagnose is not None else None
         w = through_window(data, tmp / "window.db", args.workers, undo=args.undo, probe=probe)
         if probe is not None:
-            print(json.dumps(probe.stop()), file=sys.stderr)
+            print(json.dumps(probe.stop()), file=sys.stderr, flush=True)
         out = {
             "events": args.events,
             "shape": args.shape,
@@ -334,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                        undo_s=round(u["seconds"], 2), undo_removed=u["removed"],
                        undo_max_stall_ms=u["max_stall_ms"], undo_p99_stall_ms=u["p99_stall_ms"],
                        undo_heartbeats=u["heartbeats"])
-        print(json.dumps(out))
+        print(json.dumps(out), flush=True)
         return 0
     finally:
         if args.keep:

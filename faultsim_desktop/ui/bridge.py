@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -30,6 +31,9 @@ MAX_OUTCOMES_PER_TICK = 10_000
 EXTERNAL_REFRESH_S = 2.0
 STREAMING_SNAPSHOT_S = 1.0  # aggregates are read this often while a file streams in  # aggregates are read again this often even with no outcomes
 YOUNG_GC_MS = 20  # the young generation is collected this often when it has grown
+# Every Python call Qt makes while painting (a model's data(), a chart's paint) takes the GIL
+# back; a lane thread running Python makes each wait up to the switch interval (5 ms by default)
+GIL_SWITCH_S = 0.001
 STORAGE_CHECK_TICKS = 10  # the writer looks at its file (deleted? read-only?) once a second
 _FINAL_KEYS = ("accepted", "duplicates", "rejected", "failed")
 _outcome_of = attrgetter("outcome")
@@ -153,7 +157,7 @@ class MainThreadGC(QObject):
     _users = 0  # automatic collection stays off while any window lives
 
     def __init__(self, parent: QObject, interval_ms: int = YOUNG_GC_MS,
-                 thresholds: tuple[int, int, int] = (10_000, 500, 1000),
+                 thresholds: tuple[int, int, int] = (3_000, 500, 1000),
                  streaming: Callable[[], bool] = lambda: False):
         super().__init__(parent)
         self._thresholds = thresholds
@@ -227,9 +231,11 @@ class EngineBridge(QObject):
     """Owns the service's subscription and the worker lanes; everything it emits arrives on
     the GUI thread."""
 
-    outcomes = Signal(list)  # coalesced OutcomeRecords, at most ten batches a second
+    # ``object``, not ``list``: PySide converts a list signal's argument to a QVariantList and
+    # back, item by item (5 ms for 10,000 outcomes); an object passes as it is
+    outcomes = Signal(object)  # list of coalesced OutcomeRecords, at most ten batches a second
     countersChanged = Signal(object)  # Counters, every tick
-    statsChanged = Signal(list)  # list[ClientTotal], after committed changes (<= 10 Hz)
+    statsChanged = Signal(object)  # list[ClientTotal], after committed changes (<= 10 Hz)
     pendingChanged = Signal()  # the outbox may have changed (coalesced, <= 10 Hz)
     quarantineChanged = Signal()  # the quarantine may have changed (coalesced, <= 10 Hz)
     textFinished = Signal(object)  # Summary of a Send
@@ -282,7 +288,16 @@ class EngineBridge(QObject):
         self.timer.timeout.connect(self._tick)
         self.timer.start()
         self.gc = MainThreadGC(self, streaming=lambda: self.ingest_lane.busy)
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.refresh()
+
+    def ms_until_phase(self, phase: float) -> int:
+        """Milliseconds until ``phase`` (0 to 1) of the way from one tick to the next: work
+        scheduled at different phases is painted apart from the tick's (the log's) paint."""
+        remaining = self.timer.remainingTime()
+        if remaining < 0:
+            return 0
+        return int(remaining + phase * TICK_MS) % TICK_MS
 
     @Slot()
     def _flush_progress(self) -> None:

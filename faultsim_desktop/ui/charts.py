@@ -9,14 +9,14 @@ import math
 from collections import deque
 from decimal import Decimal
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFontMetrics, QPalette
-from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QScrollBar,
-                               QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QGraphicsItem, QHBoxLayout, QLabel,
+                               QScrollBar, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from ..core.model import Outcome
 from ..core.model import ClientTotal
@@ -124,6 +124,14 @@ def _next_step(step: float) -> float:
     return (2 if m < 2 else 5 if m < 5 else 10) * exp
 
 
+def _cache_axes(plot: pg.PlotWidget) -> None:
+    """Draw each axis from a pixmap kept until the axis itself changes. With a grid an axis
+    spans the plot, so every new bar or curve would repaint it by replaying its QPicture, which
+    lays out each tick label again: the charts' costliest paint (docs/benchmarks.md)."""
+    for name in ("left", "bottom"):
+        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
 def _style_plot(plot: pg.PlotWidget, palette: QPalette) -> None:
     plot.setBackground(palette.color(QPalette.ColorRole.Base))
     fg = palette.color(QPalette.ColorRole.Text)
@@ -181,6 +189,7 @@ class TotalsChart(QWidget):
         self.plot.hideButtons()
         self.plot.showGrid(x=True, alpha=0.25)
         self.plot.setMinimumHeight(90)
+        _cache_axes(self.plot)
         vb = self.plot.getPlotItem().vb
         vb.invertY(True)  # rank 1 at the top
         self.bars = pg.BarGraphItem(x0=np.zeros(0), y=np.zeros(0), width=np.zeros(0), height=0.7)
@@ -237,7 +246,7 @@ class TotalsChart(QWidget):
         self.empty_text.setColor(palette.color(QPalette.ColorRole.PlaceholderText))
         self._redraw()
 
-    @Slot(list)
+    @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.stats = stats
         by_currency: dict[str, list[ClientTotal]] = {}
@@ -431,6 +440,7 @@ class RateChart(QWidget):
         self.plot = pg.PlotWidget(self, axisItems={"left": GroupedAxis("left")})
         self.plot.setObjectName("ratePlot")
         self.plot.setMinimumHeight(80)
+        _cache_axes(self.plot)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -454,6 +464,14 @@ class RateChart(QWidget):
         self._bin_start: float | None = None
         self._acc = {k: 0 for k in self._keys}
         self.y_top: float | None = None  # the top of the events/s scale
+        # With ``redraw_delay`` (the window sets it: ms to wait) a closed bin is drawn a moment
+        # later, between two of the bridge's ticks: the GUI thread then paints the log and this
+        # chart in two short pauses instead of one long one
+        self.redraw_delay: Callable[[], int] | None = None
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setObjectName("rate-chart-redraw")
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.timeout.connect(self._redraw)
         title = QLabel("Events per second, last 5 minutes (x: seconds ago)", self)
         title.setStyleSheet("font-weight: 600;")
         title.setWordWrap(True)
@@ -473,7 +491,9 @@ class RateChart(QWidget):
         dark = is_dark(palette)
         _style_plot(self.plot, palette)
         for key, outcome in self._keys.items():
-            self.curves[key].setPen(pg.mkPen(outcome_color(outcome, dark), width=2))
+            # one-pixel (cosmetic) lines, which Qt strokes on its fast path: two-pixel smoothed
+            # lines over five minutes of uneven rates cost each repaint ten times as much
+            self.curves[key].setPen(pg.mkPen(outcome_color(outcome, dark), width=1))
         self.legend_label.setText(" ".join(
             f"<span style='color:{outcome_color(o, dark).name()}'>━&nbsp;{o.value}</span>"
             for o in self._keys.values()))
@@ -499,8 +519,16 @@ class RateChart(QWidget):
                 self.bins[k].append(0.0)
             self._acc[k] = 0
         self._bin_start = now
-        self._redraw()
+        if self.redraw_delay is not None:
+            if not self._redraw_timer.isActive():
+                self._redraw_timer.start(self.redraw_delay())
+        else:
+            self._redraw()
 
+    def stop_redraws(self) -> None:
+        self._redraw_timer.stop()
+
+    @Slot()
     def _redraw(self) -> None:
         top = 1.0
         for k, curve in self.curves.items():

@@ -15,6 +15,10 @@ TOTAL_COLUMN = 3
 SCHEMA_COLUMN = 6
 # what a narrow dock shows first: the client and its total, then currency and count
 VISUAL_ORDER = (0, TOTAL_COLUMN, 1, 2, 4, 5, SCHEMA_COLUMN)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _CLIENT_MAX_CHARS = 28  # longer names are elided in the middle; the tooltip has them whole
 _SORT_KEYS = (
     lambda r: (r.client.casefold(), r.currency or ""),
@@ -42,10 +46,11 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        r = self._rows[index.row()]
-        c = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
+    def data(self, index, role=_DISPLAY):
+        # Qt asks seven roles of every cell it paints: plain int comparisons, the rare ones last
+        if role == _DISPLAY:
+            r = self._rows[index.row()]
+            c = index.column()
             if c == 0:
                 return r.client
             if c == 1:
@@ -60,14 +65,17 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
                 return r.last_seen[:19].replace("T", " ")
             version = self._versions.get(r.client.casefold())
             return f"v{version}" if version else ""
-        if role == Qt.ItemDataRole.ToolTipRole and c == 0:
-            return plain_tooltip(r.client)
-        if role == Qt.ItemDataRole.ToolTipRole and c == SCHEMA_COLUMN:
-            version = self._versions.get(r.client.casefold())
+        if role == _ALIGNMENT:
+            return _RIGHT if index.column() in (2, 3) else None
+        if role != _TOOLTIP:
+            return None
+        c = index.column()
+        if c == 0:
+            return plain_tooltip(self._rows[index.row()].client)
+        if c == SCHEMA_COLUMN:
+            version = self._versions.get(self._rows[index.row()].client.casefold())
             return (f"Normalized by this client's mapping v{version} (Edit ▸ Client schemas)"
                     if version else "No mapping: the heuristics normalize this client's events")
-        if role == Qt.ItemDataRole.TextAlignmentRole and c in (2, 3):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -282,7 +290,7 @@ class ClientsView(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return self.model.rows()[rows[0].row()].client if rows else ""
 
-    @Slot(list)
+    @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.model.set_rows(stats)
         if len(stats) != self._fitted_rows:  # new rows: measure them all, once

@@ -368,7 +368,7 @@ class DrillDownPanel(_PagedPanel):
                              " (scroll for more)" if shown < count.matching else
                              f"{shown:,} shown, newest first")
 
-    @Slot(list)
+    @Slot(object)
     def on_stats(self, stats: list[ClientTotal]) -> None:
         """New totals: read the client's events again when its rows changed (at most once
         per REFRESH_EVERY_S: the sums scan every event of the client)."""

@@ -270,7 +270,7 @@ class HistoryChart(QWidget):
         self.title.setText(f"History of {names}" if self.clients else "Client history")
         self._request("reload")
 
-    @Slot(list)
+    @Slot(object)
     def on_stats(self, stats: list[ClientTotal]) -> None:
         """New totals: read what arrived for the clients shown (only when their counts moved)."""
         keys = {c.casefold() for c in self.clients}

@@ -240,7 +240,7 @@ class ImportsPanel(QWidget):
         under_way = self._file_under_way
         return {uid for uid, source in self._child_imports.items() if source == under_way}
 
-    @Slot(list)
+    @Slot(object)
     def _on_outcomes(self, batch: list[OutcomeRecord]) -> None:
         self._dirty = True
         if self._bridge is not None and self._bridge.busy:

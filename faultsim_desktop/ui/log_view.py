@@ -19,6 +19,13 @@ from .theme import outcome_color
 CAPACITY = 100_000
 COLUMNS = ("Time", "Outcome", "Client", "Amount", "Currency", "Fingerprint", "Attempt", "Reason")
 _ORDER = (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED, Outcome.FAILED, Outcome.RETRYING)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_STYLED = frozenset((_FOREGROUND, _FONT, _ALIGNMENT, _TOOLTIP))
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _outbox_id = itemgetter(OutcomeRecord._fields.index("outbox_id"))
 
 
@@ -114,8 +121,10 @@ class LogModel(TitledColumns, QAbstractTableModel):
         seq = self._matches[self._moff + row] if self._filtered else self._first + row
         return self.ring.get(seq)
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole:
+    def data(self, index, role=_DISPLAY):
+        # Qt asks seven roles of every cell it paints, ten times a second while a file streams
+        # in: plain int comparisons first, the rare roles last
+        if role == _DISPLAY:
             r = self.record(index.row())
             c = index.column()
             if c == 0:
@@ -133,16 +142,19 @@ class LogModel(TitledColumns, QAbstractTableModel):
             if c == 6:
                 return r.attempt
             return r.reason or ""
-        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1:
+        if role not in _STYLED:
+            return None
+        c = index.column()
+        if role == _FOREGROUND and c == 1:
             return self._colors[self.record(index.row()).outcome]
-        if role == Qt.ItemDataRole.FontRole and index.column() == 1:
-            return self._bold
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (3, 6):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if self.undone and role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole):
+        if role == _FONT:
+            return self._bold if c == 1 else None
+        if role == _ALIGNMENT:
+            return _RIGHT if c in (3, 6) else None
+        if self.undone:  # the foreground of another column, or a tooltip
             tag = self.record(index.row()).import_tag
             if tag is not None and tag.uid in self.undone:
-                return (self._undone_color if role == Qt.ItemDataRole.ForegroundRole
+                return (self._undone_color if role == _FOREGROUND
                         else "Its import was undone: this row is history and counts no more")
         return None
 
@@ -153,7 +165,7 @@ class LogModel(TitledColumns, QAbstractTableModel):
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(self.rowCount() - 1, len(COLUMNS) - 1))
 
-    @Slot(list)
+    @Slot(object)
     def append(self, records: list[OutcomeRecord]) -> None:
         if not records:
             return
@@ -428,7 +440,7 @@ class LogView(QWidget):
         self.table.addAction(copy)
         self._update_status()
 
-    @Slot(list)
+    @Slot(object)
     def append(self, records: list[OutcomeRecord]) -> None:
         self.model.append(records)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
@@ -54,6 +54,14 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         if icon is not None:
             self.setWindowIcon(QIcon(str(icon)))
         self.bridge = EngineBridge(service, self)
+        # While a file streams in, a snapshot of the totals reaches the chart a quarter of the
+        # way between two of the bridge's ticks and the clients table three quarters of the way
+        # (the rate chart at half way): each paints apart from the log's paint at the tick and
+        # from one another, short pauses of the GUI thread instead of one long one
+        self._chart_stats: list | None = None
+        self._table_stats: list | None = None
+        self._chart_timer = self._phase_timer("totals-chart-follows", self._show_chart_stats)
+        self._table_timer = self._phase_timer("clients-table-follows", self._show_table_stats)
         self._dialogs: list[EventDialog] = []
         self.schemas_dialog: SchemasDialog | None = None
         self.scenarios_window = None  # Simulate ▸ Scenarios…, made when first opened
@@ -71,6 +79,7 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         self.open_failed_dialog: OpenFailedDialog | None = None
         self.totals_chart = TotalsChart(self)
         self.rate_chart = RateChart(self)
+        self.rate_chart.redraw_delay = lambda: self.bridge.ms_until_phase(0.5)
         self.chart_splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.chart_splitter.setObjectName("chartSplitter")
         self.chart_splitter.addWidget(self.totals_chart)
@@ -186,14 +195,43 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
     def show_message(self, text: str) -> None:
         self.message.emit(text)
 
-    @Slot(list)
+    @Slot(object)
     def set_stats(self, stats: list) -> None:
         # the chart and the table get the same snapshot, so they always agree
         if stats == getattr(self, "_shown_stats", None):
             return
         self._shown_stats = stats
+        if self.bridge.busy:
+            self._chart_stats = stats
+            if not self._chart_timer.isActive():
+                self._chart_timer.start(self.bridge.ms_until_phase(0.25))
+            return
+        self._chart_stats = self._table_stats = None
+        self._chart_timer.stop()
+        self._table_timer.stop()
         self.totals_chart.set_stats(stats)
         self.clients.set_stats(stats)
+
+    def _phase_timer(self, name: str, slot) -> QTimer:
+        timer = QTimer(self)
+        timer.setObjectName(name)
+        timer.setSingleShot(True)
+        timer.timeout.connect(slot)
+        return timer
+
+    @Slot()
+    def _show_chart_stats(self) -> None:
+        stats, self._chart_stats = self._chart_stats, None
+        if stats is not None:
+            self.totals_chart.set_stats(stats)
+            self._table_stats = stats  # the table shows the same snapshot as the chart
+            self._table_timer.start(self.bridge.ms_until_phase(0.75))
+
+    @Slot()
+    def _show_table_stats(self) -> None:
+        stats, self._table_stats = self._table_stats, None
+        if stats is not None:
+            self.clients.set_stats(stats)
 
     @Slot(str, bool)
     def send_text(self, text: str, anyway: bool = False) -> None:
@@ -336,6 +374,9 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         if self.open_failed_dialog is not None:
             self.open_failed_dialog.close()  # answers "keep the current database"
         self.editor._check_timer.stop()
+        self._chart_timer.stop()
+        self._table_timer.stop()
+        self.rate_chart.stop_redraws()
         self.statusBar().clearMessage()  # stops the status bar's message timer
         self.serve_control.shutdown()  # requests under way finish while the engine still runs
         self.bridge.shutdown()

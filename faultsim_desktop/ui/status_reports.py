@@ -92,7 +92,11 @@ class StatusReports:
         self.cancel_button.show()
         if p.total:
             self.progress.setRange(0, 1000)
+            # QProgressBar.setValue repaints at once, and every widget waiting for a paint
+            # (the log, the counters) with it: the event loop paints them a moment later
+            self.progress.setUpdatesEnabled(False)
             self.progress.setValue(int(1000 * min(1.0, p.done / p.total)))
+            self.progress.setUpdatesEnabled(True)
             name = Path(p.path).name
             # the bar may be narrow: the file's name goes in the tooltip
             self.progress.setFormat("%p%" if p.count == 1 else f"{p.index + 1}/{p.count}: %p%")
