@@ -64,3 +64,61 @@ def test_raw_text_with_a_lone_surrogate_is_kept_as_its_bytes(tmp_path):
     conn.close()
     assert kind == "blob" and raw == '{"client": "a", "amount": 1} \ud800'.encode(
         "utf-8", "surrogatepass")
+
+
+def _stored(db, receipts, lines):
+    """Every column of the events and log rows that storing ``lines`` in one batch writes."""
+    from faultsim_desktop.core.model import ImportTag
+    from faultsim_desktop.core.parsing import split_text
+    from faultsim_desktop.core.pipeline import prepare
+    from faultsim_desktop.core.storage.sqlite import SQLiteBackend
+
+    now = "2026-03-01T12:00:00.000000Z"
+    items = prepare(split_text("\n".join(lines), "b.ndjson"), now, None,
+                    ImportTag(1, "b.ndjson", "file", now, "off"))
+    session = SQLiteBackend(db).write_session()
+    try:
+        session.begin()
+        session.store_events(items, 1, now, receipts(len(items)))
+        session.commit()
+        conn = session.conn
+        columns = "fingerprint, typeof(fingerprint), client, client_key, currency, amount," \
+                  " event_time, received_at, idempotency_key, warnings, source, line, raw," \
+                  " mapping_version, time_bucket, typeof(receipt), import_id"
+        events = conn.execute(f"SELECT {columns} FROM events ORDER BY id").fetchall()
+        log = conn.execute("SELECT at, outcome, client, amount, currency, fingerprint,"
+                           " typeof(fingerprint), attempt, reason, source, line, event_id,"
+                           " quarantine_id, typeof(quarantine_id), import_id FROM log"
+                           " ORDER BY rowid").fetchall()
+    finally:
+        session.release()
+    return events, log
+
+
+def test_the_common_event_is_stored_as_any_other(tmp_path):
+    """The statement for events with no key, warnings or mapping (NULL literals, a bytearray
+    fingerprint) and the one for all others store the same columns, and a duplicate's log
+    row is the same whichever statement logs it."""
+    lines = ['{"client": "a", "amount": 1, "ts": 1700000000}',
+             '{"client": "a", "amount": 1, "ts": 1700000000}',
+             '{"client": "b", "amount": "2.50", "event_id": "k"}',
+             '{"event_id": "k", "client": "b", "amount": "2.50"}',
+             '{"client": "c", "amount": 3, "currency": "EUR"}',
+             '{"amount": 3, "currency": "EUR", "client": "c"}',
+             '{"client": "d", "amount": 4}',
+             '{"client": "d", "amount": 4}']
+    with_receipts = _stored(tmp_path / "a.db", lambda n: [1000 * (i + 1) + 1 for i in range(n)],
+                            lines)
+    without = _stored(tmp_path / "b.db", lambda n: None, lines)
+    events, log = with_receipts
+    assert [e[1] for e in events] == ["blob"] * 4
+    assert [e[15] for e in events] == ["integer"] * 4
+    assert [e[15] for e in without[0]] == ["null"] * 4
+    # the same columns but the receipt, which only one of the two stored
+    assert [e[:15] + e[16:] for e in events] == [e[:15] + e[16:] for e in without[0]]
+    assert [e[2] for e in events] == ["a", "b", "c", "d"]
+    assert events[1][8] == "k" and events[0][8] is None and events[0][9] is None
+    assert log == without[1]
+    assert [(r[1], r[6], r[13]) for r in log] == [("duplicate", "blob", "null")] * 4
+    assert [len(r[5]) for r in log] == [8] * 4
+    assert [r[5] for r in log] == [events[i][0][:8] for i in range(4)]

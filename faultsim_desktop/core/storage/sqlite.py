@@ -24,6 +24,8 @@ from .undo import UndoMethods
 
 _ZERO = Decimal(0)
 _OUTCOME_TEXT = {o: o.value for o in Outcome}  # an Enum's .value is a Python-level property
+_DUPLICATE = Outcome.DUPLICATE
+_record = tuple.__new__
 _AMOUNT = itemgetter(Prepared._fields.index("amount"))
 _EVENT_TIME = itemgetter(Prepared._fields.index("event_time"))
 _EVENT_COLUMNS = ("fingerprint", "client", "client_key", "currency", "amount", "event_time",
@@ -36,6 +38,21 @@ _CONFLICT_COLUMNS = (("import_id", "quarantine_id") + _EVENT_COLUMNS[:_RAW + 1]
                      + ("mapping_version", "time_bucket"))
 _KEEP_CONFLICT = (f"INSERT INTO conflicts({', '.join(_CONFLICT_COLUMNS)})"
                   f" VALUES ({','.join('?' * len(_CONFLICT_COLUMNS))})")
+_LOG_ANY = ("INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt,"
+            " reason, source, line, event_id, quarantine_id, import_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_LOG_DUPLICATE = ("INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt,"
+                  " reason, source, line, event_id, quarantine_id, import_id)"
+                  f" VALUES (?,'{Outcome.DUPLICATE.value}',?,?,?,?,?,?,?,?,?,NULL,?)")
+# The common event: no idempotency key, no warnings, no client mapping; its receipt and
+# import known. The sqlite3 module binds an exact str, int or bytearray as it is, but sends
+# any other value, None and bytes included, through its adapter registry and a call of the
+# adapter (sqlite_schema.py): NULL literals and a bytearray fingerprint spare a row four of them.
+_PLAIN_COLUMNS = tuple(c for c in _EVENT_COLUMNS
+                       if c not in ("idempotency_key", "warnings", "mapping_version"))
+_INSERT_PLAIN = (f"INSERT INTO events({', '.join(_EVENT_COLUMNS)}) VALUES ("
+                 + ",".join("NULL" if c not in _PLAIN_COLUMNS else "?" for c in _EVENT_COLUMNS)
+                 + ") ON CONFLICT DO NOTHING")
 
 
 def _stored_already(it, attempt: int, now: str, receipt, tag, stored_id: int, stored_receipt,
@@ -51,8 +68,10 @@ def _stored_already(it, attempt: int, now: str, receipt, tag, stored_id: int, st
         return OutcomeRecord(now, Outcome.ACCEPTED, client, amount, currency, fp, attempt,
                              lost_ack_reason(stored_receipt), source, line, stored_id,
                              import_tag=tag)
-    return OutcomeRecord(now, Outcome.DUPLICATE, client, amount, currency, fp, attempt,
-                         f"same as event #{stored_id}", source, line, stored_id, import_tag=tag)
+    # a fifth of a feed's events: OutcomeRecord's own __new__ is Python code
+    return _record(OutcomeRecord, (now, _DUPLICATE, client, amount, currency, fp, attempt,
+                                   f"same as event #{stored_id}", source, line, stored_id, None,
+                                   None, tag))
 
 
 class WriteSession(UndoMethods):
@@ -218,19 +237,30 @@ class WriteSession(UndoMethods):
                         warnings_json[warnings] = text
             else:
                 text = None
-            row = (fp, client, client_key, currency or "", amount, event_time, now, idem, text,
-                   source, line, raw, mapping_version, bucket, receipt, import_id)
+            row = None
             try:
-                cur = execute(_INSERT_EVENT, row)
+                if (idem is None and text is None and mapping_version is None
+                        and receipt is not None and import_id is not None):
+                    cur = execute(_INSERT_PLAIN, (bytearray(fp), client, client_key,
+                                                  currency or "", amount, event_time, now,
+                                                  source, line, raw, bucket, receipt,
+                                                  import_id))
+                else:
+                    row = (fp, client, client_key, currency or "", amount, event_time, now, idem,
+                           text, source, line, raw, mapping_version, bucket, receipt, import_id)
+                    cur = execute(_INSERT_EVENT, row)
             except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
-                cur = execute(_INSERT_EVENT, row[:_RAW] + (_storable(raw),) + row[_RAW + 1:])
+                row = (fp, client, client_key, currency or "", amount, event_time, now, idem,
+                       text, source, line, _storable(raw), mapping_version, bucket, receipt,
+                       import_id)
+                cur = execute(_INSERT_EVENT, row)
             if cur.rowcount == 1:
                 event_id = cur.lastrowid
                 stored_here[fp] = (bucket, event_id, receipt)
                 if open_fps and fp in open_fps:
                     resolved.append((fp,))
                     open_fps.discard(fp)
-                key = (client_key, row[3])
+                key = (client_key, currency or "")
                 d = deltas.get(key)
                 if d is None:
                     deltas[key] = [it]
@@ -242,6 +272,9 @@ class WriteSession(UndoMethods):
                                               attempt, None, source, line, event_id, None,
                                               None, tag)))
                 continue
+            if row is None:
+                row = (fp, client, client_key, currency or "", amount, event_time, now, idem,
+                       text, source, line, raw, mapping_version, bucket, receipt, import_id)
             r = self._not_inserted(it, row, attempt, now, receipt, import_id, tag, open_fps,
                                    resolved)
             append(r)
@@ -371,18 +404,35 @@ class WriteSession(UndoMethods):
     def _log(self, records: list[OutcomeRecord]) -> None:
         # Accepted outcomes are not copied here: the event row (received_at, source, line) is
         # their log entry, and skipping them halves what a batch writes.
-        accepted = Outcome.ACCEPTED
+        accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
         text = _OUTCOME_TEXT
         import_id = self.import_id
-        rows = [(r.at, text[r.outcome], r.client, r.amount, r.currency,
-                 r.fingerprint[:8] if r.fingerprint else None, r.attempt, r.reason, r.source,
-                 r.line, r.event_id, r.quarantine_id, import_id(r.import_tag))
-                for r in records if r.outcome is not accepted]
-        if rows:
-            self.cur.executemany(
-                "INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt,"
-                " reason, source, line, event_id, quarantine_id, import_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        last_tag = iid = None
+        runs: list[tuple[str, list]] = []  # in order: the log's ids follow the outcomes
+        sql = rows = None
+        for r in records:
+            outcome = r.outcome
+            if outcome is accepted:
+                continue
+            tag = r.import_tag
+            if tag is not last_tag:
+                iid, last_tag = import_id(tag), tag
+            if (outcome is duplicate and r.currency is not None and r.quarantine_id is None
+                    and iid is not None):  # most of the log: see _INSERT_PLAIN
+                if sql is not _LOG_DUPLICATE:
+                    sql, rows = _LOG_DUPLICATE, []
+                    runs.append((sql, rows))
+                rows.append((r.at, r.client, r.amount, r.currency, bytearray(r.fingerprint[:8]),
+                             r.attempt, r.reason, r.source, r.line, r.event_id, iid))
+                continue
+            if sql is not _LOG_ANY:
+                sql, rows = _LOG_ANY, []
+                runs.append((sql, rows))
+            rows.append((r.at, text[outcome], r.client, r.amount, r.currency,
+                         r.fingerprint[:8] if r.fingerprint else None, r.attempt, r.reason,
+                         r.source, r.line, r.event_id, r.quarantine_id, iid))
+        for sql, rows in runs:
+            self.cur.executemany(sql, rows)
 
     def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
                    line: int, column: int, now: str, fingerprint: bytes | None = None) -> int:
