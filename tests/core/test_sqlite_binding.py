@@ -96,17 +96,18 @@ def _stored(db, receipts, lines):
 
 
 def test_the_common_event_is_stored_as_any_other(tmp_path):
-    """The statement for events with no key, warnings or mapping (NULL literals, a bytearray
-    fingerprint) and the one for all others store the same columns, and a duplicate's log
-    row is the same whichever statement logs it."""
+    """The statements for events without a mapping (NULL literals, a bytearray fingerprint)
+    and the one for any event store the same columns, and a duplicate's log row is the same
+    whichever statement logs it."""
+    # one event for each statement: plain, keyed, warned (no time), keyed and warned
     lines = ['{"client": "a", "amount": 1, "ts": 1700000000}',
              '{"client": "a", "amount": 1, "ts": 1700000000}',
-             '{"client": "b", "amount": "2.50", "event_id": "k"}',
-             '{"event_id": "k", "client": "b", "amount": "2.50"}',
+             '{"client": "b", "amount": "2.50", "event_id": "k", "ts": 1700000001}',
+             '{"event_id": "k", "ts": 1700000001, "client": "b", "amount": "2.50"}',
              '{"client": "c", "amount": 3, "currency": "EUR"}',
              '{"amount": 3, "currency": "EUR", "client": "c"}',
-             '{"client": "d", "amount": 4}',
-             '{"client": "d", "amount": 4}']
+             '{"client": "d", "amount": 4, "event_id": "k"}',
+             '{"client": "d", "event_id": "k", "amount": 4}']
     with_receipts = _stored(tmp_path / "a.db", lambda n: [1000 * (i + 1) + 1 for i in range(n)],
                             lines)
     without = _stored(tmp_path / "b.db", lambda n: None, lines)
@@ -117,7 +118,8 @@ def test_the_common_event_is_stored_as_any_other(tmp_path):
     # the same columns but the receipt, which only one of the two stored
     assert [e[:15] + e[16:] for e in events] == [e[:15] + e[16:] for e in without[0]]
     assert [e[2] for e in events] == ["a", "b", "c", "d"]
-    assert events[1][8] == "k" and events[0][8] is None and events[0][9] is None
+    assert [(e[8], e[9] is not None) for e in events] == [(None, False), ("k", False),
+                                                          (None, True), ("k", True)]
     assert log == without[1]
     assert [(r[1], r[6], r[13]) for r in log] == [("duplicate", "blob", "null")] * 4
     assert [len(r[5]) for r in log] == [8] * 4

@@ -48,11 +48,19 @@ _LOG_DUPLICATE = ("INSERT INTO log(at, outcome, client, amount, currency, finger
 # import known. The sqlite3 module binds an exact str, int or bytearray as it is, but sends
 # any other value, None and bytes included, through its adapter registry and a call of the
 # adapter (sqlite_schema.py): NULL literals and a bytearray fingerprint spare a row four of them.
-_PLAIN_COLUMNS = tuple(c for c in _EVENT_COLUMNS
-                       if c not in ("idempotency_key", "warnings", "mapping_version"))
-_INSERT_PLAIN = (f"INSERT INTO events({', '.join(_EVENT_COLUMNS)}) VALUES ("
-                 + ",".join("NULL" if c not in _PLAIN_COLUMNS else "?" for c in _EVENT_COLUMNS)
-                 + ") ON CONFLICT DO NOTHING")
+# Events with a key or warnings (and still no mapping) have statements of their own too.
+
+
+def _insert_with_nulls(*nulls: str) -> str:
+    return (f"INSERT INTO events({', '.join(_EVENT_COLUMNS)}) VALUES ("
+            + ",".join("NULL" if c in nulls else "?" for c in _EVENT_COLUMNS)
+            + ") ON CONFLICT DO NOTHING")
+
+
+_INSERT_PLAIN = _insert_with_nulls("idempotency_key", "warnings", "mapping_version")
+_INSERT_KEYED = _insert_with_nulls("warnings", "mapping_version")
+_INSERT_WARNED = _insert_with_nulls("idempotency_key", "mapping_version")
+_INSERT_UNMAPPED = _insert_with_nulls("mapping_version")
 
 
 def _stored_already(it, attempt: int, now: str, receipt, tag, stored_id: int, stored_receipt,
@@ -239,12 +247,22 @@ class WriteSession(UndoMethods):
                 text = None
             row = None
             try:
-                if (idem is None and text is None and mapping_version is None
-                        and receipt is not None and import_id is not None):
-                    cur = execute(_INSERT_PLAIN, (bytearray(fp), client, client_key,
-                                                  currency or "", amount, event_time, now,
-                                                  source, line, raw, bucket, receipt,
-                                                  import_id))
+                if mapping_version is None and receipt is not None and import_id is not None:
+                    if idem is None and text is None:
+                        cur = execute(_INSERT_PLAIN, (bytearray(fp), client, client_key,
+                                                      currency or "", amount, event_time, now,
+                                                      source, line, raw, bucket, receipt,
+                                                      import_id))
+                    else:
+                        head = (bytearray(fp), client, client_key, currency or "", amount,
+                                event_time, now)
+                        tail = (source, line, raw, bucket, receipt, import_id)
+                        if text is None:
+                            cur = execute(_INSERT_KEYED, head + (idem,) + tail)
+                        elif idem is None:
+                            cur = execute(_INSERT_WARNED, head + (text,) + tail)
+                        else:
+                            cur = execute(_INSERT_UNMAPPED, head + (idem, text) + tail)
                 else:
                     row = (fp, client, client_key, currency or "", amount, event_time, now, idem,
                            text, source, line, raw, mapping_version, bucket, receipt, import_id)
