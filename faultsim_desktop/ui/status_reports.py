@@ -5,7 +5,8 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QPushButton, QSizePolicy
+from PySide6.QtWidgets import (QLabel, QMessageBox, QProgressBar, QPushButton, QSizePolicy,
+                               QWidget)
 
 from ..core.service import Summary
 from .bridge import Counters, FileProgress
@@ -27,6 +28,10 @@ def summary_text(what: str, s: Summary) -> str:
         text = "; ".join(s.refused) if s.received == len(s.refused) else \
             text + " — not read: " + "; ".join(s.refused)
     return text
+
+
+def _width(w: QWidget) -> int:
+    return min(w.sizeHint().width(), w.maximumWidth())
 
 
 class StatusReports:
@@ -73,6 +78,40 @@ class StatusReports:
             sb.addPermanentWidget(w)
         self._last_counters = ""
         self.update_counters(Counters())
+        sb.messageChanged.connect(self._fit_status_message)
+
+    @Slot(str)
+    def _fit_status_message(self, text: str | None = None) -> None:
+        """A message in the status bar is never cut while the bar could show it whole: the
+        rate and the database's name give way to it (the counters never do), and come back
+        when it is gone. The message is the bar's tooltip too, for a bar too narrow even so."""
+        sb = self.statusBar()
+        if text is None:
+            text = sb.currentMessage()
+        sb.setToolTip(text)
+        give_way = (self.rate_label, self.db_label)
+        if not text:
+            for w in give_way:
+                w.setVisible(True)
+            return
+        spacing = 6  # QStatusBar's between its permanent widgets
+        undo = getattr(getattr(self, "imports_panel", None), "undo_status", None)
+        kept = [w for w in (self.progress, self.cancel_button, self.crash_label,
+                            self.counters_label, undo) if w is not None and w.isVisibleTo(self)]
+        # the room the message leaves for the widgets that may give way (and the size grip)
+        room = (sb.width() - sum(_width(w) + spacing for w in kept) - 24
+                - (20 if sb.isSizeGripEnabled() else 0)
+                - sb.fontMetrics().horizontalAdvance(text))
+        for w in give_way:
+            fits = room >= _width(w) + spacing
+            w.setVisible(fits)
+            if fits:
+                room -= _width(w) + spacing
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.statusBar().currentMessage():
+            self._fit_status_message()
 
     @Slot(object)
     def update_counters(self, c: Counters) -> None:
@@ -82,6 +121,8 @@ class StatusReports:
         if text != self._last_counters:
             self._last_counters = text
             self.counters_label.setText(text)
+            if self.statusBar().currentMessage():
+                self._fit_status_message()
         self.rate_label.setText(f"{c.events_per_s:,.0f}/s · queue {c.queue_depth:,}")
         self.counters = c
         self.fault_panel.show_injected(self.service.faults.injected_counts())

@@ -127,3 +127,36 @@ def test_a_file_summary_does_not_contradict_the_counters_after_a_crash():
     assert waiting.endswith("6 failed into the pending outbox (it holds 6 now)")
     clean = summary_text("Pasted", Summary(received=2, accepted=1, duplicates=1))
     assert clean == "Pasted: 2 events — 1 accepted, 1 duplicates, 0 rejected"
+
+
+# what a 1,000,000-line feed file gives (benchmarks/corpus.py), and five times that
+MILLION = dict(received=1_000_000, accepted=759_441, duplicates=200_207, rejected=40_352)
+FIVE_MILLION = dict(received=5_000_000, accepted=3_800_501, duplicates=999_578, rejected=199_921)
+
+
+@pytest.mark.parametrize("size,counts", [((1024, 640), MILLION), ((1366, 768), FIVE_MILLION),
+                                         ((1920, 1080), FIVE_MILLION)])
+def test_a_file_summary_in_the_status_bar_is_whole(qtbot, window, size, counts):
+    """After a large file the summary and the counters both hold its numbers; the summary
+    ends left of the counters (the rate gives way while it shows), the counters stay whole,
+    and the rate comes back when the summary goes."""
+    from faultsim_desktop.core.service import Summary
+    from faultsim_desktop.ui.status_reports import summary_text
+
+    _resize(qtbot, window, *size)
+    session = window.service.counters  # what the bridge's ticks show in the counters
+    session.accepted, session.duplicates = counts["accepted"], counts["duplicates"]
+    session.rejected = counts["rejected"]
+    label = window.counters_label
+    qtbot.waitUntil(lambda: label.text().startswith(f"accepted {counts['accepted']:,}"))
+    text = summary_text("Files", Summary(**counts))
+    window._on_files_finished(Summary(**counts))
+    bar = window.statusBar()
+    assert bar.currentMessage() == text
+    qtbot.waitUntil(lambda: label.isVisible() and label.width() >= label.sizeHint().width()
+                    and label.geometry().left()
+                    >= bar.fontMetrics().horizontalAdvance(text) + 6)
+    assert bar.toolTip() == text
+    bar.clearMessage()
+    qtbot.waitUntil(lambda: window.rate_label.isVisible())
+    assert bar.toolTip() == ""
