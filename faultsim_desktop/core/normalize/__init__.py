@@ -11,16 +11,17 @@ from decimal import Decimal
 from faultsim_desktop.core.model import NormalizedEvent, RejectCode
 
 from .amounts import (
-    CURRENCY_SIGNS, ISO_4217, _parse_amount_text,
+    _AMOUNT_TEXTS, CURRENCY_SIGNS, ISO_4217, _parse_amount_text,
     _parse_amount_value, _parse_cents, currency_beside, parse_amount,
 )
 from .fields import (
     _AMOUNT, _CENTS, _CLIENT, _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME,
     AMOUNT_NAMES, CLIENT_NAMES, CURRENCY_NAMES, IDEMPOTENCY_NAMES, MAX_DIGITS, TIME_NAMES,
-    _client_from, _integral_text, _key_info, _pick_nested, _reject, _scan, _scan_children, _show,
+    _client_from, _integral_text, _key_info, _reject, _scan, _show,
     client_display, field_key, name_rule, time_rank,
 )
-from .times import _SECONDS_BELOW, _receipt_time, _time_from_seconds, parse_time
+from .times import (_SECONDS_BELOW, _TEXT_TIME, _receipt_time, _time_from_seconds,
+                    _time_from_text, parse_time)
 
 __all__ = [
     "AMOUNT_NAMES", "CLIENT_NAMES", "CURRENCY_NAMES", "CURRENCY_SIGNS", "IDEMPOTENCY_NAMES",
@@ -99,8 +100,16 @@ def _one_level_down(children: list | None, nested: list | None, role: int
     if not children:
         return nested, None
     if nested is None:
-        nested = _scan_children(children)
-    return nested, _pick_nested(nested, role)
+        nested = []
+        for parent, child in children:  # _scan_children, without a comprehension's call
+            nested.append((parent, _scan(child)[0]))
+    # _pick_nested, written out: name-major, ties to the earlier object
+    best = None
+    for parent, found in nested:
+        hit = found[role]
+        if hit is not None and (best is None or hit[0] < best[1][0]):
+            best = (parent, hit, found)
+    return nested, best
 
 
 def _find_client(found: list, children: list | None, trace: dict | None = None
@@ -162,15 +171,25 @@ def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[Normalize
     or ``TIME_TIE`` when two spellings of that name tie (normalization takes the first;
     ``fingerprint.time_bucket`` must not depend on key order and takes the smallest)."""
     found, children, dups = _scan(obj)
-    client, nested = _find_client(found, children)
+    hit = found[_CLIENT]
+    client = hit[2] if hit is not None else None
+    if (  # _find_client's common case, without its call: a top-level client in display form
+        type(client) is str
+        and client.isascii()
+        and client.isprintable()
+        and client
+        and client[0] != " "
+        and client[-1] != " "
+        and "  " not in client
+    ):
+        nested = None
+    else:
+        client, nested = _find_client(found, children)
     event = _normalize_found(obj, found, children, dups, client, nested, received_at)
     if dups is not None and any(role == _TIME for role, _, _ in dups):
         return event, TIME_TIE
     hit = found[_TIME]
-    if hit is None:
-        return event, None
-    _, _, value = hit
-    return event, value
+    return event, (hit[2] if hit is not None else None)
 
 
 def _normalize_found(obj: dict, found: list, children: list | None, dups: list | None,
@@ -199,7 +218,10 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             if trace is not None:
                 trace["reading"] = {"how": "a JSON integer: exact"}
         elif type(value) is str:
-            amount, currency = _parse_amount_text(value, amount_field, trace)
+            reading = _AMOUNT_TEXTS.get(value) if trace is None else None
+            if reading is None:
+                reading = _parse_amount_text(value, amount_field, trace)
+            amount, currency = reading
         else:
             amount, currency = _parse_amount_value(value, amount_field, trace)
     else:
@@ -246,10 +268,17 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             trace["time"] = (None, None, "no time field (looked for " + ", ".join(TIME_NAMES)
                              + "): the time of receipt")
     else:
-        if type(when) is int and -_SECONDS_BELOW < when < _SECONDS_BELOW:
+        kind = type(when)
+        if kind is int and -_SECONDS_BELOW < when < _SECONDS_BELOW:
             event_time = _time_from_seconds(when)  # the commonest case, without two more calls
             if trace is not None:
                 trace["time_read"] = "whole epoch seconds"
+        elif kind is str:
+            remembered = _TEXT_TIME.get(when)  # parse_time's own cache, read here
+            if remembered is not None and trace is None:
+                event_time = remembered[0]
+            else:
+                event_time = _time_from_text(when, trace)
         else:
             event_time = parse_time(when, trace)
         if trace is not None:

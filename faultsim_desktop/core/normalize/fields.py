@@ -77,6 +77,21 @@ def _key_info(name: str) -> tuple[int, int, str]:
     return info
 
 
+class _RoleOfKey(dict):
+    """Raw key -> ``(role, rank)``, or None for a key without a role: what ``_scan`` reads of
+    ``_key_info``, filled on first sight and bounded in the same way."""
+
+    def __missing__(self, name: str) -> tuple[int, int] | None:
+        role, rank, _ = _key_info(name)
+        info = (role, rank) if role != _NO_ROLE else None
+        if len(self) < _KEY_INFO_MAX:
+            self[name] = info
+        return info
+
+
+_ROLE_OF_KEY = _RoleOfKey()
+
+
 def time_rank(name: str) -> int | None:
     """The rank of ``name`` among the time names (0 is best), or None when it is not one."""
     info = _KEY_INFO.get(name) or _key_info(name)
@@ -133,25 +148,27 @@ def _scan(obj: dict) -> tuple[list, list | None, list | None]:
     found: list = [None] * _ROLE_COUNT
     nested = None
     dups = None
-    get = _KEY_INFO.get
+    role_of = _ROLE_OF_KEY
     for key, value in obj.items():
-        info = get(key)
-        if info is None:
-            info = _key_info(key)
-        role = info[0]
+        info = role_of[key]
         if type(value) is dict:
             if nested is None:
                 nested = []
             nested.append((key, value))
+            if info is None:
+                continue
+            role, rank = info
             # A dict under a client or time name is a container, searched one level down.
             if role == _CLIENT or role == _TIME:
                 continue
-        if role < 0:
+        elif info is None:
             continue
+        else:
+            role, rank = info
         current = found[role]
-        if current is None or info[1] < current[0]:
-            found[role] = (info[1], key, value)
-        elif info[1] == current[0]:
+        if current is None or rank < current[0]:
+            found[role] = (rank, key, value)
+        elif rank == current[0]:
             if dups is None:
                 dups = []
             dups.append((role, current[1], key))
