@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import orjson
 
-from .fingerprint import _default, bucket_of, time_bucket
+from .fingerprint import _BUCKET_HIGH, _BUCKET_LOW, _default, bucket_of, time_bucket
 from .model import Candidate, RejectedEvent, Rejection
 from .normalize import TIME_TIE, normalize_with_time_value
 from .parsing.decode import _FAST_SCAN, _decode, _reject_constant
@@ -120,10 +120,15 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             if registry is None:  # normalization's scan of the keys serves the bucket too
                 ev, value = normalize_with_time_value(obj, received_at=received_at)
                 version = None
-                if type(value) is str:
+                kind = type(value)
+                if kind is str:
                     bucket = buckets.get(value)
                     if bucket is None:
                         bucket = buckets[value] = bucket_of(value)
+                elif kind is int and _BUCKET_LOW < value < _BUCKET_HIGH:
+                    bucket = value  # bucket_of's integer part of an int
+                elif value is None:
+                    bucket = 0
                 else:
                     bucket = time_bucket(obj) if value is TIME_TIE else bucket_of(value)
             else:
@@ -134,8 +139,12 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             line += 1
             continue
         client, client_key, amount, currency, event_time, idem, warnings = ev
-        client = share(client, client)
-        row = (s, source, line, 1, sha256(canon).digest(), client, share(client_key, client_key),
+        if client_key is client:  # a client already in case-folded form: one shared object
+            client = client_key = share(client, client)
+        else:
+            client = share(client, client)
+            client_key = share(client_key, client_key)
+        row = (s, source, line, 1, sha256(canon).digest(), client, client_key,
                format(amount, "f"), currency and share(currency, currency),
                share(event_time, event_time) if event_time else received_at, idem,
                warnings and share(warnings, warnings), None, None, None, version, bucket)

@@ -4,8 +4,9 @@ reading gives, rejections included."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faultsim_desktop.core.model import RejectedEvent
-from faultsim_desktop.core.normalize import amounts, fields, parse_time, times
+from faultsim_desktop.core.model import NormalizedEvent, RejectedEvent
+from faultsim_desktop.core.normalize import (amounts, fields, normalize, normalize_with_time_value,
+                                            parse_time, times)
 
 _AMOUNT_PARTS = st.lists(st.sampled_from(
     list("0123456789") * 4 + list(".,'\u2019 \u00a0\u202f\u2009$€£¥-+\u2212()eE")
@@ -52,15 +53,18 @@ _KEY_NAMES = st.one_of(
 def test_the_role_of_a_key_is_what_key_info_says(name):
     role, rank, _ = fields._key_info(name)
     expected = (role, rank) if role != fields._NO_ROLE else None
-    assert fields._ROLE_OF_KEY[name] == expected
+    assert fields._role_of_key(name) == expected
     assert fields._ROLE_OF_KEY[name] == expected  # remembered
+    found = fields._scan({name: "x"})[0]
+    assert found == [(rank, name, "x") if r == role else None for r in range(len(found))]
 
 
 def test_the_role_memory_stays_bounded():
     for n in range(fields._KEY_INFO_MAX + 500):
-        assert fields._ROLE_OF_KEY[f"junk key {n}"] is None
+        assert fields._scan({f"junk key {n}": 1, "amount": 2})[0][fields._AMOUNT] == \
+            (0, "amount", 2)
     assert len(fields._ROLE_OF_KEY) <= fields._KEY_INFO_MAX
-    assert fields._ROLE_OF_KEY["Amount-Cents"] == (fields._CENTS, 0)
+    assert fields._scan({"Amount-Cents": 5})[0][fields._CENTS] == (0, "Amount-Cents", 5)
 
 
 _REMEMBERED = st.sampled_from([
@@ -87,3 +91,33 @@ def test_a_text_near_a_remembered_minute_reads_as_a_first_reading(remembered, at
     parse_time(remembered)
     trace = {}
     assert (parse_time(text, trace), trace.get("time_read")) == first, text
+
+
+_CLIENTS = st.one_of(
+    st.sampled_from(["acme", "Acme", "ACME", " acme", "acme  corp", "Straße", "ǅ", "a\tb",
+                     "", "  ", "client-7"]),
+    st.text(max_size=8), st.integers(-5, 5), st.none())
+
+
+@settings(max_examples=1000, deadline=None)
+@given(client=_CLIENTS, earlier=_CLIENTS, nested=st.booleans())
+def test_a_remembered_client_normalizes_as_a_first_reading(client, earlier, nested):
+    """The fast lane's memory of clients in display form (and their keys) gives the event
+    ``normalize`` gives, rejections included."""
+    def event(value):
+        return ({"customer": {"id": value}, "amount": 5} if nested
+                else {"client": value, "amount": 5})
+
+    def read(obj, how):
+        try:
+            return how(obj)
+        except RejectedEvent as exc:
+            return exc.rejection.code, exc.rejection.message
+
+    first = read(event(client), lambda obj: normalize(obj, received_at="2026-01-01T00:00:00Z"))
+    for value in (earlier, client, client):
+        got = read(event(value), lambda obj: normalize_with_time_value(
+            obj, received_at="2026-01-01T00:00:00Z")[0])
+    assert got == first
+    if isinstance(got, NormalizedEvent):  # an equal key is the client object itself
+        assert (got.client_key is got.client) == (got.client_key == got.client)

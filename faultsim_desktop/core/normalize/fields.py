@@ -77,19 +77,20 @@ def _key_info(name: str) -> tuple[int, int, str]:
     return info
 
 
-class _RoleOfKey(dict):
-    """Raw key -> ``(role, rank)``, or None for a key without a role: what ``_scan`` reads of
-    ``_key_info``, filled on first sight and bounded in the same way."""
-
-    def __missing__(self, name: str) -> tuple[int, int] | None:
-        role, rank, _ = _key_info(name)
-        info = (role, rank) if role != _NO_ROLE else None
-        if len(self) < _KEY_INFO_MAX:
-            self[name] = info
-        return info
+# raw key -> (role, rank), or None for a key without a role: what _scan reads of _key_info.
+# A plain dict (a subclass's item lookup is a Python-level call); bounded like _KEY_INFO,
+# but started afresh when full, so that hostile inputs with endless distinct keys cost one
+# _role_of_key call per key and no more.
+_ROLE_OF_KEY: dict[str, tuple[int, int] | None] = {}
 
 
-_ROLE_OF_KEY = _RoleOfKey()
+def _role_of_key(name: str) -> tuple[int, int] | None:
+    role, rank, _ = _key_info(name)
+    info = (role, rank) if role != _NO_ROLE else None
+    if len(_ROLE_OF_KEY) >= _KEY_INFO_MAX:
+        _ROLE_OF_KEY.clear()
+    _ROLE_OF_KEY[name] = info
+    return info
 
 
 def time_rank(name: str) -> int | None:
@@ -150,7 +151,10 @@ def _scan(obj: dict) -> tuple[list, list | None, list | None]:
     dups = None
     role_of = _ROLE_OF_KEY
     for key, value in obj.items():
-        info = role_of[key]
+        try:
+            info = role_of[key]
+        except KeyError:
+            info = _role_of_key(key)
         if type(value) is dict:
             if nested is None:
                 nested = []
