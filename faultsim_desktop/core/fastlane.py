@@ -39,6 +39,12 @@ __all__ = ["process_lines", "rejected_row"]
 _SCAN_NO_HOOK = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant).scan_once
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 _new = tuple.__new__
+# A chunk without its other bytes, "[" read as "{" and every line break as "\n": a line
+# with more than MAX_DEPTH brackets is a run of more than MAX_DEPTH "{" there ("{" and "["
+# are never part of a longer UTF-8 sequence).
+_BRACKET_MAP = bytes(0x7B if b == 0x5B else 0x0A if b == 0x0D else b for b in range(256))
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"{[\r\n")
+_DEEP_RUN = b"{" * (MAX_DEPTH + 1)
 
 
 def rejected_row(text, source: str, line: int, column: int, rejection: Rejection,
@@ -67,6 +73,8 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
     # as parsing.lines: checks that are cheap over the whole chunk let lines skip them
     quick = (_LONG_RUN_MARK not in data.translate(_DIGIT_MAP)
              and b"\\ud" not in data and b"\\uD" not in data)
+    # no line has more than MAX_DEPTH brackets: none needs parsing.lines' count of them
+    shallow = _DEEP_RUN not in data.translate(_BRACKET_MAP, _NOT_BRACKET)
     append = out.append
     dumps = orjson.dumps
     sha256 = hashlib.sha256
@@ -92,7 +100,8 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             append(row[:2] + (line,) + row[3:])
             line += 1
             continue
-        if not (quick and len(s) < _QUICK_CHARS and s.count("{") + s.count("[") <= MAX_DEPTH):
+        if not (quick and len(s) < _QUICK_CHARS
+                and (shallow or s.count("{") + s.count("[") <= MAX_DEPTH)):
             prepare_candidate(_decode(s, line, 1, source, 0), out)
             line += 1
             continue
@@ -144,8 +153,11 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
         else:
             client = share(client, client)
             client_key = share(client_key, client_key)
+        # str() is format(amount, "f") unless it chose an exponent (and costs less)
+        amount_text = str(amount)
         row = (s, source, line, 1, sha256(canon).digest(), client, client_key,
-               format(amount, "f"), currency and share(currency, currency),
+               amount_text if "E" not in amount_text and "e" not in amount_text
+               else format(amount, "f"), currency and share(currency, currency),
                share(event_time, event_time) if event_time else received_at, idem,
                warnings and share(warnings, warnings), None, None, None, version, bucket)
         append(row)

@@ -203,8 +203,8 @@ def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[Normalize
             _DISPLAY_CLIENT_KEYS[client] = client_key
         else:  # not in display form, or no client: the general way says which
             client, nested = _find_client(found, children)
-    event = _normalize_found(obj, found, children, dups, client, nested, received_at,
-                             client_key=client_key)
+    event = _normalize_found(obj, found, children, dups, client, nested, received_at, None,
+                             client_key)
     if dups is not None and any(role == _TIME for role, _, _ in dups):
         return event, TIME_TIE
     hit = found[_TIME]
