@@ -12,6 +12,8 @@ What it saves over running the stages one after another:
   column).
 - A line that repeats an earlier line of the same chunk byte for byte (a retry sent again as
   it was) gets that line's row with its own line number, not a second pass.
+- One pass over the chunk tells whether any line holds more brackets than the depth limit
+  allows; when none does, no line counts its own.
 - Equal client, currency, time and warnings values of a chunk are one object, which the
   payload sent back to the parent writes once (``pipeline.process_chunk_packed``).
 
