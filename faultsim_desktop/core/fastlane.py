@@ -12,6 +12,8 @@ What it saves over running the stages one after another:
   column).
 - A line that repeats an earlier line of the same chunk byte for byte (a retry sent again as
   it was) gets that line's row with its own line number, not a second pass.
+- One pass over the chunk tells whether any line holds more brackets than the depth limit
+  allows; when none does, no line counts its own.
 - Equal client, currency, time and warnings values of a chunk are one object, which the
   payload sent back to the parent writes once (``pipeline.process_chunk_packed``).
 
@@ -25,7 +27,7 @@ from decimal import Decimal
 
 import orjson
 
-from .fingerprint import _default, bucket_of, time_bucket
+from .fingerprint import _BUCKET_HIGH, _BUCKET_LOW, _default, bucket_of, time_bucket
 from .model import Candidate, RejectedEvent, Rejection
 from .normalize import TIME_TIE, normalize_with_time_value
 from .parsing.decode import _FAST_SCAN, _decode, _reject_constant
@@ -39,6 +41,12 @@ __all__ = ["process_lines", "rejected_row"]
 _SCAN_NO_HOOK = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant).scan_once
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 _new = tuple.__new__
+# A chunk without its other bytes, "[" read as "{" and every line break as "\n": a line
+# with more than MAX_DEPTH brackets is a run of more than MAX_DEPTH "{" there ("{" and "["
+# are never part of a longer UTF-8 sequence).
+_BRACKET_MAP = bytes(0x7B if b == 0x5B else 0x0A if b == 0x0D else b for b in range(256))
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"{[\r\n")
+_DEEP_RUN = b"{" * (MAX_DEPTH + 1)
 
 
 def rejected_row(text, source: str, line: int, column: int, rejection: Rejection,
@@ -67,6 +75,8 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
     # as parsing.lines: checks that are cheap over the whole chunk let lines skip them
     quick = (_LONG_RUN_MARK not in data.translate(_DIGIT_MAP)
              and b"\\ud" not in data and b"\\uD" not in data)
+    # no line has more than MAX_DEPTH brackets: none needs parsing.lines' count of them
+    shallow = _DEEP_RUN not in data.translate(_BRACKET_MAP, _NOT_BRACKET)
     append = out.append
     dumps = orjson.dumps
     sha256 = hashlib.sha256
@@ -92,7 +102,8 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             append(row[:2] + (line,) + row[3:])
             line += 1
             continue
-        if not (quick and len(s) < _QUICK_CHARS and s.count("{") + s.count("[") <= MAX_DEPTH):
+        if not (quick and len(s) < _QUICK_CHARS
+                and (shallow or s.count("{") + s.count("[") <= MAX_DEPTH)):
             prepare_candidate(_decode(s, line, 1, source, 0), out)
             line += 1
             continue
@@ -120,10 +131,15 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             if registry is None:  # normalization's scan of the keys serves the bucket too
                 ev, value = normalize_with_time_value(obj, received_at=received_at)
                 version = None
-                if type(value) is str:
+                kind = type(value)
+                if kind is str:
                     bucket = buckets.get(value)
                     if bucket is None:
                         bucket = buckets[value] = bucket_of(value)
+                elif kind is int and _BUCKET_LOW < value < _BUCKET_HIGH:
+                    bucket = value  # bucket_of's integer part of an int
+                elif value is None:
+                    bucket = 0
                 else:
                     bucket = time_bucket(obj) if value is TIME_TIE else bucket_of(value)
             else:
@@ -134,9 +150,16 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             line += 1
             continue
         client, client_key, amount, currency, event_time, idem, warnings = ev
-        client = share(client, client)
-        row = (s, source, line, 1, sha256(canon).digest(), client, share(client_key, client_key),
-               format(amount, "f"), currency and share(currency, currency),
+        if client_key is client:  # a client already in case-folded form: one shared object
+            client = client_key = share(client, client)
+        else:
+            client = share(client, client)
+            client_key = share(client_key, client_key)
+        # str() is format(amount, "f") unless it chose an exponent (and costs less)
+        amount_text = str(amount)
+        row = (s, source, line, 1, sha256(canon).digest(), client, client_key,
+               amount_text if "E" not in amount_text and "e" not in amount_text
+               else format(amount, "f"), currency and share(currency, currency),
                share(event_time, event_time) if event_time else received_at, idem,
                warnings and share(warnings, warnings), None, None, None, version, bucket)
         append(row)

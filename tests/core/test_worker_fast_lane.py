@@ -5,6 +5,7 @@ rejected and stored field is the same, rejection messages with their line and co
 import io
 import json
 import pickle
+from decimal import localcontext
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -159,3 +160,35 @@ def test_a_line_of_invalid_utf8_comes_back_as_its_bytes_with_the_rejection():
     assert [r.reject_code for r in rows] == [None, "invalid_utf8", None]
     assert rows[1].raw == b'{"client": "\xff", "amount": 2}'
     assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(60, 70), st.sampled_from(["nested", "in a string",
+                                                                  "in keys"])),
+                min_size=1, max_size=4),
+       st.sampled_from(["\n", "\r\n", "\r"]))
+def test_lines_near_the_depth_limit_go_the_way_the_general_path_goes(shapes, newline):
+    """Brackets around MAX_DEPTH, nested or inside strings, with any line break, beside
+    ordinary lines: the chunk-wide bracket check lets through only what the count would."""
+    lines = ['{"client": "a", "amount": 1}']
+    for n, where in shapes:
+        if where == "nested":
+            lines.append('{"client": "a", "amount": 1, "x": ' + "[" * (n - 1) + "]" * (n - 1) + "}")
+        elif where == "in a string":
+            lines.append('{"client": "a", "amount": 1, "x": "' + "{[" * (n // 2) + '"}')
+        else:
+            lines.append('{"client": "a", "amount": 1, "' + "[" * n + '": 2}')
+        lines.append('{"client": "b", "amount": "2.50"}')
+    data = newline.join(lines).encode() + newline.encode()
+    assert _rows_by_workers(data) == _rows_by_general_path(data)
+
+
+def test_amounts_with_an_exponent_are_written_in_plain_digits_under_any_context():
+    data = (b'{"client": "a", "amount": 1E+3}\n{"client": "a", "amount": 12.50e-9}\n'
+            b'{"client": "a", "amount": "1.5"}\n{"client": "a", "amount": -0.0}\n')
+    for capitals in (0, 1):
+        with localcontext() as context:
+            context.capitals = capitals
+            rows = [Prepared(*r) for r in _rows_by_workers(data)]
+            assert [r.amount for r in rows] == ["1000", "0.00000001250", "1.5", "-0.0"]
+            assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]

@@ -11,16 +11,17 @@ from decimal import Decimal
 from faultsim_desktop.core.model import NormalizedEvent, RejectCode
 
 from .amounts import (
-    CURRENCY_SIGNS, ISO_4217, _parse_amount_text,
+    _AMOUNT_TEXTS, CURRENCY_SIGNS, ISO_4217, _parse_amount_text,
     _parse_amount_value, _parse_cents, currency_beside, parse_amount,
 )
 from .fields import (
     _AMOUNT, _CENTS, _CLIENT, _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME,
     AMOUNT_NAMES, CLIENT_NAMES, CURRENCY_NAMES, IDEMPOTENCY_NAMES, MAX_DIGITS, TIME_NAMES,
-    _client_from, _integral_text, _key_info, _pick_nested, _reject, _scan, _scan_children, _show,
+    _client_from, _integral_text, _key_info, _reject, _scan, _show,
     client_display, field_key, name_rule, time_rank,
 )
-from .times import _SECONDS_BELOW, _receipt_time, _time_from_seconds, parse_time
+from .times import (_MILLIS_BELOW, _SECONDS_BELOW, _TEXT_TIME, _receipt_time, _time_from_micros,
+                    _time_from_seconds, _time_from_text, parse_time)
 
 __all__ = [
     "AMOUNT_NAMES", "CLIENT_NAMES", "CURRENCY_NAMES", "CURRENCY_SIGNS", "IDEMPOTENCY_NAMES",
@@ -99,8 +100,16 @@ def _one_level_down(children: list | None, nested: list | None, role: int
     if not children:
         return nested, None
     if nested is None:
-        nested = _scan_children(children)
-    return nested, _pick_nested(nested, role)
+        nested = []
+        for parent, child in children:  # _scan_children, without a comprehension's call
+            nested.append((parent, _scan(child)[0]))
+    # _pick_nested, written out: name-major, ties to the earlier object
+    best = None
+    for parent, found in nested:
+        hit = found[role]
+        if hit is not None and (best is None or hit[0] < best[1][0]):
+            best = (parent, hit, found)
+    return nested, best
 
 
 def _find_client(found: list, children: list | None, trace: dict | None = None
@@ -155,6 +164,11 @@ def normalize(obj: dict, *, received_at: str, trace: dict | None = None) -> Norm
 
 TIME_TIE = object()  # two spellings of the best time name: the caller settles which
 
+# a client text found in display form -> its casefold, or "" when that is the text itself;
+# clients repeat from event to event (bounded: past the bound it starts afresh)
+_DISPLAY_CLIENT_KEYS: dict[str, str] = {}
+_DISPLAY_CLIENT_KEYS_MAX = 8192
+
 
 def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[NormalizedEvent, object]:
     """``normalize``, and what its one scan of the keys found for the time at the top level:
@@ -162,22 +176,48 @@ def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[Normalize
     or ``TIME_TIE`` when two spellings of that name tie (normalization takes the first;
     ``fingerprint.time_bucket`` must not depend on key order and takes the smallest)."""
     found, children, dups = _scan(obj)
-    client, nested = _find_client(found, children)
-    event = _normalize_found(obj, found, children, dups, client, nested, received_at)
+    # _find_client's common case, without its call: a client text already in display form
+    hit = found[_CLIENT]
+    if hit is not None:
+        client = hit[2]
+        nested = None
+    else:
+        nested, pick = _one_level_down(children, None, _CLIENT)
+        client = pick[1][2] if pick is not None else None
+    client_key = _DISPLAY_CLIENT_KEYS.get(client) if type(client) is str else None
+    if client_key is None:
+        if (
+            type(client) is str
+            and client.isascii()
+            and client.isprintable()
+            and client
+            and client[0] != " "
+            and client[-1] != " "
+            and "  " not in client
+        ):
+            client_key = client.casefold()
+            if client_key == client:
+                client_key = ""
+            if len(_DISPLAY_CLIENT_KEYS) >= _DISPLAY_CLIENT_KEYS_MAX:
+                _DISPLAY_CLIENT_KEYS.clear()
+            _DISPLAY_CLIENT_KEYS[client] = client_key
+        else:  # not in display form, or no client: the general way says which
+            client, nested = _find_client(found, children)
+    event = _normalize_found(obj, found, children, dups, client, nested, received_at, None,
+                             client_key)
     if dups is not None and any(role == _TIME for role, _, _ in dups):
         return event, TIME_TIE
     hit = found[_TIME]
-    if hit is None:
-        return event, None
-    _, _, value = hit
-    return event, value
+    return event, (hit[2] if hit is not None else None)
 
 
 def _normalize_found(obj: dict, found: list, children: list | None, dups: list | None,
                      client: str, nested: list | None, received_at: str,
-                     trace: dict | None = None) -> NormalizedEvent:
+                     trace: dict | None = None, client_key: str | None = None
+                     ) -> NormalizedEvent:
     """The rest of ``normalize`` once ``obj`` is scanned and its client found (the schema
-    registry finds the client first, then hands the event here when no mapping applies)."""
+    registry finds the client first, then hands the event here when no mapping applies).
+    ``client_key``, when known: the client's casefold, or "" when that is ``client`` itself."""
     warnings: list[str] = []
     amount_found = found
     hit = found[_AMOUNT]
@@ -199,7 +239,10 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             if trace is not None:
                 trace["reading"] = {"how": "a JSON integer: exact"}
         elif type(value) is str:
-            amount, currency = _parse_amount_text(value, amount_field, trace)
+            reading = _AMOUNT_TEXTS.get(value) if trace is None else None
+            if reading is None:
+                reading = _parse_amount_text(value, amount_field, trace)
+            amount, currency = reading
         else:
             amount, currency = _parse_amount_value(value, amount_field, trace)
     else:
@@ -223,12 +266,14 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
                 + (f'; one level down in "{parent}"' if parent else "")))
         amount, currency = _parse_cents(value, amount_field, trace), None
     currency_hit = amount_found[_CURRENCY]
-    prefix = amount_field[: len(amount_field) - len(amount_key)]
     if currency_hit is None and amount_found is not found:
         # {"order": {"total": 75}, "currency": "USD"}: a top-level currency covers a nested amount
         currency_hit, prefix = found[_CURRENCY], ""
-    # the currency sits beside the amount, so it shares the amount's parent, if any
-    currency = currency_beside(currency_hit, prefix, currency, value, amount_field, trace)
+    else:
+        # the currency sits beside the amount, so it shares the amount's parent, if any
+        prefix = amount_field[: len(amount_field) - len(amount_key)]
+    if currency_hit is not None or trace is not None:  # else: the amount's own currency
+        currency = currency_beside(currency_hit, prefix, currency, value, amount_field, trace)
 
     hit = found[_TIME]
     if hit is not None:
@@ -246,10 +291,19 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             trace["time"] = (None, None, "no time field (looked for " + ", ".join(TIME_NAMES)
                              + "): the time of receipt")
     else:
-        if type(when) is int and -_SECONDS_BELOW < when < _SECONDS_BELOW:
+        kind = type(when)
+        if kind is int and -_SECONDS_BELOW < when < _SECONDS_BELOW:
             event_time = _time_from_seconds(when)  # the commonest case, without two more calls
             if trace is not None:
                 trace["time_read"] = "whole epoch seconds"
+        elif kind is int and _SECONDS_BELOW <= when < _MILLIS_BELOW and trace is None:
+            event_time = _time_from_micros(when * 1_000)  # epoch milliseconds, as parse_time
+        elif kind is str:
+            remembered = _TEXT_TIME.get(when)  # parse_time's own cache, read here
+            if remembered is not None and trace is None:
+                event_time = remembered[0]
+            else:
+                event_time = _time_from_text(when, trace)
         else:
             event_time = parse_time(when, trace)
         if trace is not None:
@@ -279,8 +333,11 @@ def _normalize_found(obj: dict, found: list, children: list | None, dups: list |
             warnings.append(f"{len(same) - _MAX_SAME_FIELD_WARNINGS:,} more fields repeat "
                             "fields already used; the first spelling of each was used")
 
-    client_key = client.casefold()
-    if client_key == client:  # one object: pickled once between processes, not twice
+    if client_key is None:
+        client_key = client.casefold()
+        if client_key == client:  # one object: pickled once between processes, not twice
+            client_key = client
+    elif not client_key:
         client_key = client
     return _new(NormalizedEvent, (  # not NormalizedEvent(): its __new__ is Python code
         client, client_key, amount, currency, event_time, idempotency_key, tuple(warnings)))

@@ -110,8 +110,28 @@ def _separators_rule(number: str, decimal_mark: str | None, group_mark: str | No
     return text
 
 
+# amount text -> its reading; bounded like the time caches (past the bound it starts afresh).
+# A text reads the same whatever its field; texts that are rejected are not kept.
+_AMOUNT_TEXTS: dict[str, tuple[Decimal, str | None]] = {}
+_AMOUNT_TEXTS_MAX = 8192
+
+
 def _parse_amount_text(text: str, field: str, trace: dict | None = None
                        ) -> tuple[Decimal, str | None]:
+    """``_read_amount_text``, remembered per text when there is no trace to fill."""
+    if trace is not None:
+        return _read_amount_text(text, field, trace)
+    reading = _AMOUNT_TEXTS.get(text)
+    if reading is None:
+        reading = _read_amount_text(text, field)
+        if len(_AMOUNT_TEXTS) >= _AMOUNT_TEXTS_MAX:
+            _AMOUNT_TEXTS.clear()
+        _AMOUNT_TEXTS[text] = reading
+    return reading
+
+
+def _read_amount_text(text: str, field: str, trace: dict | None = None
+                      ) -> tuple[Decimal, str | None]:
     s = text.strip()
     if not s:
         raise _reject(RejectCode.NO_AMOUNT, f'amount {_show(text)} in field "{field}" is blank')

@@ -77,6 +77,22 @@ def _key_info(name: str) -> tuple[int, int, str]:
     return info
 
 
+# raw key -> (role, rank), or None for a key without a role: what _scan reads of _key_info.
+# A plain dict (a subclass's item lookup is a Python-level call); bounded like _KEY_INFO,
+# but started afresh when full, so that hostile inputs with endless distinct keys cost one
+# _role_of_key call per key and no more.
+_ROLE_OF_KEY: dict[str, tuple[int, int] | None] = {}
+
+
+def _role_of_key(name: str) -> tuple[int, int] | None:
+    role, rank, _ = _key_info(name)
+    info = (role, rank) if role != _NO_ROLE else None
+    if len(_ROLE_OF_KEY) >= _KEY_INFO_MAX:
+        _ROLE_OF_KEY.clear()
+    _ROLE_OF_KEY[name] = info
+    return info
+
+
 def time_rank(name: str) -> int | None:
     """The rank of ``name`` among the time names (0 is best), or None when it is not one."""
     info = _KEY_INFO.get(name) or _key_info(name)
@@ -133,25 +149,30 @@ def _scan(obj: dict) -> tuple[list, list | None, list | None]:
     found: list = [None] * _ROLE_COUNT
     nested = None
     dups = None
-    get = _KEY_INFO.get
+    role_of = _ROLE_OF_KEY
     for key, value in obj.items():
-        info = get(key)
-        if info is None:
-            info = _key_info(key)
-        role = info[0]
+        try:
+            info = role_of[key]
+        except KeyError:
+            info = _role_of_key(key)
         if type(value) is dict:
             if nested is None:
                 nested = []
             nested.append((key, value))
+            if info is None:
+                continue
+            role, rank = info
             # A dict under a client or time name is a container, searched one level down.
             if role == _CLIENT or role == _TIME:
                 continue
-        if role < 0:
+        elif info is None:
             continue
+        else:
+            role, rank = info
         current = found[role]
-        if current is None or info[1] < current[0]:
-            found[role] = (info[1], key, value)
-        elif info[1] == current[0]:
+        if current is None or rank < current[0]:
+            found[role] = (rank, key, value)
+        elif rank == current[0]:
             if dups is None:
                 dups = []
             dups.append((role, current[1], key))

@@ -129,7 +129,31 @@ _SECONDS_APART = re.compile(
 )
 
 
+# "00" to "59": the seconds _SECONDS_APART accepts
+_SECONDS_TEXTS = frozenset("%02d" % second for second in range(60))
+_DIGIT_CHARS = frozenset("0123456789")
+
+
 def _read_text_shared(text: str) -> tuple[str | None, str | None]:
+    # A remembered minute found by slicing, without the pattern. Keys that start with a digit
+    # are ISO heads (always 17 characters) with their zones, the others RFC heads with theirs;
+    # an RFC key that ends in a digit has a numeric zone (" +hhmm", 6 characters). So a text
+    # whose slices make a remembered key is that head, two characters and that zone: it is of
+    # the shape when those two are seconds, and reads as the key's minute with them.
+    if len(text) >= 19:
+        if text[0] in _DIGIT_CHARS:
+            minute = _MINUTE_TIME.get(text[:17] + text[19:])
+            seconds = text[17:19]
+        elif text[-1] in _DIGIT_CHARS:
+            minute = _MINUTE_TIME.get(text[:-8] + text[-6:])
+            seconds = text[-8:-6]
+        else:
+            minute = None
+        if minute is not None and seconds in _SECONDS_TEXTS:
+            prefix, how = minute
+            if prefix is None:
+                return None, how
+            return prefix + seconds + ".000000Z", how
     m = _SECONDS_APART.fullmatch(text)
     if m is None:
         return _read_text_traced(text)
