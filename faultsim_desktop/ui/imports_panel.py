@@ -194,10 +194,16 @@ class ImportsPanel(QWidget):
         self._dirty = True
         self._tick()
 
+    def _on_screen(self) -> bool:
+        """Shown, and not behind another dock's tab: Qt keeps a dock whose tab is not the
+        current one visible, out of sight, and its list would be counted again (a scan of
+        every stored event) for nobody while a large file streams in."""
+        return self.isVisible() and not self.visibleRegion().isEmpty()
+
     @Slot()
     def _tick(self, *args) -> None:
         bridge = self._bridge
-        if (bridge is None or not self._dirty or self._reading or not self.isVisible()
+        if (bridge is None or not self._dirty or self._reading or not self._on_screen()
                 or time.monotonic() - self._read_at < max(READ_GAP_S,
                                                           READ_COST_FACTOR * self._read_cost)):
             return

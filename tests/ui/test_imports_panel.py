@@ -317,3 +317,29 @@ def test_a_storage_error_during_undo_is_shown_not_raised(qtbot, db_path, setting
     finally:
         w.close()
         assert_nothing_running(w)
+
+
+def test_behind_another_tab_the_list_is_not_read_and_shows_once_raised(qtbot, window, tmp_path):
+    """In the default layout the Imports tab sits behind the Live log: Qt keeps it "visible"
+    out of sight, yet its counts (a scan of every stored event) are not read for nobody while
+    events stream in; raising its tab reads them, and they are the database's."""
+    svc = window.service
+    reads = []
+    real = svc.imports
+
+    def counted(*args, **kwargs):
+        reads.append(1)
+        return real(*args, **kwargs)
+    svc.imports = counted
+    panel = window.imports_panel
+    qtbot.waitUntil(lambda: window.docks["log"].widget().visibleRegion().isEmpty() is False)
+    assert panel.visibleRegion().isEmpty()  # behind the Live log's tab
+    before = len(reads)
+    ingest_two(qtbot, window, tmp_path)
+    qtbot.wait(1500)  # fifteen of the bridge's ticks, three read gaps of the panel
+    assert len(reads) == before
+    window.docks["imports"].raise_()
+    rows = wait_rows(qtbot, panel, lambda rows: len(rows) == 2
+                     and all(r["Status"] == "done" for r in rows))
+    assert len(reads) > before
+    assert [(r["#"], r["Accepted"]) for r in rows] == [("2", "2"), ("1", "3")]
