@@ -7,6 +7,7 @@ import functools
 import gc
 import multiprocessing
 import os
+import queue
 import sys
 import threading
 import time
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from .service import IngestService
 
 OUTCOMES_PER_MESSAGE = 500  # the window unpickles each message in one go, holding its GIL
+# Messages of outcomes waiting to be sent: a commit reports up to 50,000 at once, and the
+# writer hands them over without waiting for the window to read them (see _Relay).
+RELAY_BACKLOG_MESSAGES = 200
 # Outcomes cross the pipe as plain tuples: unpickling a NamedTuple runs its Python ``__new__``
 # once per record on the window's side, where every held moment of the GIL delays a paint.
 # tuple.__new__ through partial and map rebuilds the records there without one Python frame.
@@ -158,6 +162,51 @@ class ChildIngest:
             self._recv.close()
 
 
+class _Relay:
+    """Outcomes from the child's writer to the window, sent by a thread of their own.
+
+    The writer is the ingest's one serial stage; turning outcomes into messages and writing
+    them to the pipe took it about a second a million events, longer whenever the window
+    was slow to read and the pipe was full. Now it only hands slices over (waiting only when
+    RELAY_BACKLOG_MESSAGES are already queued), and ``close`` sends what is left, so that
+    every outcome reaches the window before the ingest's end does."""
+
+    def __init__(self, send: Callable[[Report, object], None]):
+        self._send = send
+        self._queue: queue.Queue = queue.Queue(maxsize=RELAY_BACKLOG_MESSAGES)
+        self._broken = self._closed = False
+        self._thread = threading.Thread(target=self._run, name="faultsim-relay", daemon=True)
+        self._thread.start()
+
+    def __call__(self, records: list[OutcomeRecord]) -> None:  # on the writer thread
+        for i in range(0, len(records), OUTCOMES_PER_MESSAGE):
+            if self._closed:  # after the ingest (a late retry while the service closes)
+                self._out(records[i:i + OUTCOMES_PER_MESSAGE])
+            else:
+                self._queue.put(records[i:i + OUTCOMES_PER_MESSAGE])
+
+    def _out(self, part: list[OutcomeRecord]) -> None:
+        if self._broken:
+            return
+        try:
+            self._send(Report.OUTCOMES, list(map(tuple, part)))
+        except (OSError, ValueError):  # the window is gone; PDEATHSIG ends this process
+            self._broken = True
+
+    def _run(self) -> None:
+        while True:
+            part = self._queue.get()
+            if part is None:
+                return
+            self._out(part)  # on a dead pipe it keeps draining: the writer never waits on it
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+
 def _child_main(service_class: type[IngestService], conn, db_path, path, fault_configs, seed,
                 retry, workers, crash_on, cancel, tag=None):
 
@@ -199,10 +248,8 @@ def _child_main(service_class: type[IngestService], conn, db_path, path, fault_c
         return
     watcher = threading.Thread(target=mirror, name="faultsim-mirror", daemon=True)
     watcher.start()
+    relay = _Relay(send)
     try:
-        def relay(records: list[OutcomeRecord]) -> None:
-            for i in range(0, len(records), OUTCOMES_PER_MESSAGE):
-                send(Report.OUTCOMES, list(map(tuple, records[i:i + OUTCOMES_PER_MESSAGE])))
         svc.subscribe(relay)
         last = [0.0]
 
@@ -212,12 +259,15 @@ def _child_main(service_class: type[IngestService], conn, db_path, path, fault_c
                 last[0] = now
                 send(Report.PROGRESS, (done, total))
         s = svc.ingest_file(path, progress=progress, cancel=local_cancel, tag=tag)
+        relay.close()
         report_faults()
         send(Report.DONE, {k: getattr(s, k) for k in _SUMMARY_FIELDS})
     except StorageError as exc:
+        relay.close()
         report_faults()
         send(Report.STORAGE_ERROR, str(exc))
     except Exception as exc:  # reported to the window, never a silent death
+        relay.close()
         report_faults()
         send(Report.ERROR, f"{type(exc).__name__}: {exc}")
     finally:
