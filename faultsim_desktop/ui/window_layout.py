@@ -37,12 +37,17 @@ class WindowLayout:
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["clients"])
         self.tabifyDockWidget(d["clients"], d["explain"])  # explaining raises it
         d["clients"].raise_()
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["log"])
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["quarantine"])
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["pending"])
-        self.tabifyDockWidget(d["log"], d["quarantine"])
-        self.tabifyDockWidget(d["quarantine"], d["pending"])
-        self.tabifyDockWidget(d["pending"], d["imports"])
+        # The bottom docks become one tab group grown from the log alone: tabbing docks that
+        # lay side by side left a second "Live log | Quarantine" tab bar behind, which a
+        # 1024x640 window showed over the log's column headers.
+        bottom = [d[name] for name in ("log", "quarantine", "pending", "imports")]
+        for dock in bottom:
+            self.removeDockWidget(dock)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, bottom[0])
+        for before, dock in zip(bottom, bottom[1:]):
+            self.tabifyDockWidget(before, dock)
+        for dock in bottom:
+            dock.show()
         d["log"].raise_()
         self._docks_follow_window = True
         self._size_docks()

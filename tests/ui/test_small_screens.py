@@ -160,3 +160,54 @@ def test_a_file_summary_in_the_status_bar_is_whole(qtbot, window, size, counts):
     bar.clearMessage()
     qtbot.waitUntil(lambda: window.rate_label.isVisible())
     assert bar.toolTip() == ""
+
+
+_TAB_GROUPS = """
+import json, sys, tempfile
+from pathlib import Path
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QTabBar
+from faultsim_desktop.ui.app import create_window, make_application, make_settings
+
+def groups(w):
+    out = set()
+    for bar in w.findChildren(QTabBar):
+        if bar.parent() is w and bar.isVisible() and bar.count():
+            if QRect(bar.mapTo(w, QPoint(0, 0)), bar.size()).intersects(w.rect()):
+                out.add(tuple(bar.tabText(i) for i in range(bar.count())))
+    return sorted(out)
+
+app = make_application()
+folder = Path(tempfile.mkdtemp())
+w = create_window(folder / "t.db", make_settings(folder / "t.ini"), workers=0, restore=False)
+w.resize(1024, 640)
+w.show()
+for _ in range(20):
+    app.processEvents()
+first = groups(w)
+w.reset_layout_action.trigger()
+for _ in range(20):
+    app.processEvents()
+print(json.dumps([first, groups(w)]))
+w.close()
+w.service.close()
+"""
+
+
+def test_only_the_two_dock_tab_groups_show_at_1024(tmp_path):
+    """Tabbing the bottom docks once left a second "Live log | Quarantine" tab bar behind,
+    which a 1024x640 window showed over the log's column headers. The window as the app
+    builds it (its own application object, in a process of its own), and again after View >
+    Reset layout, shows the two tab groups and nothing else."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", _TAB_GROUPS], capture_output=True, text=True,
+                         env=env, timeout=120, check=True).stdout
+    first, after_reset = json.loads(out.splitlines()[-1])
+    groups = [["Clients", "Explain"], ["Live log", "Quarantine", "Pending", "Imports"]]
+    assert first == groups
+    assert after_reset == groups
