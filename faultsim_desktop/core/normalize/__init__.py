@@ -133,19 +133,18 @@ def _find_client(found: list, children: list | None, trace: dict | None = None
         if trace is not None:
             trace["client"] = (client_field, value, name_rule(CLIENT_NAMES, key, parent,
                                                               "client"))
-    if (
-        type(value) is str
-        and value.isascii()
-        and value.isprintable()
-        and value
-        and value[0] != " "
-        and value[-1] != " "
-        and "  " not in value
-    ):
-        client = value  # already in display form: the common case
+    if _in_display_form(value):
+        client = value  # the common case
     else:
         client = _client_from(value, client_field)
     return client, nested
+
+
+def _in_display_form(value: object) -> bool:
+    """A client text that display normalization would leave as it is: printable ASCII, no
+    space at either end, no run of spaces."""
+    return (type(value) is str and value.isascii() and value.isprintable() and value != ""
+            and value[0] != " " and value[-1] != " " and "  " not in value)
 
 
 def find_client(obj: dict) -> str:
@@ -186,15 +185,7 @@ def normalize_with_time_value(obj: dict, *, received_at: str) -> tuple[Normalize
         client = pick[1][2] if pick is not None else None
     client_key = _DISPLAY_CLIENT_KEYS.get(client) if type(client) is str else None
     if client_key is None:
-        if (
-            type(client) is str
-            and client.isascii()
-            and client.isprintable()
-            and client
-            and client[0] != " "
-            and client[-1] != " "
-            and "  " not in client
-        ):
+        if _in_display_form(client):
             client_key = client.casefold()
             if client_key == client:
                 client_key = ""
