@@ -63,6 +63,14 @@ _INSERT_WARNED = _insert_with_nulls("idempotency_key", "mapping_version")
 _INSERT_UNMAPPED = _insert_with_nulls("mapping_version")
 
 
+def _event_row(it, now: str, warnings_json: str | None, receipt, import_id) -> tuple:
+    """The ``_EVENT_COLUMNS`` values of prepared event ``it``."""
+    (raw, source, line, _col, fp, client, client_key, amount, currency, event_time, idem,
+     _w, _c, _r, _o, mapping_version, bucket) = it[:17]
+    return (fp, client, client_key, currency or "", amount, event_time, now, idem,
+            warnings_json, source, line, raw, mapping_version, bucket, receipt, import_id)
+
+
 def _stored_already(it, attempt: int, now: str, receipt, tag, stored_id: int, stored_receipt,
                     open_fps, resolved: list) -> OutcomeRecord:
     """The outcome of an event whose content is stored already, as event ``stored_id``:
@@ -264,13 +272,11 @@ class WriteSession(UndoMethods):
                         else:
                             cur = execute(_INSERT_UNMAPPED, head + (idem, text) + tail)
                 else:
-                    row = (fp, client, client_key, currency or "", amount, event_time, now, idem,
-                           text, source, line, raw, mapping_version, bucket, receipt, import_id)
+                    row = _event_row(it, now, text, receipt, import_id)
                     cur = execute(_INSERT_EVENT, row)
             except UnicodeEncodeError:  # a lone surrogate in the raw text: kept as its bytes
-                row = (fp, client, client_key, currency or "", amount, event_time, now, idem,
-                       text, source, line, _storable(raw), mapping_version, bucket, receipt,
-                       import_id)
+                row = _event_row(it, now, text, receipt, import_id)
+                row = row[:_RAW] + (_storable(raw),) + row[_RAW + 1:]
                 cur = execute(_INSERT_EVENT, row)
             if cur.rowcount == 1:
                 event_id = cur.lastrowid
@@ -291,8 +297,7 @@ class WriteSession(UndoMethods):
                                               None, tag)))
                 continue
             if row is None:
-                row = (fp, client, client_key, currency or "", amount, event_time, now, idem,
-                       text, source, line, raw, mapping_version, bucket, receipt, import_id)
+                row = _event_row(it, now, text, receipt, import_id)
             r = self._not_inserted(it, row, attempt, now, receipt, import_id, tag, open_fps,
                                    resolved)
             append(r)
