@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,8 +26,11 @@ from .imports_model import (COLUMNS, COUNTS, FAULTS, FIRST_COUNT, ID, KIND, SORT
                             STARTED, STATUS, ImportsModel, counts_text, import_name,
                             undo_headline, undo_text, when)
 
+_IMPORT_TAG = itemgetter(OutcomeRecord._fields.index("import_tag"))
 READ_GAP_S = 0.5
 READ_COST_FACTOR = 4  # a list that takes 0.3 s to read is read every 1.2 s at most
+
+
 class _Undo(NamedTuple):
     """What the undo task brings back: the result, or why there is none."""
 
@@ -250,7 +254,7 @@ class ImportsPanel(QWidget):
     def _on_outcomes(self, batch: list[OutcomeRecord]) -> None:
         self._dirty = True
         if self._bridge is not None and self._bridge.busy:
-            for tag in {r.import_tag for r in batch}:
+            for tag in set(map(_IMPORT_TAG, batch)):  # in C: a batch holds up to 50,000
                 if tag is not None and tag.kind == "file":
                     self._child_imports[tag.uid] = tag.source
 

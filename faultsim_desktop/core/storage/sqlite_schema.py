@@ -17,6 +17,13 @@ from .common import (_content_of, apply_migrations, content_fingerprint, explain
 
 APPLICATION_ID = 0x46534D44  # "FSMD": marks a file as ours, so we never touch anyone else's
 SCHEMA_VERSION = 5
+# The page size a new database is created with (SQLite's default is 4 KiB; an existing file
+# keeps the size it was made with). The dedup and idempotency indexes take inserts at random
+# places once a table outgrows the page cache: each such insert reads a page the cache lacks
+# and writes it to the WAL at commit. 16 KiB pages make those indexes a quarter as many pages,
+# so a batch shares more of them and reads and writes fewer times (docs/benchmarks.md,
+# "Page size").
+PAGE_SIZE = 16384
 
 
 def writable_problem(path: Path) -> StorageError | None:
@@ -318,6 +325,9 @@ def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: boo
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         _check_ours(conn, path)  # before anything writes, even the WAL switch
         if write:
+            # before the first write (the WAL switch makes the header); a no-op on a file that
+            # has pages already
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             mode = _switch_to_wal(conn, busy_timeout_ms)
             if mode.lower() != "wal":
                 raise StorageError(f"The database {path} could not switch to WAL mode ({mode}).",
