@@ -67,9 +67,13 @@ def test_deleted_database_shows_where_its_data_went(qtbot, window, db_path):
 def test_full_database_shows_a_banner(qtbot, window, db_path):
     assert send(qtbot, window, BEFORE).accepted == 2
     svc = window.service
-    pages = svc.in_writer(lambda s: s.conn.execute("PRAGMA page_count").fetchone()[0])
+    pages, page_size = svc.in_writer(lambda s: (
+        s.conn.execute("PRAGMA page_count").fetchone()[0],
+        s.conn.execute("PRAGMA page_size").fetchone()[0]))
     svc.in_writer(lambda s: s.conn.execute(f"PRAGMA max_page_count = {pages}"))
-    padded = "\n".join(line[:-1] + f', "pad": "{"x" * 3000}"}}' for line in DURING.splitlines())
+    # each event larger than a page: it cannot fit in the free space of the pages there are
+    pad = "x" * (2 * page_size)
+    padded = "\n".join(line[:-1] + f', "pad": "{pad}"}}' for line in DURING.splitlines())
     s = send(qtbot, window, padded)
     assert (s.accepted, s.failed) == (0, 2)
     qtbot.waitUntil(lambda: banner_says(window, str(db_path), "is full", "Free some space",
