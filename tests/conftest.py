@@ -123,6 +123,13 @@ def open_service():
 
 
 @pytest.fixture
+def sqlite_service(db_path, open_service):
+    """The engine on an SQLite file, for what concerns HTTP and its client alone (tokens,
+    limits, sockets, wire faults), not the backend."""
+    return open_service(db_path)
+
+
+@pytest.fixture
 def service(db, open_service):
     """The engine on the test's backend: SQLite, then PostgreSQL. A test that holds only on
     SQLite (it reads the file, or measures the process) says so with

@@ -46,7 +46,7 @@ def tune_gc_for_bulk() -> None:
 def lower_priority() -> None:
     """Worker processes yield the CPU to the writer and to a window in the parent process:
     on two cores, four busy threads otherwise leave the GUI thread waiting 50 ms and more."""
-    _die_with_parent()
+    die_with_parent()
     tune_gc_for_bulk()
     try:
         os.nice(10)
@@ -54,7 +54,7 @@ def lower_priority() -> None:
         pass
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """A killed parent must not leave orphans parsing (or writing) on (Linux only)."""
     if not sys.platform.startswith("linux"):
         return
@@ -210,7 +210,7 @@ class _Relay:
 def _child_main(service_class: type[IngestService], conn, db_path, path, fault_configs, seed,
                 retry, workers, crash_on, cancel, tag=None):
 
-    _die_with_parent()
+    die_with_parent()
     tune_gc_for_bulk()
     lock = threading.Lock()
 

@@ -19,7 +19,7 @@ from io import BytesIO
 from multiprocessing import get_context
 from typing import Callable
 
-from ..core.child import _die_with_parent
+from ..core.child import die_with_parent
 from ..core.counters import Summary, Ticket
 from ..core.faults import FaultMode, FaultPoint, FaultSwitch, parse_fault_spec
 from ..core.model import Outcome, OutcomeRecord
@@ -310,7 +310,7 @@ class EngineProcess:
 
 
 def _engine_main(conn, db: str, seed, retries: int, fault_specs: dict[str, str]) -> None:
-    _die_with_parent()
+    die_with_parent()
     from ..core.errors import StorageError
     from ..core.service import IngestService
 

@@ -17,28 +17,12 @@ import pytest
 from faultsim_desktop.core.body import BodyProblem, Verdict
 from faultsim_desktop.core.faults import FaultConfig, FaultMode, FaultPoint
 from faultsim_desktop.core.service import IngestService
-from faultsim_desktop.server import BackgroundServer, TokenRequired, check_bind
+from faultsim_desktop.server import TokenRequired, check_bind
 
 from benchmarks.corpus import generate
+from tests.support.serving import serving
 
 ACME = '{"client": "acme", "amount": "12.50", "currency": "USD", "ts": 1700000000}'
-
-
-@contextmanager
-def serving(service, **options):
-    srv = BackgroundServer(service, port=0, retry_after_s=0, **options)
-    try:
-        with httpx.Client(base_url=srv.url, timeout=60) as client:
-            yield client
-    finally:
-        srv.stop()
-    assert not srv.running
-
-
-@pytest.fixture
-def sqlite_service(db_path, open_service):
-    """For what only concerns HTTP itself (tokens, limits, sockets) or the SQLite file."""
-    return open_service(db_path)
 
 
 @pytest.fixture

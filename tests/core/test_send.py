@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -16,6 +15,7 @@ from faultsim_desktop.sender import batches_of, send_inputs
 from faultsim_desktop.server import BackgroundServer
 
 from benchmarks.corpus import generate
+from tests.support.serving import serving_url as serving
 
 FAST = {"backoff": (0.002, 0.05)}  # the tests' sends retry at once and often
 EVERY_FAULT = ["drop_response:0.2", "drop_request:0.2", "slow_response:0.2,20ms", "http_503:0.2",
@@ -32,18 +32,6 @@ def corpus(tmp_path_factory):
     return {"all": [("corpus.ndjson", data)],
             "a": [("a.ndjson", b"".join(lines[:2 * third]))],  # a and b overlap in a third
             "b": [("b.ndjson", b"".join(lines[third:]))]}
-
-
-@contextmanager
-def serving(service, *specs, **options):
-    for spec in specs:
-        service.faults.set(*parse_fault_spec(spec))
-    srv = BackgroundServer(service, port=0, retry_after_s=0, **options)
-    try:
-        yield srv.url
-    finally:
-        srv.stop()
-    assert not srv.running
 
 
 @pytest.fixture
@@ -254,12 +242,6 @@ def test_cli_send_with_a_wrong_token_fails(sqlite_service, tmp_path):
         right = _faultsim("send", url, path, "--token", "right")
     assert wrong.returncode == 1 and "token" in wrong.stderr and "Traceback" not in wrong.stderr
     assert right.returncode == 0 and sqlite_service.counts()["events"] == 1
-
-
-@pytest.fixture
-def sqlite_service(db_path, open_service):
-    """For what concerns the client and HTTP alone, not the backend."""
-    return open_service(db_path)
 
 
 def test_broken_lines_ride_with_good_ones_and_are_quarantined(sqlite_service, reference):

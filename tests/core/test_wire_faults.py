@@ -4,36 +4,16 @@ with Retry-After before anything runs, a slow answer keeps the client waiting. O
 /events is faulted; the writer never consults a wire point."""
 import subprocess
 import sys
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from faultsim_desktop.core.faults import (DATABASE_POINTS, WIRE_POINTS, FaultConfig, FaultMode,
                                           FaultPoint, FaultSwitch, parse_fault_spec)
-from faultsim_desktop.server import BackgroundServer
+from tests.support.serving import serving
 
 ACME = b'{"client": "acme", "amount": "12.50", "currency": "USD", "ts": 1700000000}'
 GLOBEX = b'{"client": "Globex", "amount": "7", "currency": "EUR", "ts": 1700000001}'
-
-
-@contextmanager
-def serving(service, *specs, **options):
-    for spec in specs:
-        service.faults.set(*parse_fault_spec(spec))
-    srv = BackgroundServer(service, port=0, retry_after_s=0, **options)
-    try:
-        with httpx.Client(base_url=srv.url, timeout=60) as client:
-            yield client
-    finally:
-        srv.stop()
-    assert not srv.running
-
-
-@pytest.fixture
-def sqlite_service(db_path, open_service):
-    """For what concerns HTTP alone, not the backend."""
-    return open_service(db_path)
 
 
 def injected(service, point: FaultPoint) -> int:
