@@ -44,6 +44,25 @@ _WIRE_MODES = [(FaultMode.ALWAYS, "every request"), (FaultMode.PROBABILITY, "wit
                (FaultMode.NEXT_N, "the next N")]
 
 
+def _spin(parent, low: int, high: int, value: int, suffix: str = "") -> QSpinBox:
+    box = QSpinBox(parent)
+    box.setRange(low, high)
+    box.setValue(value)
+    if suffix:
+        box.setSuffix(suffix)
+    return box
+
+
+def _probability(parent) -> QDoubleSpinBox:
+    """A chance from 0 to 1 in steps of 0.05 (a chance, not money: a float)."""
+    box = QDoubleSpinBox(parent)
+    box.setRange(0.0, 1.0)
+    box.setSingleStep(0.05)
+    box.setDecimals(2)
+    box.setValue(0.3)
+    return box
+
+
 class WireFaultBox(QGroupBox):
     """The faults on the wire of the window's HTTP server, one row per point: on or off, how
     it strikes (every request, a probability, the next N), and for a slow answer how slow.
@@ -59,11 +78,9 @@ class WireFaultBox(QGroupBox):
         self.modes: dict[FaultPoint, QComboBox] = {}
         self.probabilities: dict[FaultPoint, QDoubleSpinBox] = {}
         self.counts: dict[FaultPoint, QSpinBox] = {}
-        self.delay_ms = QSpinBox(self)
+        self.delay_ms = _spin(self, 1, 600_000,
+                              int(DEFAULT_DELAY_S[FaultPoint.SLOW_RESPONSE] * 1000), " ms")
         self.delay_ms.setObjectName("wireDelay")
-        self.delay_ms.setRange(1, 600_000)
-        self.delay_ms.setValue(int(DEFAULT_DELAY_S[FaultPoint.SLOW_RESPONSE] * 1000))
-        self.delay_ms.setSuffix(" ms")
         row = 0
         for point, label in WIRE_LABELS.items():
             box = QCheckBox(label, self)
@@ -73,15 +90,8 @@ class WireFaultBox(QGroupBox):
             for m, text in _WIRE_MODES:
                 mode.addItem(text, m.value)
             mode.setCurrentIndex(1)
-            probability = QDoubleSpinBox(self)
-            probability.setRange(0.0, 1.0)
-            probability.setSingleStep(0.05)
-            probability.setDecimals(2)
-            probability.setValue(0.3)
-            count = QSpinBox(self)
-            count.setRange(1, 1_000_000)
-            count.setValue(3)
-            count.setSuffix(" requests")
+            probability = _probability(self)
+            count = _spin(self, 1, 1_000_000, 3, " requests")
             self.enabled_boxes[point], self.modes[point] = box, mode
             self.probabilities[point], self.counts[point] = probability, count
             # two rows a point, the value of the chosen mode only: the dock stays narrow
@@ -202,35 +212,15 @@ class FaultPanel(QWidget):
         self.mode_group = QButtonGroup(self)
         for i, b in enumerate((self.always, self.sometimes, self.next_n)):
             self.mode_group.addButton(b, i)
-        self.probability = QDoubleSpinBox(self)
-        self.probability.setRange(0.0, 1.0)
-        self.probability.setSingleStep(0.05)
-        self.probability.setDecimals(2)
-        self.probability.setValue(0.3)
-        self.count = QSpinBox(self)
-        self.count.setRange(1, 1_000_000)
-        self.count.setValue(3)
-        self.count.setSuffix(" writes")
-        self.latency = QSpinBox(self)
-        self.latency.setRange(0, 10_000)
-        self.latency.setValue(50)
-        self.latency.setSuffix(" ms")
-        self.seed = QSpinBox(self)
-        self.seed.setRange(0, 2_000_000_000)
-        self.seed.setValue(7)
+        self.probability = _probability(self)
+        self.count = _spin(self, 1, 1_000_000, 3, " writes")
+        self.latency = _spin(self, 0, 10_000, 50, " ms")
+        self.seed = _spin(self, 0, 2_000_000_000, 7)
 
-        self.attempts = QSpinBox(self)
-        self.attempts.setRange(1, 50)
-        self.attempts.setValue(4)
+        self.attempts = _spin(self, 1, 50, 4)
         self.attempts.setToolTip("Tries in all per write, the first one included")
-        self.base_delay = QSpinBox(self)
-        self.base_delay.setRange(0, 60_000)
-        self.base_delay.setValue(100)
-        self.base_delay.setSuffix(" ms")
-        self.cap = QSpinBox(self)
-        self.cap.setRange(0, 600_000)
-        self.cap.setValue(2000)
-        self.cap.setSuffix(" ms")
+        self.base_delay = _spin(self, 0, 60_000, 100, " ms")
+        self.cap = _spin(self, 0, 600_000, 2000, " ms")
 
         fault_box = QGroupBox("Fault", self)
         form = QFormLayout(fault_box)
