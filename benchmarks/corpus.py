@@ -176,6 +176,27 @@ def _grouped(units: int, sep: str) -> str:
     return f"{units:,}".replace(",", sep)
 
 
+# The amounts written as text. ``feed_money`` writes the first whose bound is above its random
+# ``form`` (0-99), so each form takes the share between its bound and the one before:
+# (bound, the text made of units, cents and "units.cents", its currency, its sign).
+_TEXT_FORMS = [
+    (40, lambda u, f, t: t, None, 1),
+    (47, lambda u, f, t: f"${_grouped(u, ',')}.{f:02d}", "USD", 1),
+    (52, lambda u, f, t: f"{_grouped(u, '.')},{f:02d} €", "EUR", 1),
+    (55, lambda u, f, t: f"{_grouped(u, ' ')},{f:02d} €", "EUR", 1),
+    (56, lambda u, f, t: f"{_grouped(u, chr(0xA0))},{f:02d} €", "EUR", 1),
+    (59, lambda u, f, t: f"CHF {_grouped(u, chr(39))}.{f:02d}", "CHF", 1),
+    (63, lambda u, f, t: f"£{_grouped(u, ',')}.{f:02d}", "GBP", 1),
+    (66, lambda u, f, t: f"EUR {t}", "EUR", 1),
+    (69, lambda u, f, t: f"{t} USD", "USD", 1),
+    (72, lambda u, f, t: f"{u},{f:02d}", None, 1),
+    (74, lambda u, f, t: f"({t})", None, -1),
+    (76, lambda u, f, t: f"-${_grouped(u, ',')}.{f:02d}", "USD", -1),
+    (77, lambda u, f, t: f"+{t}", None, 1),
+    (78, lambda u, f, t: f"  {t} ", None, 1),
+]
+
+
 def feed_money(cents: int, rng: random.Random) -> tuple[list, str | None, Decimal]:
     """A random written form of ``cents`` as it appears in feeds: ``(fields, currency, exact)``,
     where ``fields`` are ``(role, key, value)`` with role "amount", "cents", "currency" or
@@ -194,34 +215,9 @@ def feed_money(cents: int, rng: random.Random) -> tuple[list, str | None, Decima
         return [("cents", key + "_cents", cents)], None, exact
     if form < 33:
         return [("cents", key + "_cents", str(cents))], None, exact
-    if form < 40:
-        return [("amount", key, text)], None, exact
-    if form < 47:
-        return [("amount", key, f"${_grouped(units, ',')}.{frac:02d}")], "USD", exact
-    if form < 52:
-        return [("amount", key, f"{_grouped(units, '.')},{frac:02d} €")], "EUR", exact
-    if form < 55:
-        return [("amount", key, f"{_grouped(units, ' ')},{frac:02d} €")], "EUR", exact
-    if form < 56:
-        return [("amount", key, f"{_grouped(units, chr(0xA0))},{frac:02d} €")], "EUR", exact
-    if form < 59:
-        return [("amount", key, f"CHF {_grouped(units, chr(39))}.{frac:02d}")], "CHF", exact
-    if form < 63:
-        return [("amount", key, f"£{_grouped(units, ',')}.{frac:02d}")], "GBP", exact
-    if form < 66:
-        return [("amount", key, f"EUR {text}")], "EUR", exact
-    if form < 69:
-        return [("amount", key, f"{text} USD")], "USD", exact
-    if form < 72:
-        return [("amount", key, f"{units},{frac:02d}")], None, exact
-    if form < 74:
-        return [("amount", key, f"({text})")], None, -exact
-    if form < 76:
-        return [("amount", key, f"-${_grouped(units, ',')}.{frac:02d}")], "USD", -exact
-    if form < 77:
-        return [("amount", key, f"+{text}")], None, exact
-    if form < 78:
-        return [("amount", key, f"  {text} ")], None, exact
+    if form < 78:  # a text: the first of _TEXT_FORMS whose share reaches ``form``
+        write, currency, sign = next(f[1:] for f in _TEXT_FORMS if form < f[0])
+        return [("amount", key, write(units, frac, text))], currency, sign * exact
     if form < 80:
         return [("amount", key, f"¥{_grouped(units, ',')}")], "JPY", Decimal(units)
     if form < 88:
