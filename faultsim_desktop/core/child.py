@@ -249,6 +249,11 @@ def _child_main(service_class: type[IngestService], conn, db_path, path, fault_c
     watcher = threading.Thread(target=mirror, name="faultsim-mirror", daemon=True)
     watcher.start()
     relay = _Relay(send)
+
+    def finish(report: Report, payload) -> None:  # every outcome and fault first, then the end
+        relay.close()
+        report_faults()
+        send(report, payload)
     try:
         svc.subscribe(relay)
         last = [0.0]
@@ -259,17 +264,11 @@ def _child_main(service_class: type[IngestService], conn, db_path, path, fault_c
                 last[0] = now
                 send(Report.PROGRESS, (done, total))
         s = svc.ingest_file(path, progress=progress, cancel=local_cancel, tag=tag)
-        relay.close()
-        report_faults()
-        send(Report.DONE, {k: getattr(s, k) for k in _SUMMARY_FIELDS})
+        finish(Report.DONE, {k: getattr(s, k) for k in _SUMMARY_FIELDS})
     except StorageError as exc:
-        relay.close()
-        report_faults()
-        send(Report.STORAGE_ERROR, str(exc))
+        finish(Report.STORAGE_ERROR, str(exc))
     except Exception as exc:  # reported to the window, never a silent death
-        relay.close()
-        report_faults()
-        send(Report.ERROR, f"{type(exc).__name__}: {exc}")
+        finish(Report.ERROR, f"{type(exc).__name__}: {exc}")
     finally:
         stop.set()
         watcher.join()

@@ -43,13 +43,13 @@ from typing import Iterable
 
 from .model import NormalizedEvent, RejectCode, RejectedEvent, Rejection
 from .normalize import (
-    ISO_4217, _find_client, _idempotency_key, _normalize_found, client_display, field_key,
-    find_client, normalize, parse_amount, parse_time,
+    ISO_4217, _find_client, _idempotency_key, _normalize_found, _one_level_down, client_display,
+    field_key, find_client, normalize, parse_amount, parse_time,
 )
 from .normalize.amounts import _EXACT_CTX, _plain_digits, currency_beside
 from .normalize.fields import (
     _CURRENCY, _IDEMPOTENCY, _INT_LIMIT, _TIME, MAX_DIGITS, TIME_NAMES, _client_from,
-    _integral_text, _pick_nested, _scan, _scan_children, _show, name_rule,
+    _integral_text, _scan, _show, name_rule,
 )
 from .normalize.times import _NUMERIC_TIME, _TIME_CTX, _receipt_time, _time_from_micros
 
@@ -453,7 +453,7 @@ def _apply(m: Mapping, client: str, obj: dict, received_at: str, trace: dict | N
         if hit is not None:
             _, time_field, when = hit
         elif children:
-            pick = _pick_nested(_scan_children(children), _TIME)
+            _, pick = _one_level_down(children, None, _TIME)
             if pick is not None:
                 time_parent, hit, _ = pick
                 _, time_key, when = hit

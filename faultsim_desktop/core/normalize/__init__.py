@@ -95,15 +95,17 @@ _NO_AMOUNT_MESSAGE = (
 
 def _one_level_down(children: list | None, nested: list | None, role: int
                     ) -> tuple[list | None, tuple | None]:
-    """``_pick_nested`` for ``role``, scanning the children first if that is not done yet;
-    returns the scans one level down and the pick (None when nothing there has the role)."""
+    """The best hit for ``role`` one level down, name-major (best rank, ties to the earlier
+    object), scanning the children first if ``nested`` does not hold their scans yet.
+
+    Returns the scans one level down and the pick, ``(parent key, hit, found of that
+    object)``, or None when nothing there has the role."""
     if not children:
         return nested, None
     if nested is None:
         nested = []
-        for parent, child in children:  # _scan_children, without a comprehension's call
+        for parent, child in children:  # a loop, not a comprehension: one call fewer
             nested.append((parent, _scan(child)[0]))
-    # _pick_nested, written out: name-major, ties to the earlier object
     best = None
     for parent, found in nested:
         hit = found[role]

@@ -179,23 +179,6 @@ def _scan(obj: dict) -> tuple[list, list | None, list | None]:
     return found, nested, dups
 
 
-def _scan_children(children: list) -> list:
-    return [(parent, _scan(child)[0]) for parent, child in children]
-
-
-def _pick_nested(scans: list, role: int):
-    """Name-major search one level down: best rank, ties to the earlier object.
-
-    Returns ``(parent key, hit, found of that object)`` or None.
-    """
-    best = None
-    for parent, found in scans:
-        hit = found[role]
-        if hit is not None and (best is None or hit[0] < best[1][0]):
-            best = (parent, hit, found)
-    return best
-
-
 def client_display(value) -> str:
     """Display form of a client: NFC, trimmed, runs of whitespace collapsed to one space."""
     if type(value) is not str:
