@@ -12,54 +12,24 @@ window imports this module at start-up and the runner brings multiprocessing wit
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-                               QPlainTextEdit, QSizePolicy, QSplitter, QToolButton, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
+                               QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.dburl import short_label
-from ..scenario.model import RunSnapshot, RunState, Scenario
+from ..scenario.model import RunSnapshot, RunState
 from .convergence import ConvergencePanel
+from .scenario_charts import OutcomeChart, StoredChart, TimelineChart, restart_times, view_end
+from .scenario_picker import ScenarioEntry, ScenarioPicker
 from .scenario_runs import RunHost
-from .scenario_charts import (OutcomeChart, StoredChart, TimelineChart, restart_times,
-                              steps_started, view_end)
-from .theme import CRASH_RED, plain_tooltip
+from .theme import plain_tooltip
 
 SPEEDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 REFRESH_MS = 100  # at most ten repaints a second, however often the runner reports
-OPENED_KEY = "scenarios/opened"
 GEOMETRY_KEY = "scenarios/geometry"
-_LIVE = (RunState.READY, RunState.PLAYING, RunState.PAUSED, RunState.SETTLING)
-
-
-@dataclass
-class ScenarioEntry:
-    """A line of the scenario list: a file, and what reading it gave."""
-
-    path: Path
-    builtin: str | None  # the built-in's short name; None for a file the user opened
-    scenario: Scenario | None = None
-    error: str | None = None
-
-    @property
-    def title(self) -> str:
-        if self.scenario is not None:
-            return self.scenario.name
-        return self.path.name
-
-    def load(self) -> None:
-        from ..scenario.spec import load_scenario
-
-        try:
-            self.scenario, self.error = load_scenario(self.path), None
-        except Exception as exc:  # ScenarioError names step and line; any other is said as is
-            self.scenario = None
-            self.error = str(exc) or type(exc).__name__
 
 
 class ScenariosWindow(QMainWindow):
@@ -74,11 +44,9 @@ class ScenariosWindow(QMainWindow):
         self.setObjectName("scenariosWindow")
         self.setWindowTitle("Scenarios — faultsim-desktop")
         self.settings = settings
-        self.entries: list[ScenarioEntry] = []
         self.host = RunHost(self)
         self.run_entry: ScenarioEntry | None = None
         self.last_snapshot: RunSnapshot | None = None  # what the panels show
-        self.db_target: Path | str | None = None  # None: a temporary database per run
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setObjectName("scenario-refresh")
         self._refresh_timer.setSingleShot(True)
@@ -89,76 +57,20 @@ class ScenariosWindow(QMainWindow):
         self.host.ended.connect(self._on_ended)
 
         self._build()
-        self._load_entries()
+        self.picker.load_entries()
         self._place()
         self._sync_controls()
 
     def _build(self) -> None:
-        self.scenario_list = QListWidget(self)
-        self.scenario_list.setObjectName("scenarioList")
-        self.scenario_list.setWordWrap(True)  # long names wrap instead of scrolling sideways
-        self.scenario_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scenario_list.currentRowChanged.connect(self._on_selected)
         self.open_action = self._action("&Open scenario…", self.open_scenario_dialog,
                                         QKeySequence.StandardKey.Open, "openScenario",
                                         "Add a scenario file (TOML) to the list")
-        open_button = QToolButton(self)
-        open_button.setDefaultAction(self.open_action)
-        self.description = QPlainTextEdit(self)
-        self.description.setObjectName("scenarioDescription")
-        self.description.setReadOnly(True)
-        self.description.setFrameShape(QFrame.Shape.NoFrame)
-        self.description.viewport().setAutoFillBackground(False)
-        self.description.setMaximumHeight(self.fontMetrics().lineSpacing() * 7 + 8)
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName("scenarioError")
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet(f"color: {CRASH_RED}; font-weight: 600;")
-        self.error_label.hide()
-        self.steps_tree = QTreeWidget(self)
-        self.steps_tree.setObjectName("scenarioSteps")
-        self.steps_tree.setHeaderLabels(["#", "at", "ran", "step"])
-        self.steps_tree.headerItem().setToolTip(2, "When the step really ran: a wait or a "
-                                                   "pause puts the steps after it later")
-        self.steps_tree.setRootIsDecorated(False)
-        self.steps_tree.setUniformRowHeights(True)
-        header = self.steps_tree.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        self.db_choice = QComboBox(self)
-        self.db_choice.setObjectName("scenarioDatabase")
-        self.db_choice.addItems(["A temporary database of its own", "A SQLite file…",
-                                 "A PostgreSQL database…"])
-        self.db_choice.setToolTip("Where the run stores its events. The temporary database is "
-                                  "made for each run and removed when it ends; a database of "
-                                  "yours keeps the events (and its own events count against the "
-                                  "verdict)")
-        self.db_choice.activated.connect(self._on_db_chosen)
-        self.db_label = QLabel(self)
-        self.db_label.setObjectName("scenarioDatabaseLabel")
-        self.db_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.db_label.setWordWrap(True)
-
-        left = QWidget(self)
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(4, 4, 4, 4)
-        top = QHBoxLayout()
-        heading = QLabel("Scenarios", left)
-        heading.setStyleSheet("font-weight: 600;")
-        top.addWidget(heading, 1)
-        top.addWidget(open_button)
-        ll.addLayout(top)
-        ll.addWidget(self.scenario_list, 2)
-        ll.addWidget(self.description)
-        ll.addWidget(self.error_label)
-        ll.addWidget(self.steps_tree, 3)
-        ll.addWidget(QLabel("Database", left))
-        ll.addWidget(self.db_choice)
-        ll.addWidget(self.db_label)
+        self.picker = left = ScenarioPicker(self.settings, self.open_action, self)
+        left.chosen.connect(self._on_chosen)
+        left.message.connect(self.message)
+        # the pane's parts, as tests and the rest of the window name them
+        self.scenario_list, self.steps_tree = left.scenario_list, left.steps_tree
+        self.error_label, self.db_label = left.error_label, left.db_label
 
         self.play_action = self._action("&Play", self.play, "F5", "playScenario",
                                         "Play the scenario (or go on after a pause)")
@@ -234,7 +146,6 @@ class ScenariosWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.statusBar().setSizeGripEnabled(True)
         self.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
-        self._show_db()
 
     def _place(self) -> None:
         """Where the user left it, else as large as a laptop screen allows."""
@@ -254,149 +165,41 @@ class ScenariosWindow(QMainWindow):
         self.addAction(a)
         return a
 
-    # -- the list of scenarios
+    # -- the scenario and the database (ScenarioPicker)
 
-    def _load_entries(self) -> None:
-        from ..scenario.builtins import builtin_scenarios
+    @property
+    def entries(self) -> list[ScenarioEntry]:
+        return self.picker.entries
 
-        found = builtin_scenarios()
-        # the window demo's sequence, judged, comes first; the rest as the package lists them
-        for name in sorted(found, key=lambda n: n != "demo"):
-            self._add_entry(ScenarioEntry(Path(found[name]), name))
-        opened = self.settings.value(OPENED_KEY, []) if self.settings is not None else []
-        for text in [opened] if isinstance(opened, str) else opened or []:
-            if Path(text).is_file():
-                self._add_entry(ScenarioEntry(Path(text), None))
-        if self.entries:
-            self.scenario_list.setCurrentRow(0)
-
-    def _add_entry(self, entry: ScenarioEntry) -> QListWidgetItem:
-        entry.load()
-        item = QListWidgetItem(self.scenario_list)
-        self.entries.append(entry)
-        self._label_item(item, entry)
-        return item
-
-    def _label_item(self, item: QListWidgetItem, entry: ScenarioEntry) -> None:
-        mark = "⚠ " if entry.error else ""
-        where = "" if entry.builtin else f"  ({entry.path.name})"
-        item.setText(f"{mark}{entry.title}{where}")
-        item.setToolTip(plain_tooltip(entry.error or str(entry.path)))
+    @property
+    def db_target(self) -> Path | str | None:
+        """Where runs store their events: None for a temporary database per run."""
+        return self.picker.db_target
 
     def current_entry(self) -> ScenarioEntry | None:
-        row = self.scenario_list.currentRow()
-        return self.entries[row] if 0 <= row < len(self.entries) else None
+        return self.picker.current_entry()
 
     def select(self, name_or_path: str | Path) -> ScenarioEntry:
         """Select a built-in by short name, or a listed file by path."""
-        for i, e in enumerate(self.entries):
-            if e.builtin == name_or_path or e.path == Path(name_or_path):
-                self.scenario_list.setCurrentRow(i)
-                return e
-        raise KeyError(f"no scenario {name_or_path!r} in the list")
+        return self.picker.select(name_or_path)
 
-    @Slot(int)
-    def _on_selected(self, _row: int) -> None:
-        self._show_entry(self.current_entry())
+    def open_scenario_dialog(self) -> None:
+        self.picker.open_scenario_dialog()
 
-    def _show_entry(self, entry: ScenarioEntry | None) -> None:
-        scenario = entry.scenario if entry is not None else None
-        self.error_label.setVisible(bool(entry and entry.error))
-        self.error_label.setText(f"This file cannot be played:\n{entry.error}"
-                                 if entry and entry.error else "")
-        if scenario is not None:
-            bits = [f"{len(scenario.steps)} steps over {scenario.duration_s:g} s",
-                    f"settles for up to {scenario.settle_s:g} s"]
-            if scenario.seed is not None:
-                bits.append(f"seed {scenario.seed}")
-            self.description.setPlainText(_paragraphs(scenario.description)
-                                          + " · ".join(bits))
-        else:
-            self.description.setPlainText(str(entry.path) if entry is not None else "")
-        self.steps_tree.clear()
-        # in the order they run (by ``at``, ties in file order); # is the step's number
-        order = sorted(scenario.steps, key=lambda s: (s.at_s, s.index)) if scenario else ()
-        for step in order:
-            item = QTreeWidgetItem([str(step.index), f"{step.at_s:g}s", "", step.describe()])
-            item.setData(0, Qt.ItemDataRole.UserRole, step.index)
-            item.setToolTip(3, plain_tooltip(step.describe()))
-            self.steps_tree.addTopLevelItem(item)
+    def open_scenario(self, path: Path) -> ScenarioEntry:
+        """Add a scenario file to the list (read again when listed already) and select it."""
+        return self.picker.open_scenario(path)
+
+    def set_database(self, target: Path | str | None) -> None:
+        self.picker.set_database(target)
+
+    @Slot(object)
+    def _on_chosen(self, entry: ScenarioEntry | None) -> None:
         if self.run is None and not self.host.launching:
-            self.timeline.set_scenario(scenario)
+            self.timeline.set_scenario(entry.scenario if entry is not None else None)
             self.last_snapshot = None
             self._show_snapshot(None)
         self._sync_controls()
-
-    def open_scenario_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open scenario", "",
-                                                "Scenario files (*.toml);;All files (*)")
-        for p in paths:
-            self.open_scenario(Path(p))
-
-    def open_scenario(self, path: Path) -> ScenarioEntry:
-        """Add a scenario file to the list (read again when it is there already) and select
-        it; a file that cannot be played is listed with its error (step and line)."""
-        path = Path(path).resolve()
-        for i, e in enumerate(self.entries):
-            if e.builtin is None and e.path == path:
-                e.load()
-                self._label_item(self.scenario_list.item(i), e)
-                self.scenario_list.setCurrentRow(i)
-                self._show_entry(e)
-                return e
-        self._add_entry(ScenarioEntry(path, None))
-        self._remember_opened()
-        self.scenario_list.setCurrentRow(len(self.entries) - 1)
-        entry = self.entries[-1]
-        self.message.emit(f"Cannot play {path.name}: {entry.error}" if entry.error
-                          else f"Opened {path.name}: {entry.title}")
-        return entry
-
-    def _remember_opened(self) -> None:
-        if self.settings is not None:
-            self.settings.setValue(OPENED_KEY, [str(e.path) for e in self.entries
-                                                if e.builtin is None])
-
-    # -- the database
-
-    def set_database(self, target: Path | str | None) -> None:
-        """Where runs store their events: None for a temporary database per run."""
-        self.db_target = target
-        self._show_db()
-
-    def _show_db(self) -> None:
-        target = self.db_target
-        self.db_choice.blockSignals(True)
-        if target is None:
-            self.db_choice.setCurrentIndex(0)
-            self.db_label.setText("Made for each run, removed when the run ends")
-        else:
-            is_url = isinstance(target, str) and "://" in target
-            self.db_choice.setCurrentIndex(2 if is_url else 1)
-            self.db_label.setText(f"{short_label(target)} (its events stay after the run)")
-            self.db_label.setToolTip(plain_tooltip(str(target)))
-        self.db_choice.blockSignals(False)
-
-    @Slot(int)
-    def _on_db_chosen(self, index: int) -> None:
-        if index == 0:
-            self.set_database(None)
-            return
-        if index == 1:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Database for scenario runs", "", "SQLite database (*.db *.sqlite);;"
-                "All files (*)", options=QFileDialog.Option.DontConfirmOverwrite)
-            self.set_database(Path(path) if path else self.db_target)
-            return
-        url, ok = QInputDialog.getText(self, "PostgreSQL database",
-                                       "URL (postgresql://USER@HOST/DBNAME):")
-        url = url.strip()
-        if ok and url.startswith(("postgresql://", "postgres://")):
-            self.set_database(url)
-        else:
-            if ok:
-                self.message.emit("A PostgreSQL URL starts with postgresql://")
-            self.set_database(self.db_target)
 
     # -- playing
 
@@ -450,13 +253,9 @@ class ScenariosWindow(QMainWindow):
         self._on_changed()
 
     def _launch(self, first: str) -> None:
-        entry = self.current_entry()
+        entry = self.picker.reload_current()
         if entry is None:
             return
-        if entry.builtin is None:
-            entry.load()  # a file the user edits between runs plays as it is now
-            self._label_item(self.scenario_list.currentItem(), entry)
-            self._show_entry(entry)
         if entry.scenario is None:
             self.message.emit(f"Cannot play {entry.path.name}: {entry.error}")
             return
@@ -479,8 +278,7 @@ class ScenariosWindow(QMainWindow):
 
     @Slot(str)
     def _on_failed(self, why: str) -> None:
-        self.error_label.setText(f"The run could not start:\n{why}")
-        self.error_label.show()
+        self.picker.show_error(f"The run could not start:\n{why}")
         self.message.emit(f"The run could not start: {why}")
         self._sync_controls()
 
@@ -531,20 +329,9 @@ class ScenariosWindow(QMainWindow):
             self.stored_chart.clear(end)
             self.outcome_chart.clear(end)
         self.convergence.show_snapshot(snapshot, scenario.duration_s if scenario else 0.0)
-        self._mark_steps(snapshot)
+        self.picker.mark_steps(snapshot)
         self._sync_controls()
         self.snapshotShown.emit(snapshot)
-
-    def _mark_steps(self, snapshot: RunSnapshot | None) -> None:
-        next_step = snapshot.next_step if snapshot is not None else 1
-        ran = steps_started(snapshot)
-        for i in range(self.steps_tree.topLevelItemCount()):
-            item = self.steps_tree.topLevelItem(i)
-            index = item.data(0, Qt.ItemDataRole.UserRole)
-            mark = "✓ " if index in ran else "▶ " if index == next_step \
-                and snapshot is not None and snapshot.state in _LIVE else ""
-            item.setText(0, f"{mark}{index}")
-            item.setText(2, f"{ran[index]:.2f}s" if index in ran else "")
 
     def _sync_controls(self) -> None:
         entry = self.current_entry()
@@ -560,10 +347,7 @@ class ScenariosWindow(QMainWindow):
         self.stop_action.setEnabled(live)
         self.report_action.setEnabled(self.last_snapshot is not None
                                       and self.timeline.scenario is not None)
-        # what the panels show belongs to the live run: the list waits for it to end
-        self.scenario_list.setEnabled(not live)
-        self.open_action.setEnabled(not live)
-        self.db_choice.setEnabled(not live)
+        self.picker.set_live(live)
         s = self.last_snapshot
         if self.host.launching:
             text = "Starting…"
@@ -630,12 +414,6 @@ class ScenariosWindow(QMainWindow):
 
     def threads(self) -> list[threading.Thread]:
         return self.host.threads()
-
-
-def _paragraphs(text: str) -> str:
-    """A description as the file wrote it, rewrapped: lines joined, blank lines kept."""
-    paras = [" ".join(p.split()) for p in text.strip().split("\n\n")]
-    return "".join(p + "\n\n" for p in paras if p)
 
 
 __all__ = ["ScenarioEntry", "ScenariosWindow"]
