@@ -24,6 +24,7 @@ from ..core.model import ClientTotal, Prepared
 from ..core.parsing import iter_file
 from ..core.pipeline import prepare_one
 from ..core.schemas import Registry
+from ..core.service_mappings import client_key
 from .inputs import scenario_inputs
 from .model import ClientKey, Figure, Scenario
 
@@ -132,11 +133,12 @@ def expected_figures(scenario: Scenario, registry: Registry | None = None
 
 def stored_figures(totals: Iterable[ClientTotal]
                    ) -> tuple[dict[ClientKey, Figure], dict[str, str]]:
-    """The store's totals (``IngestService.stats()``) keyed as the expected ones are."""
+    """The store's totals (``IngestService.stats()``, or an engine's) keyed as the expected
+    ones are (client key, currency or ""); and each client key's spelling."""
     figures: dict[ClientKey, Figure] = {}
     names: dict[str, str] = {}
     for row in totals:
-        key = (row.client.casefold(), row.currency or "")
+        key = (client_key(row.client), row.currency or "")
         names.setdefault(key[0], row.client)
         old = figures.get(key)
         figures[key] = Figure(row.count, row.total) if old is None else \

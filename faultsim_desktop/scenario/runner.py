@@ -25,14 +25,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from decimal import Context, Inexact, InvalidOperation, Overflow
 from pathlib import Path
 from typing import Callable
 
 from ..core.faults import FaultPoint, parse_fault_spec
-from ..core.service_mappings import client_key
 from .clock import RunClock
 from .engine import EngineFailed, EngineGone, EngineProcess, Job, Tally, config_is_off
+from .expected import compare, expected_figures, stored_figures
 from .model import (ClientKey, FaultWindow, Figure, RunSnapshot, RunState, Sample, Scenario,
                     ScenarioError, Step, StepKind, TimelineEntry, Verdict)
 from .sends import EngineSend, HttpSend, Send, SendContext
@@ -40,7 +39,6 @@ from .sends import EngineSend, HttpSend, Send, SendContext
 TICK_S = 0.05  # the timeline's resolution
 SAMPLE_EVERY_S = 0.25  # engine status and chart samples
 RETRY_EVERY_S = 0.5  # while waiting or settling, the pending outbox is sent again this often
-_MONEY = Context(prec=1000, traps=[Inexact, InvalidOperation, Overflow])
 
 OnChange = Callable[[], None]
 
@@ -208,13 +206,11 @@ class ScenarioRun:
             self._end()
 
     def _begin(self) -> None:
-        from .expected import expected_figures
-
         engine = self._new_engine()
         with self._lock:
             self._engine = engine
         status = engine.status()
-        self._stored, names = _figures(engine.stats())
+        self._stored, names = stored_figures(engine.stats())
         self._earlier_imports = set(engine.imports_accepted())
         if status["events"]:
             n = status["events"]
@@ -478,7 +474,7 @@ class ScenarioRun:
     def _sample(self, paused: bool) -> None:
         try:
             status = self._engine_call(lambda e: e.status())
-            stored, names = _figures(self._engine_call(lambda e: e.stats()))
+            stored, names = stored_figures(self._engine_call(lambda e: e.stats()))
         except (EngineGone, EngineFailed, TimeoutError):
             return  # restarting: the next sample comes from the new engine
         self._status = status
@@ -537,12 +533,10 @@ class ScenarioRun:
     def _judge(self, engine: EngineProcess) -> list[str]:
         """Read the final figures and list every difference from the truth; the totals the
         store keeps must also agree with its events."""
-        from .expected import compare
-
         totals, from_events = engine.figures()
         self._status = engine.status()
-        stored, names = _figures(totals)
-        recounted, _ = _figures(from_events)
+        stored, names = stored_figures(totals)
+        recounted, _ = stored_figures(from_events)
         accepted = engine.imports_accepted()
         with self._tally_lock:
             heard = {uid: c.get("accepted", 0) for uid, c in self._tally.per_import.items()}
@@ -628,15 +622,3 @@ def _serve_again(engine: EngineProcess, port: int) -> None:
                 raise
             time.sleep(0.1)
 
-
-def _figures(totals) -> tuple[dict[ClientKey, Figure], dict[str, str]]:
-    """``stats()`` rows keyed as the truth keys them (client key, currency or "")."""
-    figures: dict[ClientKey, Figure] = {}
-    names: dict[str, str] = {}
-    for row in totals:
-        key = (client_key(row.client), row.currency or "")
-        names.setdefault(key[0], row.client)
-        old = figures.get(key)
-        figures[key] = Figure(row.count, row.total) if old is None else \
-            Figure(old.count + row.count, _MONEY.add(old.total, row.total))
-    return dict(sorted(figures.items())), names
