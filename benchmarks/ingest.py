@@ -24,6 +24,8 @@ import psutil
 
 from corpus import SHAPES, generate
 
+from faultsim_desktop import speedups
+
 
 def _high_water(p: psutil.Process) -> int | None:
     """The most memory ``p`` has held at once so far (the kernel's VmHWM), or None once it is
@@ -126,6 +128,7 @@ def main() -> None:
             "lines": info["lines"],
             "file_mb": round(corpus.stat().st_size / 2**20, 1),
             "cpu_count": os.cpu_count(),
+            "engine": speedups.summary(),
             "faultsim": {**ours, "events_per_s": round(info["lines"] / ours["seconds"]),
                          "summary": summary,
                          "totals_exact": got == truth if truth is not None else None},

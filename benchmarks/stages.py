@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import SHAPES, generate  # noqa: E402
 
+from faultsim_desktop import speedups  # noqa: E402
 from faultsim_desktop.core.fingerprint import (  # noqa: E402
     NotCanonicalizable, bucket_of, fingerprint, time_bucket)
 from faultsim_desktop.core.model import RejectedEvent  # noqa: E402
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         out = {"corpus": str(args.corpus) if args.corpus else
                {"shape": args.shape, "events": args.events, "seed": args.seed},
                "lines": lines, "file_mb": round(corpus.stat().st_size / 2**20, 1),
-               "cpu_count": os.cpu_count(), "rounds": args.rounds,
+               "cpu_count": os.cpu_count(), "rounds": args.rounds, "engine": speedups.summary(),
                "outcomes": {k: v for k, v in counts.items() if k not in ("lines", "chunks")},
                "load_average": [round(x, 1) for x in os.getloadavg()],
                "stages": {stage: {"seconds": round(best[stage], 2),

@@ -362,6 +362,12 @@ def through_window(path: Path, db: Path, workers: int | None, undo: bool = False
     return out
 
 
+def _engine() -> str:
+    from faultsim_desktop import speedups
+
+    return speedups.summary()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=None,
@@ -406,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             "headless_events_per_s": round(h_received / h_seconds),
             "ratio": round((w["received"] / w["seconds"]) / (h_received / h_seconds), 3),
             "heartbeats": w["heartbeats"],
+            "engine": _engine(),
         }
         if args.undo:
             u = w["undo"]

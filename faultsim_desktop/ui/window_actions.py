@@ -191,11 +191,12 @@ class WindowActions:
         self.toolbar = tb
 
     def about(self) -> None:
-        from .. import __version__
+        from .. import __version__, speedups
 
         box = QMessageBox(QMessageBox.Icon.Information, "About faultsim-desktop",
                           f"faultsim-desktop {__version__}\n\nIngests unreliable JSON events, "
-                          "counts each exactly once, and survives database crashes.", parent=self)
+                          "counts each exactly once, and survives database crashes.\n\n"
+                          f"Engine: {speedups.summary()}", parent=self)
         box.setTextFormat(Qt.TextFormat.PlainText)
         box.open()
 

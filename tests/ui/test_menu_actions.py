@@ -491,10 +491,12 @@ def check_shortcuts(ctx):
 
 
 def check_about(ctx):
-    from faultsim_desktop import __version__
+    from faultsim_desktop import __version__, speedups
 
     box = _open_box(ctx, "About faultsim-desktop")
     assert f"faultsim-desktop {__version__}" in box.text()
+    # how the engine runs here: compiled, or which of its modules run from source and why
+    assert f"Engine: {speedups.summary()}" in box.text()
     box.close()
 
 
