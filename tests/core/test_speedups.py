@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from benchmarks.corpus import generate
 from faultsim_desktop import speedups
