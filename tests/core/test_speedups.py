@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from benchmarks.corpus import generate
 from faultsim_desktop import speedups
 
