@@ -22,6 +22,7 @@ import pickle
 import time
 from pathlib import Path
 
+from faultsim_desktop import speedups
 from faultsim_desktop.core import pipeline
 from faultsim_desktop.core.parsing import iter_chunks
 from faultsim_desktop.core.service import POOL_CHUNK_BYTES, tune_gc_for_bulk
@@ -78,6 +79,7 @@ def main() -> None:
         best["transfer"] = min(best["transfer"], transfer)
     out = {"corpus": str(args.corpus), "lines": lines, "chunks": len(chunks),
            "rounds": args.rounds, "payload": "marshal" if packed else "pickled rows",
+           "engine": speedups.summary(),
            "bytes_sent_per_line": round(payload / lines, 1),
            "cpu_us_per_line": {k: round(v / lines * 1e6, 2) for k, v in best.items()}}
     if args.digest:
