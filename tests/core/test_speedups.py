@@ -165,3 +165,32 @@ def test_a_stale_compiled_module_is_not_the_one_a_process_imports(tmp_path):
     assert how == "source: stale, rebuild with pip install -e ."
     assert routed == repr([AMOUNTS])
     assert origin == str(speedups.source_path(AMOUNTS, root))
+
+
+def test_ingesting_a_chunk_leaves_nothing_for_the_cycle_collector(tmp_path):
+    """Every event's temporaries go as soon as they are done with (reference counts): none is
+    left in a reference cycle (closures that call each other make one a call when compiled),
+    which would grow a worker's memory until a full collection."""
+    import gc
+
+    from faultsim_desktop.core.parsing import iter_chunks
+    from faultsim_desktop.core.pipeline import process_chunk
+
+    feed = tmp_path / "feed.jsonl"
+    generate(feed, 5_000, seed=11, shape="feed")
+    feed.write_bytes(feed.read_bytes() + "\n".join(ODD_LINES).encode("utf-8", "surrogatepass"))
+    with feed.open("rb") as stream:
+        chunks = list(iter_chunks(stream, "feed.jsonl"))
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        rows = [row for chunk in chunks for row in process_chunk(chunk, "2026-03-01T12:00:00Z")]
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert len(rows) > 5_000
+    assert left == []

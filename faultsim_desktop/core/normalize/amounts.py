@@ -252,6 +252,19 @@ def _take_letters(s: str, start: int, step: int, end: int) -> int:
     return i
 
 
+def _currency_code(token: str, raw: str, field: str) -> str:
+    """The ISO 4217 code three letters written beside an amount spell, or the rejection."""
+    code = token.upper()
+    if code not in ISO_4217:
+        raise _reject(
+            RejectCode.BAD_AMOUNT,
+            f'amount {_show(raw)} in field "{field}": "{token}" is not a known currency code',
+        )
+    return code
+
+
+# One closure only (note_currency): compiled, closures that call each other share one scope
+# that holds them, a reference cycle per call that only the cyclic collector frees.
 def _parse_amount_general(s: str, raw: str, field: str, trace: dict | None = None
                           ) -> tuple[Decimal, str | None]:
     """Peel signs, brackets and currency marks off both ends, then read the number between."""
@@ -267,15 +280,6 @@ def _parse_amount_general(s: str, raw: str, field: str, trace: dict | None = Non
         if currency is not None and currency != code:
             raise _currency_conflict(raw, field, currency, code)
         currency = code
-
-    def note_code(token: str) -> None:
-        code = token.upper()
-        if code not in ISO_4217:
-            raise _reject(
-                RejectCode.BAD_AMOUNT,
-                f'amount {_show(raw)} in field "{field}": "{token}" is not a known currency code',
-            )
-        note_currency(code, token)
 
     while i < j:
         ch = s[i]
@@ -298,7 +302,7 @@ def _parse_amount_general(s: str, raw: str, field: str, trace: dict | None = Non
             k = _take_letters(s, i, 1, j)
             if k - i != 3:
                 raise _not_a_number(raw, field)
-            note_code(s[i:k])
+            note_currency(_currency_code(s[i:k], raw, field), s[i:k])
             i = k
         else:
             raise _not_a_number(raw, field)
@@ -318,7 +322,7 @@ def _parse_amount_general(s: str, raw: str, field: str, trace: dict | None = Non
             k = _take_letters(s, j - 1, -1, i - 1)
             if j - 1 - k != 3:
                 raise _not_a_number(raw, field)
-            note_code(s[k + 1 : j])
+            note_currency(_currency_code(s[k + 1 : j], raw, field), s[k + 1 : j])
             j = k + 1
         else:
             raise _not_a_number(raw, field)
