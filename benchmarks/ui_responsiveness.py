@@ -26,6 +26,7 @@ import functools
 import gc
 import json
 import re
+import resource
 import threading
 import os
 import random
@@ -316,12 +317,16 @@ def through_window(path: Path, db: Path, workers: int | None, undo: bool = False
     window.bridge.filesFinished.connect(finished)
     window.bridge.taskFailed.connect(lambda what, msg: (result.setdefault("error", msg), loop.quit()))
     heartbeat.start()
+    own, children = (resource.getrusage(who)
+                     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     started = time.perf_counter()
     window.ingest_files([str(path)])
     loop.exec()
     out = heartbeat.stop()
     if "error" not in result:
-        out.update(seconds=result["seconds"], received=result["summary"].received)
+        out.update(seconds=result["seconds"], received=result["summary"].received,
+                   window_cpu_s=_cpu_since(resource.RUSAGE_SELF, own),
+                   child_cpu_s=_cpu_since(resource.RUSAGE_CHILDREN, children))
     if undo and "error" not in result:
         panel = window.imports_panel
         window.docks["imports"].raise_()
@@ -362,6 +367,14 @@ def through_window(path: Path, db: Path, workers: int | None, undo: bool = False
     return out
 
 
+def _cpu_since(who: int, before) -> float:
+    """User and system CPU seconds of ``who`` since ``before`` (a getrusage result); for
+    RUSAGE_CHILDREN, of the children waited for meanwhile (the window's child ingest and, through
+    it, its workers)."""
+    now = resource.getrusage(who)
+    return round(now.ru_utime - before.ru_utime + now.ru_stime - before.ru_stime, 2)
+
+
 def _engine() -> str:
     from faultsim_desktop import speedups
 
@@ -379,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="then undo that import through the Imports panel, heartbeat measured")
     p.add_argument("--workers", type=int, default=None,
                    help="parsing processes (default: one per core)")
+    p.add_argument("--corpus", type=Path, default=None,
+                   help="ingest this NDJSON file instead of generating one (--events and "
+                        "--shape then only label the figures)")
     p.add_argument("--keep", action="store_true", help="keep the temporary files")
     p.add_argument("--diagnose", type=float, default=None, metavar="MS",
                    help="explain every beat later than MS on standard error")
@@ -393,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="faultsim-bench-"))
     try:
         data = tmp / "events.ndjson"
-        if args.shape == "mixed":
+        if args.corpus is not None:
+            data = args.corpus
+        elif args.shape == "mixed":
             generate(data, args.events)
         else:
             corpus_generate(data, args.events, shape=args.shape)
@@ -403,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         if probe is not None:
             print(json.dumps(probe.stop()), file=sys.stderr, flush=True)
         out = {
-            "events": args.events,
+            "events": h_received if args.corpus is not None else args.events,
             "shape": args.shape,
             "file_mb": round(data.stat().st_size / 1e6, 1),
             "max_stall_ms": w["max_stall_ms"],
@@ -412,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
             "headless_events_per_s": round(h_received / h_seconds),
             "ratio": round((w["received"] / w["seconds"]) / (h_received / h_seconds), 3),
             "heartbeats": w["heartbeats"],
+            "window_cpu_s": w["window_cpu_s"],
+            "child_cpu_s": w["child_cpu_s"],
             "engine": _engine(),
         }
         if args.undo:

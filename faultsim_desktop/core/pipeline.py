@@ -72,25 +72,61 @@ def process_chunk(chunk: Chunk, received_at: str, registry: Registry | None = No
 
 
 def process_chunk_packed(chunk: Chunk, received_at: str,
-                         registry: Registry | None = None) -> bytes | list[tuple]:
-    """What a worker process sends back: ``chunk_rows`` as one marshal payload (a third of
-    pickle's cost: no memo of every string), or the rows themselves should one ever hold a
-    value marshal cannot write. ``unpack_rows`` makes ``process_chunk``'s rows of it."""
+                         registry: Registry | None = None) -> tuple[int, bytes | list[tuple]]:
+    """What a worker process sends back: how many rows, and ``chunk_rows`` as one marshal
+    payload (a third of pickle's cost: no memo of every string), or the rows themselves
+    should one ever hold a value marshal cannot write. ``unpack_rows`` (or ``LazyRows``) makes
+    ``process_chunk``'s rows of it."""
     return pack_rows(chunk_rows(chunk, received_at, registry))
 
 
-def pack_rows(rows: list[tuple]) -> bytes | list[tuple]:
+def pack_rows(rows: list[tuple]) -> tuple[int, bytes | list[tuple]]:
     try:
-        return marshal.dumps(rows)
+        return len(rows), marshal.dumps(rows)
     except ValueError:
-        return rows
+        return len(rows), rows
 
 
-def unpack_rows(payload: bytes | list[tuple], tag: ImportTag | None) -> list[tuple]:
-    """``process_chunk``'s rows from ``process_chunk_packed``'s payload; every row carries
+def unpack_rows(packed: tuple[int, bytes | list[tuple]], tag: ImportTag | None) -> list[tuple]:
+    """``process_chunk``'s rows from ``process_chunk_packed``'s answer; every row carries
     the one ``tag`` object (the writer tells an import's runs of events apart by identity)."""
+    payload = packed[1]
     # the payload comes from a worker process of this very interpreter, never from outside
     return _with_tag(marshal.loads(payload) if type(payload) is bytes else payload, tag)
+
+
+class LazyRows:
+    """A worker's answer, its rows taken apart (``unpack_rows``) where they are first used.
+
+    The ingest's main thread hands these to the writer thread, which unpacks them. Unpacked in
+    the main thread, each chunk's ``marshal.loads`` (one C call of a millisecond or two,
+    holding the GIL throughout) kept the writer, the ingest's serial stage, waiting for the
+    GIL whenever it came back from SQLite meanwhile (docs/benchmarks.md, "The writer's wait
+    for the GIL"). The writer holds the GIL for its own Python anyway."""
+
+    __slots__ = ("_count", "_packed", "_tag", "_rows")
+
+    def __init__(self, packed: tuple[int, bytes | list[tuple]], tag: ImportTag | None):
+        self._count = packed[0]
+        self._packed = packed
+        self._tag = tag
+        self._rows: list[tuple] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def rows(self) -> list[tuple]:
+        rows = self._rows
+        if rows is None:
+            rows = self._rows = unpack_rows(self._packed, self._tag)
+            self._packed = None
+        return rows
+
+    def __iter__(self):
+        return iter(self.rows())
+
+    def __getitem__(self, index):
+        return self.rows()[index]
 
 
 def _with_tag(rows: list[tuple], tag: ImportTag | None) -> list[tuple]:

@@ -13,7 +13,7 @@ from contextlib import closing
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
 
 from .body import BodyEvents, BodyResult, body_result, read_body
 from .child import ChildIngest, lower_priority, tune_gc_for_bulk
@@ -27,7 +27,7 @@ from .model import (Candidate, ImportTag, OutcomeRecord, Prepared, RejectCode, R
 from .normalize import parse_time
 from .paging import PageQuery, ViewCount
 from .parsing import Chunk, decode_value, iter_chunks, parse_chunk, split_text
-from .pipeline import prepare, prepare_one, process_chunk_packed, unpack_rows
+from .pipeline import LazyRows, prepare, prepare_one, process_chunk_packed
 from .retry import Outbox, PendingEvent, RetryPolicy
 from .schemas import Registry
 from .service_clients import ClientMethods
@@ -185,7 +185,7 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
             except Exception:  # one broken subscriber must not stop ingestion
                 log.exception("subscriber failed")
 
-    def _enqueue(self, items: list[Prepared], ticket: Ticket,
+    def _enqueue(self, items: Sequence[Prepared], ticket: Ticket,
                  cancel: threading.Event | None = None, more_coming: bool = False) -> None:
         ticket.expect(len(items))
         on_done = ticket.add
@@ -196,10 +196,13 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
                 ticket.note_epoch(writer.epoch)
                 ticket.add(part)
             on_done = add_with_epoch
-        for i in range(0, len(items), self.batch_size):
-            self._writer.submit(WriteJob(items[i:i + self.batch_size], on_done=on_done,
-                                         cancel=cancel, on_cancelled=ticket.discard,
-                                         more_coming=more_coming))
+        size = self.batch_size
+        # whole when it fits: slicing a LazyRows would take it apart here, not in the writer
+        parts = (items,) if 0 < len(items) <= size else (
+            items[i:i + size] for i in range(0, len(items), size))
+        for part in parts:
+            self._writer.submit(WriteJob(part, on_done=on_done, cancel=cancel,
+                                         on_cancelled=ticket.discard, more_coming=more_coming))
 
     def submit_text(self, text: str | bytes, source: str = "pasted", *,
                     keep_records: bool = False, kind: str = "paste") -> Ticket:
@@ -333,7 +336,7 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
                 inflight.append(pool.submit(process_chunk_packed, chunk, utc_now(),
                                             self.registry() or None))
                 while len(inflight) >= limit:  # the file goes on: more chunks will follow
-                    items = unpack_rows(inflight.popleft().result(), tag)
+                    items = LazyRows(inflight.popleft().result(), tag)
                     self._writer.wait_for_room(BULK_BACKLOG_EVENTS, cancel)
                     self._enqueue(items, ticket, cancel, more_coming=True)
                 if progress is not None:
@@ -341,7 +344,7 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
             while inflight:
                 if cancel is not None and cancel.is_set():
                     return True
-                self._enqueue(unpack_rows(inflight.popleft().result(), tag), ticket, cancel,
+                self._enqueue(LazyRows(inflight.popleft().result(), tag), ticket, cancel,
                               more_coming=bool(inflight))
             return False
         finally:

@@ -40,7 +40,7 @@ def utc_now() -> str:
 
 @dataclass
 class WriteJob:
-    items: list[Prepared]
+    items: Sequence[Prepared]  # a list, or a worker's LazyRows: taken apart by the writer
     on_done: Callable[[list[OutcomeRecord]], None] | None = None
     # a command instead of events: a callable run with the write session inside a transaction
     command: Callable[[WriteSessionAPI], object] | None = None
