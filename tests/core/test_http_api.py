@@ -280,9 +280,12 @@ def test_serve_refuses_a_public_address_without_a_token(db_path, capsys, monkeyp
     assert not db_path.exists()
 
 
-def _client(url, requests, stop_on, log):
+def _client(url, requests, stop_on, log, service):
     """A well-behaved client: retries 503s, 409s that say to retry (its key's first request
-    is still running) and dropped connections until a final answer."""
+    is still running) and dropped connections until a final answer. Before a retry it waits
+    for what the answer said was in the way to be gone: the crash switch off after a 503, the
+    key's first request finished after a 409 (the server's Retry-After is 0 here)."""
+    running = service.requests._running  # the keys whose first request is under way
     with httpx.Client(base_url=url, timeout=60) as c:
         for body, headers in requests:
             while True:
@@ -292,9 +295,13 @@ def _client(url, requests, stop_on, log):
                     log.append("dropped")
                     continue
                 log.append(r.status_code)
-                if r.status_code != 503 and "Retry-After" not in r.headers:
+                if r.status_code == 503:
+                    assert wait_until(lambda: not service.faults.enabled)
+                elif "Retry-After" in r.headers:  # only a keyed request is told that
+                    key = headers["Idempotency-Key"]
+                    assert wait_until(lambda: key not in running)
+                else:
                     break
-                time.sleep(0.01 * float(r.headers["Retry-After"] or 0) + 0.01)
             assert r.status_code in stop_on, r.text
 
 
@@ -337,7 +344,8 @@ def test_concurrent_clients_with_retries_and_the_crash_switch_count_each_event_o
     log: list = []
     with serving(service) as api:
         url = str(api.base_url)
-        clients = [threading.Thread(target=_client, args=(url, plan(k), {200, 201, 422}, log))
+        clients = [threading.Thread(target=_client,
+                                    args=(url, plan(k), {200, 201, 422}, log, service))
                    for k in range(5)]
         toggler = threading.Thread(target=toggle)
         toggler.start()
