@@ -2,8 +2,8 @@
 
 ``process_chunk_packed`` is what worker processes run (``LazyRows`` carries its answer to the
 parent's writer thread, which takes it apart); it imports nothing but the Qt-free core, so
-spawning a worker from the window's process is cheap and safe. The clients' mappings travel with each chunk as a plain
-``Registry`` (None when there are none).
+spawning a worker from the window's process is cheap and safe. The clients' mappings travel
+with each chunk as a plain ``Registry`` (None when there are none).
 """
 from __future__ import annotations
 
