@@ -191,12 +191,16 @@ class WindowActions:
         self.toolbar = tb
 
     def about(self) -> None:
-        from .. import __version__, speedups
+        import sqlite3
+
+        from .. import __version__, speedups, sqlite_library
 
         box = QMessageBox(QMessageBox.Icon.Information, "About faultsim-desktop",
                           f"faultsim-desktop {__version__}\n\nIngests unreliable JSON events, "
                           "counts each exactly once, and survives database crashes.\n\n"
-                          f"Engine: {speedups.summary()}", parent=self)
+                          f"Engine: {speedups.summary()}\n"
+                          f"SQLite {sqlite3.sqlite_version}: {sqlite_library.status()}",
+                          parent=self)
         box.setTextFormat(Qt.TextFormat.PlainText)
         box.open()
 

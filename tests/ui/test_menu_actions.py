@@ -491,12 +491,16 @@ def check_shortcuts(ctx):
 
 
 def check_about(ctx):
-    from faultsim_desktop import __version__, speedups
+    import sqlite3
+
+    from faultsim_desktop import __version__, speedups, sqlite_library
 
     box = _open_box(ctx, "About faultsim-desktop")
     assert f"faultsim-desktop {__version__}" in box.text()
     # how the engine runs here: compiled, or which of its modules run from source and why
     assert f"Engine: {speedups.summary()}" in box.text()
+    # and whether SQLite's memory statistics could be turned off before sqlite3 started
+    assert f"SQLite {sqlite3.sqlite_version}: {sqlite_library.status()}" in box.text()
     box.close()
 
 
