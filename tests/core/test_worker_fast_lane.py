@@ -123,6 +123,39 @@ def test_worker_rows_equal_the_general_path_under_a_mapping_and_a_tag(lines):
     assert _rows_by_workers(data, registry, tag) == _rows_by_general_path(data, registry, tag)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_events, _event_like), min_size=1, max_size=6),
+       st.randoms(use_true_random=False), st.booleans(), st.sampled_from([":", ": ", " :"]))
+def test_events_written_again_another_way_get_the_rows_of_the_general_path(objs, rnd, ascii_only,
+                                                                            colon):
+    """A retry with its keys reordered, its spacing or escapes changed: the fast lane reuses
+    the row of the chunk's first line with the same canonical form, and that row must be the
+    one normalizing the retry itself gives (the first copy rejected or not)."""
+    lines = [_write(obj, False, ": ") for obj in objs]
+    for obj in objs:
+        pairs = list(obj)
+        rnd.shuffle(pairs)
+        lines.append(_write(_Obj(pairs), ascii_only, colon))
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+    assert _rows_by_workers(data) == _rows_by_general_path(data)
+
+
+def test_a_retry_written_another_way_keeps_its_own_text_and_line():
+    first = '{"client": "acme", "amount": "1.234,50 \u20ac", "ts": "2026-03-01 12:00:00"}'
+    again = '{"ts":"2026-03-01 12:00:00","amount":"1.234,50 \\u20ac","client":"\\u0061cme"}'
+    bad = '{"client": "acme"}'
+    bad_again = '{ "client" : "acme" }'
+    data = "\n".join([first, bad, again, bad_again]).encode() + b"\n"
+    rows = [Prepared(*r) for r in _rows_by_workers(data)]
+    assert [r.raw for r in rows] == [first, bad, again, bad_again]
+    assert [r.line for r in rows] == [1, 2, 3, 4]
+    assert rows[0].fingerprint == rows[2].fingerprint and rows[0].raw != rows[2].raw
+    assert (rows[2].client, rows[2].amount, rows[2].currency) == ("acme", "1234.50", "EUR")
+    # a rejected first copy lends nothing: each rejection names its own line
+    assert [r.reason[:7] for r in rows[1::2]] == ["line 2,", "line 4,"]
+    assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]
+
+
 def test_a_line_sent_again_gets_its_own_line_number_and_the_same_fingerprint():
     line = '{"client": "acme", "amount": "12.50", "ts": 1772323200}'
     rows = [Prepared(*r) for r in _rows_by_workers(f"{line}\n{line}\n".encode())]
