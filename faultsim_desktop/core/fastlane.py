@@ -11,7 +11,9 @@ What it saves over running the stages one after another:
   lines the proof fails for (there the general way rejects the duplicate with its line and
   column).
 - A line that repeats an earlier line of the same chunk byte for byte (a retry sent again as
-  it was) gets that line's row with its own line number, not a second pass.
+  it was) gets that line's row with its own line number, not a second pass; one whose
+  canonical form an earlier accepted line of the chunk had (keys reordered, other spacing or
+  escapes) gets that row with its own text and line number, not a second normalizing.
 - One pass over the chunk tells whether any line holds more brackets than the depth limit
   allows; when none does, no line counts its own.
 - Equal client, currency, time and warnings values of a chunk are one object, which the
