@@ -9,7 +9,6 @@ import sqlite3
 from decimal import Decimal
 from functools import reduce
 from itertools import repeat
-from operator import itemgetter
 from pathlib import Path
 from typing import Iterable
 
@@ -26,8 +25,6 @@ _ZERO = Decimal(0)
 _OUTCOME_TEXT = {o: o.value for o in Outcome}  # an Enum's .value is a Python-level property
 _DUPLICATE = Outcome.DUPLICATE
 _record = tuple.__new__
-_AMOUNT = itemgetter(Prepared._fields.index("amount"))
-_EVENT_TIME = itemgetter(Prepared._fields.index("event_time"))
 _EVENT_COLUMNS = ("fingerprint", "client", "client_key", "currency", "amount", "event_time",
                   "received_at", "idempotency_key", "warnings", "source", "line", "raw",
                   "mapping_version", "time_bucket", "receipt", "import_id")
@@ -41,9 +38,6 @@ _KEEP_CONFLICT = (f"INSERT INTO conflicts({', '.join(_CONFLICT_COLUMNS)})"
 _LOG_ANY = ("INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt,"
             " reason, source, line, event_id, quarantine_id, import_id)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
-_LOG_DUPLICATE = ("INSERT INTO log(at, outcome, client, amount, currency, fingerprint, attempt,"
-                  " reason, source, line, event_id, quarantine_id, import_id)"
-                  f" VALUES (?,'{Outcome.DUPLICATE.value}',?,?,?,?,?,?,?,?,?,NULL,?)")
 # A rejected input's entry: inserted once per raw text; seen again, it is updated in place
 # (the entry is open again, and says where and why it was last refused).
 _QUARANTINE_NEW = ("INSERT INTO quarantine(raw_hash, raw, code, reason, source, line, col,"
@@ -221,7 +215,8 @@ class WriteSession(UndoMethods):
         records: list[OutcomeRecord] = []
         append = records.append
         logged: list[OutcomeRecord] = []  # every outcome but ACCEPTED goes to the log table
-        # (client_key, currency) -> the accepted items; new clients -> their first display form
+        # (client_key, currency) -> [the accepted amounts, first and last event time];
+        # new clients -> their first display form
         deltas: dict[tuple[str, str], list] = {}
         new_clients: dict[str, str] = {}
         known_clients = self._clients
@@ -302,11 +297,15 @@ class WriteSession(UndoMethods):
                 key = (client_key, currency or "")
                 d = deltas.get(key)
                 if d is None:
-                    deltas[key] = [it]
+                    deltas[key] = [[amount], event_time, event_time]
                     if client_key not in known_clients:
                         new_clients.setdefault(client_key, client)
-                else:
-                    d.append(it)
+                else:  # the row is at hand now; read again at the end, it would be cold
+                    d[0].append(amount)
+                    if event_time < d[1]:
+                        d[1] = event_time
+                    elif event_time > d[2]:
+                        d[2] = event_time
                 append(record(OutcomeRecord, (now, accepted, client, amount, currency, fp,
                                               attempt, None, source, line, event_id, None,
                                               None, tag)))
@@ -392,13 +391,11 @@ class WriteSession(UndoMethods):
             self._clients.update(new_clients)  # rolled back with _aggs on failure
         pending = {}
         add = MONEY.add
-        amount_of, time_of = _AMOUNT, _EVENT_TIME  # of Prepared rows, plain tuples from workers
         aggs = self._aggs
         updates, inserts = [], []
-        for key, accepted in deltas.items():
-            total = reduce(add, map(Decimal, map(amount_of, accepted)), _ZERO)
-            times = list(map(time_of, accepted))
-            count, first, last = len(accepted), min(times), max(times)
+        for key, (amounts, first, last) in deltas.items():
+            total = reduce(add, map(Decimal, amounts), _ZERO)
+            count = len(amounts)
             old = aggs.get(key)
             if old is not None:
                 count += old[0]
@@ -441,13 +438,16 @@ class WriteSession(UndoMethods):
 
     def _log(self, records: list[OutcomeRecord]) -> None:
         # Accepted outcomes are not copied here: the event row (received_at, source, line) is
-        # their log entry, and skipping them halves what a batch writes.
-        accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
+        # their log entry, and skipping them halves what a batch writes. One statement for
+        # every row, in the outcomes' order (the log's ids follow them): duplicates and
+        # rejections alternate, and a statement of their own for each run cost more in calls
+        # of executemany than binding the NULLs saved.
+        accepted = Outcome.ACCEPTED
         text = _OUTCOME_TEXT
         import_id = self.import_id
         last_tag = iid = None
-        runs: list[tuple[str, list]] = []  # in order: the log's ids follow the outcomes
-        sql = rows = None
+        rows = []
+        append = rows.append
         for r in records:
             outcome = r.outcome
             if outcome is accepted:
@@ -455,22 +455,12 @@ class WriteSession(UndoMethods):
             tag = r.import_tag
             if tag is not last_tag:
                 iid, last_tag = import_id(tag), tag
-            if (outcome is duplicate and r.currency is not None and r.quarantine_id is None
-                    and iid is not None):  # most of the log: see _INSERT_PLAIN
-                if sql is not _LOG_DUPLICATE:
-                    sql, rows = _LOG_DUPLICATE, []
-                    runs.append((sql, rows))
-                rows.append((r.at, r.client, r.amount, r.currency, bytearray(r.fingerprint[:8]),
-                             r.attempt, r.reason, r.source, r.line, r.event_id, iid))
-                continue
-            if sql is not _LOG_ANY:
-                sql, rows = _LOG_ANY, []
-                runs.append((sql, rows))
-            rows.append((r.at, text[outcome], r.client, r.amount, r.currency,
-                         r.fingerprint[:8] if r.fingerprint else None, r.attempt, r.reason,
-                         r.source, r.line, r.event_id, r.quarantine_id, iid))
-        for sql, rows in runs:
-            self.cur.executemany(sql, rows)
+            fp = r.fingerprint
+            append((r.at, text[outcome], r.client, r.amount, r.currency,
+                    bytearray(fp[:8]) if fp else None, r.attempt, r.reason, r.source, r.line,
+                    r.event_id, r.quarantine_id, iid))
+        if rows:
+            self.cur.executemany(_LOG_ANY, rows)
 
     def quarantine(self, raw: str | bytes, code: str, reason: str | None, source: str,
                    line: int, column: int, now: str, fingerprint: bytes | None = None) -> int:
