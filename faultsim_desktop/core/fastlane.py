@@ -11,9 +11,7 @@ What it saves over running the stages one after another:
   lines the proof fails for (there the general way rejects the duplicate with its line and
   column).
 - A line that repeats an earlier line of the same chunk byte for byte (a retry sent again as
-  it was) gets that line's row with its own line number, not a second pass; one whose
-  canonical form an earlier accepted line of the chunk had (keys reordered, other spacing or
-  escapes) gets that row with its own text and line number, not a second normalizing.
+  it was) gets that line's row with its own line number, not a second pass.
 - One pass over the chunk tells whether any line holds more brackets than the depth limit
   allows; when none does, no line counts its own.
 - Equal client, currency, time and warnings values of a chunk are one object, which the
@@ -84,9 +82,6 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
     sha256 = hashlib.sha256
     scan = _SCAN_NO_HOOK
     seen: dict[str, tuple] = {}  # line text -> its accepted row, within this chunk
-    # canonical form -> the accepted row of the first line of this chunk that had it: the same
-    # event written another way (keys reordered, other spacing or escapes)
-    canonical: dict[bytes, tuple] = {}
     # equal texts as one object: the rows pickle them once (memo references after that)
     shared: dict = {}
     share = shared.setdefault
@@ -132,13 +127,6 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
                 prepare_candidate(_decode(s, line, 1, source, 0), out)
             line += 1
             continue
-        row = canonical.get(canon)
-        if row is not None:  # the same object: normalizing it gives the same row
-            row = (s, source, line) + row[3:]
-            append(row)
-            seen[s] = row
-            line += 1
-            continue
         try:
             if registry is None:  # normalization's scan of the keys serves the bucket too
                 ev, value = normalize_with_time_value(obj, received_at=received_at)
@@ -175,5 +163,5 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
                share(event_time, event_time) if event_time else received_at, idem,
                warnings and share(warnings, warnings), None, None, None, version, bucket)
         append(row)
-        seen[s] = canonical[canon] = row
+        seen[s] = row
         line += 1

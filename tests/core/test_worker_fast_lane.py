@@ -128,9 +128,8 @@ def test_worker_rows_equal_the_general_path_under_a_mapping_and_a_tag(lines):
        st.randoms(use_true_random=False), st.booleans(), st.sampled_from([":", ": ", " :"]))
 def test_events_written_again_another_way_get_the_rows_of_the_general_path(objs, rnd, ascii_only,
                                                                             colon):
-    """A retry with its keys reordered, its spacing or escapes changed: the fast lane reuses
-    the row of the chunk's first line with the same canonical form, and that row must be the
-    one normalizing the retry itself gives (the first copy rejected or not)."""
+    """A retry with its keys reordered, its spacing or escapes changed, in the chunk of its
+    first copy (rejected or not): every row is the one the general path makes of that line."""
     lines = [_write(obj, False, ": ") for obj in objs]
     for obj in objs:
         pairs = list(obj)
@@ -153,6 +152,17 @@ def test_a_retry_written_another_way_keeps_its_own_text_and_line():
     assert (rows[2].client, rows[2].amount, rows[2].currency) == ("acme", "1234.50", "EUR")
     # a rejected first copy lends nothing: each rejection names its own line
     assert [r.reason[:7] for r in rows[1::2]] == ["line 2,", "line 4,"]
+    assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]
+
+
+def test_numbers_written_another_way_keep_their_own_amount_text():
+    """12.50 and 12.5 (or 1 and 1.0) are one value: the same canonical form and fingerprint,
+    but each event keeps the amount as its own line wrote it, on both paths."""
+    data = (b'{"client": "a", "amount": 12.50}\n{"amount": 12.5, "client": "a"}\n'
+            b'{"client": "b", "amount": 1}\n{"client": "b", "amount": 1.0}\n')
+    rows = [Prepared(*r) for r in _rows_by_workers(data)]
+    assert [r.amount for r in rows] == ["12.50", "12.5", "1", "1.0"]
+    assert rows[0].fingerprint == rows[1].fingerprint and rows[2].fingerprint == rows[3].fingerprint
     assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]
 
 
