@@ -1,10 +1,10 @@
 """One setting of the SQLite library itself, made before Python's ``sqlite3`` module starts it.
 
 SQLite keeps statistics of its own memory use unless told not to (``SQLITE_CONFIG_MEMSTATUS``).
-Debian's and most distributions' builds keep them on and leave out the lookaside allocator, so
-every allocation and free of SQLite's goes through ``malloc`` and through one process-wide
-mutex that guards the statistics: on the writer thread that mutex was about a twelfth of its
-CPU (docs/benchmarks.md, "SQLite's memory statistics"). Nothing in this application, nor in
+Debian's build keeps them on and leaves out the lookaside allocator, so every allocation and
+free of SQLite's goes through ``malloc`` and through one process-wide mutex that guards the
+statistics: with them, the writer thread spent about a twelfth of its CPU taking and releasing
+mutexes (docs/benchmarks.md, "SQLite's memory statistics"). Nothing in this application, nor in
 Python's ``sqlite3`` module, reads them (``sqlite3_memory_used``, ``sqlite3_soft_heap_limit64``).
 
 The setting can only be made before the library is initialized, and ``import sqlite3``
