@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play the scripted demo (in a temporary database of its own; "
                         "yours is left as it is)")
     p.add_argument("--screenshot", type=Path, metavar="FILE.png",
-                   help="render the window (after the demo with --demo) to a PNG and exit")
+                   help="render the window to a PNG and exit: after the demo with --demo, "
+                        "once the files given are ingested and totalled with files")
     p.add_argument("--reset-settings", action="store_true",
                    help="forget the remembered layout, window size, database and fault settings")
     p.add_argument("--workers", type=int, default=None,
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     exit_code = [0]
 
     def finish() -> None:
-        if args.screenshot is not None:
+        if args.screenshot is not None and window.isVisible():  # once
             ok = screenshot(window, args.screenshot)
             if not ok:
                 print(f"faultsim-desktop: could not write {args.screenshot}", file=sys.stderr)
@@ -175,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             window.close()
             app.quit()
 
+    ingesting = False
     if args.files:
         window.ingest_files([str(f) for f in args.files])
+        ingesting = window.bridge.busy  # not when a file could not be read (said in the window)
     if args.demo:
         demo = window.play_demo(speed=4.0 if headless else 1.0)
         def demo_ended(verified: bool) -> None:
@@ -187,6 +190,20 @@ def main(argv: list[str] | None = None) -> int:
             # the screenshot shows the demo's result, before the user's database comes back
             QTimer.singleShot(400 if headless else 0, finish)
         demo.scriptEnded.connect(demo_ended)
+    elif headless and ingesting:
+        # The picture shows the files ingested: every outcome in the log, and the totals read
+        # after the last of them (while files stream in, the totals are read once a second).
+        def when_settled() -> None:
+            if window.bridge.settled():
+                QTimer.singleShot(300, finish)  # the views' deferred updates come first
+            else:
+                QTimer.singleShot(50, when_settled)
+
+        def files_done(*_) -> None:
+            window.bridge.refresh()
+            QTimer.singleShot(0, when_settled)
+        window.bridge.filesFinished.connect(files_done)
+        window.bridge.taskFailed.connect(files_done)
     elif headless:
         QTimer.singleShot(800, finish)  # let the first aggregates arrive and paint
     code = app.exec()

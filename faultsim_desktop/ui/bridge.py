@@ -386,6 +386,12 @@ class EngineBridge(QObject):
         """Read aggregates, pending and quarantine again at the next tick."""
         self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
 
+    def settled(self) -> bool:
+        """No outcomes wait for the log, and no read of the totals is asked for or under way:
+        after ``refresh``, what the window shows is what the database held when it was asked."""
+        return not (self._inbox or self._stats_dirty or self._pending_dirty
+                    or self._quarantine_dirty or self.reader_lane.busy)
+
     def send_text(self, text: str, source: str = "pasted") -> None:
         svc = self.service
 
