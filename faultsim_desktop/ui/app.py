@@ -25,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play the scripted demo (in a temporary database of its own; "
                         "yours is left as it is)")
     p.add_argument("--screenshot", type=Path, metavar="FILE.png",
-                   help="render the window to a PNG and exit: after the demo with --demo, "
-                        "once the files given are ingested and totalled with files")
+                   help="render the window to a PNG and exit: after the demo with --demo; "
+                        "with files, once they are ingested and their totals shown")
     p.add_argument("--reset-settings", action="store_true",
                    help="forget the remembered layout, window size, database and fault settings")
     p.add_argument("--workers", type=int, default=None,
