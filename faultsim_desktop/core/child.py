@@ -1,5 +1,6 @@
 """Work in other processes: the worker processes that parse large files, and ChildIngest, which
-ingests one file in a child process with a writer of its own."""
+ingests one file in a child process with a writer of its own (started ahead as a
+StandbyIngest)."""
 from __future__ import annotations
 
 import enum
@@ -80,6 +81,7 @@ def die_with_parent() -> None:
 class Report(enum.Enum):
     """What a child ingest tells its parent."""
 
+    READY = "ready"  # payload: None; the database is open, the child waits for its file
     OUTCOMES = "outcomes"  # payload: a list of OutcomeRecord's fields, as plain tuples
     FAULTS = "faults"  # payload: {fault point value: faults injected since the last report}
     PROGRESS = "progress"  # payload: (bytes done, total bytes or None)
@@ -97,33 +99,100 @@ _SUMMARY_FIELDS = ("received", "accepted", "duplicates", "rejected", "failed", "
                    "seconds", "refused")
 
 
+def _standby_key(service: IngestService) -> tuple:
+    """What a ready child process was started for: the same database, engine, workers and
+    fault seed (the fault settings and retry policy travel with the job)."""
+    return type(service), str(service.db_path), service.workers, service.faults.seed
+
+
+class StandbyIngest:
+    """A child process started before it is needed: its interpreter up, the engine imported
+    and the database open, waiting for the one file it will ingest (ChildIngest).
+
+    Starting a child takes a few tenths of a second of spawning, importing and opening; a
+    window keeps one ready so that a large file starts at once. An idle one holds an open
+    connection and no transaction, and costs no CPU. ``close`` lets it go."""
+
+    def __init__(self, service: IngestService):
+        ctx = get_context("spawn")
+        self.key = _standby_key(service)
+        self.cancel = ctx.Event()
+        self.crash_on = ctx.Event()
+        if service.faults.enabled:
+            self.crash_on.set()
+        self.recv, send = ctx.Pipe(duplex=False)
+        jobs_recv, self._jobs = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(
+            target=_child_main, name="faultsim-ingest",
+            args=(type(service), send, jobs_recv, str(service.db_path), service.faults.seed,
+                  service.workers, self.crash_on, self.cancel))
+        # not a daemon: it has worker processes of its own
+        self.process.start()
+        send.close()
+        jobs_recv.close()
+        self._given = False
+        self._ready = False
+
+    def ready(self) -> bool:
+        """The child has opened the database and waits for its file (it says so first)."""
+        if not self._ready and not self._given and self.recv.poll(0):
+            self._ready = True
+            if self.recv.recv().report is not Report.READY:  # it could not open: it ended
+                self.close()
+        return self._ready and not self._given
+
+    def usable_for(self, service: IngestService) -> bool:
+        """Still waiting (or still starting), started for this service's database and
+        settings."""
+        return (not self._given and self.key == _standby_key(service)
+                and self.process.is_alive())
+
+    def give(self, path: str, tag, service: IngestService) -> None:
+        """Hand over the file: the child ingests it with the service's fault settings and
+        retry policy as they are now, and the mappings read again."""
+        self._given = True
+        (self.crash_on.set if service.faults.enabled else self.crash_on.clear)()
+        try:
+            self._jobs.send((str(path), tag, service.faults.configs(), service.retry_policy))
+        except OSError:  # it could not open the database and ended: its report says why
+            pass
+        self._jobs.close()
+
+    def close(self, timeout: float = 10) -> None:
+        """Let an unused child go: it closes its database and ends."""
+        if self._given and self._jobs.closed:
+            return
+        self._given = True
+        self._jobs.close()  # the child reads the end of its jobs and returns
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+        self.recv.close()
+
+
 class ChildIngest:
     """Ingest one file in a child process that has its own writer, sharing the database.
 
     A window uses it for large files: the writer's per-event Python then runs outside the
     window's process, so painting never waits for the GIL. Outcomes come back in batches for
-    the live log; the crash switch and Cancel reach the child through shared events.
+    the live log; the crash switch and Cancel reach the child through shared events. The
+    child is ``standby`` when one is given and still fits the service, else a new one.
     """
 
-    def __init__(self, service: IngestService, path: str):
-        ctx = get_context("spawn")
+    def __init__(self, service: IngestService, path: str, standby: StandbyIngest | None = None):
+        if standby is None or not standby.usable_for(service):
+            if standby is not None:
+                standby.close()
+            standby = StandbyIngest(service)
         # the import is named here, so this service knows it is running until ``run`` ends
         # (an undo of it is refused meanwhile)
         self.tag = service.new_import(str(path), "file")
         self._running = Ticket()
         service._running_import(self.tag, self._running)
-        self.cancel = ctx.Event()
-        self.crash_on = ctx.Event()
-        if service.faults.enabled:
-            self.crash_on.set()
-        self._recv, send = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(
-            target=_child_main, name="faultsim-ingest",
-            args=(type(service), send, str(service.db_path), str(path), service.faults.configs(),
-                  service.faults.seed, service.retry_policy, service.workers, self.crash_on,
-                  self.cancel, self.tag))  # not a daemon: it has worker processes of its own
-        self.process.start()
-        send.close()
+        self.cancel, self.crash_on = standby.cancel, standby.crash_on
+        self._recv, self.process = standby.recv, standby.process
+        standby.give(str(path), self.tag, service)
 
     def run(self, service: IngestService, on_outcomes: Callable[[list[OutcomeRecord]], None],
             progress: Callable[[int, int | None], None] | None,
@@ -141,6 +210,8 @@ class ChildIngest:
                                            f"(exit code {self.process.exitcode})")
                     continue
                 report, payload = self._recv.recv()
+                if report is Report.READY:
+                    continue
                 if report is Report.OUTCOMES:
                     payload = list(map(_as_record, payload))
                     service.counters.add(payload)
@@ -213,9 +284,10 @@ class _Relay:
             self._thread.join()
 
 
-def _child_main(service_class: type[IngestService], conn, db_path, path, fault_configs, seed,
-                retry, workers, crash_on, cancel, tag=None):
-
+def _child_main(service_class: type[IngestService], conn, jobs, db_path, seed, workers,
+                crash_on, cancel):
+    """Open the service, wait for the one file to ingest (or for the end of ``jobs``), ingest
+    it and report to ``conn``."""
     die_with_parent()
     tune_gc_for_bulk()
     lock = threading.Lock()
@@ -224,9 +296,28 @@ def _child_main(service_class: type[IngestService], conn, db_path, path, fault_c
         with lock:
             conn.send(Message(report, payload))
     faults = FaultSwitch(seed)
+    try:
+        svc = service_class(db_path, faults=faults, workers=workers, seed=seed)
+    except StorageError as exc:
+        send(Report.STORAGE_ERROR, str(exc))
+        return
+    send(Report.READY, None)
+    try:
+        job = jobs.recv()
+    except (EOFError, OSError):  # let go unused
+        job = None
+    finally:
+        jobs.close()
+    if job is None:
+        svc.close()
+        conn.close()
+        return
+    path, tag, fault_configs, retry = job
     for point, config in fault_configs.items():
         faults.set(point, config)
     faults.enabled = crash_on.is_set()
+    svc.retry_policy = retry
+    svc.refresh_registry()  # mappings saved while it waited apply
     stop = threading.Event()
     local_cancel = threading.Event()
     reported = {p: 0 for p in FaultPoint}
@@ -247,11 +338,6 @@ def _child_main(service_class: type[IngestService], conn, db_path, path, fault_c
             if cancel.is_set() and not local_cancel.is_set():
                 svc.retry_policy = RetryPolicy(attempts=1, base_delay_s=0.0, cap_s=0.0)
                 local_cancel.set()
-    try:
-        svc = service_class(db_path, faults=faults, retry=retry, workers=workers, seed=seed)
-    except StorageError as exc:
-        send(Report.STORAGE_ERROR, str(exc))
-        return
     watcher = threading.Thread(target=mirror, name="faultsim-mirror", daemon=True)
     watcher.start()
     relay = _Relay(send)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
 
 from .body import BodyEvents, BodyResult, body_result, read_body
-from .child import ChildIngest, lower_priority, tune_gc_for_bulk
+from .child import ChildIngest, StandbyIngest, lower_priority, tune_gc_for_bulk
 from .counters import SessionCounters, Summary, Ticket
 from .exports import event_json, safe_cell, write_events, write_stats_csv
 from .faults import FaultSwitch
@@ -42,8 +42,7 @@ from .writer import Writer, WriteJob, utc_now
 
 # the names the window, the command line and tests import from here
 __all__ = ["ChildIngest", "FINGERPRINT_CACHE", "ImportBusy", "IngestService",
-           "POOL_THRESHOLD_BYTES",
-           "Summary", "Ticket", "default_db_path", "safe_cell", "tune_gc_for_bulk"]
+           "POOL_THRESHOLD_BYTES", "StandbyIngest", "Summary", "Ticket", "default_db_path", "safe_cell", "tune_gc_for_bulk"]
 
 log = logging.getLogger(__name__)
 
@@ -387,6 +386,11 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
         if time.monotonic() - self._registry_at >= REGISTRY_TTL_S:
             self._load_registry(force=False)
         return self._registry
+
+    def refresh_registry(self) -> None:
+        """Read the clients' mappings now, whatever their age (a service that waited long
+        before its first ingest: see child.StandbyIngest)."""
+        self._load_registry(force=True)
 
     def _load_registry(self, force: bool) -> None:
         # one thread reads; the others go on with the snapshot they have (unless forced)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import logging
 import os
 import sys
 import threading
@@ -24,12 +25,14 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from ..core.errors import StorageError
 from ..core.model import ClientTotal, Outcome, OutcomeRecord
 from ..core.retry import RetryPolicy
-from ..core.service import ChildIngest, IngestService, Summary
+from ..core.service import ChildIngest, IngestService, StandbyIngest, Summary
+
+log = logging.getLogger(__name__)
 
 TICK_MS = 100  # drain and repaint at most ten times a second
 MAX_OUTCOMES_PER_TICK = 10_000
-EXTERNAL_REFRESH_S = 2.0
-STREAMING_SNAPSHOT_S = 1.0  # aggregates are read this often while a file streams in  # aggregates are read again this often even with no outcomes
+EXTERNAL_REFRESH_S = 2.0  # aggregates are read again this often even with no outcomes
+STREAMING_SNAPSHOT_S = 1.0  # aggregates are read this often while a file streams in
 YOUNG_GC_MS = 20  # the young generation is collected this often when it has grown
 # Every Python call Qt makes while painting (a model's data(), a chart's paint) takes the GIL
 # back; a lane thread running Python makes each wait up to the switch interval (5 ms by default)
@@ -121,12 +124,17 @@ class Lane(QObject):
 # Files from this size on are ingested by a child process with its own writer (ChildIngest):
 # in the window's process the writer's Python would compete with painting for the GIL.
 CHILD_INGEST_BYTES = 1 << 20
+# A child process is kept ready for the next large file (StandbyIngest), started this long
+# after the window opens or an Open's files end, when nothing is being ingested.
+STANDBY_DELAY_MS = 1000
 
 
 def _ingest_path(svc: IngestService, path: str, progress, cancel: threading.Event,
-                 on_outcomes) -> Summary:
-    """Ingest a file without taxing the GUI thread: large files in a child process, small
-    ones in the engine's worker processes (or, without workers, in this thread)."""
+                 on_outcomes, take_standby: Callable[[], StandbyIngest | None] = lambda: None
+                 ) -> Summary:
+    """Ingest a file without taxing the GUI thread: large files in a child process (the one
+    kept ready, when there is one), small ones in the engine's worker processes (or, without
+    workers, in this thread)."""
     try:
         size = os.path.getsize(path)
         f = open(path, "rb")
@@ -137,7 +145,7 @@ def _ingest_path(svc: IngestService, path: str, progress, cancel: threading.Even
             return svc.ingest_stream(f, path, size=size, progress=progress, cancel=cancel)
     if size >= CHILD_INGEST_BYTES:
         f.close()
-        return ChildIngest(svc, path).run(svc, on_outcomes, progress, cancel)
+        return ChildIngest(svc, path, take_standby()).run(svc, on_outcomes, progress, cancel)
     with f:  # no size: the engine then parses in its pool, not in this thread
         return svc.ingest_stream(f, path, size=None, cancel=cancel,
                                  progress=lambda done, _total: progress(done, size))
@@ -288,6 +296,14 @@ class EngineBridge(QObject):
         self.timer.timeout.connect(self._tick)
         self.timer.start()
         self.gc = MainThreadGC(self, streaming=lambda: self.ingest_lane.busy)
+        self._standby: StandbyIngest | None = None
+        self._standby_lock = threading.Lock()  # taken on the ingest thread
+        self.standby_timer = QTimer(self)
+        self.standby_timer.setObjectName("standby-child")
+        self.standby_timer.setSingleShot(True)
+        self.standby_timer.setInterval(STANDBY_DELAY_MS)
+        self.standby_timer.timeout.connect(self._prepare_standby)
+        self._arm_standby()
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.refresh()
 
@@ -392,6 +408,47 @@ class EngineBridge(QObject):
         return not (self._inbox or self._stats_dirty or self._pending_dirty
                     or self._quarantine_dirty or self.reader_lane.busy)
 
+    def _arm_standby(self) -> None:
+        if self.service.workers > 0 and not self._closed:  # without workers: no child ingests
+            self.standby_timer.start()
+
+    @Slot()
+    def _prepare_standby(self) -> None:
+        """Start a child process for the next large file, unless one waits or files are
+        being ingested (then once they end)."""
+        if self._closed or self.ingest_lane.busy:
+            return
+        with self._standby_lock:
+            if self._standby is not None and self._standby.usable_for(self.service):
+                return
+            old, self._standby = self._standby, None
+        if old is not None:
+            old.close()
+        try:
+            standby = StandbyIngest(self.service)
+        except (OSError, RuntimeError) as exc:  # no process to spare: files start one anew
+            log.warning("no child process kept ready: %s", exc)
+            return
+        with self._standby_lock:
+            self._standby = standby
+
+    def _take_standby(self) -> StandbyIngest | None:
+        with self._standby_lock:
+            standby, self._standby = self._standby, None
+        return standby
+
+    def standby_ready(self) -> bool:
+        """A child process waits, ready for the next large file."""
+        with self._standby_lock:
+            return (self._standby is not None and self._standby.usable_for(self.service)
+                    and self._standby.ready())
+
+    def _release_standby(self) -> None:
+        self.standby_timer.stop()
+        standby = self._take_standby()
+        if standby is not None:
+            standby.close()
+
     def send_text(self, text: str, source: str = "pasted") -> None:
         svc = self.service
 
@@ -426,7 +483,8 @@ class EngineBridge(QObject):
                     if now - last[0] >= 0.1:  # at most ten progress signals a second
                         last[0] = now
                         progress_signal_emit(FileProgress(i, len(paths), path, done, size))
-                s = _ingest_path(svc, path, progress, cancel, inbox.append)
+                s = _ingest_path(svc, path, progress, cancel, inbox.append,
+                                 self._take_standby)
                 for k in ("received", "accepted", "duplicates", "rejected", "failed"):
                     setattr(total, k, getattr(total, k) + getattr(s, k))
                 total.cancelled = total.cancelled or s.cancelled
@@ -510,6 +568,7 @@ class EngineBridge(QObject):
             self.textFinished.emit(result)
         elif tag == "files":
             self._flush_progress()
+            self._arm_standby()
             self.filesFinished.emit(result)
         elif tag == "retry":
             self._pending_dirty = True
@@ -538,12 +597,15 @@ class EngineBridge(QObject):
             return
         if tag == "snapshot":
             self.refresh()
+        elif tag == "files":
+            self._arm_standby()
         self.taskFailed.emit(tag.split(":", 1)[0], message)
 
     def replace_service(self, service: IngestService, close_old: bool = True) -> IngestService:
         """Use another database; the caller makes sure nothing is running. Returns the old
         service, closed unless ``close_old`` is False."""
         old = self.service
+        self._release_standby()  # it has the old database open
         self._unsubscribe()
         self._inbox.clear()
         self.service = service
@@ -555,6 +617,7 @@ class EngineBridge(QObject):
         self._mappings = None
         if close_old:
             old.close()
+        self._arm_standby()
         self.refresh()
         self.serviceChanged.emit(service)
         return old
@@ -565,6 +628,7 @@ class EngineBridge(QObject):
             return
         self._closed = True
         self.timer.stop()
+        self._release_standby()
         self._cancel.set()
         # what cannot be stored now goes straight to the durable pending outbox instead of
         # waiting out its backoff: closing must not hang on a simulated crash

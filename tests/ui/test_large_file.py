@@ -2,6 +2,7 @@
 import json
 
 from faultsim_desktop.core.model import Outcome
+from faultsim_desktop.core.service import StandbyIngest
 
 
 def _write_events(path, n):
@@ -69,3 +70,36 @@ def test_large_file_with_workers_goes_through_a_child_process(qtbot, make_window
     with qtbot.waitSignal(window.bridge.filesFinished, timeout=120_000) as blocker:
         window.ingest_files([str(path)])  # the same file again: every event a duplicate
     assert (blocker.args[0].duplicates, blocker.args[0].accepted) == (40_000, 0)
+
+
+def test_a_large_file_starts_in_the_child_process_kept_ready(qtbot, make_window, tmp_path,
+                                                              monkeypatch):
+    """With workers, the window keeps a child process ready (database open) once it is idle;
+    the next large file is ingested there, and another is made ready after it. Closing the
+    window ends the one waiting."""
+    started = []
+    original = StandbyIngest.__init__
+
+    def spy(self, service):
+        original(self, service)
+        started.append(self)
+    monkeypatch.setattr(StandbyIngest, "__init__", spy)
+    window = make_window(workers=1)
+    qtbot.waitUntil(window.bridge.standby_ready, timeout=60_000)
+    [ready] = started
+    path = tmp_path / "events.ndjson"
+    _write_events(path, 40_000)
+    with qtbot.waitSignal(window.bridge.filesFinished, timeout=120_000) as blocker:
+        window.ingest_files([str(path)])
+    assert len(started) == 1  # no new process was needed for the file
+    ready.process.join(30)
+    assert ready.process.exitcode == 0
+    s = blocker.args[0]
+    assert (s.received, s.accepted, s.failed) == (40_000, 40_000, 0)
+    qtbot.waitUntil(lambda: sum(r.count for r in window.clients.model.rows()) == 40_000,
+                    timeout=20_000)
+    assert window.service.stats() == window.service.stats_from_events()
+    qtbot.waitUntil(window.bridge.standby_ready, timeout=60_000)  # one more, for the next file
+    assert len(started) == 2 and started[1].process.pid != ready.process.pid
+    window.close()
+    assert started[1].process.exitcode == 0
