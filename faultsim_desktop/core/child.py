@@ -158,8 +158,9 @@ class StandbyIngest:
             pass
         self._jobs.close()
 
-    def close(self, timeout: float = 10) -> None:
-        """Let an unused child go: it closes its database and ends."""
+    def close(self, timeout: float = 2) -> None:
+        """Let an unused child go: it closes its database and ends (or, still waiting to open
+        it after ``timeout`` seconds, is ended: it holds no transaction)."""
         if self._given and self._jobs.closed:
             return
         self._given = True

@@ -42,7 +42,8 @@ from .writer import Writer, WriteJob, utc_now
 
 # the names the window, the command line and tests import from here
 __all__ = ["ChildIngest", "FINGERPRINT_CACHE", "ImportBusy", "IngestService",
-           "POOL_THRESHOLD_BYTES", "StandbyIngest", "Summary", "Ticket", "default_db_path", "safe_cell", "tune_gc_for_bulk"]
+           "POOL_THRESHOLD_BYTES", "StandbyIngest", "Summary", "Ticket", "default_db_path",
+           "safe_cell", "tune_gc_for_bulk"]
 
 log = logging.getLogger(__name__)
 
