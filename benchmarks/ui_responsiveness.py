@@ -80,7 +80,7 @@ def generate(path: Path, n: int, seed: int = 1) -> None:
             f.write(last)
 
 
-def headless(path: Path, db: Path, workers: int | None) -> tuple[float, int]:
+def headless(path: Path, db: Path, workers: int | None) -> tuple[float, int, float]:
     """The same file through the engine alone, as ``faultsim ingest`` runs it: in a process of
     its own whose collector is tuned for bulk work (cli/main.py), like the child process a
     window ingests a large file in. Measured in this process instead, the engine would run
@@ -89,9 +89,11 @@ def headless(path: Path, db: Path, workers: int | None) -> tuple[float, int]:
             "--headless-db", str(db)]
     if workers is not None:
         argv += ["--workers", str(workers)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     seconds, received = json.loads(done.stdout.splitlines()[-1])
-    return seconds, received
+    # the whole process and its workers, interpreter start and service opening included
+    return seconds, received, _cpu_since(resource.RUSAGE_CHILDREN, before)
 
 
 def _headless_only(path: Path, db: Path, workers: int | None) -> None:
@@ -433,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             generate(data, args.events)
         else:
             corpus_generate(data, args.events, shape=args.shape)
-        h_seconds, h_received = headless(data, tmp / "headless.db", args.workers)
+        h_seconds, h_received, h_cpu = headless(data, tmp / "headless.db", args.workers)
         probe = Probe(args.diagnose, tmp / "stacks.txt") if args.diagnose is not None else None
         w = through_window(data, tmp / "window.db", args.workers, undo=args.undo, probe=probe,
                            cold=args.cold)
@@ -452,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
             "window_cpu_s": w["window_cpu_s"],
             "gui_thread_cpu_s": w["gui_thread_cpu_s"],
             "child_cpu_s": w["child_cpu_s"],
+            "headless_cpu_s": h_cpu,
             "engine": _engine(),
             "start": "cold" if args.cold else "child kept ready",
         }
