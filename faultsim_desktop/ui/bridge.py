@@ -130,11 +130,11 @@ STANDBY_DELAY_MS = 1000
 
 
 def _ingest_path(svc: IngestService, path: str, progress, cancel: threading.Event,
-                 on_outcomes, take_standby: Callable[[], StandbyIngest | None] = lambda: None
-                 ) -> Summary:
+                 on_outcomes, take_standby: Callable[[], StandbyIngest | None] = lambda: None,
+                 meanwhile: Callable[[], None] = lambda: None) -> Summary:
     """Ingest a file without taxing the GUI thread: large files in a child process (the one
-    kept ready, when there is one), small ones in the engine's worker processes (or, without
-    workers, in this thread)."""
+    kept ready, when there is one; ``meanwhile`` is called once it has the file), small ones
+    in the engine's worker processes (or, without workers, in this thread)."""
     try:
         size = os.path.getsize(path)
         f = open(path, "rb")
@@ -145,7 +145,9 @@ def _ingest_path(svc: IngestService, path: str, progress, cancel: threading.Even
             return svc.ingest_stream(f, path, size=size, progress=progress, cancel=cancel)
     if size >= CHILD_INGEST_BYTES:
         f.close()
-        return ChildIngest(svc, path, take_standby()).run(svc, on_outcomes, progress, cancel)
+        child = ChildIngest(svc, path, take_standby())
+        meanwhile()
+        return child.run(svc, on_outcomes, progress, cancel)
     with f:  # no size: the engine then parses in its pool, not in this thread
         return svc.ingest_stream(f, path, size=None, cancel=cancel,
                                  progress=lambda done, _total: progress(done, size))
@@ -432,6 +434,27 @@ class EngineBridge(QObject):
         with self._standby_lock:
             self._standby = standby
 
+    def _standby_for_next(self, path: str) -> None:
+        """On the ingest thread, while a file is ingested: when the next file of the Open is
+        large too, a child process is made ready for it meanwhile."""
+        try:
+            large = os.path.getsize(path) >= CHILD_INGEST_BYTES
+        except OSError:
+            return  # its own ingest will say why it cannot be read
+        with self._standby_lock:
+            if not large or self._closed or self._standby is not None:
+                return
+        try:
+            standby = StandbyIngest(self.service)
+        except (OSError, RuntimeError) as exc:
+            log.warning("no child process kept ready: %s", exc)
+            return
+        with self._standby_lock:
+            if self._standby is None and not self._closed:
+                self._standby, standby = standby, None
+        if standby is not None:  # the window closed meanwhile
+            standby.close()
+
     def _take_standby(self) -> StandbyIngest | None:
         with self._standby_lock:
             standby, self._standby = self._standby, None
@@ -483,8 +506,10 @@ class EngineBridge(QObject):
                     if now - last[0] >= 0.1:  # at most ten progress signals a second
                         last[0] = now
                         progress_signal_emit(FileProgress(i, len(paths), path, done, size))
-                s = _ingest_path(svc, path, progress, cancel, inbox.append,
-                                 self._take_standby)
+                after = paths[i + 1] if i + 1 < len(paths) else None
+                s = _ingest_path(svc, path, progress, cancel, inbox.append, self._take_standby,
+                                 (lambda: self._standby_for_next(after)) if after else
+                                 (lambda: None))
                 for k in ("received", "accepted", "duplicates", "rejected", "failed"):
                     setattr(total, k, getattr(total, k) + getattr(s, k))
                 total.cancelled = total.cancelled or s.cancelled

@@ -3,6 +3,7 @@ import json
 
 from faultsim_desktop.core.model import Outcome
 from faultsim_desktop.core.service import StandbyIngest
+from faultsim_desktop.ui import bridge
 
 
 def _write_events(path, n):
@@ -103,3 +104,38 @@ def test_a_large_file_starts_in_the_child_process_kept_ready(qtbot, make_window,
     assert len(started) == 2 and started[1].process.pid != ready.process.pid
     window.close()
     assert started[1].process.exitcode == 0
+
+
+def test_each_large_file_of_an_open_finds_a_child_process_ready(qtbot, make_window, tmp_path,
+                                                                monkeypatch):
+    """While one large file of an Open is ingested, a child is made ready for the next."""
+    started, given = [], []
+    original, original_child = StandbyIngest.__init__, bridge.ChildIngest
+
+    def spy(self, service):
+        original(self, service)
+        started.append(self)
+
+    def child(service, path, standby=None):
+        given.append(standby)  # what the window had ready when the file's ingest began
+        return original_child(service, path, standby)
+    monkeypatch.setattr(StandbyIngest, "__init__", spy)
+    monkeypatch.setattr(bridge, "ChildIngest", child)
+    window = make_window(workers=1)
+    qtbot.waitUntil(window.bridge.standby_ready, timeout=60_000)
+    paths = [tmp_path / "first.ndjson", tmp_path / "second.ndjson"]
+    _write_events(paths[0], 40_000)
+    with open(paths[1], "w", encoding="utf-8") as f:  # other events, as large
+        for i in range(40_000):
+            f.write(json.dumps({"client": f"other-{i % 50}", "amount": f"{i % 900}.50",
+                                "currency": "EUR", "event_id": f"other-{i}"}) + "\n")
+    with qtbot.waitSignal(window.bridge.filesFinished, timeout=120_000) as blocker:
+        window.ingest_files([str(p) for p in paths])
+    s = blocker.args[0]
+    assert (s.received, s.accepted, s.failed) == (80_000, 80_000, 0)
+    assert given == started  # the one ready at the Open, and one made during the first file
+    for standby in started:
+        standby.process.join(30)
+        assert standby.process.exitcode == 0
+    assert [i.accepted for i in window.service.imports()] == [40_000, 40_000]
+    assert window.service.stats() == window.service.stats_from_events()
