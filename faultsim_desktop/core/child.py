@@ -133,9 +133,10 @@ class StandbyIngest:
         self._given = False
         self._ready = False
 
-    def ready(self) -> bool:
-        """The child has opened the database and waits for its file (it says so first)."""
-        if not self._ready and not self._given and self.recv.poll(0):
+    def ready(self, timeout: float = 0) -> bool:
+        """The child has opened the database and waits for its file (it says so first);
+        waits up to ``timeout`` seconds for it to say so."""
+        if not self._ready and not self._given and self.recv.poll(timeout):
             self._ready = True
             if self.recv.recv().report is not Report.READY:  # it could not open: it ended
                 self.close()

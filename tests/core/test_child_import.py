@@ -1,6 +1,5 @@
 """A file the window hands to a child process is one import, named by the window's service:
 it is running there until the child is done, so an undo of it is refused meanwhile."""
-import time
 from decimal import Decimal
 
 import pytest
@@ -38,11 +37,7 @@ def _orders(path, n=300):
 
 
 def _wait_ready(standby):
-    deadline = time.monotonic() + 60
-    while not standby.ready():
-        assert standby.process.is_alive(), "the child kept ready ended"
-        assert time.monotonic() < deadline, "the child kept ready never opened the database"
-        time.sleep(0.02)
+    assert standby.ready(timeout=60), "the child kept ready never opened the database"
 
 
 def test_a_child_kept_ready_ingests_with_the_settings_of_when_the_file_comes(
