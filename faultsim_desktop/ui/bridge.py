@@ -426,17 +426,13 @@ class EngineBridge(QObject):
             old, self._standby = self._standby, None
         if old is not None:
             old.close()
-        try:
-            standby = StandbyIngest(self.service)
-        except (OSError, RuntimeError) as exc:  # no process to spare: files start one anew
-            log.warning("no child process kept ready: %s", exc)
-            return
-        with self._standby_lock:
-            self._standby = standby
+        self._start_standby()
 
-    def _standby_for_next(self, path: str) -> None:
-        """On the ingest thread, while a file is ingested: when the next file of the Open is
-        large too, a child process is made ready for it meanwhile."""
+    def _standby_for_next(self, path: str | None) -> None:
+        """On the ingest thread, while a file is ingested: when the next file of the Open
+        (``path``) is large too, a child process is made ready for it meanwhile."""
+        if path is None:
+            return
         try:
             large = os.path.getsize(path) >= CHILD_INGEST_BYTES
         except OSError:
@@ -444,15 +440,20 @@ class EngineBridge(QObject):
         with self._standby_lock:
             if not large or self._closed or self._standby is not None:
                 return
+        self._start_standby()
+
+    def _start_standby(self) -> None:
+        """Start a child process and keep it, unless one is kept already or the window
+        closed meanwhile (then it is let go)."""
         try:
             standby = StandbyIngest(self.service)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError) as exc:  # no process to spare: files start one anew
             log.warning("no child process kept ready: %s", exc)
             return
         with self._standby_lock:
             if self._standby is None and not self._closed:
                 self._standby, standby = standby, None
-        if standby is not None:  # the window closed meanwhile
+        if standby is not None:
             standby.close()
 
     def _take_standby(self) -> StandbyIngest | None:
@@ -508,8 +509,7 @@ class EngineBridge(QObject):
                         progress_signal_emit(FileProgress(i, len(paths), path, done, size))
                 after = paths[i + 1] if i + 1 < len(paths) else None
                 s = _ingest_path(svc, path, progress, cancel, inbox.append, self._take_standby,
-                                 (lambda: self._standby_for_next(after)) if after else
-                                 (lambda: None))
+                                 lambda: self._standby_for_next(after))
                 for k in ("received", "accepted", "duplicates", "rejected", "failed"):
                     setattr(total, k, getattr(total, k) + getattr(s, k))
                 total.cancelled = total.cancelled or s.cancelled
