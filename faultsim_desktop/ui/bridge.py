@@ -121,6 +121,55 @@ class Lane(QObject):
             self.qthread.wait()
 
 
+class ReadLane(QObject):
+    """Reads of the bridge's service on a thread of their own, with the bridge's ``read``
+    interface (ui/paged.py binds to it): a scan of a large client's events must not hold up
+    the window's totals, which the bridge's reader lane reads."""
+
+    def __init__(self, bridge, name: str, parent: QObject | None = None):
+        super().__init__(parent)
+        self.bridge = bridge
+        self.lane: Lane | None = Lane(name, self)
+        self.lane.done.connect(self._on_done)
+        self.lane.failed.connect(self._on_failed)
+        self._calls: dict[str, tuple] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def service(self):
+        return self.bridge.service
+
+    def read(self, fn, done, failed) -> None:
+        """``fn()`` on the lane's thread; then ``done(result)`` or ``failed(message)`` here."""
+        if self.lane is None:
+            return
+        tag = str(next(self._ids))
+        self._calls[tag] = (done, failed)
+        self.lane.submit(tag, fn)
+
+    @Slot(str, object)
+    def _on_done(self, tag: str, result) -> None:
+        calls = self._calls.pop(tag, None)
+        if calls is not None and self.lane is not None:
+            calls[0](result)
+
+    @Slot(str, str)
+    def _on_failed(self, tag: str, message: str) -> None:
+        calls = self._calls.pop(tag, None)
+        if calls is not None and self.lane is not None:
+            calls[1](message)
+
+    def threads(self) -> list:
+        return [self.lane.qthread] if self.lane is not None else []
+
+    def stop(self) -> None:
+        """Wait for the read under way, then end the thread; later reads are dropped."""
+        if self.lane is not None:
+            lane, self.lane = self.lane, None
+            lane.stop()
+        self._calls.clear()
+
+
 # Files from this size on are ingested by a child process with its own writer (ChildIngest):
 # in the window's process the writer's Python would compete with painting for the GIL.
 CHILD_INGEST_BYTES = 1 << 20

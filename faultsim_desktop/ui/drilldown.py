@@ -7,13 +7,12 @@ filters select and their exact total per currency, which with no filter equal th
 rows in the Clients table. A double-click or Enter on an event asks for its explanation."""
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout)
 
@@ -24,7 +23,7 @@ from .charts import NO_CURRENCY, format_money
 
 if TYPE_CHECKING:
     from .history_chart import HistoryDialog
-from .bridge import Lane
+from .bridge import ReadLane
 from .paged import Column, PagedModel
 from .quarantine import _PagedPanel, _one_line, _time
 
@@ -76,55 +75,6 @@ def sums_text(sums) -> str:
 
 
 AMOUNT_COLUMN = 2
-
-
-class ReadLane(QObject):
-    """Reads of the bridge's service on a thread of their own, with the bridge's ``read``
-    interface (ui/paged.py binds to it): a scan of a large client's events must not hold up
-    the window's totals, which the bridge's reader lane reads."""
-
-    def __init__(self, bridge, name: str, parent: QObject | None = None):
-        super().__init__(parent)
-        self.bridge = bridge
-        self.lane: Lane | None = Lane(name, self)
-        self.lane.done.connect(self._on_done)
-        self.lane.failed.connect(self._on_failed)
-        self._calls: dict[str, tuple] = {}
-        self._ids = itertools.count(1)
-
-    @property
-    def service(self):
-        return self.bridge.service
-
-    def read(self, fn, done, failed) -> None:
-        """``fn()`` on the lane's thread; then ``done(result)`` or ``failed(message)`` here."""
-        if self.lane is None:
-            return
-        tag = str(next(self._ids))
-        self._calls[tag] = (done, failed)
-        self.lane.submit(tag, fn)
-
-    @Slot(str, object)
-    def _on_done(self, tag: str, result) -> None:
-        calls = self._calls.pop(tag, None)
-        if calls is not None and self.lane is not None:
-            calls[0](result)
-
-    @Slot(str, str)
-    def _on_failed(self, tag: str, message: str) -> None:
-        calls = self._calls.pop(tag, None)
-        if calls is not None and self.lane is not None:
-            calls[1](message)
-
-    def threads(self) -> list:
-        return [self.lane.qthread] if self.lane is not None else []
-
-    def stop(self) -> None:
-        """Wait for the read under way, then end the thread; later reads are dropped."""
-        if self.lane is not None:
-            lane, self.lane = self.lane, None
-            lane.stop()
-        self._calls.clear()
 
 
 class _EventsModel(PagedModel):

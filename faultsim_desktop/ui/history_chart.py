@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QLabel, QSizePol
 from ..core.client_events import HistorySeries
 from ..core.model import ClientTotal
 from .charts import NO_CURRENCY, GroupedAxis, _style_plot, format_money
-from .drilldown import ReadLane
+from .bridge import ReadLane
 from .theme import is_dark
 
 METRICS = ("Cumulative total", "Cumulative count")
