@@ -37,6 +37,10 @@ _COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b
 _DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
            Qt.PenStyle.DashDotLine)
 _GLYPHS = ("━━", "╍╍", "┅┅", "━┅")
+# Past ten clients, or four currencies of one client, hue and dash repeat: each further cycle
+# draws in another shade of the hue (deeper on a light background, paler on a dark one), a
+# thicker pen, or both, so that no two of up to 40 clients' and 16 currencies' lines look alike.
+_CYCLES = ((False, 2), (True, 2), (False, 4), (True, 4))  # (shaded, pen width)
 BUILD_SLICE = 32_768
 # running totals stay exact: any rounding raises instead of passing silently
 _EXACT = Context(prec=1000, traps=[Inexact, InvalidOperation, Overflow])
@@ -201,20 +205,30 @@ class HistoryChart(QWidget):
             drawn.curve.setPen(self._pen(drawn))
         self._show_legend()
 
-    def _color(self, drawn: "_Drawn") -> QColor:
+    def _look(self, drawn: "_Drawn") -> tuple[QColor, int, int]:
+        """The line's colour, its index in ``_DASHES`` and its pen width: the client's hue,
+        the currency's dash, and ``_CYCLES`` for the repeats of either."""
         keys = [c.casefold() for c in self.clients]
         key = drawn.client.casefold()
         i = keys.index(key) if key in keys else len(keys)
-        color = QColor(_COLORS[i % len(_COLORS)])
-        return color.lighter(125) if self._dark else color
-
-    def _style(self, drawn: "_Drawn") -> int:
         currencies = self.currencies()
-        return currencies.index(drawn.currency) % len(_DASHES) \
-            if drawn.currency in currencies else 0
+        j = currencies.index(drawn.currency) if drawn.currency in currencies else 0
+        dash_cycles = -(-max(len(currencies), 1) // len(_DASHES))
+        shaded, width = _CYCLES[((i // len(_COLORS)) * dash_cycles + j // len(_DASHES))
+                                % len(_CYCLES)]
+        color = QColor(_COLORS[i % len(_COLORS)])
+        if self._dark:
+            color = color.lighter(160 if shaded else 125)
+        elif shaded:
+            color = color.darker(170)
+        return color, j % len(_DASHES), width
+
+    def _color(self, drawn: "_Drawn") -> QColor:
+        return self._look(drawn)[0]
 
     def _pen(self, drawn: "_Drawn") -> pg.QtGui.QPen:
-        return pg.mkPen(self._color(drawn), width=2, style=_DASHES[self._style(drawn)])
+        color, dash, width = self._look(drawn)
+        return pg.mkPen(color, width=width, style=_DASHES[dash])
 
     def currencies(self) -> list[str | None]:
         """The currencies of the lines, by code, none last."""
@@ -390,8 +404,10 @@ class HistoryChart(QWidget):
             if not self._shown(drawn):
                 continue
             name = html.escape(series_name(drawn.client, drawn.currency)).replace(" ", "&nbsp;")
-            parts.append(f"<span style='color:{self._color(drawn).name()}'>"
-                         f"{_GLYPHS[self._style(drawn)]}</span>&nbsp;{name}")
+            color, dash, width = self._look(drawn)
+            weight = "font-weight:bold;" if width > 2 else ""
+            parts.append(f"<span style='color:{color.name()};{weight}'>"
+                         f"{_GLYPHS[dash]}</span>&nbsp;{name}")
         self.legend.setText(" &nbsp; ".join(parts))
 
     def legend_names(self) -> list[str]:

@@ -162,3 +162,50 @@ def test_with_no_selection_the_first_clients_of_the_table_are_charted(qtbot, win
     qtbot.waitUntil(lambda: len(dialog.chart.lines) == 10)
     shown = [r.client for r in window.clients.model.rows()][:10]
     assert [d.client for d in dialog.chart.lines.values()] == shown
+
+
+def looks(chart):
+    """What tells each shown line apart on screen: (pen colour, dash, width), and its legend
+    entry's coloured glyph (colour and weight), keyed by series."""
+    pens = {}
+    for d in chart.lines.values():
+        if d.curve.isVisible():
+            pen = d.curve.opts["pen"]
+            pens[series_name(d.client, d.currency)] = (pen.color().name(), pen.style(),
+                                                       pen.width())
+    return pens
+
+
+@RAISE_NOISE
+def test_every_line_looks_different_past_the_hues_and_dashes(qtbot, window):
+    # one client in six currencies (more than the four dashes), then twelve clients in one
+    # (more than the ten hues): every line keeps a look of its own, in the legend too
+    currencies = ("CHF", "EUR", "GBP", "JPY", "USD", None)
+    evs = []
+    for i, cur in enumerate(currencies):
+        e = {"client": "Multi", "amount": f"{i + 1}.25",
+             "timestamp": f"2024-05-{i + 1:02d}T10:00:00Z"}
+        if cur:
+            e["currency"] = cur
+        evs.append(e)
+    evs += [{"client": f"Solo {c:02d}", "amount": "3.50", "currency": "EUR",
+             "timestamp": "2024-05-09T10:00:00Z"} for c in range(12)]
+    ingest(qtbot, window, evs)
+    qtbot.waitUntil(lambda: len(window.clients.model.rows()) == 18)
+    chart = window.open_history(["Multi"]).chart
+    qtbot.waitUntil(lambda: len(chart.lines) == 6, timeout=20_000)
+    chart.currency_box.setCurrentIndex(chart.currency_box.findData("*"))
+    chart.currency_box.activated.emit(chart.currency_box.currentIndex())
+    seen = looks(chart)
+    assert len(seen) == 6 and len(set(seen.values())) == 6, seen
+    legend = chart.legend.text()
+    entries = legend.split(" &nbsp; ")  # names have their spaces as &nbsp;
+    assert len(entries) == 6 and len({e.split("</span>")[0] for e in entries}) == 6, legend
+
+    chart = window.open_history([f"Solo {c:02d}" for c in range(12)]).chart
+    qtbot.waitUntil(lambda: len(chart.lines) == 12
+                    and {d.client for d in chart.lines.values()} == {f"Solo {c:02d}"
+                                                                      for c in range(12)},
+                    timeout=20_000)
+    seen = looks(chart)
+    assert len(seen) == 12 and len(set(seen.values())) == 12, seen
