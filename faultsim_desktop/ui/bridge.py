@@ -278,6 +278,9 @@ class Counters:
     retries: int = 0
     undone: int = 0  # net events that left with an import undone in this window
     pending: int = 0
+    # the database held events this window did not count when it was first read: the
+    # counters are this window's, the Clients panel's totals the database's
+    others: bool = False
     queue_depth: int = 0
     events_per_s: float = 0.0
     at: float = field(default_factory=time.monotonic)
@@ -329,6 +332,9 @@ class EngineBridge(QObject):
         self._progress_latest: FileProgress | None = None  # written by the ingest thread
         self._baseline = {k: 0 for k in (*_FINAL_KEYS, "retries", "undone")}
         self._rate_window: deque[tuple[float, int]] = deque()
+        self._others = False  # see Counters.others
+        self._others_known = False
+        self._others_probe: tuple[int, int] | None = None  # what it had counted when it asked
         self._pending_count = 0
         self._stats_dirty = True
         self._pending_dirty = True
@@ -411,6 +417,26 @@ class EngineBridge(QObject):
             self._last_snapshot = now
             self._request_snapshot()
 
+    def _idle(self) -> bool:
+        return not (self.ingest_lane.busy or self.ops_lane.busy or self._inbox)
+
+    def _counted(self) -> tuple[int, int]:
+        """What this window has counted: (final outcomes, the most events it can have
+        stored: those accepted and not undone, and the failed, whose commit may have happened
+        with its acknowledgement lost)."""
+        snap, base = self.service.counters.snapshot(), self._baseline
+        n = {k: snap[k] - base[k] for k in base}
+        return sum(n[k] for k in _FINAL_KEYS), n["accepted"] - n["undone"] + n["failed"]
+
+    def _check_others(self, stats: list[ClientTotal]) -> None:
+        """Once per database, on a read of its totals asked and answered while this window
+        sent nothing: does it hold events this window did not count?"""
+        probe, self._others_probe = self._others_probe, None
+        if self._others_known or probe is None or not self._idle() or self._counted() != probe:
+            return  # a read that raced this window's own sends says nothing: the next one
+        self._others_known = True
+        self._others = sum(t.count for t in stats) > probe[1]
+
     def counters(self) -> Counters:
         snap = self.service.counters.snapshot()
         c = Counters(**{k: snap[k] - self._baseline[k] for k in self._baseline})
@@ -423,6 +449,7 @@ class EngineBridge(QObject):
         t0, n0 = window[0]
         c.events_per_s = (final - n0) / (now - t0) if now - t0 > 0.05 else 0.0
         c.pending = self._pending_count
+        c.others = self._others
         c.queue_depth = self.service.queue_depth
         c.at = now
         return c
@@ -432,6 +459,8 @@ class EngineBridge(QObject):
         want_stats, want_pending, want_q = (self._stats_dirty, self._pending_dirty,
                                             self._quarantine_dirty)
         self._stats_dirty = self._pending_dirty = self._quarantine_dirty = False
+        if want_stats and not self._others_known:
+            self._others_probe = self._counted() if self._idle() else None
 
         def read() -> Snapshot:
             snap = Snapshot()
@@ -630,6 +659,7 @@ class EngineBridge(QObject):
             self._pending_count = snap.pending_count
             self._read_problem = snap.problem
             if snap.stats is not None:
+                self._check_others(snap.stats)
                 self.statsChanged.emit(snap.stats)
             if snap.mappings is not None and snap.mappings != self._mappings:
                 self._mappings = snap.mappings
@@ -654,6 +684,7 @@ class EngineBridge(QObject):
             self._baseline = {k: v for k, v in self.service.counters.snapshot().items()
                               if k in self._baseline}
             self._rate_window.clear()
+            self._others, self._others_known = False, True  # emptied here
             self.refresh()
             self.resetFinished.emit()
         elif tag == "export":
@@ -686,6 +717,7 @@ class EngineBridge(QObject):
         self._unsubscribe = service.subscribe(self._inbox.append)
         self._baseline = {k: 0 for k in self._baseline}
         self._rate_window.clear()
+        self._others = self._others_known = False  # the next read of its totals says
         self._pending_count = 0
         self._read_problem = None
         self._mappings = None

@@ -115,7 +115,9 @@ class StatusReports:
 
     @Slot(object)
     def update_counters(self, c: Counters) -> None:
-        text = (f"accepted {c.accepted:,}" + (f" · undone {c.undone:,}" if c.undone else "")
+        # beside a database that held other events, say whose the counts are
+        text = (("this window: " if c.others else "") + f"accepted {c.accepted:,}"
+                + (f" · undone {c.undone:,}" if c.undone else "")
                 + f" · duplicates {c.duplicates:,} · rejected {c.rejected:,} · failed "
                 f"{c.failed:,} · pending {c.pending:,}")
         if text != self._last_counters:
