@@ -39,7 +39,8 @@ _DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
 _GLYPHS = ("━━", "╍╍", "┅┅", "━┅")
 # Past ten clients, or four currencies of one client, hue and dash repeat: each further cycle
 # draws in another shade of the hue (deeper on a light background, paler on a dark one), a
-# thicker pen, or both, so that no two of up to 40 clients' and 16 currencies' lines look alike.
+# thicker pen, or both. Four cycles in all keep every line apart: up to 40 clients in up to
+# four currencies, 20 in up to eight, or ten in up to 16.
 _CYCLES = ((False, 2), (True, 2), (False, 4), (True, 4))  # (shaded, pen width)
 BUILD_SLICE = 32_768
 # running totals stay exact: any rounding raises instead of passing silently
