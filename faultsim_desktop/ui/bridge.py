@@ -332,8 +332,7 @@ class EngineBridge(QObject):
         self._progress_latest: FileProgress | None = None  # written by the ingest thread
         self._baseline = {k: 0 for k in (*_FINAL_KEYS, "retries", "undone")}
         self._rate_window: deque[tuple[float, int]] = deque()
-        self._others = False  # see Counters.others
-        self._others_known = False
+        self._others: bool | None = None  # see Counters.others; None: not known yet
         self._others_probe: tuple[int, int] | None = None  # what it had counted when it asked
         self._pending_count = 0
         self._stats_dirty = True
@@ -420,26 +419,29 @@ class EngineBridge(QObject):
     def _idle(self) -> bool:
         return not (self.ingest_lane.busy or self.ops_lane.busy or self._inbox)
 
+    def _since_baseline(self) -> dict[str, int]:
+        """The service's counters since this window's count began (open, switch, reset)."""
+        snap = self.service.counters.snapshot()
+        return {k: snap[k] - v for k, v in self._baseline.items()}
+
     def _counted(self) -> tuple[int, int]:
         """What this window has counted: (final outcomes, the most events it can have
         stored: those accepted and not undone, and the failed, whose commit may have happened
         with its acknowledgement lost)."""
-        snap, base = self.service.counters.snapshot(), self._baseline
-        n = {k: snap[k] - base[k] for k in base}
+        n = self._since_baseline()
         return sum(n[k] for k in _FINAL_KEYS), n["accepted"] - n["undone"] + n["failed"]
 
     def _check_others(self, stats: list[ClientTotal]) -> None:
         """Once per database, on a read of its totals asked and answered while this window
         sent nothing: does it hold events this window did not count?"""
         probe, self._others_probe = self._others_probe, None
-        if self._others_known or probe is None or not self._idle() or self._counted() != probe:
+        if self._others is not None or probe is None or not self._idle() \
+                or self._counted() != probe:
             return  # a read that raced this window's own sends says nothing: the next one
-        self._others_known = True
         self._others = sum(t.count for t in stats) > probe[1]
 
     def counters(self) -> Counters:
-        snap = self.service.counters.snapshot()
-        c = Counters(**{k: snap[k] - self._baseline[k] for k in self._baseline})
+        c = Counters(**self._since_baseline())
         now = time.monotonic()
         final = c.accepted + c.duplicates + c.rejected + c.failed
         window = self._rate_window
@@ -449,7 +451,7 @@ class EngineBridge(QObject):
         t0, n0 = window[0]
         c.events_per_s = (final - n0) / (now - t0) if now - t0 > 0.05 else 0.0
         c.pending = self._pending_count
-        c.others = self._others
+        c.others = bool(self._others)
         c.queue_depth = self.service.queue_depth
         c.at = now
         return c
@@ -459,7 +461,7 @@ class EngineBridge(QObject):
         want_stats, want_pending, want_q = (self._stats_dirty, self._pending_dirty,
                                             self._quarantine_dirty)
         self._stats_dirty = self._pending_dirty = self._quarantine_dirty = False
-        if want_stats and not self._others_known:
+        if want_stats and self._others is None:
             self._others_probe = self._counted() if self._idle() else None
 
         def read() -> Snapshot:
@@ -684,7 +686,7 @@ class EngineBridge(QObject):
             self._baseline = {k: v for k, v in self.service.counters.snapshot().items()
                               if k in self._baseline}
             self._rate_window.clear()
-            self._others, self._others_known = False, True  # emptied here
+            self._others = False  # emptied here
             self.refresh()
             self.resetFinished.emit()
         elif tag == "export":
@@ -717,7 +719,7 @@ class EngineBridge(QObject):
         self._unsubscribe = service.subscribe(self._inbox.append)
         self._baseline = {k: 0 for k in self._baseline}
         self._rate_window.clear()
-        self._others = self._others_known = False  # the next read of its totals says
+        self._others = None  # the next read of its totals says
         self._pending_count = 0
         self._read_problem = None
         self._mappings = None

@@ -49,7 +49,7 @@ def test_a_new_database_has_plain_counters(qtbot, window):
     # the database's totals read with nothing of this window's under way: they hold
     # nothing it did not count, and the next tick's label says so
     qtbot.waitUntil(lambda: window.bridge.settled() and bool(totals(window))
-                    and window.bridge._others_known)
+                    and window.bridge._others is not None)
     assert not window.bridge.counters().others
     qtbot.waitUntil(lambda: window.bridge.settled())
     ticks = window.bridge._ticks
