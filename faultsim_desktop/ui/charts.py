@@ -5,10 +5,12 @@ about ten times a second); they are never cleared and re-added.
 """
 from __future__ import annotations
 
+import heapq
 import math
-from collections import deque
+from collections import Counter, deque
 from decimal import Decimal
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, eq
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -24,6 +26,8 @@ from .theme import is_dark, outcome_color, plain_tooltip
 
 NO_CURRENCY = "(no currency)"
 _count_of = attrgetter("count")
+_total_of = attrgetter("total")
+_currency_of = attrgetter("currency")
 METRICS = ("Total", "Count", "Average")
 MAX_TOP_N = 1000
 _LABEL_MAX_PX = 220  # client names on the left axis are elided to this width at most
@@ -54,6 +58,29 @@ def metric_value(row: ClientTotal, metric: str) -> Decimal:
     if metric == "Average":
         return row.total / row.count if row.count else Decimal(0)
     return row.total
+
+
+def top_bars(rows: list[ClientTotal], metric: str, n: int) -> list[Bar]:
+    """The ``n`` rows of highest ``metric`` as bars, highest first, equal values by name.
+
+    Only the rows that can rank are sorted and wrapped: with tens of thousands of clients a
+    refresh used to build a ``Bar`` of every row and sort them all on the GUI thread."""
+    if metric == "Total":
+        values = list(map(_total_of, rows))
+    elif metric == "Count":
+        values = list(map(_count_of, rows))
+    else:
+        values = [metric_value(r, metric) for r in rows]
+    if len(values) > n:
+        cut = heapq.nlargest(n, values)[-1]
+        picked = [i for i, v in enumerate(values) if v >= cut]  # every tie at the cut
+    else:
+        picked = range(len(values))
+    bars = [Bar(rows[i], values[i]) for i in picked]
+    if metric == "Count":
+        bars = [Bar(r, Decimal(v)) for r, v in bars]
+    bars.sort(key=lambda bar: (-bar.value, bar.row.client.casefold()))
+    return bars[:n]
 
 
 def format_money(value: Decimal) -> str:
@@ -225,9 +252,8 @@ class TotalsChart(QWidget):
         layout.addWidget(self.hover_label)
 
         self.stats: list[ClientTotal] = []
-        # the rows by currency ("" for none), grouped once per refresh: with thousands of rows,
-        # three passes over them per refresh were a visible part of the GUI thread's work
-        self._by_currency: dict[str, list[ClientTotal]] = {}
+        self._clients_per_currency: dict[str, int] = {}  # rows per currency ("" for none)
+        self._rows_cache: tuple[str, list[ClientTotal]] | None = None  # _rows_of's last answer
         self.shown: list[Bar] = []  # what the bars show, in order
         self._axis_labels: tuple | None = None  # the left axis' labels as last set, and their font
         self.ranked_count = 0  # clients of the selected currency, shown or not
@@ -249,21 +275,32 @@ class TotalsChart(QWidget):
     @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.stats = stats
-        by_currency: dict[str, list[ClientTotal]] = {}
-        for r in stats:
-            by_currency.setdefault(r.currency or "", []).append(r)
-        self._by_currency = by_currency
+        # rows per currency counted in C; only the shown currency's rows are picked out
+        # (_rows_of): with tens of thousands of rows, grouping them all in a Python loop was a
+        # visible part of the GUI thread's work at every refresh
+        self._clients_per_currency = {c or "": n for c, n in
+                                      Counter(map(_currency_of, stats)).items()}
+        self._rows_cache = None
         self._sync_currencies()
         self._redraw()
 
+    def _rows_of(self, currency: str) -> list[ClientTotal]:
+        """The rows of ``currency`` ("" for none), in the snapshot's order."""
+        cached = self._rows_cache
+        if cached is None or cached[0] != currency:
+            wanted = currency or None
+            cached = self._rows_cache = (currency, list(compress(
+                self.stats, map(eq, map(_currency_of, self.stats), repeat(wanted)))))
+        return cached[1]
+
     def _sync_currencies(self) -> None:
-        counts = {key: sum(map(_count_of, rows)) for key, rows in self._by_currency.items()}
-        wanted = sorted(counts, key=lambda c: (c == "", c))
+        wanted = sorted(self._clients_per_currency, key=lambda c: (c == "", c))
         have = [self.currency.itemData(i) for i in range(self.currency.count())]
         if wanted == have:
             return
         current = self.currency.currentData() if self.currency.count() else None
-        if current not in counts:
+        if current not in self._clients_per_currency:  # the currency with the most events
+            counts = {c: sum(map(_count_of, self._rows_of(c))) for c in wanted}
             current = max(counts, key=lambda c: (counts[c], c != "")) if counts else None
         self.currency.blockSignals(True)
         self.currency.clear()
@@ -276,7 +313,7 @@ class TotalsChart(QWidget):
     def other_currencies(self) -> list[tuple[str, int]]:
         """(currency, clients) of every currency the bars do not show, most clients first."""
         cur = self.currency.currentData() if self.currency.count() else None
-        clients = {key: len(rows) for key, rows in self._by_currency.items() if key != cur}
+        clients = {key: n for key, n in self._clients_per_currency.items() if key != cur}
         return sorted(clients.items(), key=lambda kv: (-kv[1], kv[0] == "", kv[0]))
 
     def _scope_text(self, cur: str | None) -> str:
@@ -299,11 +336,9 @@ class TotalsChart(QWidget):
     def _redraw(self, *args) -> None:
         metric = self.metric_box.currentText()
         cur = self.currency.currentData() if self.currency.count() else None
-        rows = self._by_currency.get(cur, []) if cur is not None else []
-        ranked = sorted((Bar(r, metric_value(r, metric)) for r in rows),
-                        key=lambda bar: (-bar.value, bar.row.client.casefold()))
-        self.ranked_count = len(ranked)
-        ranked = ranked[:self.top_n.value()]
+        rows = self._rows_of(cur) if cur is not None else []
+        self.ranked_count = len(rows)
+        ranked = top_bars(rows, metric, self.top_n.value())
         self.shown = ranked
         n = len(ranked)
         values = np.array([float(v) for _, v in ranked], dtype=float)

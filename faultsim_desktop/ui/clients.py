@@ -1,7 +1,13 @@
 """The clients table: per client and currency, count, exact total, first and last seen."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, Qt, Signal, Slot
+from decimal import Decimal
+from heapq import nlargest, nsmallest
+from operator import attrgetter, itemgetter
+
+import numpy as np
+
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
@@ -20,36 +26,118 @@ _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _CLIENT_MAX_CHARS = 28  # longer names are elided in the middle; the tooltip has them whole
+# itemgetter where it can be: a key in C, no Python call per row (tens of thousands of rows
+# sort on the GUI thread at every refresh)
 _SORT_KEYS = (
     lambda r: (r.client.casefold(), r.currency or ""),
     lambda r: (r.currency or "", r.client.casefold()),
-    lambda r: r.count,
-    lambda r: r.total,  # Decimal compares exactly
-    lambda r: r.first_seen,
-    lambda r: r.last_seen,
+    itemgetter(2),  # count
+    itemgetter(3),  # total: Decimal compares exactly
+    itemgetter(4),  # first seen
+    itemgetter(5),  # last seen
 )
+_CLIENT, _CURRENCY, _COUNT, _TOTAL = (attrgetter(f) for f in ("client", "currency", "count",
+                                                               "total"))
+
+
+def added_rows(old: list[ClientTotal], new: list[ClientTotal], limit: int | None = None
+               ) -> list[ClientTotal] | None:
+    """The rows of snapshot ``new`` that snapshot ``old`` lacks (by client and currency), when
+    ``new`` is ``old`` with rows inserted and both keep the reader's order (each row's key
+    unique); None when ``new`` has fewer rows, or more than ``limit`` more.
+
+    Each inserted row is found by a binary search for the first place where the two stop
+    lining up, so a refresh that adds a few rows to tens of thousands costs a few hundred
+    comparisons. The answer only sizes columns: rows both removed and added (an undo while a
+    file streams in) may give a wrong one, never an error."""
+    extra = len(new) - len(old)
+    if extra < 0 or (limit is not None and extra > limit):
+        return None
+    added: list[ClientTotal] = []
+    start = 0  # rows of ``new`` before it are matched or added
+    end = len(old)  # + len(added): where ``old`` runs out
+    while len(added) < extra:
+        k = len(added)
+        lo, hi = start, end + k
+        while lo < hi:  # the first j at or after start whose row is not old[j - k]
+            mid = (lo + hi) // 2
+            a, b = new[mid], old[mid - k]
+            if a[0] == b[0] and a[1] == b[1]:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo >= end + k:  # old ran out: the rest of new is added
+            added.extend(new[lo:lo + extra - k])
+            break
+        added.append(new[lo])
+        start = lo + 1
+    return added
+
+
+def _longest_totals(rows: list[ClientTotal], few: int = 8) -> list[Decimal]:
+    """The ``few`` totals whose grouped text (``format_money``) has the most characters, the
+    longest first, found without formatting every row: the grouped text is the plain one
+    (``str``) with a comma for every three digits of the integer part past the first, and
+    every step here runs in C. Every total when one's plain text uses an exponent."""
+    totals = list(map(_TOTAL, rows))
+    texts = list(map(str, totals))
+    if "E" in "".join(texts):
+        return totals
+    n = len(totals)
+    plain = np.fromiter(map(len, texts), np.int64, n)
+    places = np.fromiter(map(Decimal.adjusted, totals), np.int64, n)  # integer digits - 1
+    return [totals[i] for i in _longest(plain + np.maximum(places, 0) // 3, few)]
+
+
+def _longest_names(rows: list[ClientTotal], few: int = 8) -> list[str]:
+    """The ``few`` longest client names, the longest first."""
+    names = list(map(_CLIENT, rows))
+    return [names[i] for i in _longest(np.fromiter(map(len, names), np.int64, len(names)), few)]
+
+
+def _longest(lengths: np.ndarray, few: int) -> list[int]:
+    """The indexes of the ``few`` largest ``lengths``, largest first, equal ones in order (as
+    ``heapq.nlargest``, in C)."""
+    n = len(lengths)
+    if n > few:  # the rows at least as long as the few-th longest, in the rows' order
+        candidates = np.flatnonzero(lengths >= np.partition(lengths, n - few)[n - few])
+    else:
+        candidates = np.arange(n)
+    return candidates[np.argsort(-lengths[candidates], kind="stable")[:few]].tolist()
 
 
 class ClientsModel(TitledColumns, QAbstractTableModel):
-    """Sorts in Python with a key (fast), so a refresh at 10 Hz stays cheap."""
+    """The rows sorted in Python with a key. A refresh sorts only the first ``HEAD_ROWS``
+    rows of the new order (what a view shows unless scrolled far down): with tens of thousands
+    of client/currency rows, sorting them all on the GUI thread at every refresh froze the
+    window for tens of milliseconds. The rest are sorted when first asked for."""
 
     COLUMNS = COLUMNS
+    HEAD_ROWS = 1000
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._rows: list[ClientTotal] = []
+        self._all: list[ClientTotal] = []  # every row; the search shows those that match
+        self._shown: list[ClientTotal] = []  # the rows the search shows, in the snapshot's order
+        self._rows: list[ClientTotal] = []  # their display order: all, or the first HEAD_ROWS
+        self._head_keys: tuple[list, list] = ([], [])  # client and currency of each of _rows
         self._sort = (3, Qt.SortOrder.DescendingOrder)
         self._versions: dict[str, int] = {}  # client key -> active mapping version
-        self._all: list[ClientTotal] = []  # every row; the search shows those that match
         self.search = ""  # casefolded; "" shows every client
 
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._shown)
+
+    def _row(self, i: int) -> ClientTotal:
+        rows = self._rows
+        return rows[i] if i < len(rows) else self._sorted_all()[i]
 
     def data(self, index, role=_DISPLAY):
         # Qt asks seven roles of every cell it paints: plain int comparisons, the rare ones last
         if role == _DISPLAY:
-            r = self._rows[index.row()]
+            i = index.row()
+            rows = self._rows
+            r = rows[i] if i < len(rows) else self._sorted_all()[i]
             c = index.column()
             if c == 0:
                 return r.client
@@ -71,9 +159,9 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
             return None
         c = index.column()
         if c == 0:
-            return plain_tooltip(self._rows[index.row()].client)
+            return plain_tooltip(self._row(index.row()).client)
         if c == SCHEMA_COLUMN:
-            version = self._versions.get(self._rows[index.row()].client.casefold())
+            version = self._versions.get(self._row(index.row()).client.casefold())
             return (f"Normalized by this client's mapping v{version} (Edit ▸ Client schemas)"
                     if version else "No mapping: the heuristics normalize this client's events")
         return None
@@ -81,7 +169,7 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         self._sort = (column, order)
         self.layoutAboutToBeChanged.emit()
-        self._sort_rows()
+        self._set_order(self._sorted(self._shown, self.HEAD_ROWS))
         self.layoutChanged.emit()
 
     def _key(self):
@@ -89,16 +177,30 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
             return lambda r: self._versions.get(r.client.casefold(), 0)
         return _SORT_KEYS[self._sort[0]]
 
-    def _sort_rows(self) -> None:
-        self._rows.sort(key=self._key(), reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
+    def _sorted(self, rows: list[ClientTotal], head: int | None = None) -> list[ClientTotal]:
+        """``rows`` in the table's order (ties in the snapshot's), or only its first ``head``
+        (``nlargest``/``nsmallest`` give exactly the first of the stable sort)."""
+        key, descending = self._key(), self._sort[1] == Qt.SortOrder.DescendingOrder
+        if head is not None and len(rows) > head:
+            return (nlargest if descending else nsmallest)(head, rows, key=key)
+        return sorted(rows, key=key, reverse=descending)
+
+    def _sorted_all(self) -> list[ClientTotal]:
+        if len(self._rows) < len(self._shown):
+            self._set_order(self._sorted(self._shown))
+        return self._rows
+
+    def _set_order(self, rows: list[ClientTotal]) -> None:
+        self._rows = rows
+        self._head_keys = (list(map(_CLIENT, rows)), list(map(_CURRENCY, rows)))
 
     def set_versions(self, versions: dict[str, int]) -> None:
         """The active mapping version of every client that has one, by client key."""
         if versions != self._versions:
             self._versions = dict(versions)
-            if self._rows:
+            if self._shown:
                 self.dataChanged.emit(self.index(0, SCHEMA_COLUMN),
-                                      self.index(len(self._rows) - 1, SCHEMA_COLUMN))
+                                      self.index(len(self._shown) - 1, SCHEMA_COLUMN))
 
     def set_search(self, text: str) -> None:
         """Show only the clients whose name contains ``text`` (case-insensitive)."""
@@ -109,39 +211,46 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
 
     def set_rows(self, rows: list[ClientTotal]) -> None:
         self._all = list(rows)
-        rows = [r for r in rows if self.search in r.client.casefold()] if self.search \
+        shown = [r for r in rows if self.search in r.client.casefold()] if self.search \
             else list(rows)
-        rows.sort(key=self._key(), reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
-        if rows and len(rows) == len(self._rows) and all(
-                (a.client, a.currency) == (b.client, b.currency) for a, b in zip(rows, self._rows)):
-            self._rows = rows  # same rows in the same order: repaint values only
-            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
-            return
-        if len(rows) == len(self._rows):
-            self.layoutAboutToBeChanged.emit()
-            self._rows = rows
-            self._sort_rows()
-            self.layoutChanged.emit()
-            if rows:
-                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+        head = self._sorted(shown, self.HEAD_ROWS)
+        if len(shown) == len(self._shown):
+            old_keys = self._head_keys
+            self._shown = shown
+            self._set_order(head)
+            same_order = self._head_keys == old_keys
+            if not same_order:
+                self.layoutAboutToBeChanged.emit()
+                self.layoutChanged.emit()
+            if shown:  # the same rows in the same order: repaint values only
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(len(shown) - 1, len(COLUMNS) - 1))
             return
         self.beginResetModel()
-        self._rows = rows
-        self._sort_rows()
+        self._shown = shown
+        self._set_order(head)
         self.endResetModel()
 
     def rows(self) -> list[ClientTotal]:
-        return list(self._rows)
+        """The rows the search shows, in the table's order."""
+        return list(self._sorted_all())
+
+    def shown_rows(self) -> list[ClientTotal]:
+        """The rows the search shows, in no particular order (cheap: nothing to sort)."""
+        return list(self._shown)
 
     def all_rows(self) -> list[ClientTotal]:
         """Every row, those the search hides too."""
         return list(self._all)
 
     def rows_between(self, first: int, stop: int) -> list[ClientTotal]:
-        return self._rows[first:stop]
+        rows = self._rows if stop <= len(self._rows) else self._sorted_all()
+        return rows[first:stop]
 
 
 class ClientsView(QWidget):
+    FIT_SLICE_ROWS = 8192  # rows measured at a time for the columns' widths
+    FIT_ADDED_ROWS = 256  # a refresh adding at most this many rows to a large table: those only
     exportRequested = Signal()
     schemaRequested = Signal(str)  # a client name ("" for none): open the Client schemas dialog
     # a click (no modifier) or Enter on a row: the client's events, in the row's currency
@@ -151,6 +260,12 @@ class ClientsView(QWidget):
         super().__init__(parent)
         self._client_width = 0
         self._fitted_rows = -1
+        # a large table's rows measured a slice at a time (_fit_later), between other events
+        self._unfitted: list[ClientTotal] = []
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setObjectName("clients-fit-slices")
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.timeout.connect(self._fit_slice)
         self.model = ClientsModel(self)
         self.table = QTableView(self)
         self.table.setObjectName("clientsTable")
@@ -211,13 +326,13 @@ class ClientsView(QWidget):
         pad = 2 * self.table.style().pixelMetric(self.table.style().PixelMetric.PM_FocusFrameHMargin) + 12
 
         def widest(texts) -> int:
-            longest = sorted(texts, key=len, reverse=True)[:8]  # measure the few longest only
+            longest = nlargest(8, texts, key=len)  # measure the few longest only
             return max((fm.horizontalAdvance(t) for t in longest), default=0)
         samples = {
-            0: [r.client[:_CLIENT_MAX_CHARS] for r in stats] or ["Client name"],
-            1: [r.currency or NO_CURRENCY for r in stats] or ["USD"],
-            2: [f"{r.count:,}" for r in stats] or ["8,888"],
-            TOTAL_COLUMN: [format_money(r.total) for r in stats] or ["88,888.88"],
+            0: [name[:_CLIENT_MAX_CHARS] for name in _longest_names(stats)] or ["Client name"],
+            1: [c or NO_CURRENCY for c in set(map(_CURRENCY, stats))] or ["USD"],
+            2: [f"{max(map(_COUNT, stats)):,}"] if stats else ["8,888"],
+            TOTAL_COLUMN: [format_money(t) for t in _longest_totals(stats)] or ["88,888.88"],
             4: ["8888-88-88 88:88:88"],
             5: ["8888-88-88 88:88:88"],
         }
@@ -292,21 +407,46 @@ class ClientsView(QWidget):
 
     @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
+        previous = self.model.all_rows()
         self.model.set_rows(stats)
-        if len(stats) != self._fitted_rows:  # new rows: measure them all, once
+        if len(stats) != self._fitted_rows:  # new rows: measure them, once
             self._fitted_rows = len(stats)
-            self._fit_columns(stats, reset=not stats)
-        else:
-            self._fit_visible()
+            added = (added_rows(previous, stats, limit=self.FIT_ADDED_ROWS)
+                     if previous and len(stats) > self.FIT_SLICE_ROWS else None)
+            if added is not None:
+                self._fit_columns(added)  # columns only grow: the new rows are enough
+            elif len(stats) > self.FIT_SLICE_ROWS:
+                self._fit_later(stats)
+            else:
+                self._fit_later([])
+                self._fit_columns(stats, reset=not stats)
+        self._fit_visible()
         self._show_summary()
 
+    def _fit_later(self, rows: list[ClientTotal]) -> None:
+        """Measure ``rows`` a slice at a time, each slice its own event: measuring a hundred
+        thousand rows at once held the GUI thread for tens of milliseconds."""
+        self._unfitted = rows
+        if rows:
+            self._fit_timer.start(0)
+        else:
+            self._fit_timer.stop()
+
+    @Slot()
+    def _fit_slice(self) -> None:
+        rows = self._unfitted
+        self._fit_columns(rows[:self.FIT_SLICE_ROWS])
+        self._fit_later(rows[self.FIT_SLICE_ROWS:])
+
     def _show_summary(self) -> None:
-        every, shown = self.model.all_rows(), self.model.rows()
-        clients = len({r.client.casefold() for r in every})
+        every, shown = self.model.all_rows(), self.model.shown_rows()
+        # a client's rows all carry its one display name (the key is its case-folded form),
+        # so distinct names are distinct clients: counted in C, no casefold per row
+        clients = len(set(map(_CLIENT, every)))
         if self.model.search:
-            matching = len({r.client.casefold() for r in shown})
+            matching = len(set(map(_CLIENT, shown)))
             text = f"{matching:,} of {clients:,} clients"
         else:
             text = f"{clients:,} clients"
-        events = sum(r.count for r in shown)
+        events = sum(map(_COUNT, shown))
         self.summary.setText(f"{text}, {len(shown):,} client/currency rows, {events:,} events")
