@@ -1,6 +1,8 @@
 """Stream mode: the structural splitter that finds where each value of a stream ends."""
 from __future__ import annotations
 
+import json
+
 from ..model import Candidate, RejectCode, Rejection
 from .decode import _decode
 from .messages import _syntax_error, _syntax_rejection, _too_large
@@ -13,6 +15,7 @@ from .scan import (
 Item = tuple[str | bytes, int, int, int, Rejection | None]
 
 _TOP, _ARR, _VAL, _SKIP_STATE = range(4)
+_VALUE_END = json.JSONDecoder().scan_once  # (value, the offset just past it)
 _FIRST, _COMMA, _ELEM = range(3)  # what a top-level array expects next
 _FIRST_CHECK = 4096  # an unclosed value is syntax-checked at 4 KiB, 16 KiB, 64 KiB, ...
 
@@ -119,6 +122,8 @@ class _Splitter:
                 if not self._skip(final):
                     return
                 continue
+            if self._objects():
+                continue
             buf, base = self.buf, self.base
             n = len(buf)
             i = _WS.match(buf, self.pos - base).end()
@@ -162,6 +167,75 @@ class _Splitter:
                 self.count += 1
                 self.stray_comma = False
                 self._start_value(i, self.count, "c" if c in "{[" else "s" if c == '"' else "t")
+
+    def _objects(self) -> bool:
+        """Take a run of well-formed objects (top-level ones, or the elements of a top-level
+        array with their commas) in one loop; True if it took any.
+
+        Each object's end comes from the C scanner in one call, where the general steps take a
+        Python call per step and a regex match per string and bracket: for a file that is one
+        large array, those steps were the serial part of its ingest. The items are the ones
+        the general steps make (an object that parses has the end they find, and none of their
+        checks can break it); anything else (a stray or missing comma, another kind of value,
+        invalid UTF-8, an object that does not parse or is too large, the end of what has
+        been read) is left to them."""
+        buf, base = self.buf, self.base
+        n = len(buf)
+        in_array = self.state == _ARR
+        expect, count = self.expect, self.count
+        i = start = self.pos - base
+        ws, scan, append = _WS.match, _VALUE_END, self.out.append
+        t_at, t_line, t_ls = self.t_abs - base, self.t_line, self.t_ls - base
+        lone_cr = "\r" in buf
+        took = 0
+        while True:
+            i = ws(buf, i).end()
+            if i >= n:
+                break
+            c = buf[i]
+            if c == "," and in_array and expect == _COMMA:
+                expect = _ELEM
+                i = ws(buf, i + 1).end()
+                if i >= n:
+                    break
+                c = buf[i]
+            if c != "{" or (in_array and expect == _COMMA):
+                break
+            try:
+                end = scan(buf, i)[1]
+            except Exception:  # noqa: BLE001 - broken, cut off or too deep: the general way
+                break
+            if end - i > MAX_EVENT_BYTES:
+                break
+            text = buf[i:end]
+            if not text.isascii() and _ESCAPED_BYTE.search(text):
+                break
+            # line and column of i, as _lc counts them ("\n", "\r\n" or a lone "\r")
+            breaks = buf.count("\n", t_at, i)
+            if lone_cr:
+                cr = buf.count("\r", t_at, i)
+                if cr:
+                    breaks += cr - buf.count("\r\n", t_at, i)
+            if breaks:
+                t_line += breaks
+                t_ls = (max(buf.rfind("\n", t_at, i), buf.rfind("\r", t_at, i)) if lone_cr
+                        else buf.rfind("\n", t_at, i)) + 1
+            t_at = i
+            if in_array:
+                count += 1
+                append((text, t_line, i - t_ls + 1, count, None))
+                expect = _COMMA
+            else:
+                append((text, t_line, i - t_ls + 1, 0, None))
+            took += 1
+            start = i = end
+        if not took:
+            return False
+        self.pos = base + start  # after the last object: what follows is the general way's
+        self.t_abs, self.t_line, self.t_ls = base + t_at, t_line, base + t_ls
+        if in_array:  # right after an element: a comma or the end of the array is next
+            self.expect, self.count, self.stray_comma = _COMMA, count, False
+        return True
 
     def _array_not_closed(self) -> None:
         line, col = self.arr_at
