@@ -14,9 +14,8 @@ from typing import Iterable
 from .fingerprint import NotCanonicalizable, bucket_of, fingerprint, time_bucket
 from .model import Candidate, ImportTag, Prepared, RejectCode, RejectedEvent, Rejection
 from .normalize import TIME_TIE, normalize_with_time_value
-from .fastlane import process_lines, rejected_row
+from .fastlane import process_items, process_lines, rejected_row
 from .parsing import Chunk
-from .parsing.splitter import _item_candidate
 from .schemas import Registry, normalize_event
 
 
@@ -141,8 +140,8 @@ def chunk_rows(chunk: Chunk, received_at: str, registry: Registry | None = None)
     def prepare_candidate(c: Candidate, out: list) -> None:
         _process_candidate(c, received_at, registry, out)
 
-    for item in chunk.items:
-        prepare_candidate(_item_candidate(item, chunk.source), out)
+    if chunk.items:
+        process_items(chunk.items, chunk.source, received_at, registry, out, prepare_candidate)
     if chunk.data:
         process_lines(chunk.data, chunk.source, chunk.line, chunk.offset, received_at,
                       registry, out, prepare_candidate)

@@ -235,3 +235,31 @@ def test_amounts_with_an_exponent_are_written_in_plain_digits_under_any_context(
             rows = [Prepared(*r) for r in _rows_by_workers(data)]
             assert [r.amount for r in rows] == ["1000", "0.00000001250", "1.5", "-0.0"]
             assert rows == [Prepared(*r) for r in _rows_by_general_path(data)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_lines, min_size=1, max_size=12), st.lists(st.integers(0, 11), max_size=4),
+       st.sampled_from([",\n", ", ", ",\r\n  ", "\n,"]), st.sampled_from(["[", "[\n", " [\r\n"]))
+def test_worker_rows_equal_the_general_path_on_a_json_array(lines, repeats, comma, opening):
+    """The elements of a JSON array, which the stream splitter cuts, retries among them: each
+    row is the general path's, with the element's own line and column."""
+    lines = lines + [lines[i % len(lines)] for i in repeats]
+    data = (opening + comma.join(lines) + "]\n").encode("utf-8", "surrogatepass")
+    assert _rows_by_workers(data) == _rows_by_general_path(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_events, _event_like), min_size=1, max_size=6),
+       st.lists(st.integers(0, 5), max_size=3), st.sampled_from([None, 2, 4]))
+def test_worker_rows_equal_the_general_path_on_objects_one_after_another(objs, repeats, indent):
+    """Objects one after another (pretty-printed, or several on a line), with retries."""
+    texts = []
+    for obj in objs + [objs[i % len(objs)] for i in repeats]:
+        compact = _write(obj, False, ": ")
+        try:  # pretty-printed when it is valid JSON; as written otherwise
+            texts.append(json.dumps(json.loads(compact), indent=indent, ensure_ascii=False)
+                         if indent else compact)
+        except ValueError:
+            texts.append(compact)
+    data = ("\n".join(texts) if indent else " ".join(texts)).encode("utf-8", "surrogatepass")
+    assert _rows_by_workers(data) == _rows_by_general_path(data)
