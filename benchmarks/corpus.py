@@ -12,6 +12,13 @@ Two shapes, each deterministic for a given seed:
   10% retries (keys reordered, spacing changed) and 2% bad lines.
 
     python benchmarks/corpus.py --shape feed --events 1000000 --seed 1 --out /tmp/feed.ndjson
+
+``--format`` writes the same events as JSON Lines (``ndjson``, the default), as one JSON array
+with an element a line (``array``), or as pretty-printed objects one after another
+(``pretty``, two-space indent). The array and pretty forms leave out the lines that are not
+JSON at all (inside an array, such a line breaks its neighbours' syntax too); every line that
+is JSON stays, retries and values that are not objects included, so the ground truth is the
+same for all three.
 """
 from __future__ import annotations
 
@@ -390,6 +397,32 @@ def _generate_feed(path, n: int, seed: int, clients: int) -> dict:
     return {"lines": n, "truth": truth}
 
 
+FORMATS = ("ndjson", "array", "pretty")
+
+
+def reformat(path, fmt: str) -> int:
+    """Rewrite the JSON Lines file ``path`` in ``fmt`` (module docstring); return how many
+    events (JSON values) it holds."""
+    if fmt == "ndjson":
+        return sum(1 for _ in open(path, "rb"))
+    values = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            values.append(line if fmt == "array" else
+                          json.dumps(value, indent=2, ensure_ascii=False))
+    with open(path, "w", encoding="utf-8") as f:
+        if fmt == "array":
+            f.write("[\n" + ",\n".join(values) + "\n]\n")
+        else:
+            f.write("\n".join(values) + "\n")
+    return len(values)
+
+
 def write_truth(truth: dict, path) -> None:
     """The ground truth as ``faultsim stats --json`` prints totals: client, currency, count,
     total (a decimal string)."""
@@ -407,18 +440,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=1_000_000, help="lines to write")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--clients", type=int, default=500)
-    ap.add_argument("--out", required=True, help="the NDJSON file to write")
+    ap.add_argument("--out", required=True, help="the file to write")
+    ap.add_argument("--format", choices=FORMATS, default="ndjson",
+                    help="JSON Lines, one JSON array, or pretty-printed objects")
     ap.add_argument("--truth", help="also write the ground truth (JSON) here")
     args = ap.parse_args(argv)
     start = time.perf_counter()
     info = generate(args.out, args.events, seed=args.seed, clients=args.clients,
                     shape=args.shape)
+    values = reformat(args.out, args.format)
     seconds = time.perf_counter() - start
     if args.truth:
         write_truth(info["truth"], args.truth)
     size = os.path.getsize(args.out)
     counted = sum(count for count, _ in info["truth"].values())
-    print(json.dumps({"shape": args.shape, "seed": args.seed, "lines": info["lines"],
+    print(json.dumps({"shape": args.shape, "format": args.format, "seed": args.seed,
+                      "lines": info["lines"], "values": values,
                       "distinct_events": counted, "bytes": size,
                       "bytes_per_line": round(size / max(info["lines"], 1), 1),
                       "clients": len({client for client, _ in info["truth"]}),

@@ -6,6 +6,9 @@ whether the totals equal the corpus' ground truth, and with --compare the same m
 
     python benchmarks/ingest.py --events 1000000 --compare [--shape feed|tidy]
     python benchmarks/ingest.py --corpus FILE --truth TRUTH.json   # a corpus.py --out file
+
+The rate is of the events the engine received (the file's lines, or an array file's values).
+The sqlite-utils comparison needs a JSON Lines corpus.
 """
 from __future__ import annotations
 
@@ -123,13 +126,14 @@ def main() -> None:
         truth = ({k: (v[0], v[1]) for k, v in info["truth"].items()}
                  if info["truth"] is not None else None)
         result = {
-            "events": info["lines"] if args.corpus else args.events,
+            "events": summary["received"],
             **({"corpus": str(args.corpus)} if args.corpus else {"shape": args.shape}),
             "lines": info["lines"],
             "file_mb": round(corpus.stat().st_size / 2**20, 1),
             "cpu_count": os.cpu_count(),
             "engine": speedups.summary(),
-            "faultsim": {**ours, "events_per_s": round(info["lines"] / ours["seconds"]),
+            # what the engine received: the file's lines, or the values of an array file
+            "faultsim": {**ours, "events_per_s": round(summary["received"] / ours["seconds"]),
                          "summary": summary,
                          "totals_exact": got == truth if truth is not None else None},
             "generate_s": round(gen_s, 1),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.corpus import generate
+from benchmarks.corpus import generate, reformat
 
-from faultsim_desktop.core.service import IngestService
+from faultsim_desktop.core.service import POOL_THRESHOLD_BYTES, IngestService
 
 FEED_LINES = 2_000
 
@@ -44,6 +44,45 @@ def test_the_feed_corpus_truth_is_what_an_ingest_stores(db, feed):
     # about 20% retries and 4% bad lines, as the issue describes real feeds
     assert 0.15 * FEED_LINES < summary.duplicates < 0.25 * FEED_LINES
     assert 0.02 * FEED_LINES < summary.rejected < 0.06 * FEED_LINES
+
+
+@pytest.fixture(scope="module")
+def large_feed(tmp_path_factory):
+    """A feed corpus large enough to go through worker processes."""
+    path = tmp_path_factory.mktemp("large") / "feed.ndjson"
+    info = generate(path, 36_000, seed=16, shape="feed")
+    assert path.stat().st_size > POOL_THRESHOLD_BYTES
+    return path, info
+
+
+@pytest.mark.parametrize("fmt", ["array", "pretty"])
+def test_the_feed_corpus_as_an_array_or_pretty_holds_the_same_truth(tmp_path, large_feed, fmt):
+    """The same events as one JSON array or as pretty-printed objects (benchmarks/corpus.py
+    --format), through worker processes: the same stored totals, every JSON value received."""
+    path, info = large_feed
+    other = tmp_path / f"feed.{fmt}.json"
+    other.write_bytes(path.read_bytes())
+    values = reformat(other, fmt)
+    assert other.stat().st_size > POOL_THRESHOLD_BYTES
+    json_lines = sum(1 for line in path.read_text(encoding="utf-8").splitlines()
+                     if _is_json(line))
+    assert values == json_lines
+    text = other.read_text(encoding="utf-8")
+    assert text.startswith("[\n{") if fmt == "array" else text.count("\n  \"") > values
+    with IngestService(tmp_path / "other.db", workers=2) as svc:
+        summary = svc.ingest_file(other)
+        stored = {(r.client, r.currency): (r.count, r.total) for r in svc.stats()}
+    assert stored == {key: (count, total) for key, (count, total) in info["truth"].items()}
+    assert summary.received == values
+    assert summary.failed == 0
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def test_a_second_ingest_of_the_feed_corpus_adds_nothing(tmp_path, feed):
