@@ -137,7 +137,7 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
         if role == _DISPLAY:
             i = index.row()
             rows = self._rows
-            r = rows[i] if i < len(rows) else self._sorted_all()[i]
+            r = rows[i] if i < len(rows) else self._sorted_all()[i]  # _row, inlined: hot
             c = index.column()
             if c == 0:
                 return r.client
@@ -222,7 +222,7 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
             if not same_order:
                 self.layoutAboutToBeChanged.emit()
                 self.layoutChanged.emit()
-            if shown:  # the same rows in the same order: repaint values only
+            if shown:  # the values, whether or not the order changed
                 self.dataChanged.emit(self.index(0, 0),
                                       self.index(len(shown) - 1, len(COLUMNS) - 1))
             return
