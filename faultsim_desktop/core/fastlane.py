@@ -76,11 +76,7 @@ def process_lines(data: bytes, source: str, line: int, offset: int, received_at:
             prepare_candidate(c, out)
         return
     lines = _LINE_BREAK.split(text) if "\r" in text else text.split("\n")
-    # as parsing.lines: checks that are cheap over the whole chunk let lines skip them
-    quick = (_LONG_RUN_MARK not in data.translate(_DIGIT_MAP)
-             and b"\\ud" not in data and b"\\uD" not in data)
-    # no line has more than MAX_DEPTH brackets: none needs parsing.lines' count of them
-    shallow = _DEEP_RUN not in data.translate(_BRACKET_MAP, _NOT_BRACKET)
+    quick, shallow = _chunk_checks(data)
     append = out.append
     seen: dict[str, tuple] = {}  # line text -> its accepted row, within this chunk
     # equal texts as one object: the rows pickle them once (memo references after that)
@@ -133,10 +129,7 @@ def process_items(items, source: str, received_at: str, registry: Registry | Non
     of a JSON array, or objects one after another): each object the same one pass, at its
     own line and column; anything else (``_item_candidate``) to ``prepare_candidate``."""
     texts = [item[0] for item in items if item[4] is None and type(item[0]) is str]
-    data = "".join(texts).encode("utf-8", "surrogateescape")
-    quick = (_LONG_RUN_MARK not in data.translate(_DIGIT_MAP)
-             and b"\\ud" not in data and b"\\uD" not in data)
-    shallow = _DEEP_RUN not in data.translate(_BRACKET_MAP, _NOT_BRACKET)
+    quick, shallow = _chunk_checks("".join(texts).encode("utf-8", "surrogateescape"))
     append = out.append
     seen: dict[str, tuple] = {}  # an object's text -> its accepted row, within this chunk
     shared: dict = {}
@@ -160,6 +153,15 @@ def process_items(items, source: str, received_at: str, registry: Registry | Non
         append(row)
         if row[12] is None:
             seen[s] = row
+
+
+def _chunk_checks(data: bytes) -> tuple[bool, bool]:
+    """Checks that are cheap over a whole chunk and let its events skip them, as in
+    parsing.lines: (no run of digits long enough to need counting and no surrogate escape;
+    no event with more than MAX_DEPTH brackets)."""
+    quick = (_LONG_RUN_MARK not in data.translate(_DIGIT_MAP)
+             and b"\\ud" not in data and b"\\uD" not in data)
+    return quick, _DEEP_RUN not in data.translate(_BRACKET_MAP, _NOT_BRACKET)
 
 
 def _object_row(s: str, source: str, line: int, column: int, received_at: str,
