@@ -13,7 +13,7 @@ from contextlib import closing
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
+from typing import BinaryIO, Callable, Hashable, Iterable, Iterator, Sequence, TextIO
 
 from .body import BodyEvents, BodyResult, body_result, read_body
 from .child import ChildIngest, StandbyIngest, lower_priority, tune_gc_for_bulk
@@ -473,6 +473,15 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
     def stats(self) -> list[ClientTotal]:
         with self._reader() as r:
             return r.stats()
+
+    def data_version(self) -> Hashable | None:
+        """A token that changes whenever anything commits to the database: this service's
+        writer, another service, another process. Taken before a read, an equal token taken
+        later means that read still holds. None when not known (PostgreSQL; a file that cannot
+        be asked, or that the path no longer names): then read."""
+        if self.backend.moved_away():
+            return None  # a read says why
+        return self.backend.data_version()
 
     def stats_from_events(self) -> list[ClientTotal]:
         with self._reader() as r:

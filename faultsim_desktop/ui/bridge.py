@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Hashable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
@@ -31,8 +31,13 @@ log = logging.getLogger(__name__)
 
 TICK_MS = 100  # drain and repaint at most ten times a second
 MAX_OUTCOMES_PER_TICK = 10_000
-EXTERNAL_REFRESH_S = 2.0  # aggregates are read again this often even with no outcomes
+# the database is asked this often whether anything committed, even with no outcomes (other
+# processes write too); its totals are read again only when something did
+EXTERNAL_REFRESH_S = 2.0
 STREAMING_SNAPSHOT_S = 1.0  # aggregates are read this often while a file streams in
+# reads of the totals keep the reader lane busy at most this share of the time: with tens of
+# thousands of client/currency rows one read takes a few hundred ms, and the next waits longer
+STATS_READ_SHARE = 0.2
 YOUNG_GC_MS = 20  # the young generation is collected this often when it has grown
 # Every Python call Qt makes while painting (a model's data(), a chart's paint) takes the GIL
 # back; a lane thread running Python makes each wait up to the switch interval (5 ms by default)
@@ -252,7 +257,9 @@ class MainThreadGC(QObject):
 class Snapshot:
     """What the reader lane brings back from the database in one go."""
 
-    stats: list[ClientTotal] | None = None
+    stats: list[ClientTotal] | None = None  # None: not read (not asked, or unchanged)
+    version: tuple[IngestService, Hashable] | None = None  # the database's, before ``stats``
+    stats_read_s: float = 0.0  # how long reading ``stats`` took
     pending_count: int = 0
     pending_changed: bool = False  # the Pending view reads its rows itself (ui/paged.py)
     quarantine_changed: bool = False
@@ -342,6 +349,10 @@ class EngineBridge(QObject):
         self._last_snapshot = 0.0
         self._ticks = 0
         self._read_problem: StorageError | None = None
+        # the database's data version when the totals shown were read (IngestService.
+        # data_version), and how long that read took; None: read them at the next snapshot
+        self._stats_version: tuple[IngestService, Hashable] | None = None
+        self._stats_read_s = 0.0
         self._shown_problem: StorageError | None = None
         self._mappings: dict[str, int] | None = None
         self._reads: dict[str, tuple[Callable, Callable]] = {}  # tag -> (done, failed)
@@ -410,7 +421,8 @@ class EngineBridge(QObject):
         if now - self._last_snapshot >= EXTERNAL_REFRESH_S:
             # other processes (the CLI, a server) write here too
             self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
-        gap = STREAMING_SNAPSHOT_S if self.ingest_lane.busy else 0.09
+        gap = max(STREAMING_SNAPSHOT_S if self.ingest_lane.busy else 0.09,
+                  self._stats_read_s / STATS_READ_SHARE)
         if (self._stats_dirty or self._pending_dirty or self._quarantine_dirty) \
                 and not self.reader_lane.busy and now - self._last_snapshot >= gap:
             self._last_snapshot = now
@@ -463,6 +475,9 @@ class EngineBridge(QObject):
         self._stats_dirty = self._pending_dirty = self._quarantine_dirty = False
         if want_stats and self._others is None:
             self._others_probe = self._counted() if self._idle() else None
+        # the totals shown still hold when nothing committed since they were read; until
+        # _check_others has its answer, every read of them may give it
+        seen = self._stats_version if self._others is not None else None
 
         def read() -> Snapshot:
             snap = Snapshot()
@@ -472,9 +487,15 @@ class EngineBridge(QObject):
             snap.pending_changed, snap.quarantine_changed = want_pending, want_q
             try:
                 if want_stats:
-                    snap.stats = svc.stats()
-                    # the service's snapshot: read at most once a second, no query otherwise
-                    snap.mappings = {k: m.version for k, m in svc.registry().by_key.items()}
+                    token = svc.data_version()  # before the read: a commit after it moves it
+                    version = None if token is None else (svc, token)
+                    if version is None or version != seen:
+                        started = time.perf_counter()
+                        snap.stats = svc.stats()
+                        # the service's snapshot: read at most once a second, no query otherwise
+                        snap.mappings = {k: m.version for k, m in svc.registry().by_key.items()}
+                        snap.stats_read_s = time.perf_counter() - started
+                        snap.version = version
             except StorageError as exc:
                 snap.problem = exc
             return snap
@@ -483,6 +504,7 @@ class EngineBridge(QObject):
     def refresh(self) -> None:
         """Read aggregates, pending and quarantine again at the next tick."""
         self._stats_dirty = self._pending_dirty = self._quarantine_dirty = True
+        self._stats_version = None  # whatever the database's version says
 
     def settled(self) -> bool:
         """No outcomes wait for the log, and no read of the totals is asked for or under way:
@@ -661,6 +683,7 @@ class EngineBridge(QObject):
             self._pending_count = snap.pending_count
             self._read_problem = snap.problem
             if snap.stats is not None:
+                self._stats_version, self._stats_read_s = snap.version, snap.stats_read_s
                 self._check_others(snap.stats)
                 self.statsChanged.emit(snap.stats)
             if snap.mappings is not None and snap.mappings != self._mappings:

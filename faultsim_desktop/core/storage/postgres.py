@@ -194,6 +194,10 @@ class PgBackend:
         """Never: a server has no file that another could replace."""
         return None
 
+    def data_version(self) -> None:
+        """Not known: a reader of the server reads again whenever it looks."""
+        return None
+
     def note_failure(self, error: StorageError) -> bool:
         """Nothing to remember: a lost connection is reopened by the session itself."""
         return False

@@ -19,6 +19,7 @@ from .common import MONEY, _own_earlier_commit, _raw_bytes, _storable, explain, 
 from .sqlite_files import FileWatch
 from .sqlite_read import ReadSession
 from .sqlite_schema import SCHEMA_VERSION, connect
+from .sqlite_version import DataVersion
 from .undo import UndoMethods
 
 _ZERO = Decimal(0)
@@ -575,6 +576,7 @@ class SQLiteBackend:
         self.target = self.label = self.path = Path(path)
         self.outbox_path = outbox_path_for(self.path)
         self._watch = FileWatch(self.path)
+        self._version = DataVersion(self.path)
 
     def write_session(self, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_000,
                       create: bool = True) -> WriteSession:
@@ -596,6 +598,10 @@ class SQLiteBackend:
     def reader(self, busy_timeout_ms: int = 10_000) -> _SQLiteReader:
         return _SQLiteReader(self.path, busy_timeout_ms)
 
+    def data_version(self) -> tuple[int, int] | None:
+        """A token that moves with every commit to the file (``sqlite_version.DataVersion``)."""
+        return self._version.token()
+
     def moved_away(self) -> StorageErrorKind | None:
         """MISSING or REPLACED while the writer still has another file open under this name:
         a connection opened now would pair that file with the writer's WAL."""
@@ -613,7 +619,7 @@ class SQLiteBackend:
         return self.path.exists()
 
     def close(self) -> None:
-        pass
+        self._version.close()
 
 
 __all__ = ["SQLiteBackend", "WriteSession", "ReadSession", "SCHEMA_VERSION"]

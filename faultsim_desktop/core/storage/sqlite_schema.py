@@ -275,11 +275,13 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def connect(path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_000,
-            write: bool = True, create: bool = True) -> sqlite3.Connection:
+            write: bool = True, create: bool = True, shared: bool = False
+            ) -> sqlite3.Connection:
     """Open (and for writers create and migrate) the database; errors become StorageError.
 
     Readers, and writers with ``create=False``, never create the file: a database that
-    vanished is reported missing, not replaced by an empty one.
+    vanished is reported missing, not replaced by an empty one. ``shared``: any thread may
+    use the connection (the caller then makes sure only one at a time does).
     """
     path = Path(path)
     if write:
@@ -288,7 +290,7 @@ def connect(path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 10_
             raise problem
     if (not write or not create) and not path.exists():
         raise missing_error(path)
-    return _connect_once(path, synchronous, busy_timeout_ms, write)
+    return _connect_once(path, synchronous, busy_timeout_ms, write, shared)
 
 
 def _switch_to_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
@@ -306,8 +308,8 @@ def _switch_to_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
         pause = min(pause * 2, 0.1)
 
 
-def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: bool
-                  ) -> sqlite3.Connection:
+def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: bool,
+                  shared: bool = False) -> sqlite3.Connection:
     # No plain open() of the file here: closing any descriptor of it drops every POSIX lock this
     # process holds on it, and another process would then delete the WAL under our connections.
     # SQLite itself refuses a file whose header is not its own ("file is not a database").
@@ -318,7 +320,7 @@ def _connect_once(path: Path, synchronous: str, busy_timeout_ms: int, write: boo
         else:  # mode=rw: a reader never creates the file
             target, uri = f"file:{quote(str(path.absolute()))}?mode=rw", True
         conn = sqlite3.connect(target, isolation_level=None, timeout=busy_timeout_ms / 1000,
-                               check_same_thread=True, uri=uri)
+                               check_same_thread=not shared, uri=uri)
     except (sqlite3.Error, OSError) as exc:
         raise explain(exc, path) from exc
     try:
