@@ -499,6 +499,7 @@ class RateChart(QWidget):
         self._bin_start: float | None = None
         self._acc = {k: 0 for k in self._keys}
         self.y_top: float | None = None  # the top of the events/s scale
+        self._drawn_quiet = False  # the curves drawn last were all zero
         # With ``redraw_delay`` (the window sets it: ms to wait) a closed bin is drawn a moment
         # later, between two of the bridge's ticks: the GUI thread then paints the log and this
         # chart in two short pauses instead of one long one
@@ -565,11 +566,17 @@ class RateChart(QWidget):
 
     @Slot()
     def _redraw(self) -> None:
+        ys = {k: np.fromiter(self.bins[k], dtype=float, count=len(self._x)) for k in self.curves}
+        # five minutes without an event: flat lines at zero, as already drawn; an idle window
+        # then repaints nothing here
+        quiet = not any(y.any() for y in ys.values())
+        if quiet and self._drawn_quiet:
+            return
+        self._drawn_quiet = quiet
         top = 1.0
         for k, curve in self.curves.items():
-            y = np.fromiter(self.bins[k], dtype=float, count=len(self._x))
-            curve.setData(self._x, y)
-            top = max(top, float(y.max()))
+            curve.setData(self._x, ys[k])
+            top = max(top, float(ys[k].max()))
         # The scale moves in round steps, and only when the curves outgrow it or shrink well
         # below it: a new range re-renders both axes (the grid spans the plot), the GUI
         # thread's longest task in this chart, and a steady scale is easier to read.

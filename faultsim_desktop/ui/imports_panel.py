@@ -167,7 +167,10 @@ class ImportsPanel(QWidget):
         self._bridge = bridge
         bridge.countersChanged.connect(self._tick)  # the bridge's 10 Hz tick
         bridge.outcomes.connect(self._on_outcomes)
-        bridge.statsChanged.connect(self.refresh)  # after commits, and every 2 s (other writers)
+        bridge.statsChanged.connect(self.refresh)  # after commits (this window's, other writers')
+        # the outbox may have changed (events that failed, a drain, every 2 s for other
+        # processes): each import shows how many of its events wait there
+        bridge.pendingChanged.connect(self.refresh)
         bridge.textFinished.connect(self.refresh)
         bridge.filesFinished.connect(self._on_files_done)
         bridge.fileProgress.connect(self._on_file_progress)

@@ -144,3 +144,33 @@ def test_the_rate_scale_is_round_and_steady(qtbot):
     for _ in range(RateChart.WINDOW_S + 1):  # the ingest ends; five minutes later...
         second(0)
     assert _rate_top(chart) == 2  # ...the scale is back to a small round one
+
+
+def test_a_quiet_rate_chart_stops_redrawing_and_wakes_with_the_next_event(qtbot):
+    """Five minutes after the last event the curves are flat at zero: they are drawn so once,
+    then not again while nothing arrives; the next event draws them again."""
+    chart = RateChart()
+    qtbot.addWidget(chart)
+    chart.resize(500, 300)
+    chart.show()
+    qtbot.waitExposed(chart)
+    drawn = []
+    curve = chart.curves["accepted"]
+    real = curve.setData
+    curve.setData = lambda *a, **k: drawn.append(a[1].copy()) or real(*a, **k)
+    at = 1000.0
+    chart.add_counters(Counters(accepted=0, at=at))
+    at += RateChart.BIN_S
+    chart.add_counters(Counters(accepted=500, at=at))  # 1,000 events/s for half a second
+    assert drawn and drawn[-1].max() == 1000
+    for _ in range(int(RateChart.WINDOW_S / RateChart.BIN_S) + 10):
+        at += RateChart.BIN_S
+        chart.add_counters(Counters(accepted=500, at=at))
+    flat = [y for y in drawn if not y.any()]
+    assert len(flat) == 1  # drawn flat once, then left alone
+    assert _rate_top(chart) == 2
+    assert not drawn[-1].any()  # the last drawing is that flat one
+    before = len(drawn)
+    at += RateChart.BIN_S
+    chart.add_counters(Counters(accepted=510, at=at))  # 10 events in half a second
+    assert len(drawn) == before + 1 and drawn[-1].max() == 20
