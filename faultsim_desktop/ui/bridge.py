@@ -492,10 +492,12 @@ class EngineBridge(QObject):
                     if version is None or version != seen:
                         started = time.perf_counter()
                         snap.stats = svc.stats()
-                        # the service's snapshot: read at most once a second, no query otherwise
-                        snap.mappings = {k: m.version for k, m in svc.registry().by_key.items()}
                         snap.stats_read_s = time.perf_counter() - started
                         snap.version = version
+                    # the service's snapshot, read again once its age passes REGISTRY_TTL_S
+                    # (no query otherwise): a mapping saved just before the last read of the
+                    # totals still shows
+                    snap.mappings = {k: m.version for k, m in svc.registry().by_key.items()}
             except StorageError as exc:
                 snap.problem = exc
             return snap

@@ -59,3 +59,28 @@ def test_an_idle_window_reads_its_totals_again_only_when_something_committed(
 
     window.bridge.refresh()  # asked for: read whatever the version says
     qtbot.waitUntil(lambda: len(reads) == 2, timeout=10_000)
+
+
+def test_a_mapping_another_writer_saves_shows_in_the_clients_table(qtbot, window, monkeypatch):
+    """Another service saves a mapping just after this window's service read its mappings: the
+    read of the totals that the commit triggers finds that read still fresh, and the Schema
+    column catches up once it has aged, with nothing else committed."""
+    from PySide6.QtCore import Qt
+
+    from faultsim_desktop.core.schemas import new_mapping
+    from faultsim_desktop.core.service import IngestService
+    from faultsim_desktop.ui import bridge as bridge_module
+    from faultsim_desktop.ui.clients import SCHEMA_COLUMN
+
+    with IngestService(window.service.db_path, workers=0) as other:
+        other.submit_text('{"client": "acme", "amount": "1.00"}', source="other").wait()
+        qtbot.waitUntil(lambda: totals(window) == {("acme", None): (1, Decimal("1.00"))},
+                        timeout=10_000)
+        monkeypatch.setattr(bridge_module, "EXTERNAL_REFRESH_S", 0.1)
+        window.service.registry()  # the window's service has just read the mappings
+        other.save_mapping(new_mapping("acme", "amount"))
+        model = window.clients.model
+
+        def schema() -> str:
+            return model.data(model.index(0, SCHEMA_COLUMN), Qt.ItemDataRole.DisplayRole)
+        qtbot.waitUntil(lambda: schema() == "v1", timeout=10_000)
