@@ -168,7 +168,7 @@ _SHORT_BUSY_CLI = (
     "import sys\n"
     "from faultsim_desktop.core.storage import sqlite_schema as store\n"
     "_open = store._connect_once\n"
-    f"store._connect_once = lambda p, s, b, w: _open(p, s, {BUSY_MS}, w)\n"
+    f"store._connect_once = lambda p, s, b, w, *rest: _open(p, s, {BUSY_MS}, w, *rest)\n"
     "from faultsim_desktop.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n")
 _PENDING_NOTE = re.compile(r"pending outbox: sent [\d,]+ again; [\d,]+ still pending")
