@@ -21,7 +21,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--db", required=True, help="an existing database (it is only read)")
+    ap.add_argument("--db", required=True,
+                    help="an existing database, a file or a PostgreSQL URL (it is only read)")
     ap.add_argument("--seconds", type=float, default=30.0, help="idle time measured")
     ap.add_argument("--settle", type=float, default=5.0,
                     help="seconds given to the window to show the database first")
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = make_application(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
-        window = create_window(Path(args.db), make_settings(Path(tmp) / "s.ini"), workers=0,
+        window = create_window(args.db, make_settings(Path(tmp) / "s.ini"), workers=0,
                                restore=False)
         window.resize(1366, 768)
         window.show()

@@ -477,8 +477,8 @@ class IngestService(MappingMethods, ImportMethods, ExplainMethods, ClientMethods
     def data_version(self) -> Hashable | None:
         """A token that changes whenever anything commits to the database: this service's
         writer, another service, another process. Taken before a read, an equal token taken
-        later means that read still holds. None when not known (PostgreSQL; a file that cannot
-        be asked, or that the path no longer names): then read."""
+        later means that read still holds. None when not known (a database that cannot be
+        asked, a file that the path no longer names): then read."""
         if self.backend.moved_away():
             return None  # a read says why
         return self.backend.data_version()

@@ -74,3 +74,20 @@ def test_switching_to_a_postgresql_database_and_back(qtbot, window, pg_server, p
     assert window.switch_database(db_path)  # back to the file, as it was
     assert window.service.db_path == db_path
     qtbot.waitUntil(lambda: totals(window) == TRUTH_BEFORE)
+
+
+def test_another_writer_on_the_server_shows_in_an_idle_window(qtbot, pg_window, monkeypatch):
+    """The window asks the server's snapshot before reading the totals again: a commit by
+    another service shows without anything sent from the window, and so does the next."""
+    from faultsim_desktop.core.service import IngestService
+    from faultsim_desktop.ui import bridge as bridge_module
+
+    w, url = pg_window
+    monkeypatch.setattr(bridge_module, "EXTERNAL_REFRESH_S", 0.1)
+    with IngestService(url, workers=0) as other:
+        other.submit_text('{"client": "far", "amount": "4.20"}', source="other").wait()
+        qtbot.waitUntil(lambda: totals(w) == {("far", None): (1, Decimal("4.20"))},
+                        timeout=10_000)
+        other.submit_text('{"client": "far", "amount": "0.80"}', source="other").wait()
+        qtbot.waitUntil(lambda: totals(w) == {("far", None): (2, Decimal("5.00"))},
+                        timeout=10_000)

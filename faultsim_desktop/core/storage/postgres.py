@@ -194,9 +194,22 @@ class PgBackend:
         """Never: a server has no file that another could replace."""
         return None
 
-    def data_version(self) -> None:
-        """Not known: a reader of the server reads again whenever it looks."""
-        return None
+    def data_version(self) -> str | None:
+        """The server's current snapshot as text (``txid_current_snapshot``: the oldest
+        transaction still running, the next one yet to be given an id, those running between).
+        A transaction that writes gets an id, and its commit moves the snapshot, so an equal one
+        later means nothing committed in between. Anything written anywhere on the server moves
+        it too: then a reader only reads again. None when the server cannot be asked."""
+        try:
+            reader = self.reader()
+        except StorageError:
+            return None
+        try:
+            return reader._rows("SELECT txid_current_snapshot()::text")[0][0]
+        except StorageError:
+            return None
+        finally:
+            reader.close()
 
     def note_failure(self, error: StorageError) -> bool:
         """Nothing to remember: a lost connection is reopened by the session itself."""
