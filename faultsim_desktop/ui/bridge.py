@@ -253,6 +253,20 @@ class MainThreadGC(QObject):
                 gc.enable()
 
 
+class Totals(list):
+    """A read of the totals (ClientTotal rows in the reader's order), with what each view
+    prepared from every row on the reader lane (``EngineBridge.prepare_totals``), by name.
+
+    With tens of thousands of rows, grouping, counting and ranking them all took the GUI thread
+    tens of milliseconds at every refresh; on the reader lane it only shares the GIL."""
+
+    __slots__ = ("prepared",)
+
+    def __init__(self, rows=()):
+        super().__init__(rows)
+        self.prepared: dict[str, object] = {}
+
+
 @dataclass
 class Snapshot:
     """What the reader lane brings back from the database in one go."""
@@ -356,6 +370,8 @@ class EngineBridge(QObject):
         self._shown_problem: StorageError | None = None
         self._mappings: dict[str, int] | None = None
         self._reads: dict[str, tuple[Callable, Callable]] = {}  # tag -> (done, failed)
+        # name -> (state on the GUI thread, work on the reader lane): see prepare_totals
+        self._preparers: dict[str, tuple[Callable[[], object], Callable]] = {}
         self._read_ids = itertools.count(1)
         self.timer = QTimer(self)
         self.timer.setObjectName("bridge-tick")
@@ -478,6 +494,8 @@ class EngineBridge(QObject):
         # the totals shown still hold when nothing committed since they were read; until
         # _check_others has its answer, every read of them may give it
         seen = self._stats_version if self._others is not None else None
+        # each view's state of this moment, taken here on the GUI thread
+        jobs = [(name, state(), work) for name, (state, work) in self._preparers.items()]
 
         def read() -> Snapshot:
             snap = Snapshot()
@@ -491,7 +509,12 @@ class EngineBridge(QObject):
                     version = None if token is None else (svc, token)
                     if version is None or version != seen:
                         started = time.perf_counter()
-                        snap.stats = svc.stats()
+                        snap.stats = totals = Totals(svc.stats())
+                        for name, state, work in jobs:
+                            try:
+                                totals.prepared[name] = work(totals, state)
+                            except Exception:  # noqa: BLE001 - the view then works it out itself
+                                log.exception("preparing the totals for %s failed", name)
                         snap.stats_read_s = time.perf_counter() - started
                         snap.version = version
                     # the service's snapshot, read again once its age passes REGISTRY_TTL_S
@@ -502,6 +525,14 @@ class EngineBridge(QObject):
                 snap.problem = exc
             return snap
         self.reader_lane.submit("snapshot", read)
+
+    def prepare_totals(self, name: str, state: Callable[[], object],
+                       work: Callable[[list[ClientTotal], object], object]) -> None:
+        """Have the reader lane run ``work(rows, state())`` on every read of the totals, with
+        ``state()`` taken on the GUI thread when the read is asked for; the result reaches
+        ``statsChanged``'s slots as ``rows.prepared[name]`` (rows a ``Totals``). ``work`` must
+        not touch a widget; a slot that finds its state changed since works it out itself."""
+        self._preparers[name] = (state, work)
 
     def refresh(self) -> None:
         """Read aggregates, pending and quarantine again at the next tick."""

@@ -83,6 +83,26 @@ def top_bars(rows: list[ClientTotal], metric: str, n: int) -> list[Bar]:
     return bars[:n]
 
 
+def rows_per_currency(rows: list[ClientTotal]) -> dict[str, int]:
+    """Rows (clients) per currency, "" for none; counted in C."""
+    return {c or "": n for c, n in Counter(map(_currency_of, rows)).items()}
+
+
+def rows_in(rows: list[ClientTotal], currency: str) -> list[ClientTotal]:
+    """The rows of ``currency`` ("" for none), in the snapshot's order; picked out in C."""
+    return list(compress(rows, map(eq, map(_currency_of, rows), repeat(currency or None))))
+
+
+class ChartPrep(NamedTuple):
+    """What the totals chart needs of every row, prepared on the reader lane (``prepare``)
+    for the currency, metric and number of bars shown when the read was asked for."""
+
+    state: tuple[str | None, str, int]
+    per_currency: dict[str, int]
+    rows: list[ClientTotal] | None  # the state's currency's rows (None: no currency chosen)
+    ranked: list[Bar] | None
+
+
 def format_money(value: Decimal) -> str:
     """The exact figure with grouped digits: Decimal('1500000.25') -> '1,500,000.25'."""
     return f"{value:,f}"
@@ -254,6 +274,7 @@ class TotalsChart(QWidget):
         self.stats: list[ClientTotal] = []
         self._clients_per_currency: dict[str, int] = {}  # rows per currency ("" for none)
         self._rows_cache: tuple[str, list[ClientTotal]] | None = None  # _rows_of's last answer
+        self._prep: ChartPrep | None = None  # what the reader lane prepared for self.stats
         self.shown: list[Bar] = []  # what the bars show, in order
         self._axis_labels: tuple | None = None  # the left axis' labels as last set, and their font
         self.ranked_count = 0  # clients of the selected currency, shown or not
@@ -272,15 +293,34 @@ class TotalsChart(QWidget):
         self.empty_text.setColor(palette.color(QPalette.ColorRole.PlaceholderText))
         self._redraw()
 
+    def prepare_state(self) -> tuple[str | None, str, int]:
+        """On the GUI thread, when a read of the totals is asked for: what ``prepare`` needs."""
+        cur = self.currency.currentData() if self.currency.count() else None
+        return cur, self.metric_box.currentText(), self.top_n.value()
+
+    @staticmethod
+    def prepare(rows: list[ClientTotal], state: tuple[str | None, str, int]) -> ChartPrep:
+        """On the reader lane (no widget touched): the rows per currency, the shown
+        currency's rows and its bars, as ``set_stats`` and ``_redraw`` would work them out."""
+        cur, metric, n = state
+        mine = rows_in(rows, cur) if cur is not None else None
+        return ChartPrep(state, rows_per_currency(rows), mine,
+                         top_bars(mine, metric, n) if mine is not None else None)
+
     @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
         self.stats = stats
-        # rows per currency counted in C; only the shown currency's rows are picked out
-        # (_rows_of): with tens of thousands of rows, grouping them all in a Python loop was a
-        # visible part of the GUI thread's work at every refresh
-        self._clients_per_currency = {c or "": n for c, n in
-                                      Counter(map(_currency_of, stats)).items()}
-        self._rows_cache = None
+        # what the reader lane prepared (a Totals from the bridge), else worked out here: rows
+        # per currency counted in C, only the shown currency's rows picked out (_rows_of)
+        prep = getattr(stats, "prepared", {}).get("chart")
+        self._prep = prep if isinstance(prep, ChartPrep) else None
+        if self._prep is not None:
+            self._clients_per_currency = self._prep.per_currency
+            self._rows_cache = ((self._prep.state[0], self._prep.rows)
+                                if self._prep.rows is not None else None)
+        else:
+            self._clients_per_currency = rows_per_currency(stats)
+            self._rows_cache = None
         self._sync_currencies()
         self._redraw()
 
@@ -288,9 +328,7 @@ class TotalsChart(QWidget):
         """The rows of ``currency`` ("" for none), in the snapshot's order."""
         cached = self._rows_cache
         if cached is None or cached[0] != currency:
-            wanted = currency or None
-            cached = self._rows_cache = (currency, list(compress(
-                self.stats, map(eq, map(_currency_of, self.stats), repeat(wanted)))))
+            cached = self._rows_cache = (currency, rows_in(self.stats, currency))
         return cached[1]
 
     def _sync_currencies(self) -> None:
@@ -338,7 +376,12 @@ class TotalsChart(QWidget):
         cur = self.currency.currentData() if self.currency.count() else None
         rows = self._rows_of(cur) if cur is not None else []
         self.ranked_count = len(rows)
-        ranked = top_bars(rows, metric, self.top_n.value())
+        prep, n_top = self._prep, self.top_n.value()
+        if prep is not None and prep.ranked is not None and prep.rows is rows \
+                and prep.state == (cur, metric, n_top):
+            ranked = prep.ranked  # ranked on the reader lane, for this very state
+        else:
+            ranked = top_bars(rows, metric, n_top)
         self.shown = ranked
         n = len(ranked)
         values = np.array([float(v) for _, v in ranked], dtype=float)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 from heapq import nlargest, nsmallest
 from operator import attrgetter, itemgetter
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,6 +39,32 @@ _SORT_KEYS = (
 )
 _CLIENT, _CURRENCY, _COUNT, _TOTAL = (attrgetter(f) for f in ("client", "currency", "count",
                                                                "total"))
+
+
+def sorted_rows(rows: list[ClientTotal], sort: tuple[int, Qt.SortOrder],
+                versions: dict[str, int], head: int | None = None) -> list[ClientTotal]:
+    """``rows`` in the order of ``sort`` (column, order; ties in the snapshot's order), or only
+    its first ``head`` (``nlargest``/``nsmallest`` give exactly the first of the stable
+    sort). ``versions``: client key -> active mapping version, for the Schema column."""
+    key = ((lambda r: versions.get(r.client.casefold(), 0)) if sort[0] == SCHEMA_COLUMN
+           else _SORT_KEYS[sort[0]])
+    descending = sort[1] == Qt.SortOrder.DescendingOrder
+    if head is not None and len(rows) > head:
+        return (nlargest if descending else nsmallest)(head, rows, key=key)
+    return sorted(rows, key=key, reverse=descending)
+
+
+class TablePrep(NamedTuple):
+    """What the clients table needs of every row, prepared on the reader lane
+    (``ClientsView.prepare``) for the sort, search and mapping versions of the moment the read
+    was asked for."""
+
+    state: tuple  # (sort, search, versions): the versions dict itself, compared by identity
+    shown: list[ClientTotal]  # the rows the search shows, in the snapshot's order
+    head: list[ClientTotal]  # their first HEAD_ROWS in the table's order
+    clients: int  # distinct clients among every row
+    matching: int  # ... among the shown rows
+    events: int  # events of the shown rows
 
 
 def added_rows(old: list[ClientTotal], new: list[ClientTotal], limit: int | None = None
@@ -172,18 +199,17 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
         self._set_order(self._sorted(self._shown, self.HEAD_ROWS))
         self.layoutChanged.emit()
 
-    def _key(self):
-        if self._sort[0] == SCHEMA_COLUMN:
-            return lambda r: self._versions.get(r.client.casefold(), 0)
-        return _SORT_KEYS[self._sort[0]]
-
     def _sorted(self, rows: list[ClientTotal], head: int | None = None) -> list[ClientTotal]:
-        """``rows`` in the table's order (ties in the snapshot's), or only its first ``head``
-        (``nlargest``/``nsmallest`` give exactly the first of the stable sort)."""
-        key, descending = self._key(), self._sort[1] == Qt.SortOrder.DescendingOrder
-        if head is not None and len(rows) > head:
-            return (nlargest if descending else nsmallest)(head, rows, key=key)
-        return sorted(rows, key=key, reverse=descending)
+        """``rows`` in the table's order (ties in the snapshot's), or only its first ``head``."""
+        return sorted_rows(rows, self._sort, self._versions, head)
+
+    def prep_state(self) -> tuple:
+        return self._sort, self.search, self._versions
+
+    def prep_holds(self, prep: TablePrep | None) -> bool:
+        """``prep`` was made for the sort, search and versions the table has now."""
+        return (prep is not None and prep.state[2] is self._versions
+                and prep.state[:2] == (self._sort, self.search))
 
     def _sorted_all(self) -> list[ClientTotal]:
         if len(self._rows) < len(self._shown):
@@ -209,11 +235,14 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
             self.search = needle
             self.set_rows(self._all)
 
-    def set_rows(self, rows: list[ClientTotal]) -> None:
+    def set_rows(self, rows: list[ClientTotal], prep: TablePrep | None = None) -> None:
         self._all = list(rows)
-        shown = [r for r in rows if self.search in r.client.casefold()] if self.search \
-            else list(rows)
-        head = self._sorted(shown, self.HEAD_ROWS)
+        if self.prep_holds(prep):  # filtered and ranked on the reader lane
+            shown, head = list(prep.shown), prep.head
+        else:
+            shown = [r for r in rows if self.search in r.client.casefold()] if self.search \
+                else list(rows)
+            head = self._sorted(shown, self.HEAD_ROWS)
         if len(shown) == len(self._shown):
             old_keys = self._head_keys
             self._shown = shown
@@ -405,10 +434,28 @@ class ClientsView(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return self.model.rows()[rows[0].row()].client if rows else ""
 
+    def prepare_state(self) -> tuple:
+        """On the GUI thread, when a read of the totals is asked for: what ``prepare`` needs."""
+        return self.model.prep_state()
+
+    @staticmethod
+    def prepare(rows: list[ClientTotal], state: tuple) -> TablePrep:
+        """On the reader lane (no widget touched): the search's rows, the first
+        ``HEAD_ROWS`` of the table's order and the summary's counts, as ``set_stats`` would
+        work them out."""
+        sort, search, versions = state
+        shown = [r for r in rows if search in r.client.casefold()] if search else rows
+        clients = len(set(map(_CLIENT, rows)))
+        return TablePrep(state, shown, sorted_rows(shown, sort, versions, ClientsModel.HEAD_ROWS),
+                         clients, len(set(map(_CLIENT, shown))) if search else clients,
+                         sum(map(_COUNT, shown)))
+
     @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
-        previous = self.model.all_rows()
-        self.model.set_rows(stats)
+        previous = self.model._all  # replaced by set_rows, never changed in place
+        prep = getattr(stats, "prepared", {}).get("clients")
+        prep = prep if isinstance(prep, TablePrep) else None
+        self.model.set_rows(stats, prep)
         if len(stats) != self._fitted_rows:  # new rows: measure them, once
             self._fitted_rows = len(stats)
             added = (added_rows(previous, stats, limit=self.FIT_ADDED_ROWS)
@@ -421,7 +468,7 @@ class ClientsView(QWidget):
                 self._fit_later([])
                 self._fit_columns(stats, reset=not stats)
         self._fit_visible()
-        self._show_summary()
+        self._show_summary(prep if self.model.prep_holds(prep) else None)
 
     def _fit_later(self, rows: list[ClientTotal]) -> None:
         """Measure ``rows`` a slice at a time, each slice its own event: measuring a hundred
@@ -438,15 +485,16 @@ class ClientsView(QWidget):
         self._fit_columns(rows[:self.FIT_SLICE_ROWS])
         self._fit_later(rows[self.FIT_SLICE_ROWS:])
 
-    def _show_summary(self) -> None:
-        every, shown = self.model.all_rows(), self.model.shown_rows()
-        # a client's rows all carry its one display name (the key is its case-folded form),
-        # so distinct names are distinct clients: counted in C, no casefold per row
-        clients = len(set(map(_CLIENT, every)))
-        if self.model.search:
-            matching = len(set(map(_CLIENT, shown)))
-            text = f"{matching:,} of {clients:,} clients"
+    def _show_summary(self, prep: TablePrep | None = None) -> None:
+        every, shown = self.model._all, self.model._shown
+        if prep is not None:  # counted on the reader lane, for these very rows
+            clients, matching, events = prep.clients, prep.matching, prep.events
         else:
-            text = f"{clients:,} clients"
-        events = sum(map(_COUNT, shown))
+            # a client's rows all carry its one display name (the key is its case-folded
+            # form), so distinct names are distinct clients: counted in C, no casefold per row
+            clients = len(set(map(_CLIENT, every)))
+            matching = len(set(map(_CLIENT, shown))) if self.model.search else clients
+            events = sum(map(_COUNT, shown))
+        text = f"{matching:,} of {clients:,} clients" if self.model.search \
+            else f"{clients:,} clients"
         self.summary.setText(f"{text}, {len(shown):,} client/currency rows, {events:,} events")

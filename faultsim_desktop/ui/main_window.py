@@ -149,6 +149,9 @@ class MainWindow(WindowActions, WindowLayout, StatusReports, DatabaseSwitching, 
         b.countersChanged.connect(self.update_counters)
         b.countersChanged.connect(self.rate_chart.add_counters)
         b.statsChanged.connect(self.set_stats)
+        # what the chart and the table work out of every row, worked out on the reader lane
+        b.prepare_totals("chart", self.totals_chart.prepare_state, self.totals_chart.prepare)
+        b.prepare_totals("clients", self.clients.prepare_state, self.clients.prepare)
         b.pendingChanged.connect(self.pending_panel.refresh)
         b.quarantineChanged.connect(self.quarantine_panel.refresh)
         self.pending_panel.bind(b)
