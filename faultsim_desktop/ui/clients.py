@@ -54,6 +54,21 @@ def sorted_rows(rows: list[ClientTotal], sort: tuple[int, Qt.SortOrder],
     return sorted(rows, key=key, reverse=descending)
 
 
+def search_rows(rows: list[ClientTotal], search: str) -> list[ClientTotal]:
+    """The rows whose client's name contains ``search`` (casefolded); ``rows`` itself for ""."""
+    return [r for r in rows if search in r.client.casefold()] if search else rows
+
+
+def summary_counts(every: list[ClientTotal], shown: list[ClientTotal], searching: bool
+                   ) -> tuple[int, int, int]:
+    """Distinct clients among ``every`` row and among the ``shown`` ones, and the shown rows'
+    events. A client's rows all carry its one display name (its key is the case-folded
+    form), so distinct names are distinct clients: counted in C, no casefold per row."""
+    clients = len(set(map(_CLIENT, every)))
+    matching = len(set(map(_CLIENT, shown))) if searching else clients
+    return clients, matching, sum(map(_COUNT, shown))
+
+
 class TablePrep(NamedTuple):
     """What the clients table needs of every row, prepared on the reader lane
     (``ClientsView.prepare``) for the sort, search and mapping versions of the moment the read
@@ -240,8 +255,7 @@ class ClientsModel(TitledColumns, QAbstractTableModel):
         if self.prep_holds(prep):  # filtered and ranked on the reader lane
             shown, head = list(prep.shown), prep.head
         else:
-            shown = [r for r in rows if self.search in r.client.casefold()] if self.search \
-                else list(rows)
+            shown = list(search_rows(rows, self.search))
             head = self._sorted(shown, self.HEAD_ROWS)
         if len(shown) == len(self._shown):
             old_keys = self._head_keys
@@ -444,11 +458,9 @@ class ClientsView(QWidget):
         ``HEAD_ROWS`` of the table's order and the summary's counts, as ``set_stats`` would
         work them out."""
         sort, search, versions = state
-        shown = [r for r in rows if search in r.client.casefold()] if search else rows
-        clients = len(set(map(_CLIENT, rows)))
+        shown = search_rows(rows, search)
         return TablePrep(state, shown, sorted_rows(shown, sort, versions, ClientsModel.HEAD_ROWS),
-                         clients, len(set(map(_CLIENT, shown))) if search else clients,
-                         sum(map(_COUNT, shown)))
+                         *summary_counts(rows, shown, bool(search)))
 
     @Slot(object)
     def set_stats(self, stats: list[ClientTotal]) -> None:
@@ -486,15 +498,10 @@ class ClientsView(QWidget):
         self._fit_later(rows[self.FIT_SLICE_ROWS:])
 
     def _show_summary(self, prep: TablePrep | None = None) -> None:
-        every, shown = self.model._all, self.model._shown
-        if prep is not None:  # counted on the reader lane, for these very rows
-            clients, matching, events = prep.clients, prep.matching, prep.events
-        else:
-            # a client's rows all carry its one display name (the key is its case-folded
-            # form), so distinct names are distinct clients: counted in C, no casefold per row
-            clients = len(set(map(_CLIENT, every)))
-            matching = len(set(map(_CLIENT, shown))) if self.model.search else clients
-            events = sum(map(_COUNT, shown))
+        shown = self.model._shown
+        clients, matching, events = (  # counted on the reader lane, for these very rows
+            (prep.clients, prep.matching, prep.events) if prep is not None
+            else summary_counts(self.model._all, shown, bool(self.model.search)))
         text = f"{matching:,} of {clients:,} clients" if self.model.search \
             else f"{clients:,} clients"
         self.summary.setText(f"{text}, {len(shown):,} client/currency rows, {events:,} events")
