@@ -494,8 +494,10 @@ class EngineBridge(QObject):
         # the totals shown still hold when nothing committed since they were read; until
         # _check_others has its answer, every read of them may give it
         seen = self._stats_version if self._others is not None else None
-        # each view's state of this moment, taken here on the GUI thread
-        jobs = [(name, state(), work) for name, (state, work) in self._preparers.items()]
+        # each view's state of this moment, taken here on the GUI thread (only for a read of
+        # the totals: nothing else is prepared)
+        jobs = [(name, state(), work) for name, (state, work) in self._preparers.items()] \
+            if want_stats else []
 
         def read() -> Snapshot:
             snap = Snapshot()
